@@ -1,0 +1,3 @@
+from kerasfg.cli import main
+
+raise SystemExit(main())
