@@ -1,0 +1,16 @@
+"""Attention layers for Keras 3: one family per module, and the ``get_attention`` factory.
+
+Every attention layer accepts ``return_attention=True`` to also return its float32 maps; see
+``kerasfg.layers.base`` for the contract the visualization code relies on.
+"""
+
+from kerasfg.layers.base import AttentionLayer
+from kerasfg.layers.cbam import CBAM
+from kerasfg.layers.factory import available_attention, get_attention
+
+__all__ = [
+    "CBAM",
+    "AttentionLayer",
+    "available_attention",
+    "get_attention",
+]

@@ -1,0 +1,102 @@
+"""The contract every kerasfg attention layer follows, and the input checks they share.
+
+Reading the maps (for ``kerasfg.vis`` and for users)
+---------------------------------------------------
+Every attention layer subclasses :class:`AttentionLayer` and accepts the call argument
+``return_attention`` (default ``False``):
+
+    outputs = layer(x)                                  # what goes on through the network
+    outputs, maps = layer(x, return_attention=True)     # plus a dict of float32 maps
+
+``maps`` is a dict whose keys are ``layer.attention_map_names``. Spatial maps have shape
+``(batch, height, width, n)`` (``n`` = 1 for a single map, or the number of heads or tasks); channel
+gates have shape ``(batch, channels)``; attention scores over positions have shape
+``(batch, heads, queries, keys)``. Maps are always float32, also under mixed precision.
+
+In a functional model the vis code therefore needs no special outputs: it finds the layers with
+``isinstance(layer, AttentionLayer)``, computes their input with ``keras.Model(model.inputs,
+layer.input)`` and calls ``layer(features, return_attention=True, training=False)``.
+"""
+
+import keras
+from keras import ops
+
+
+class AttentionLayer(keras.layers.Layer):
+    """Base class of the kerasfg attention layers (see the module docstring for the contract).
+
+    Subclasses set ``attention_map_names`` and implement ``call(inputs, training=None,
+    return_attention=False)``.
+    """
+
+    attention_map_names = ()
+
+    def _sigmoid_gate(self, logits):
+        """A sigmoid gate computed in float32 (float16 sigmoid saturates to 1 at x >= 8)."""
+        return ops.sigmoid(ops.cast(logits, "float32"))
+
+    def _apply_gate(self, x, gate):
+        """``x * gate``, with the float32 gate cast to the dtype of ``x``."""
+        return x * ops.cast(gate, x.dtype)
+
+    def _outputs(self, outputs, maps, return_attention):
+        if return_attention:
+            return outputs, maps
+        return outputs
+
+
+def check_rank(layer, input_shape, rank=4, what="a feature map (batch, height, width, channels)"):
+    """Raise a ValueError naming ``layer`` if ``input_shape`` does not have ``rank`` dimensions."""
+    if len(input_shape) != rank:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}' expects {what} of rank {rank}, "
+            f"but received an input of shape {tuple(input_shape)} (rank {len(input_shape)})."
+        )
+
+
+def check_channels(layer, input_shape):
+    """Return the (static) channel count of a channels-last input, or raise a ValueError."""
+    channels = input_shape[-1]
+    if channels is None:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}' needs a known number of channels (last axis), "
+            f"but received an input of shape {tuple(input_shape)}."
+        )
+    return int(channels)
+
+
+def check_odd_kernel(layer_name, argument, value):
+    """Raise a ValueError unless ``value`` is a positive odd integer ('same' padding stays centred)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value % 2 == 0:
+        raise ValueError(
+            f"{layer_name}: `{argument}` must be a positive odd integer, so that the padding is "
+            f"symmetric; received {value!r}."
+        )
+
+
+def make_divisible(value, divisor, round_limit=0.0):
+    """Round ``value`` to a multiple of ``divisor`` (timm / TF-slim ``make_divisible``)."""
+    new_value = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new_value < round_limit * value:
+        new_value += divisor
+    return new_value
+
+
+def reduced_channels(layer, channels, ratio, divisor=None):
+    """Width of the bottleneck of a channel-attention MLP.
+
+    ``channels // ratio`` when ``divisor`` is None (SENet / official CBAM); otherwise timm's
+    ``make_divisible(channels / ratio, divisor, round_limit=0)`` (``divisor=1`` rounds half up, as
+    timm's CBAM does; ``divisor=8`` is timm's SE). Raises a ValueError when this is below 1.
+    """
+    if divisor is None:
+        reduced = channels // ratio
+    else:
+        reduced = make_divisible(channels / ratio, divisor)
+    if reduced < 1:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': {channels} input channels with ratio={ratio} "
+            f"give a bottleneck of {reduced} channels; expected at least 1. Use a smaller `ratio` "
+            f"(at most {channels}) or more channels."
+        )
+    return reduced

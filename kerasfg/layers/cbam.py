@@ -1,0 +1,199 @@
+"""Convolutional Block Attention Module (CBAM)."""
+
+import keras
+from keras import ops
+
+from kerasfg.layers.base import (
+    AttentionLayer,
+    check_channels,
+    check_odd_kernel,
+    check_rank,
+    reduced_channels,
+)
+
+_ORDERS = ("channel_first", "spatial_first", "parallel")
+_POOL_ORDERS = ("max_mean", "mean_max")
+
+
+@keras.saving.register_keras_serializable(package="kerasfg")
+class CBAM(AttentionLayer):
+    """Convolutional Block Attention Module: a channel gate, then a spatial gate.
+
+    Follows the official code (Jongchan/attention-module, ``MODELS/cbam.py``):
+
+    - channel gate ``Mc = sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))``, with one MLP shared by both
+      pooled vectors (``Dense(C // ratio, relu) -> Dense(C)``, both with bias);
+    - spatial gate ``Ms = sigmoid(BN(conv_kxk([max_c(x'), mean_c(x')])))``, a bias-free convolution
+      from the two channel-pooled maps to one map, then batch normalization (epsilon 1e-5, gamma
+      initialised to 0 as in the official initialisation, so that the gate starts at 0.5);
+    - output ``x'' = Ms * x'`` with ``x' = Mc * x``.
+
+    Both gates are computed in float32, also under mixed precision.
+
+    Args:
+        ratio: reduction of the channel MLP: its hidden width is ``channels // ratio``.
+        kernel_size: odd size of the spatial convolution (7 in the paper).
+        mlp_bias: whether the MLP layers have a bias (True officially; timm's ``CbamModule`` uses
+            False).
+        divisor: None for ``channels // ratio``; an integer to round ``channels / ratio`` to a
+            multiple of it as timm does (``divisor=1``: round half up, timm's CBAM).
+        order: ``"channel_first"`` (the paper's and official order), ``"spatial_first"``
+            (spatial gate on the input, then channel gate) or ``"parallel"`` (both gates computed
+            from the input and applied together, ``x * Mc * Ms``): the orderings of the paper's
+            ablation.
+        spatial_pool_order: ``"max_mean"`` (official) or ``"mean_max"`` (timm) order of the two maps
+            fed to the spatial convolution.
+        use_spatial: False drops the spatial gate (the official ``no_spatial`` flag).
+        bn_momentum: momentum of the spatial batch normalization (Keras convention; PyTorch's 0.01
+            is 0.99 here).
+        bn_epsilon: epsilon of the spatial batch normalization.
+        kernel_initializer: initializer of the MLP and convolution kernels.
+        **kwargs: base layer arguments (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: a 4D tensor ``(batch, height, width, channels)``.
+        training: whether the batch normalization uses batch statistics.
+        return_attention: if True, also return the dict of maps ``{"channel": (batch, channels),
+            "spatial": (batch, height, width, 1)}`` (float32; no ``"spatial"`` entry when
+            ``use_spatial=False``).
+
+    Input shape:
+        4D tensor ``(batch, height, width, channels)``, channels known.
+
+    Output shape:
+        Same as the input.
+
+    Reference:
+        Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018.
+    """
+
+    attention_map_names = ("channel", "spatial")
+
+    def __init__(
+        self,
+        ratio=16,
+        kernel_size=7,
+        mlp_bias=True,
+        divisor=None,
+        order="channel_first",
+        spatial_pool_order="max_mean",
+        use_spatial=True,
+        bn_momentum=0.99,
+        bn_epsilon=1e-5,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_odd_kernel(type(self).__name__, "kernel_size", kernel_size)
+        if order not in _ORDERS:
+            raise ValueError(f"CBAM: `order` must be one of {_ORDERS}; received {order!r}.")
+        if spatial_pool_order not in _POOL_ORDERS:
+            raise ValueError(
+                f"CBAM: `spatial_pool_order` must be one of {_POOL_ORDERS}; "
+                f"received {spatial_pool_order!r}."
+            )
+        if ratio < 1:
+            raise ValueError(f"CBAM: `ratio` must be >= 1; received {ratio!r}.")
+        self.ratio = ratio
+        self.kernel_size = kernel_size
+        self.mlp_bias = mlp_bias
+        self.divisor = divisor
+        self.order = order
+        self.spatial_pool_order = spatial_pool_order
+        self.use_spatial = use_spatial
+        self.bn_momentum = bn_momentum
+        self.bn_epsilon = bn_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        if not use_spatial:
+            self.attention_map_names = ("channel",)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape)
+        channels = check_channels(self, input_shape)
+        self.reduced_channels = reduced_channels(self, channels, self.ratio, self.divisor)
+        self.mlp_hidden = keras.layers.Dense(
+            self.reduced_channels,
+            activation="relu",
+            use_bias=self.mlp_bias,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="mlp_hidden",
+        )
+        self.mlp_out = keras.layers.Dense(
+            channels,
+            use_bias=self.mlp_bias,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="mlp_out",
+        )
+        self.mlp_hidden.build((None, 2, channels))
+        self.mlp_out.build((None, 2, self.reduced_channels))
+        if self.use_spatial:
+            self.spatial_conv = keras.layers.Conv2D(
+                1,
+                self.kernel_size,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name="spatial_conv",
+            )
+            self.spatial_bn = keras.layers.BatchNormalization(
+                momentum=self.bn_momentum,
+                epsilon=self.bn_epsilon,
+                gamma_initializer="zeros",
+                dtype="float32",
+                name="spatial_bn",
+            )
+            self.spatial_conv.build((*input_shape[:-1], 2))
+            self.spatial_bn.build((*input_shape[:-1], 1))
+
+    def channel_gate(self, x):
+        """Float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` of shape ``(batch, channels)``."""
+        pooled = ops.stack([ops.mean(x, axis=(1, 2)), ops.max(x, axis=(1, 2))], axis=1)
+        logits = ops.sum(self.mlp_out(self.mlp_hidden(pooled)), axis=1)
+        return self._sigmoid_gate(logits)
+
+    def spatial_gate(self, x, training=None):
+        """Float32 spatial gate ``sigmoid(BN(conv([max, mean])))`` of shape ``(b, h, w, 1)``."""
+        pooled = [ops.max(x, axis=-1, keepdims=True), ops.mean(x, axis=-1, keepdims=True)]
+        if self.spatial_pool_order == "mean_max":
+            pooled.reverse()
+        logits = self.spatial_conv(ops.concatenate(pooled, axis=-1))
+        logits = self.spatial_bn(ops.cast(logits, "float32"), training=training)
+        return self._sigmoid_gate(logits)
+
+    def call(self, inputs, training=None, return_attention=False):
+        x = inputs
+        maps = {}
+        if self.order == "spatial_first" and self.use_spatial:
+            maps["spatial"] = self.spatial_gate(x, training=training)
+            x = self._apply_gate(x, maps["spatial"])
+        maps["channel"] = self.channel_gate(x)
+        gate = maps["channel"][:, None, None, :]
+        if self.order == "channel_first" and self.use_spatial:
+            x = self._apply_gate(x, gate)
+            maps["spatial"] = self.spatial_gate(x, training=training)
+            x = self._apply_gate(x, maps["spatial"])
+        elif self.order == "parallel" and self.use_spatial:
+            maps["spatial"] = self.spatial_gate(x, training=training)
+            x = self._apply_gate(x, gate * maps["spatial"])
+        else:
+            x = self._apply_gate(x, gate)
+        return self._outputs(x, maps, return_attention)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            ratio=self.ratio,
+            kernel_size=self.kernel_size,
+            mlp_bias=self.mlp_bias,
+            divisor=self.divisor,
+            order=self.order,
+            spatial_pool_order=self.spatial_pool_order,
+            use_spatial=self.use_spatial,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

@@ -1,0 +1,94 @@
+"""The layers under test, with inputs and helpers shared by the per-family and the common tests."""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+import kerasfg.layers as L
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerCase:
+    """One configured layer: ``make(**kwargs)`` builds it; it is called on inputs of ``shapes``."""
+
+    id: str
+    make: object
+    shapes: tuple  # one input shape without the batch axis, or a tuple of them for several inputs
+    has_maps: bool = True
+
+    @property
+    def multi_input(self):
+        return isinstance(self.shapes[0], tuple)
+
+    def inputs(self, batch=2, seed=0):
+        rng = np.random.default_rng(seed)
+        shapes = self.shapes if self.multi_input else (self.shapes,)
+        arrays = [rng.normal(size=(batch, *s)).astype("float32") for s in shapes]
+        return arrays if self.multi_input else arrays[0]
+
+    def model(self, with_maps=False, **layer_kwargs):
+        """A functional model around one layer, outputs ``[y]`` or ``[y, *maps]``."""
+        shapes = self.shapes if self.multi_input else (self.shapes,)
+        inputs = [keras.Input(s) for s in shapes]
+        layer = self.make(**layer_kwargs)
+        x = inputs if self.multi_input else inputs[0]
+        if with_maps and self.has_maps:
+            y, maps = layer(x, return_attention=True)
+            outputs = [y, *(maps[k] for k in sorted(maps))]
+        else:
+            outputs = layer(x)
+        return keras.Model(inputs if self.multi_input else inputs[0], outputs), layer
+
+
+CASES = [
+    LayerCase("cbam", lambda **kw: L.CBAM(ratio=4, name="cbam", **kw), (6, 5, 8)),
+    LayerCase(
+        "cbam_parallel_timm",
+        lambda **kw: L.CBAM(ratio=3, divisor=1, mlp_bias=False, order="parallel",
+                            spatial_pool_order="mean_max", kernel_size=3, name="cbam_p", **kw),
+        (5, 4, 8),
+    ),
+]
+
+
+def case_params():
+    import pytest
+
+    return [pytest.param(c, id=c.id) for c in CASES]
+
+
+def randomize(layer, seed=1):
+    """Give every variable of ``layer`` random values (positive ones for BN variances)."""
+    rng = np.random.default_rng(seed)
+    for v in layer.weights:
+        shape = tuple(v.shape)
+        if "variance" in v.path:
+            value = rng.uniform(0.5, 1.5, size=shape)
+        else:
+            value = rng.normal(scale=0.5, size=shape)
+        v.assign(value.astype(keras.backend.standardize_dtype(v.dtype)))
+    return layer
+
+
+def weights(layer):
+    """Variables of ``layer`` by their path relative to it (``"mlp_hidden/kernel"``), as NumPy."""
+    prefix = layer.name + "/"
+    return {v.path.removeprefix(prefix): keras.ops.convert_to_numpy(v) for v in layer.weights}
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def conv2d_same(x, kernel):
+    """NumPy 'same' cross-correlation, stride 1: x (b, h, w, c), kernel (kh, kw, c, o)."""
+    kh, kw = kernel.shape[:2]
+    ph, pw = kh // 2, kw // 2
+    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    h, w = x.shape[1:3]
+    out = np.zeros((x.shape[0], h, w, kernel.shape[3]))
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("bhwc,co->bhwo", xp[:, i:i + h, j:j + w, :], kernel[i, j])
+    return out

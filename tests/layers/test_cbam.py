@@ -1,0 +1,106 @@
+"""CBAM against a NumPy implementation of the paper's formulas (official-code conventions)."""
+
+import keras
+import numpy as np
+import pytest
+from layer_cases import conv2d_same, randomize, sigmoid, weights
+
+from kerasfg.layers import CBAM
+
+
+def cbam_numpy(x, w, order="channel_first", pool_order="max_mean", eps=1e-5, bias=True):
+    """CBAM, written from the paper: Mc = sigma(MLP(avg) + MLP(max)); Ms = sigma(BN(conv([max, mean])))."""
+
+    def mlp(v):
+        h = v @ w["mlp_hidden/kernel"] + (w["mlp_hidden/bias"] if bias else 0)
+        return np.maximum(h, 0) @ w["mlp_out/kernel"] + (w["mlp_out/bias"] if bias else 0)
+
+    def channel(t):
+        return sigmoid(mlp(t.mean(axis=(1, 2))) + mlp(t.max(axis=(1, 2))))[:, None, None, :]
+
+    def spatial(t):
+        pooled = [t.max(axis=-1, keepdims=True), t.mean(axis=-1, keepdims=True)]
+        if pool_order == "mean_max":
+            pooled = pooled[::-1]
+        z = conv2d_same(np.concatenate(pooled, axis=-1), w["spatial_conv/kernel"])
+        z = (z - w["spatial_bn/moving_mean"]) / np.sqrt(w["spatial_bn/moving_variance"] + eps)
+        return sigmoid(z * w["spatial_bn/gamma"] + w["spatial_bn/beta"])
+
+    if order == "channel_first":
+        mc = channel(x)
+        ms = spatial(x * mc)
+    elif order == "spatial_first":
+        ms = spatial(x)
+        mc = channel(x * ms)
+    else:
+        mc, ms = channel(x), spatial(x)
+    return x * mc * ms, mc[:, 0, 0, :], ms
+
+
+@pytest.mark.parametrize(
+    "order,pool_order,bias",
+    [("channel_first", "max_mean", True), ("spatial_first", "mean_max", True),
+     ("parallel", "max_mean", False)],
+)
+def test_forward_matches_numpy_formula(order, pool_order, bias):
+    x = np.random.default_rng(0).normal(size=(3, 7, 6, 16)).astype("float32")
+    layer = CBAM(ratio=4, kernel_size=5, order=order, spatial_pool_order=pool_order, mlp_bias=bias)
+    layer.build(x.shape)
+    randomize(layer)
+    y, maps = layer(x, training=False, return_attention=True)
+    expected, mc, ms = cbam_numpy(x.astype("float64"), weights(layer), order, pool_order,
+                                  bias=bias)
+    np.testing.assert_allclose(maps["channel"], mc, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(maps["spatial"], ms, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_spatial_gate_starts_at_one_half():
+    """Official initialisation: the spatial BN gamma is 0, so Ms = sigmoid(beta=0) = 0.5."""
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 8)).astype("float32")
+    _, maps = CBAM(ratio=2)(x, training=False, return_attention=True)
+    np.testing.assert_array_equal(maps["spatial"], np.full((2, 5, 5, 1), 0.5, "float32"))
+
+
+def test_no_spatial_is_channel_attention_only():
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 8)).astype("float32")
+    layer = CBAM(ratio=2, use_spatial=False)
+    y, maps = layer(x, return_attention=True)
+    assert sorted(maps) == ["channel"]
+    np.testing.assert_allclose(y, x * keras.ops.convert_to_numpy(maps["channel"])[:, None, None],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels,ratio,k,bias", [(64, 16, 7, True), (40, 16, 7, True),
+                                                   (24, 4, 3, False)])
+def test_parameter_count_closed_form(channels, ratio, k, bias):
+    layer = CBAM(ratio=ratio, kernel_size=k, mlp_bias=bias)
+    layer.build((None, 9, 9, channels))
+    r = channels // ratio
+    mlp = 2 * channels * r + (r + channels if bias else 0)
+    trainable = mlp + 2 * k * k + 2  # conv 2 -> 1 without bias, BN gamma and beta
+    assert layer.reduced_channels == r
+    assert sum(int(np.prod(v.shape)) for v in layer.trainable_weights) == trainable
+    assert layer.count_params() == trainable + 2  # BN moving mean and variance
+
+
+@pytest.mark.parametrize("channels,divisor,expected", [(40, None, 2), (40, 1, 3), (24, 1, 2),
+                                                       (64, 8, 8), (256, 8, 16)])
+def test_reduced_channels_rounding(channels, divisor, expected):
+    """Official floor vs timm's make_divisible (ECOSYSTEM.md c.1 table, ratio 16)."""
+    layer = CBAM(ratio=16, divisor=divisor)
+    layer.build((None, 4, 4, channels))
+    assert layer.reduced_channels == expected
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match=r"rank 4.*\(2, 8\)"):
+        CBAM()(np.zeros((2, 8), "float32"))
+    with pytest.raises(ValueError, match=r"8 input channels with ratio=16 give a bottleneck of 0"):
+        CBAM(ratio=16)(np.zeros((1, 4, 4, 8), "float32"))
+    with pytest.raises(ValueError, match=r"`kernel_size` must be a positive odd integer.*6"):
+        CBAM(kernel_size=6)
+    with pytest.raises(ValueError, match="`order` must be one of"):
+        CBAM(order="sideways")
+    with pytest.raises(ValueError, match="`spatial_pool_order` must be one of"):
+        CBAM(spatial_pool_order="max_max")

@@ -1,0 +1,219 @@
+"""Properties every attention layer has: serialization, XLA, mixed precision, SavedModel, JAX."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from layer_cases import CASES, case_params, randomize
+
+from kerasfg.layers import AttentionLayer
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _numpy(outputs):
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [keras.ops.convert_to_numpy(o) for o in outputs]
+
+
+def _randomized_model(case, with_maps=True):
+    model, layer = case.model(with_maps=with_maps)
+    randomize(layer)
+    return model, layer
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_keras_file_round_trip_is_exact(case, tmp_path):
+    model, layer = _randomized_model(case)
+    x = case.inputs()
+    path = tmp_path / f"{case.id}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.get_layer(layer.name)) is type(layer)
+    assert loaded.get_layer(layer.name).get_config() == layer.get_config()
+    for a, b in zip(_numpy(model(x)), _numpy(loaded(x))):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_maps_follow_the_contract(case):
+    if not case.has_maps:
+        pytest.skip(f"{case.id} has no attention maps")
+    _, layer = case.model()
+    y, maps = layer(case.inputs(), return_attention=True)
+    assert isinstance(layer, AttentionLayer)
+    assert set(maps) == set(layer.attention_map_names)
+    for name, m in maps.items():
+        assert keras.backend.standardize_dtype(m.dtype) == "float32", name
+        assert m.shape[0] == 2, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", case_params())
+def test_fit_step_under_xla(case):
+    model, layer = _randomized_model(case, with_maps=False)
+    x = case.inputs(batch=4)
+    y = np.random.default_rng(5).normal(size=(4, *model.output.shape[1:])).astype("float32")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
+    before = [keras.ops.convert_to_numpy(v) for v in layer.trainable_weights]
+    history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert model.jit_compile is True  # Keras falls back silently (with a warning) otherwise
+    assert np.isfinite(history.history["loss"]).all()
+    changed = [not np.array_equal(b, keras.ops.convert_to_numpy(v))
+               for b, v in zip(before, layer.trainable_weights)]
+    assert any(changed)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("case", case_params())
+def test_mixed_precision_keeps_maps_in_float32(case, policy):
+    reference, ref_layer = _randomized_model(case)
+    x = case.inputs()
+    expected = _numpy(reference(x))
+    keras.config.set_dtype_policy(policy)
+    model, layer = case.model(with_maps=True)
+    layer.set_weights(ref_layer.get_weights())
+    outputs = model(x)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    compute = policy.removeprefix("mixed_")
+    assert keras.backend.standardize_dtype(outputs[0].dtype) == compute
+    tol = 0.05 if compute == "bfloat16" else 5e-3
+    for i, (out, ref) in enumerate(zip(outputs, expected)):
+        if i > 0:  # the maps
+            assert keras.backend.standardize_dtype(out.dtype) == "float32"
+        out = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * max(1.0, np.abs(ref).max()))
+    # and gradients are finite in the low-precision dtype
+    inputs = [keras.ops.convert_to_tensor(a) for a in (x if case.multi_input else [x])]
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = layer(inputs if case.multi_input else inputs[0], training=True)
+        loss = keras.ops.mean(keras.ops.square(keras.ops.cast(y, "float32")))
+    grads = tape.gradient(loss, [*layer.trainable_weights, *inputs])
+    for g in grads:
+        if g is not None:
+            assert np.isfinite(keras.ops.convert_to_numpy(keras.ops.cast(g, "float32"))).all()
+
+
+def _run_python(script, env_extra, cwd):
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result.stdout
+
+
+_SERVE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+
+    # A None entry in sys.modules makes `import keras` raise ImportError, and makes
+    # importlib.util.find_spec("keras") answer "not installed", which is how TensorFlow probes it.
+    for blocked in ("keras", "kerasfg", "tf_keras"):
+        sys.modules[blocked] = None
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("the import blocker did not block keras")
+
+    import numpy as np
+    import tensorflow as tf
+
+    results = {}
+    for name in json.loads(sys.argv[1] if len(sys.argv) > 1 else open("cases.json").read()):
+        data = np.load(f"{name}.npz")
+        inputs = [data[k] for k in sorted(data) if k.startswith("x")]
+        served = tf.saved_model.load(f"{name}_savedmodel")
+        out = served.serve(*inputs) if len(inputs) == 1 else served.serve(inputs)
+        results[name] = float(np.max(np.abs(np.asarray(out) - data["y"])))
+    assert all(sys.modules[m] is None for m in ("keras", "kerasfg", "tf_keras"))
+    print(json.dumps(results))
+    """
+)
+
+
+@pytest.mark.slow
+def test_savedmodel_serves_from_a_tensorflow_only_process(tmp_path):
+    for case in CASES:
+        model, _ = _randomized_model(case, with_maps=False)
+        x = case.inputs()
+        arrays = {f"x{i}": a for i, a in enumerate(x if case.multi_input else [x])}
+        np.savez(tmp_path / f"{case.id}.npz", y=_numpy(model(x))[0], **arrays)
+        model.export(str(tmp_path / f"{case.id}_savedmodel"), format="tf_saved_model",
+                     verbose=False)
+    (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
+    diffs = json.loads(_run_python(_SERVE_SCRIPT, {}, tmp_path).strip().splitlines()[-1])
+    assert set(diffs) == {c.id for c in CASES}
+    for name, diff in diffs.items():
+        assert diff <= 1e-5, (name, diff)
+
+
+def test_import_blocker_blocks(tmp_path):
+    """The TensorFlow-only process of the SavedModel test really cannot import keras."""
+    probe = _SERVE_SCRIPT.split("import numpy")[0] + "print('blocked')\n"
+    assert _run_python(probe, {}, tmp_path).strip().endswith("blocked")
+    leaky = probe.replace('("keras", "kerasfg", "tf_keras")', '("nothing",)')
+    assert leaky != probe
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", leaky], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "did not block keras" in result.stderr
+
+
+_JAX_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import keras
+    import numpy as np
+    import kerasfg.layers  # noqa: F401  (registers the layers)
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    results = {}
+    for name in json.load(open("cases.json")):
+        data = np.load(f"{name}.npz")
+        inputs = [data[k] for k in sorted(data) if k.startswith("x")]
+        model = keras.saving.load_model(f"{name}.keras")
+        x = inputs if len(inputs) > 1 else inputs[0]
+        outputs = model(x)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        diff = max(float(np.max(np.abs(np.asarray(o) - data[f"y{i}"])))
+                   for i, o in enumerate(outputs))
+        model.compile(optimizer="sgd", loss="mse")
+        targets = [np.asarray(o) + 0.1 for o in outputs]
+        loss = float(np.ravel(model.train_on_batch(x, targets if len(targets) > 1 else targets[0]))[0])
+        results[name] = [diff, loss]
+    print(json.dumps(results))
+    """
+)
+
+
+@pytest.mark.slow
+def test_jax_backend_matches_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    for case in CASES:
+        model, _ = _randomized_model(case)
+        x = case.inputs()
+        arrays = {f"x{i}": a for i, a in enumerate(x if case.multi_input else [x])}
+        ys = {f"y{i}": y for i, y in enumerate(_numpy(model(x)))}
+        np.savez(tmp_path / f"{case.id}.npz", **arrays, **ys)
+        model.save(tmp_path / f"{case.id}.keras")
+    (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
+    out = _run_python(_JAX_SCRIPT, {"KERAS_BACKEND": "jax"}, tmp_path)
+    results = json.loads(out.strip().splitlines()[-1])
+    assert set(results) == {c.id for c in CASES}
+    for name, (diff, loss) in results.items():
+        assert diff <= 1e-4, (name, diff)
+        assert np.isfinite(loss), name
