@@ -1,0 +1,325 @@
+"""Experiment configs: YAML files parsed into typed dataclasses, overridable from the command line.
+
+A config names everything a run needs (data, model, training, export), so an experiment is data, not
+code. Unknown keys and values of the wrong type are rejected with an error that names the dotted key,
+the expected form and the value received.
+
+Example:
+
+```python
+config = kerasfg.config.load("experiments/quickstart.yaml", overrides=["train.epochs=3"])
+```
+"""
+
+import dataclasses
+import pathlib
+import types
+import typing
+
+import yaml
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+DISTRIBUTIONS = ("none", "mirrored")
+
+
+class ConfigError(ValueError):
+    """A config value or key is invalid; the message names the key, what was expected and received."""
+
+
+@dataclasses.dataclass
+class SyntheticConfig:
+    """The built-in synthetic faces (see `kerasfg.data.synthetic_faces`).
+
+    Attributes:
+        num_identities: number of people.
+        train_images, val_images, test_images: sizes of the three splits, rendered with different
+            seeds from the same people.
+        image_size: side of the square images.
+        difficulty: strength of the nuisance factors in [0, 1].
+        seed: seed of the rendering; identity_seed: seed of the people.
+    """
+
+    num_identities: int = 10
+    train_images: int = 4000
+    val_images: int = 800
+    test_images: int = 800
+    image_size: int = 64
+    difficulty: float = 0.5
+    seed: int = 0
+    identity_seed: int = 0
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the examples come from and what the model sees.
+
+    Attributes:
+        source: ``"synthetic"`` for the built-in synthetic faces.
+        synthetic: settings of the synthetic faces.
+        inputs: model inputs: ``"image"`` plus any task used as an extra input (e.g. ``"expression"``).
+        targets: tasks the model predicts; each becomes a named model output.
+        batch_size: global batch size.
+        shuffle: reshuffle the training set every epoch.
+    """
+
+    source: str = "synthetic"
+    synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+    inputs: list[str] = dataclasses.field(default_factory=lambda: ["image"])
+    targets: list[str] = dataclasses.field(default_factory=lambda: ["identity"])
+    batch_size: int = 64
+    shuffle: bool = True
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The network, built by `kerasfg.models.build_model`.
+
+    Attributes:
+        name: registered model name.
+        attention: attention module name (e.g. ``"cbam"``), or None.
+        activation: activation of the backbone.
+        options: further keyword arguments of the builder.
+    """
+
+    name: str = "face_resnet"
+    attention: str | None = "cbam"
+    activation: str = "relu"
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    """The optimizer: any `keras.optimizers` name and its keyword arguments.
+
+    Attributes:
+        name: e.g. ``"adam"``, ``"sgd"``, ``"adamw"``.
+        learning_rate: initial learning rate.
+        options: further keyword arguments (momentum, weight_decay, ...).
+    """
+
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to fit.
+
+    Attributes:
+        epochs: number of epochs.
+        optimizer: the optimizer.
+        loss_weights: weight per output name (1.0 for outputs not listed).
+        precision: ``"auto"`` (the fastest for the device), ``"float32"``, ``"mixed_bfloat16"`` or
+            ``"mixed_float16"``.
+        jit_compile: ``"auto"`` (XLA on GPUs, where it is faster; not on CPUs, where it is slower),
+            true or false.
+        distribute: ``"none"`` or ``"mirrored"`` (`tf.distribute.MirroredStrategy` over all local
+            devices).
+        early_stopping_patience: stop after this many epochs without a better validation loss; None
+            disables early stopping.
+        seed: seed of weights, dropout and shuffling.
+        verbose: Keras progress output (0, 1 or 2).
+    """
+
+    epochs: int = 10
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    loss_weights: dict = dataclasses.field(default_factory=dict)
+    precision: str = "auto"
+    jit_compile: bool | str = "auto"
+    distribute: str = "none"
+    early_stopping_patience: int | None = None
+    seed: int = 0
+    verbose: int = 1
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """Export after training.
+
+    Attributes:
+        enabled: export a SavedModel for TF Serving when training ends.
+        base_path: TF Serving model base path; versions are written below it.
+    """
+
+    enabled: bool = False
+    base_path: str = "saved_models/model"
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """A whole run.
+
+    Attributes:
+        name: run name; the run directory is ``<runs_dir>/<name>/<timestamp>/``.
+        runs_dir: parent folder of all runs.
+        data, model, train, export: the sections above.
+    """
+
+    name: str = "experiment"
+    runs_dir: str = "runs"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def __post_init__(self):
+        _check_choice("train.precision", self.train.precision, PRECISIONS)
+        _check_choice("train.distribute", self.train.distribute, DISTRIBUTIONS)
+        _check_choice("data.source", self.data.source, ("synthetic",))
+        if self.train.jit_compile not in (True, False, "auto"):
+            raise ConfigError(f"train.jit_compile: expected true, false or 'auto', got "
+                              f"{self.train.jit_compile!r}.")
+        _check_positive("train.epochs", self.train.epochs)
+        _check_positive("data.batch_size", self.data.batch_size)
+        if not self.data.targets:
+            raise ConfigError("data.targets: expected at least one task to predict, got [].")
+        if "image" not in self.data.inputs:
+            raise ConfigError(f"data.inputs: expected a list containing 'image', got "
+                              f"{self.data.inputs!r}.")
+        if not 0.0 <= self.data.synthetic.difficulty <= 1.0:
+            raise ConfigError(f"data.synthetic.difficulty: expected a number in [0, 1], got "
+                              f"{self.data.synthetic.difficulty!r}.")
+
+    def to_dict(self):
+        """The config as plain dicts and lists, ready for YAML."""
+        return dataclasses.asdict(self)
+
+
+def from_dict(data, cls=ExperimentConfig):
+    """Build a config dataclass from nested dicts, checking every key and type.
+
+    Args:
+        data: nested dicts (e.g. parsed YAML).
+        cls: the dataclass to build.
+
+    Returns:
+        An instance of ``cls``.
+
+    Raises:
+        ConfigError: on an unknown key or a value of the wrong type.
+    """
+    return _build(cls, data if data is not None else {}, prefix="")
+
+
+def load(path, overrides=()):
+    """Load a YAML config file and apply ``key=value`` overrides.
+
+    Args:
+        path: the YAML file.
+        overrides: strings such as ``"train.epochs=3"`` or ``"model.attention=null"``; the value is
+            parsed as YAML.
+
+    Returns:
+        An `ExperimentConfig`.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got "
+                          f"{type(data).__name__}.")
+    return from_dict(apply_overrides(data, overrides))
+
+
+def apply_overrides(data, overrides):
+    """Return a copy of ``data`` with each ``"a.b.c=value"`` override set (value parsed as YAML)."""
+    data = _deep_copy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected the form key=value, e.g. train.epochs=3.")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section.")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def save(config, path):
+    """Write ``config`` as YAML to ``path`` (atomically)."""
+    from kerasfg.io_utils import atomic_file
+
+    with atomic_file(path) as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+
+
+def _deep_copy(data):
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def _build(cls, data, prefix):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got "
+                          f"{type(data).__name__} {data!r}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(fields)}.")
+    kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {error}") from error
+
+
+def _convert(hint, value, key):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        for option in options:
+            try:
+                return _convert(option, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_describe(hint)}, got {value!r}.")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {value!r}.")
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list of {_describe(item_type)}, got {value!r}.")
+        return [_convert(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
+    if hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}.")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise ConfigError(f"{key}: expected {_describe(hint)}, got {type(value).__name__} {value!r}.")
+    return value
+
+
+def _describe(hint):
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            dict: "a mapping"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _check_choice(key, value, choices):
+    if value not in choices:
+        raise ConfigError(f"{key}: expected one of {list(choices)}, got {value!r}.")
+
+
+def _check_positive(key, value):
+    if value < 1:
+        raise ConfigError(f"{key}: expected a positive integer, got {value!r}.")

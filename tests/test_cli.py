@@ -1,0 +1,60 @@
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+TINY = [
+    "data.synthetic.train_images=64", "data.synthetic.val_images=32", "data.synthetic.test_images=32",
+    "data.synthetic.image_size=32", "data.batch_size=16", "train.epochs=2", "train.verbose=0",
+    "model.options.widths=[16, 32]", "model.options.blocks=[1, 1]",
+]
+
+
+def kerasfg(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "kerasfg", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def overrides(values):
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def test_train_reports_a_bad_config_value_with_its_key(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("name: bad\ntrain:\n  epochs: many\n")
+    done = kerasfg("train", str(config), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "config error: train.epochs: expected an integer, got str 'many'" in done.stderr
+
+
+def test_train_without_config_or_resume_explains_what_it_needs(tmp_path):
+    done = kerasfg("train", cwd=tmp_path)
+    assert done.returncode != 0 and "give a CONFIG file, or --resume RUN_DIR" in done.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path):
+    done = kerasfg("quickstart", *overrides([*TINY, "export.enabled=false"]), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Evaluation on the held-out synthetic faces" in done.stdout
+    assert "identity" in done.stdout and "--logdir" in done.stdout
+    (run_dir,) = (tmp_path / "runs" / "quickstart").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 2
+
+
+@pytest.mark.slow
+def test_train_from_a_config_file_with_overrides(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text((REPO / "kerasfg" / "configs" / "quickstart.yaml").read_text())
+    done = kerasfg("train", str(config), *overrides([*TINY, "export.enabled=false", "name=exp"]),
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs" / "exp").iterdir()
+    assert (run_dir / "model.keras").is_file()

@@ -1,0 +1,64 @@
+import pytest
+
+from kerasfg import config as config_lib
+from kerasfg.config import ConfigError
+
+
+def test_defaults_round_trip_through_yaml(tmp_path):
+    config = config_lib.from_dict({"name": "x", "train": {"epochs": 3}})
+    config_lib.save(config, tmp_path / "c.yaml")
+    assert config_lib.load(tmp_path / "c.yaml") == config
+
+
+def test_overrides_are_parsed_as_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: base\ntrain:\n  epochs: 5\n")
+    config = config_lib.load(path, ["train.epochs=2", "model.attention=null",
+                                    "data.inputs=[image, expression]", "train.optimizer.learning_rate=0.1",
+                                    "train.jit_compile=true"])
+    assert config.train.epochs == 2
+    assert config.model.attention is None
+    assert config.data.inputs == ["image", "expression"]
+    assert config.train.optimizer.learning_rate == 0.1
+    assert config.train.jit_compile is True
+
+
+def test_integers_are_accepted_where_numbers_are_expected():
+    config = config_lib.from_dict({"train": {"optimizer": {"learning_rate": 1}}})
+    assert config.train.optimizer.learning_rate == 1.0
+    assert isinstance(config.train.optimizer.learning_rate, float)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"trian": {}}, r"trian: unknown key; expected one of \['data', 'export'"),
+        ({"train": {"epoch": 3}}, r"train\.epoch: unknown key"),
+        ({"train": {"epochs": "ten"}}, r"train\.epochs: expected an integer, got str 'ten'"),
+        ({"train": {"epochs": True}}, r"train\.epochs: expected an integer, got bool True"),
+        ({"train": {"epochs": 0}}, r"train\.epochs: expected a positive integer, got 0"),
+        ({"train": {"precision": "fp16"}}, r"train\.precision: expected one of \['auto', 'float32'.*got 'fp16'"),
+        ({"train": {"jit_compile": "yes"}}, r"train\.jit_compile: expected true, false or 'auto', got 'yes'"),
+        ({"train": {"distribute": "tpu"}}, r"train\.distribute: expected one of \['none', 'mirrored'\]"),
+        ({"data": {"inputs": "image"}}, r"data\.inputs: expected a list of a string, got 'image'"),
+        ({"data": {"inputs": ["expression"]}}, r"data\.inputs: expected a list containing 'image'"),
+        ({"data": {"targets": []}}, r"data\.targets: expected at least one task"),
+        ({"data": {"synthetic": {"difficulty": 2}}}, r"data\.synthetic\.difficulty: expected a number in \[0, 1\], got 2"),
+        ({"data": {"source": "imagenet"}}, r"data\.source: expected one of \['synthetic'\], got 'imagenet'"),
+        ({"data": {"synthetic": 3}}, r"data\.synthetic: expected a mapping, got int 3"),
+        ({"model": {"attention": 5}}, r"model\.attention: expected a string or null, got 5"),
+    ],
+)
+def test_bad_values_name_the_key_the_expected_form_and_the_value(data, message):
+    with pytest.raises(ConfigError, match=message):
+        config_lib.from_dict(data)
+
+
+def test_bad_override_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="expected the form key=value"):
+        config_lib.apply_overrides({}, ["train.epochs"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        config_lib.load(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping of sections"):
+        config_lib.load(tmp_path / "list.yaml")

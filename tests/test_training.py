@@ -1,0 +1,166 @@
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from kerasfg import config as config_lib
+from kerasfg import training
+from kerasfg.checkpoints import ResumableBackup
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tmp_path, **train):
+    return config_lib.from_dict({
+        "name": "tiny",
+        "runs_dir": str(tmp_path / "runs"),
+        "data": {
+            "inputs": ["image", "expression"], "targets": ["identity"], "batch_size": 16,
+            "shuffle": False,
+            "synthetic": {"num_identities": 4, "train_images": 64, "val_images": 32,
+                          "test_images": 32, "image_size": 32, "difficulty": 0.0},
+        },
+        "model": {"options": {"widths": [16, 32], "blocks": [1, 1], "hidden_units": 16,
+                              "dropout": 0.0}},
+        "train": {"epochs": 3, "precision": "float32", "verbose": 0, **train},
+    })
+
+
+def run_python(script, cwd):
+    """Run ``script`` in a fresh interpreter that imports kerasfg from this checkout."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_fit_writes_a_complete_run_directory(tmp_path):
+    result = training.fit(tiny_config(tmp_path))
+    run = result.run_dir
+    assert run.parent == tmp_path / "runs" / "tiny"
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
+                                              "model.keras", "metrics.json"}
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.keras", "best.keras"}
+    assert list((run / "logs" / "train").glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 3 and metrics["resumed_from"] is None
+    assert metrics["test"] == result.test_metrics and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert metrics["train_images_per_second"] > 0
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0]  # it learns
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["precision"] == "float32" and saved["train"]["jit_compile"] is False
+    reloaded = keras.models.load_model(run / "model.keras")
+    batch = {"image": np.zeros((2, 32, 32, 3), "float32"), "expression": np.array([0, 3], "int32")}
+    np.testing.assert_allclose(reloaded(batch)["identity"], result.model(batch)["identity"],
+                               atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_where_it_stopped_and_ends_like_an_uninterrupted_one(tmp_path):
+    config = tiny_config(tmp_path)
+    uninterrupted = training.fit(config)
+
+    runs = tmp_path / "killed"
+    killed = run_python(f"""
+        import os, keras
+        from kerasfg import config as config_lib, training
+
+        class KillAfterSecondEpoch(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:
+                    os._exit(17)  # no clean-up, like a killed process
+
+        config = config_lib.from_dict({config.to_dict()!r})
+        config.runs_dir = {str(runs)!r}
+        training.fit(config, callbacks=[KillAfterSecondEpoch()])
+        """, cwd=tmp_path)
+    assert killed.returncode == 17, killed.stderr[-2000:]
+    (run_dir,) = (runs / "tiny").iterdir()
+    assert not (run_dir / "metrics.json").exists()
+    backups = run_dir / "backup"
+    # A backup that was being written when the process died, and a directory without its state
+    # file, must never be picked up.
+    half_written = backups / ".tmp-epoch_00003-x"
+    half_written.mkdir()
+    (half_written / "model.keras").write_bytes(b"half")
+    (backups / "epoch_00009").mkdir()
+    assert ResumableBackup(backups).latest().name == "epoch_00002"
+
+    config.runs_dir = str(runs)
+    resumed = training.fit(config, resume=run_dir)
+    assert len(resumed.history["loss"]) == 1  # only the third epoch was left
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 3
+    assert metrics["resumed_from"].endswith("epoch_00002")
+    steps_per_epoch = 64 // 16
+    assert int(resumed.model.optimizer.iterations.numpy()) == 3 * steps_per_epoch
+    for ours, reference in zip(resumed.model.get_weights(), uninterrupted.model.get_weights()):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_over_two_logical_cpus(tmp_path):
+    config = tiny_config(tmp_path, epochs=1, distribute="mirrored")
+    done = run_python(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from kerasfg import config as config_lib, training
+        result = training.fit(config_lib.from_dict({config.to_dict()!r}))
+        print("replicas", result.model.distribute_strategy.num_replicas_in_sync)
+        print("accuracy", result.test_metrics["accuracy"])
+        """, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replicas 2" in done.stdout
+
+
+@pytest.mark.slow
+def test_mixed_float16_trains_with_float32_outputs(tmp_path):
+    result = training.fit(tiny_config(tmp_path, epochs=1, precision="mixed_float16"))
+    assert result.precision == "mixed_float16"
+    assert result.model.get_layer("stage1_block1_1_conv").compute_dtype == "float16"
+    assert result.model.get_layer("identity").compute_dtype == "float32"
+    assert np.isfinite(result.history["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_auto_precision_and_jit_follow_the_device(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(training, "cpu_has_bfloat16_units", lambda: True)
+    assert training.resolve_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(training, "cpu_has_bfloat16_units", lambda: False)
+    assert training.resolve_precision("auto") == "float32"
+    assert training.resolve_precision("mixed_float16") == "mixed_float16"
+    assert training.resolve_jit_compile("auto") is False
+    assert training.resolve_jit_compile(True) is True
+    gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: [gpu] if kind in (None, "GPU") else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"compute_capability": (8, 0)})
+    assert training.resolve_jit_compile("auto") is True
+    assert training.resolve_precision("auto") == "mixed_bfloat16"
+
+
+def test_unknown_tasks_and_loss_weights_are_config_errors(tmp_path):
+    config = tiny_config(tmp_path)
+    config.data.targets = ["identity", "mood"]
+    with pytest.raises(config_lib.ConfigError, match=r"unknown task\(s\) \['mood'\]"):
+        training.build_datasets(config.data)
+    config = tiny_config(tmp_path, loss_weights={"expression": 2.0})
+    data = training.build_datasets(config.data)
+    model = training.build_model(config, data)
+    with pytest.raises(config_lib.ConfigError, match=r"train\.loss_weights: unknown output\(s\) "
+                                                     r"\['expression'\]; the model's outputs are "
+                                                     r"\['identity'\]"):
+        training.compile_model(model, config.train, jit_compile=False)
