@@ -20,6 +20,7 @@ import yaml
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTIONS = ("none", "mirrored")
+SCHEDULES = ("constant", "cosine", "step")
 
 
 class ConfigError(ValueError):
@@ -94,11 +95,19 @@ class OptimizerConfig:
     Attributes:
         name: e.g. ``"adam"``, ``"sgd"``, ``"adamw"``.
         learning_rate: initial learning rate.
+        schedule: ``"constant"``; ``"cosine"`` (cosine decay to 0 over the whole run); or ``"step"``
+            (multiply the rate by ``decay_factor`` at each epoch in ``decay_epochs``, as the papers'
+            recipes do, e.g. 150/225 x 0.1).
+        decay_epochs: epochs at which the ``"step"`` schedule decays the rate.
+        decay_factor: factor of each ``"step"`` decay.
         options: further keyword arguments (momentum, weight_decay, ...).
     """
 
     name: str = "adam"
     learning_rate: float = 1e-3
+    schedule: str = "constant"
+    decay_epochs: list[int] = dataclasses.field(default_factory=list)
+    decay_factor: float = 0.1
     options: dict = dataclasses.field(default_factory=dict)
 
 
@@ -167,6 +176,10 @@ class ExperimentConfig:
         _check_choice("train.precision", self.train.precision, PRECISIONS)
         _check_choice("train.distribute", self.train.distribute, DISTRIBUTIONS)
         _check_choice("data.source", self.data.source, ("synthetic",))
+        _check_choice("train.optimizer.schedule", self.train.optimizer.schedule, SCHEDULES)
+        if self.train.optimizer.schedule == "step" and not self.train.optimizer.decay_epochs:
+            raise ConfigError("train.optimizer.decay_epochs: expected the epochs at which the step "
+                              "schedule decays, e.g. [150, 225], got [].")
         if self.train.jit_compile not in (True, False, "auto"):
             raise ConfigError(f"train.jit_compile: expected true, false or 'auto', got "
                               f"{self.train.jit_compile!r}.")

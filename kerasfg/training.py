@@ -24,6 +24,7 @@ print(result.test_metrics)
 import dataclasses
 import functools
 import logging
+import math
 import pathlib
 import statistics
 import time
@@ -116,7 +117,8 @@ def fit(config, *, callbacks=(), resume=None):
     try:
         with strategy.scope():
             model = build_model(config, data)
-            compile_model(model, config.train, jit_compile)
+            steps_per_epoch = math.ceil(data.train_size / config.data.batch_size)
+            compile_model(model, config.train, jit_compile, steps_per_epoch)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -229,8 +231,15 @@ def build_model(config, data):
         attention=config.model.attention, activation=config.model.activation, **options)
 
 
-def compile_model(model, train_config, jit_compile):
-    """Compile with one sparse categorical cross-entropy loss and accuracy metric per output."""
+def compile_model(model, train_config, jit_compile, steps_per_epoch=1):
+    """Compile with one sparse categorical cross-entropy loss and accuracy metric per output.
+
+    Args:
+        model: the model.
+        train_config: a `TrainConfig`.
+        jit_compile: whether to compile the steps with XLA.
+        steps_per_epoch: training steps per epoch, to place the learning-rate schedule's decays.
+    """
     outputs = list(model.output_names)
     unknown = sorted(set(train_config.loss_weights) - set(outputs))
     if unknown:
@@ -238,7 +247,7 @@ def compile_model(model, train_config, jit_compile):
             f"train.loss_weights: unknown output(s) {unknown}; the model's outputs are {outputs}.")
     optimizer = keras.optimizers.get({
         "class_name": train_config.optimizer.name,
-        "config": {"learning_rate": train_config.optimizer.learning_rate,
+        "config": {"learning_rate": learning_rate_schedule(train_config, steps_per_epoch),
                    **train_config.optimizer.options}})
     model.compile(
         optimizer=optimizer,
@@ -246,6 +255,19 @@ def compile_model(model, train_config, jit_compile):
         loss_weights={name: float(train_config.loss_weights.get(name, 1.0)) for name in outputs},
         metrics={name: ["accuracy"] for name in outputs},
         jit_compile=jit_compile)
+
+
+def learning_rate_schedule(train_config, steps_per_epoch):
+    """The learning rate, or a `keras.optimizers.schedules` schedule, of ``train_config``."""
+    optimizer = train_config.optimizer
+    rate = optimizer.learning_rate
+    if optimizer.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(rate, train_config.epochs * steps_per_epoch)
+    if optimizer.schedule == "step":
+        boundaries = [epoch * steps_per_epoch for epoch in sorted(optimizer.decay_epochs)]
+        values = [rate * optimizer.decay_factor**k for k in range(len(boundaries) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    return rate
 
 
 def resolve_precision(precision):

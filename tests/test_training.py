@@ -164,3 +164,18 @@ def test_unknown_tasks_and_loss_weights_are_config_errors(tmp_path):
                                                      r"\['expression'\]; the model's outputs are "
                                                      r"\['identity'\]"):
         training.compile_model(model, config.train, jit_compile=False)
+
+
+def test_learning_rate_schedules_follow_the_config(tmp_path):
+    config = tiny_config(tmp_path, optimizer={"learning_rate": 0.1, "schedule": "step",
+                                              "decay_epochs": [2, 3], "decay_factor": 0.5})
+    schedule = training.learning_rate_schedule(config.train, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 19, 21, 29, 31)]
+    np.testing.assert_allclose(rates, [0.1, 0.1, 0.05, 0.05, 0.025], rtol=1e-6)
+    config = tiny_config(tmp_path, epochs=4, optimizer={"learning_rate": 0.1, "schedule": "cosine"})
+    schedule = training.learning_rate_schedule(config.train, steps_per_epoch=10)
+    np.testing.assert_allclose([float(schedule(0)), float(schedule(20)), float(schedule(40))],
+                               [0.1, 0.05, 0.0], atol=1e-6)
+    assert training.learning_rate_schedule(tiny_config(tmp_path).train, 10) == 1e-3
+    with pytest.raises(config_lib.ConfigError, match="decay_epochs: expected the epochs"):
+        tiny_config(tmp_path, optimizer={"schedule": "step"})

@@ -21,8 +21,10 @@ Rendering is vectorised over batches of images: every face part is a region in f
 which a per-image similarity transform maps onto the pixel grid.
 """
 
+import concurrent.futures
 import dataclasses
 import math
+import os
 
 import numpy as np
 
@@ -251,13 +253,22 @@ def synthetic_faces(num_images, num_identities=10, image_size=64, difficulty=0.5
     images = np.empty((num_images, image_size, image_size, 3), np.uint8)
     masks = {task: np.empty((num_images, image_size, image_size), bool) for task in TASKS}
     person = _identity_table(people)
-    for start in range(0, num_images, _CHUNK):
-        chunk = slice(start, min(start + _CHUNK, num_images))
+
+    def render_chunk(index):
+        chunk = slice(index * _CHUNK, min((index + 1) * _CHUNK, num_images))
         face = {name: table[identity[chunk]] for name, table in person.items()}
         image_params = {name: values[chunk] for name, values in params.items()}
-        images[chunk], chunk_masks = _render(face, expression[chunk], image_params, image_size, rng)
+        # Each chunk has its own noise stream, so the result does not depend on thread scheduling.
+        noise_rng = np.random.default_rng([seed, 0xFACE, index + 1])
+        images[chunk], chunk_masks = _render(face, expression[chunk], image_params, image_size,
+                                             noise_rng)
         for task in TASKS:
             masks[task][chunk] = chunk_masks[task]
+
+    # NumPy releases the GIL in its array operations, so chunks render in parallel on all cores.
+    num_chunks = -(-num_images // _CHUNK)
+    with concurrent.futures.ThreadPoolExecutor(min(_workers(), max(num_chunks, 1))) as pool:
+        list(pool.map(render_chunk, range(num_chunks)))
 
     genders = np.array([p.gender for p in people], np.int32)
     ages = np.array([p.age_group for p in people], np.int32)
@@ -277,6 +288,13 @@ _CHUNK = 64
 _TRIANGULAR_STD = float(np.sqrt(2 * (256**2 - 1) / 12))  # std of the sum of two int8 draws
 _NUISANCE = ("shift_x", "shift_y", "rotation", "scale", "light_strength", "light_angle",
              "noise_std", "clutter")
+
+
+def _workers():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not available on every platform
+        return os.cpu_count() or 1
 
 
 def _labels_or_draw(values, num_images, num_classes, name, rng):
@@ -351,8 +369,8 @@ def _render(face, expression, params, size, rng):
     long_hair = _col(face["long_hair"]) > 0
     head = _ellipse(x, y, 0.0, 0.0, fw, fh)
     hair_top = _ellipse(x, y, 0.0, -0.22, fw * 1.12, fh * 0.86)
-    hair_long = (np.abs(x) < fw * 1.18) & (y > -0.3) & (y < 0.92) & long_hair
-    part[hair_top | hair_long] = _HAIR
+    hair_fall = (np.abs(x) < fw * 1.18) & (y > -0.3) & (y < 0.92)  # where long hair falls
+    part[hair_top | (hair_fall & long_hair)] = _HAIR
     part[_neck(x, y, fw)] = _NECK
     part[head] = _FACE
     part[head & (y < hairline)] = _HAIR
@@ -388,7 +406,7 @@ def _render(face, expression, params, size, rng):
 
     image = _colorize(part, face, params)
     image = _light_and_noise(image, gx, gy, params, rng)
-    return image, _evidence_masks(x, y, fw, fh, eye_dx, eye_w)
+    return image, _evidence_masks(x, y, fw, head, hair_top | hair_fall, eye_dx, eye_w)
 
 
 def _neck(x, y, face_width):
@@ -397,7 +415,7 @@ def _neck(x, y, face_width):
 
 def _paint_clutter(part, gx, gy, params):
     shapes = params["clutter_shapes"].astype(np.float32)
-    for k in range(_MAX_CLUTTER):
+    for k in range(int(params["clutter"].max(initial=0))):
         active = _col(params["clutter"] > k) > 0
         cx, cy = _col(shapes[:, k, 0] * 2 - 1), _col(shapes[:, k, 1] * 2 - 1)
         ax, ay = _col(0.08 + shapes[:, k, 2] * 0.3), _col(0.08 + shapes[:, k, 3] * 0.3)
@@ -433,25 +451,29 @@ def _colorize(part, face, params):
     palette[:, _BROW] = hair * 0.55
     palette[:, _LIPS] = skin * (0.75, 0.45, 0.45)
     palette[:, _MOUTH] = (70, 20, 25)
-    return palette[np.arange(n)[:, None, None], part]
+    # One flat gather: the colour of part p of image i is row i * _NUM_PARTS + p.
+    rows = part + (np.arange(n, dtype=np.intp) * _NUM_PARTS)[:, None, None]
+    return np.take(palette.reshape(-1, 3), rows, axis=0)
 
 
 def _light_and_noise(image, gx, gy, params, rng):
     angle = params["light_angle"].astype(np.float32)
     ramp = _col(np.cos(angle)) * gx + _col(np.sin(angle)) * gy
-    image = image * (1.0 + _col(params["light_strength"]) * ramp)[..., None]
+    image *= (1.0 + _col(params["light_strength"]) * ramp)[..., None]
     # Zero-mean triangular noise from two random bytes per value: far cheaper than Gaussian draws.
     pair = np.frombuffer(rng.bytes(2 * image.size), np.int8).reshape(2, *image.shape)
-    noise = pair[0].astype(np.float32) + pair[1]
+    noise = np.add(pair[0], pair[1], dtype=np.float32)
     noise *= (_col(params["noise_std"]) / _TRIANGULAR_STD)[..., None]
-    return np.clip(image + noise, 0, 255).round().astype(np.uint8)
+    image += noise
+    image += 0.5  # so that the truncating cast below rounds to the nearest integer
+    return np.clip(image, 0, 255.49, out=image).astype(np.uint8)
 
 
-def _evidence_masks(x, y, fw, fh, eye_dx, eye_w):
-    """Regions that can carry each task's signal, whatever the class (so they cover every variant)."""
-    head = _ellipse(x, y, 0.0, 0.0, fw, fh)
-    hair = (_ellipse(x, y, 0.0, -0.22, fw * 1.12, fh * 0.86)
-            | ((np.abs(x) < fw * 1.18) & (y > -0.3) & (y < 0.92)))
+def _evidence_masks(x, y, fw, head, hair, eye_dx, eye_w):
+    """Regions that can carry each task's signal, whatever the class (so they cover every variant).
+
+    ``hair`` is everywhere hair can be, long or short, so it is the same region for everyone.
+    """
     eyes_and_brows = (np.abs(np.abs(x) - eye_dx) < eye_w * 1.4 + 0.03) & (y > _EYE_Y - 0.32) & (
         y < _EYE_Y + 0.12)
     mouth = (np.abs(x) < 0.34) & (y > _MOUTH_Y - 0.2) & (y < _MOUTH_Y + 0.3)
