@@ -17,11 +17,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-from benchmarks.timing import median_seconds, print_table  # noqa: E402
-from kerasfg import quickstart, training  # noqa: E402
-from kerasfg.data.synthetic import synthetic_faces  # noqa: E402
+from benchmarks.timing import median_seconds, print_table
+from kerasfg import quickstart, training
+from kerasfg.data.synthetic import synthetic_faces
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 JIT = (False, True)

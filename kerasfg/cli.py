@@ -22,11 +22,9 @@ def _train(args):
 
 
 def _quickstart(args):
-    from kerasfg import quickstart, training
+    from kerasfg import quickstart
 
-    config = quickstart.default_config(args.set)
-    result = training.fit(config)
-    quickstart.report(result)
+    quickstart.report(quickstart.run(args.set))
     return 0
 
 

@@ -314,7 +314,7 @@ def _convert(hint, value, key):
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(f"{key}: expected {_describe(hint)}, got {type(value).__name__} {value!r}.")
     return value
 

@@ -14,6 +14,23 @@ def default_config(overrides=()):
         return config_lib.load(file, overrides)
 
 
+def run(overrides=()):
+    """Train, evaluate, record the attention maps and export, with the quick start's config.
+
+    Args:
+        overrides: ``key=value`` config overrides.
+
+    Returns:
+        The `kerasfg.training.RunResult`.
+    """
+    from kerasfg import training
+    from kerasfg.callbacks import AttentionMaps
+
+    config = default_config(overrides)
+    recordings = [AttentionMaps()] if config.model.attention not in (None, "none") else []
+    return training.fit(config, callbacks=recordings)
+
+
 def evaluation_rows(result):
     """Rows of (task, accuracy, chance level, loss) for each output of a finished run."""
     metrics = result.test_metrics

@@ -91,8 +91,9 @@ def fit(config, *, callbacks=(), resume=None):
 
     Args:
         config: an `ExperimentConfig`.
-        callbacks: extra Keras callbacks (e.g. kerasfg's visualization callbacks); they run after the
-            built-in ones.
+        callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
+            callbacks (`kerasfg.callbacks.RecordingCallback`) left without a ``log_dir`` or ``probe``
+            get the run's ``logs/vis`` folder and the first validation batch.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
 
@@ -122,6 +123,7 @@ def fit(config, *, callbacks=(), resume=None):
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
+    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation)
     meter = Throughput(config.data.batch_size)
     backup = ResumableBackup(run_dir / "backup")
     built_in = [
@@ -166,6 +168,23 @@ def fit(config, *, callbacks=(), resume=None):
         "export_path": str(result.export_path) if result.export_path else None,
     })
     return result
+
+
+def _configure_recordings(callbacks, log_dir, validation):
+    """Give kerasfg's recording callbacks the run's log folder and, once, a fixed probe batch."""
+    from kerasfg.callbacks import RecordingCallback
+
+    probe = None
+    for callback in callbacks:
+        if not isinstance(callback, RecordingCallback):
+            continue
+        if callback.log_dir is None:
+            callback.log_dir = log_dir
+        if callback.probe is None:
+            if probe is None:  # the first validation batch: the same examples at every recording
+                features, _ = next(iter(validation))
+                probe = {name: value.numpy() for name, value in features.items()}
+            callback.probe = probe
 
 
 def new_run_dir(runs_dir, name):

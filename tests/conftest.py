@@ -1,12 +1,14 @@
-"""Shared test set-up: quiet TensorFlow, the TensorFlow backend, and a clean Keras state per test."""
+"""Shared test set-up: quiet TensorFlow, the TensorFlow backend, a clean Keras state per test, and a
+reader of the image summaries that callbacks write."""
 
 import os
+import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import pytest
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +19,38 @@ def _clean_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
     keras.utils.clear_session()
+
+
+class EventImages:
+    """Reads the image summaries of event files back, as TensorBoard would find them."""
+
+    @staticmethod
+    def _values(log_dir):
+        import tensorflow as tf
+
+        for path in pathlib.Path(log_dir).rglob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "images":
+                        yield event.step, value
+
+    def steps(self, log_dir):
+        """``{tag: sorted steps}`` of the image summaries under ``log_dir``."""
+        steps = {}
+        for step, value in self._values(log_dir):
+            steps.setdefault(value.tag, []).append(step)
+        return {tag: sorted(values) for tag, values in steps.items()}
+
+    def pictures(self, log_dir, tag):
+        """``{step: [decoded uint8 pictures]}`` of ``tag``."""
+        import tensorflow as tf
+
+        return {step: [tf.io.decode_png(blob).numpy()
+                       for blob in tf.make_ndarray(value.tensor)[2:]]  # [width, height, png, ...]
+                for step, value in self._values(log_dir) if value.tag == tag}
+
+
+@pytest.fixture
+def event_images():
+    """An `EventImages` reader."""
+    return EventImages()

@@ -39,7 +39,8 @@ def test_train_without_config_or_resume_explains_what_it_needs(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path):
+def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path,
+                                                                                 event_images):
     done = kerasfg("quickstart", *overrides([*TINY, "export.enabled=false"]), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Evaluation on the held-out synthetic faces" in done.stdout
@@ -47,6 +48,8 @@ def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_step
     (run_dir,) = (tmp_path / "runs" / "quickstart").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 2
+    recorded = event_images.steps(run_dir / "logs" / "vis")
+    assert recorded["attention/stage2_block1_attention/spatial"] == [0, 1, 2]
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ def test_shapes_dtypes_and_class_names():
     for task in TASKS:
         assert faces.labels[task].shape == (12,) and faces.labels[task].dtype == np.int32
         assert faces.masks[task].shape == (12, 48, 48) and faces.masks[task].dtype == bool
-        assert 0 <= faces.labels[task].min() and faces.labels[task].max() < faces.num_classes[task]
+        assert faces.labels[task].min() >= 0 and faces.labels[task].max() < faces.num_classes[task]
 
 
 def test_gender_and_age_belong_to_the_identity_and_are_balanced():
@@ -133,7 +133,8 @@ def test_as_dataset_yields_named_inputs_and_targets():
         (dict(num_images=4, difficulty=1.5), "difficulty"),
         (dict(num_images=4, num_identities=0), "num_identities"),
         (dict(num_images=4, expressions=np.array([0, 1, 2, 7])), r"expressions must lie in \[0, 7\)"),
-        (dict(num_images=4, identities=np.zeros(3, int)), r"identities must be an integer array of shape \(4,\)"),
+        (dict(num_images=4, identities=np.zeros(3, int)),
+         r"identities must be an integer array of shape \(4,\)"),
     ],
 )
 def test_bad_arguments_name_what_was_expected(kwargs, message):

@@ -1,0 +1,6 @@
+"""Keras callbacks that record what a network does while it trains, for TensorBoard."""
+
+from kerasfg.callbacks.attention_maps import AttentionMaps
+from kerasfg.callbacks.base import RecordingCallback
+
+__all__ = ["AttentionMaps", "RecordingCallback"]

@@ -1,0 +1,67 @@
+"""Record the attention maps of every attention layer on a fixed probe set while a model trains."""
+
+import numpy as np
+
+from kerasfg.callbacks.base import RecordingCallback
+from kerasfg.tensorboard import summary
+from kerasfg.vis import render
+from kerasfg.vis.attention_maps import AttentionMapProbe, scores_to_spatial
+
+
+class AttentionMaps(RecordingCallback):
+    """Write each attention layer's maps over the probe images to TensorBoard.
+
+    Spatial maps (CBAM's spatial gate, the attention branch's map, attend-and-rectify masks) are
+    written as heat-map overlays on the probe images, one picture per probe image and head; attention
+    scores as the attention each position receives (see `kerasfg.vis.scores_to_spatial`). Channel
+    gates (SE, ECA, CBAM's channel gate) are written as a heat strip with one row per probe image and
+    one column per channel. Tags: ``attention/<layer>/<map>``.
+
+    Args:
+        probe: a batch of model inputs; its ``"image"`` entry (or the array itself) is what the
+            overlays are drawn on.
+        log_dir: folder of the event files.
+        every_n_epochs: recording cadence.
+        layer_names: the attention layers to record; all by default.
+        max_images: at most this many probe images are recorded.
+        colormap: matplotlib colour map of the heat maps.
+        alpha: opacity of the overlays.
+    """
+
+    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, layer_names=None, max_images=8,
+                 colormap="jet", alpha=0.5):
+        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
+        self.layer_names = layer_names
+        self.max_images = max_images
+        self.colormap = colormap
+        self.alpha = alpha
+        self._probe_model = None
+
+    def setup(self):
+        self._probe_model = AttentionMapProbe(self.model, self.layer_names)
+
+    def record(self, step):
+        inputs = _first(self.probe, self.max_images)
+        images = inputs["image"] if isinstance(inputs, dict) else inputs
+        for layer, maps in self._probe_model(inputs).items():
+            for name, values in maps.items():
+                tag = f"attention/{layer}/{name}"
+                if name == "scores":  # (batch, heads, queries, keys) over the layer input's positions
+                    _, height, width, _ = self._probe_model.input_shapes[layer]
+                    values = scores_to_spatial(values, height, width)
+                if values.ndim == 4:  # spatial: (batch, h, w, heads)
+                    pictures = np.concatenate([
+                        render.overlay(images, values[..., head], self.alpha, self.colormap)
+                        for head in range(values.shape[-1])])
+                    summary.image(self.writer, tag, pictures, step,
+                                  description=f"{name} map of {layer} over the probe images")
+                elif values.ndim == 2:  # channel gates: (batch, channels)
+                    strip = render.colorize(values, self.colormap)
+                    summary.image(self.writer, tag, np.repeat(np.repeat(strip, 4, 0), 2, 1), step,
+                                  description=f"{name} gates of {layer}: a row per probe image")
+
+
+def _first(inputs, count):
+    if isinstance(inputs, dict):
+        return {name: np.asarray(value)[:count] for name, value in inputs.items()}
+    return np.asarray(inputs)[:count]

@@ -1,0 +1,67 @@
+"""The base of kerasfg's recording callbacks: a cadence, a fixed probe set and a summary writer."""
+
+import abc
+import pathlib
+
+import keras
+
+from kerasfg.tensorboard import summary
+
+
+class RecordingCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
+    """Record something about the model on a fixed probe set, every few epochs, for TensorBoard.
+
+    Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
+    (step = number of epochs done). Subclasses implement ``record(step)`` and may override
+    ``setup()``.
+
+    `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder) and ``probe`` (the
+    first examples of the validation set) when they are left as None.
+
+    Args:
+        probe: a batch of model inputs (an array, or a dict of named inputs), chosen once.
+        log_dir: folder of the event files.
+        every_n_epochs: recording cadence.
+    """
+
+    def __init__(self, probe=None, log_dir=None, every_n_epochs=1):
+        super().__init__()
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}.")
+        self.probe = probe
+        self.log_dir = log_dir
+        self.every_n_epochs = every_n_epochs
+        self._writer = None
+
+    @property
+    def writer(self):
+        """The summary writer of ``log_dir``, created on first use."""
+        if self._writer is None:
+            self._writer = summary.file_writer(pathlib.Path(self.log_dir))
+        return self._writer
+
+    def on_train_begin(self, logs=None):
+        if self.log_dir is None or self.probe is None:
+            raise ValueError(f"{type(self).__name__} needs a log_dir and a probe batch; pass them, or "
+                             "train with kerasfg.training.fit, which provides both.")
+        self.setup()
+        self.record(step=self._epochs_done())
+
+    def setup(self):
+        """Prepare for recording once ``self.model`` is set (for example, build probe models)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs == 0:
+            self.record(step=epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    @abc.abstractmethod
+    def record(self, step):
+        """Compute and write this callback's recording at ``step``."""
+
+    def _epochs_done(self):
+        return int(getattr(self.model, "_initial_epoch", 0) or 0)

@@ -1,0 +1,18 @@
+"""Pure functions ``(model, inputs) -> arrays`` that explain what a network responds to, and the
+rendering helpers that turn their maps into uint8 pictures. Nothing here knows of callbacks or
+TensorBoard."""
+
+from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
+from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
+
+__all__ = [
+           "AttentionMapProbe",
+           "attention_layers",
+           "colorize",
+           "normalize",
+           "overlay",
+           "resize",
+           "scores_to_spatial",
+           "tile",
+           "to_uint8_rgb",
+]
