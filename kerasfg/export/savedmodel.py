@@ -214,19 +214,21 @@ class _Signatures:
         return tf.TensorSpec((None,), tf.string, name=IMAGE_BYTES)
 
     def _check_inputs(self, pixels, extras):
-        """In-graph checks that name the expected spec (TF Serving returns them as INVALID_ARGUMENT)."""
+        """In-graph checks that name the expected spec (TF Serving returns them as INVALID_ARGUMENT).
+
+        The messages avoid quotes, which the Assert op prints escaped."""
         checks = []
         h, w = self.pre.image_size
         checks.append(tf.debugging.assert_equal(
             tf.shape(pixels)[1:], tf.constant([h, w, self.pre.channels]),
-            message=f"input {self.spec.image_name!r} expects float32 pixels of shape (-1, {h}, {w}, "
+            message=f"input {self.spec.image_name} expects float32 pixels of shape (-1, {h}, {w}, "
                     f"{self.pre.channels}), got shape"))
         batch = tf.shape(pixels)[0]
         for name, value in extras.items():
             shape, dtype = self.spec.extras[name]
             checks.append(tf.debugging.assert_equal(
                 tf.shape(value)[0], batch,
-                message=f"input {name!r} ({dtype} of shape (-1, {', '.join(map(str, shape))})) must have "
+                message=f"input {name} ({dtype} of shape (-1, {', '.join(map(str, shape))})) must have "
                         "the same batch size as the images; got batch sizes"))
         return checks
 
