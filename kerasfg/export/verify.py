@@ -108,8 +108,8 @@ def run_isolated(saved_model_dir, requests_file, out_json, rtol, atol):
     path), where it blocks keras and kerasfg before importing TensorFlow."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    command = [sys.executable, "-I", _verify_worker.__file__, str(saved_model_dir), str(requests_file),
-               str(out_json), repr(rtol), repr(atol)]
+    command = [sys.executable, "-I", os.path.abspath(_verify_worker.__file__), os.path.abspath(saved_model_dir),
+               os.path.abspath(requests_file), os.path.abspath(out_json), repr(rtol), repr(atol)]
     return subprocess.run(command, env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True)
 
 
