@@ -126,27 +126,37 @@ def analyze_model(model, heads=None) -> ServingSpec:
     return ServingSpec(image.name, tuple(image.shape[1:]), str(image.dtype), extras, heads, maps)
 
 
+def _output_names(model):
+    """Output names of a functional or Sequential model (Sequential has no ``output_names`` in Keras 3)."""
+    names = getattr(model, "output_names", None)
+    return list(names) if names else [t._keras_history.operation.name for t in model.outputs]
+
+
+def _structure(model, attr):
+    """``model.input``/``model.output`` (dict, list or tensor); Sequential models only have the plural."""
+    try:
+        return getattr(model, attr)
+    except AttributeError:
+        tensors = getattr(model, attr + "s")
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+
 def _output_tensors(model):
     """The model's outputs as an ordered dict name -> KerasTensor."""
-    out = model.output
-    if isinstance(out, dict):
-        return dict(out)
-    if isinstance(out, (list, tuple)):
-        return dict(zip(model.output_names, out))
-    return {model.output_names[0]: out}
+    return _named_outputs(model, _structure(model, "output"))
 
 
 def _named_outputs(model, values):
     if isinstance(values, dict):
         return dict(values)
     if isinstance(values, (list, tuple)):
-        return dict(zip(model.output_names, values))
-    return {model.output_names[0]: values}
+        return dict(zip(_output_names(model), values))
+    return {_output_names(model)[0]: values}
 
 
 def _model_inputs(model, by_name):
     """Arrange tensors keyed by input name in the structure the model was built with."""
-    return keras.tree.map_structure(lambda t: by_name[t.name], model.input)
+    return keras.tree.map_structure(lambda t: by_name[t.name], _structure(model, "input"))
 
 
 def check_servable_layers(model):
@@ -201,7 +211,7 @@ class _Signatures:
         self.tables = tables
         self.probe = None
         if gradcam_layer is not None:
-            self.probe = keras.Model(model.input, [gradcam_layer.output, model.output],
+            self.probe = keras.Model(_structure(model, "input"), [gradcam_layer.output, _structure(model, "output")],
                                      name=f"{model.name}_gradcam_probe")
 
     # -- input handling

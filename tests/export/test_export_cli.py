@@ -4,7 +4,7 @@ import argparse
 import json
 
 import pytest
-from conftest import IDENTITIES
+from export_helpers import IDENTITIES
 
 from kerasfg.export.cli import add_export_parsers, main, resolve_source
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import GENDERS, IDENTITIES, IMAGE, build_face_model, encode_png, random_faces
+from export_helpers import GENDERS, IDENTITIES, IMAGE, build_face_model, encode_png, random_faces
 from keras import layers
 
 from kerasfg.export import savedmodel
@@ -209,3 +209,15 @@ def test_attention_map_output_is_served_by_explain(tmp_path):
     np.testing.assert_allclose(out["attention_map"].numpy(), want, rtol=1e-5, atol=1e-6)
     assert json.loads((result.path / "assets" / "kerasfg_export.json").read_text())["map_outputs"] == \
         ["attention_map"]
+
+
+def test_sequential_single_output_model_exports_with_the_layer_name(tmp_path):
+    model = keras.Sequential([keras.Input((8, 8, 1), name="image"), layers.Conv2D(2, 3, name="conv"),
+                              layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax", name="emotion")])
+    result = export_saved_model(model, tmp_path / "seq", class_names={"emotion": ["calm", "angry"]}, verify=False)
+    assert result.signatures["serve_pixels"]["inputs"] == {"image": {"dtype": "float32", "shape": [-1, 8, 8, 1]}}
+    assert result.signatures["serving_default"]["outputs"] == ["emotion_class", "emotion_name", "emotion_probs"]
+    gray = bytes(tf.io.encode_png(np.full((8, 8, 1), 128, np.uint8)).numpy())
+    out = tf.saved_model.load(str(result.path)).signatures["serving_default"](image_bytes=tf.constant([gray]))
+    want = model(np.full((1, 8, 8, 1), 128, np.float32)).numpy()
+    np.testing.assert_allclose(out["emotion_probs"].numpy(), want, rtol=1e-5, atol=1e-6)

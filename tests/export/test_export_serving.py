@@ -7,7 +7,7 @@ import urllib.request
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import IDENTITIES, encode_png, random_faces
+from export_helpers import IDENTITIES, encode_png, random_faces
 
 from kerasfg.export import serving
 from kerasfg.export.cli import main as cli_main

@@ -6,7 +6,7 @@ import sys
 
 import keras
 import pytest
-from conftest import build_face_model
+from export_helpers import build_face_model
 from tensorflow.core.framework import attr_value_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
