@@ -20,14 +20,14 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
-from benchmarks.timing import interleaved_medians, print_table  # noqa: E402
-from kerasfg.export import export_saved_model  # noqa: E402
-from kerasfg.export.preprocess import Preprocessing, decode_images  # noqa: E402
+from benchmarks.timing import interleaved_medians, print_table
+from kerasfg.export import export_saved_model
+from kerasfg.export.preprocess import Preprocessing, decode_images
 
 SIZE = 64
 IDENTITIES = 100

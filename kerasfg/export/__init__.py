@@ -25,7 +25,25 @@ _EXPORTS = {
     "ServingError": "serving",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "ModelServerEntry",
+    "Preprocessing",
+    "ServingClient",
+    "ServingError",
+    "VerifyReport",
+    "WarmupRequest",
+    "export_saved_model",
+    "list_versions",
+    "next_version",
+    "read_metadata",
+    "read_models_config",
+    "read_warmup",
+    "verify_export",
+    "write_models_config",
+    "write_warmup",
+]
 
 
 def __getattr__(name):

@@ -200,7 +200,7 @@ def run_checks(saved_model_dir, requests_file, rtol, atol):
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], saved_model_dir)
         for k, (signature, inputs, _) in enumerate(requests):
             label = f"tf1-session {signature} #{k}"
-            sig = meta.signature_def[signature] if signature in meta.signature_def else None
+            sig = meta.signature_def.get(signature)
             if sig is None or tf2[k] is None:
                 check(label, False, "not run: the signature is missing or failed under the TF2 loader")
                 continue

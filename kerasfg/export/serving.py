@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -353,7 +354,7 @@ class ServingClient:
 
     def predict_images(self, images, signature="serving_default", **extra_inputs) -> dict:
         """Predict from encoded images (bytes, or paths to image files) plus extra inputs by name."""
-        encoded = [image if isinstance(image, bytes) else open(image, "rb").read() for image in images]
+        encoded = [image if isinstance(image, bytes) else pathlib.Path(image).read_bytes() for image in images]
         return self.predict({"image_bytes": np.array(encoded, dtype=object), **extra_inputs}, signature)
 
     def close(self):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
-import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
@@ -40,7 +39,7 @@ class WarmupRequest:
         return log
 
     @classmethod
-    def from_proto(cls, log: prediction_log_pb2.PredictionLog) -> "WarmupRequest":
+    def from_proto(cls, log: prediction_log_pb2.PredictionLog) -> WarmupRequest:
         if not log.HasField("predict_log"):
             raise ValueError(f"warmup record holds a {log.WhichOneof('log_type')!r}, expected predict_log")
         request, response = log.predict_log.request, log.predict_log.response
@@ -73,9 +72,3 @@ def read_warmup(path) -> list[WarmupRequest]:
         requests.append(WarmupRequest.from_proto(log))
     return requests
 
-
-def as_numpy(value):
-    """Signature inputs as numpy: lists of bytes become object arrays (DT_STRING)."""
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], bytes):
-        return np.array(value, dtype=object)
-    return np.asarray(value)

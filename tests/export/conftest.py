@@ -33,7 +33,9 @@ def loaded(exported):
 def standin(exported, tmp_path_factory):
     """The loopback TF Serving stand-in (tests/export/serving_standin.py) serving the export as `facecls`
     with a `stable` label."""
-    from serving_standin import ServingStandin  # tests/export is on sys.path (pytest rootdir-relative imports)
+    from serving_standin import (
+        ServingStandin,  # tests/export is on sys.path (pytest rootdir-relative imports)
+    )
 
     path = tmp_path_factory.mktemp("serving") / "models.config"
     config.write_models_config(path, [config.ModelServerEntry(

@@ -269,7 +269,7 @@ def _to_json(name, value):
 
 
 def _rest_predict(standin, name, version, label, body):
-    number, loaded = standin.model(name).version(version, label)
+    _, loaded = standin.model(name).version(version, label)
     signature = body.get("signature_name", "serving_default")
     if signature not in loaded.signature_defs:
         raise StandinError(grpc.StatusCode.FAILED_PRECONDITION, f"Serving signature name: \"{signature}\" not found")

@@ -117,12 +117,13 @@ def test_corrupt_image_is_invalid_argument(standin, protocol):
 
 def test_wrong_dtype_is_refused_by_the_client_and_by_the_server(standin):
     inputs = {"image_bytes": [encode_png(FACES[0])], "expression": np.array([1], np.int64)}
-    with ServingClient(f"grpc://{standin.grpc_target}", "facecls") as client:
-        with pytest.raises(ValueError, match=r"'expression' expects int32 with shape \(-1,\)"):
-            client.predict(inputs)
-    with ServingClient(f"grpc://{standin.grpc_target}", "facecls", validate=False) as client:
-        with pytest.raises(ServingError, match="INVALID_ARGUMENT.*expression.*int32 but int64"):
-            client.predict(inputs)
+    target = f"grpc://{standin.grpc_target}"
+    with ServingClient(target, "facecls") as client, \
+            pytest.raises(ValueError, match=r"'expression' expects int32 with shape \(-1,\)"):
+        client.predict(inputs)
+    with ServingClient(target, "facecls", validate=False) as client, \
+            pytest.raises(ServingError, match="INVALID_ARGUMENT.*expression.*int32 but int64"):
+        client.predict(inputs)
 
 
 def test_raw_string_where_b64_is_needed_fails_over_rest(standin):

@@ -37,6 +37,7 @@ def test_warmup_records_hold_requests_and_keras_responses(exported):
     assert set(records[2].outputs) >= {"identity_gradcam", "gender_gradcam"}
 
 
+@pytest.mark.slow
 def test_the_import_blocker_really_blocks():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import _verify_worker as w; "
             "import importlib.util as u; before = u.find_spec('keras') is not None; w.block_imports(); "
