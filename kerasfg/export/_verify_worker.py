@@ -222,8 +222,9 @@ def run_checks(saved_model_dir, requests_file, rtol, atol):
                 loaded.signatures[signature](**bad)
                 check(f"corrupt bytes -> INVALID_ARGUMENT ({signature})", False, "the signature accepted them")
             except tf.errors.InvalidArgumentError as err:
-                lines = [line for line in err.message.splitlines() if line.strip()]
-                reason = next((line for line in lines if "image" in line.lower()), lines[-1] if lines else "")
+                noise = ("Graph execution error", "Detected at node", "<stack", "[[", "File ")
+                lines = [line.strip() for line in err.message.splitlines() if line.strip()]
+                reason = next((line for line in lines if not line.startswith(noise)), lines[-1] if lines else "")
                 check(f"corrupt bytes -> INVALID_ARGUMENT ({signature})", True, reason.strip())
             break
     return checks, scan

@@ -36,8 +36,8 @@ def add_export_parsers(subparsers):
                     "the TF2 and TF1 loaders and compare with the Keras outputs recorded at export.")
     p.add_argument("path", help="a version directory <base>/<version>, or a base path (latest version)")
     p.add_argument("--model", help="a .keras file to recompute the expected outputs from")
-    p.add_argument("--rtol", type=float, default=1e-4)
-    p.add_argument("--atol", type=float, default=1e-5)
+    p.add_argument("--rtol", type=float, help="relative tolerance (default: recorded at export)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: recorded at export)")
     p.set_defaults(handler=run_verify)
 
     p = subparsers.add_parser(

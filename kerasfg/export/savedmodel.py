@@ -325,6 +325,18 @@ def gradcam_map(activations, grads, image_size):
     return tf.math.divide_no_nan(cam, peak)
 
 
+def default_tolerance(model) -> tuple[float, float]:
+    """``(rtol, atol)`` for comparing the SavedModel with the Keras model: graph rewrites (fused oneDNN
+    kernels) round differently from eager execution, by up to one unit in the last place of the compute
+    dtype, so mixed-precision models get the tolerance of their half-precision type."""
+    dtypes = {getattr(layer, "compute_dtype", "float32") for layer in model.layers}
+    if "bfloat16" in dtypes:
+        return 2e-2, 1e-2  # bfloat16 has 8 bits of mantissa: one ulp at 1.0 is 0.0078
+    if "float16" in dtypes:
+        return 5e-3, 2e-3
+    return 1e-4, 1e-5
+
+
 # === Versions ===
 
 
@@ -421,8 +433,8 @@ def export_saved_model(
     sample_inputs: dict | None = None,
     warmup: bool = True,
     verify: bool = True,
-    rtol: float = 1e-4,
-    atol: float = 1e-5,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> ExportResult:
     """Export ``model`` to ``<base_path>/<version>/`` for TensorFlow Serving, atomically.
 
@@ -443,7 +455,8 @@ def export_saved_model(
             the verification (default: synthetic images and zeros).
         warmup: write ``assets.extra/tf_serving_warmup_requests``.
         verify: run :func:`kerasfg.export.verify.verify_export` on the written version before publishing it.
-        rtol, atol: verification tolerance between the SavedModel's and the Keras model's outputs.
+        rtol, atol: verification tolerance between the SavedModel's and the Keras model's outputs; default
+            from the model's precision (see :func:`default_tolerance`).
 
     Returns:
         An :class:`ExportResult`.
@@ -490,11 +503,13 @@ def export_saved_model(
         if not warmup:
             requests_file = pathlib.Path(tempfile.mkdtemp(prefix="kerasfg-verify-")) / _warmup.WARMUP_FILE
         _warmup.write_warmup(requests_file, records)
-        _write_metadata(staging, spec, pre, class_names, signatures, explain, layer)
+        default_rtol, default_atol = default_tolerance(model)
+        tolerance = (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
+        _write_metadata(staging, spec, pre, class_names, signatures, explain, layer, tolerance)
         report = None
         if verify:
-            report = _verify.verify_export(staging, requests_file=requests_file, rtol=rtol, atol=atol,
-                                           require_version_dir=False)
+            report = _verify.verify_export(staging, requests_file=requests_file, rtol=tolerance[0],
+                                           atol=tolerance[1], require_version_dir=False)
             if not report.ok:
                 raise ExportError(f"verification of the export failed:\n{report.summary()}")
         if not warmup:
@@ -545,7 +560,7 @@ def _write(model, spec, pre, class_names, layer, explain, staging):
     return signatures
 
 
-def _write_metadata(staging, spec, pre, class_names, signatures, explain, layer):
+def _write_metadata(staging, spec, pre, class_names, signatures, explain, layer, tolerance):
     import kerasfg
 
     meta = {
@@ -560,6 +575,7 @@ def _write_metadata(staging, spec, pre, class_names, signatures, explain, layer)
         "explain": {"mode": explain, "gradcam_layer": layer.name if layer is not None else None,
                     "gradcam_score": "probability of the top class"},
         "signatures": signatures,
+        "verification_tolerance": {"rtol": tolerance[0], "atol": tolerance[1]},
     }
     assets = staging / "assets"
     assets.mkdir(exist_ok=True)

@@ -60,7 +60,7 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify_export(path, *, model=None, requests_file=None, rtol=1e-4, atol=1e-5,
+def verify_export(path, *, model=None, requests_file=None, rtol=None, atol=None,
                   require_version_dir=True) -> VerifyReport:
     """Check that the SavedModel at ``path`` (a version directory) serves as TF Serving would serve it.
 
@@ -69,7 +69,8 @@ def verify_export(path, *, model=None, requests_file=None, rtol=1e-4, atol=1e-5,
         model: optionally the Keras model it was exported from; the expected outputs are then recomputed
             from it instead of read from the warmup records.
         requests_file: the PredictionLog records to run; default the export's warmup file.
-        rtol, atol: tolerance of float outputs.
+        rtol, atol: tolerance of float outputs; default the one recorded at export (which depends on the
+            model's precision), or that of ``model``.
         require_version_dir: require the directory name to be an integer version.
     """
     start = time.perf_counter()
@@ -88,6 +89,7 @@ def verify_export(path, *, model=None, requests_file=None, rtol=1e-4, atol=1e-5,
         checks.append(Check("warmup records", False, f"{requests_file} does not exist"))
         return VerifyReport(path, checks, {}, time.perf_counter() - start)
 
+    rtol, atol = _tolerance(path, model, rtol, atol)
     with tempfile.TemporaryDirectory(prefix="kerasfg-verify-") as scratch:
         if model is not None:
             requests_file = _recompute_expected(model, path, requests_file, pathlib.Path(scratch) / WARMUP_FILE)
@@ -101,6 +103,22 @@ def verify_export(path, *, model=None, requests_file=None, rtol=1e-4, atol=1e-5,
         report = json.loads(out.read_text())
     checks += [Check(**c) for c in report["checks"]]
     return VerifyReport(path, checks, report["ops"], time.perf_counter() - start)
+
+
+def _tolerance(path, model, rtol, atol):
+    if rtol is not None and atol is not None:
+        return rtol, atol
+    from kerasfg.export import savedmodel
+
+    if model is not None:
+        default = savedmodel.default_tolerance(model)
+    else:
+        try:
+            recorded = savedmodel.read_metadata(path)["verification_tolerance"]
+            default = recorded["rtol"], recorded["atol"]
+        except (FileNotFoundError, KeyError, ValueError):  # not exported by kerasfg
+            default = 1e-4, 1e-5
+    return (default[0] if rtol is None else rtol), (default[1] if atol is None else atol)
 
 
 def run_isolated(saved_model_dir, requests_file, out_json, rtol, atol):

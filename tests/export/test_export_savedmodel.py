@@ -221,3 +221,16 @@ def test_sequential_single_output_model_exports_with_the_layer_name(tmp_path):
     out = tf.saved_model.load(str(result.path)).signatures["serving_default"](image_bytes=tf.constant([gray]))
     want = model(np.full((1, 8, 8, 1), 128, np.float32)).numpy()
     np.testing.assert_allclose(out["emotion_probs"].numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_model_verifies_with_its_precision(tmp_path):
+    keras.config.set_dtype_policy("mixed_bfloat16")  # reset by the autouse fixture of tests/conftest.py
+    model = build_face_model()
+    assert model.get_layer("conv2").compute_dtype == "bfloat16"
+    result = export_saved_model(model, tmp_path / "bf16", explain="gradcam")
+    assert result.verification.ok, result.verification.summary()
+    assert savedmodel.read_metadata(result.path)["verification_tolerance"] == {"rtol": 2e-2, "atol": 1e-2}
+    out = tf.saved_model.load(str(result.path)).signatures["explain"](
+        image_bytes=tf.constant([encode_png(random_faces(1)[0])]), expression=tf.constant([0]))
+    assert out["identity_probs"].dtype == tf.float32 and out["identity_gradcam"].dtype == tf.float32
