@@ -491,6 +491,7 @@ def export_saved_model(
         raise FileExistsError(f"{final} exists; versions are never overwritten (pick another version)")
     base.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    scratch = None  # holds the verification requests when no warmup file is written
     try:
         signatures = _write(model, spec, pre, class_names, layer, explain, staging)
         problems = scan_ops(staging)["problems"]
@@ -501,7 +502,8 @@ def export_saved_model(
         records = reference_requests(model, spec, pre, images, extras, signatures, layer, class_names)
         requests_file = staging / "assets.extra" / _warmup.WARMUP_FILE
         if not warmup:
-            requests_file = pathlib.Path(tempfile.mkdtemp(prefix="kerasfg-verify-")) / _warmup.WARMUP_FILE
+            scratch = tempfile.mkdtemp(prefix="kerasfg-verify-")
+            requests_file = pathlib.Path(scratch) / _warmup.WARMUP_FILE
         _warmup.write_warmup(requests_file, records)
         default_rtol, default_atol = default_tolerance(model)
         tolerance = (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
@@ -512,14 +514,15 @@ def export_saved_model(
                                            atol=tolerance[1], require_version_dir=False)
             if not report.ok:
                 raise ExportError(f"verification of the export failed:\n{report.summary()}")
-        if not warmup:
-            shutil.rmtree(requests_file.parent, ignore_errors=True)
         if final.exists():
             raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten")
         os.rename(staging, final)  # atomic on one file system; fails if `final` is a non-empty directory
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - start
     log.info("exported %s (%s) in %.1f s", final, ", ".join(signatures), seconds)
     if report is not None:
