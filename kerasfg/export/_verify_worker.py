@@ -150,6 +150,8 @@ def _read_requests(path):
 
 def run_checks(saved_model_dir, requests_file, rtol, atol):
     """Load the SavedModel two ways and run every request; returns a list of check dicts."""
+    import os
+
     import tensorflow as tf
 
     checks = []
@@ -161,14 +163,24 @@ def run_checks(saved_model_dir, requests_file, rtol, atol):
     check("ops", not scan["problems"],
           "; ".join(scan["problems"]) or f"{sum(scan['ops'].values())} ops of {len(scan['ops'])} stock types, "
                                          "function bodies included")
-    try:
-        requests = _read_requests(requests_file)
-        check("warmup records parse", 0 < len(requests) <= 1000, f"{len(requests)} PredictionLog records")
-    except (ValueError, tf.errors.OpError) as err:
-        check("warmup records parse", False, str(err))
-        return checks, scan
+    requests = []
+    if not os.path.exists(requests_file):
+        check("warmup records parse", False, f"{requests_file} does not exist: no sample requests, so the "
+                                             "signatures are loaded but not run")
+    else:
+        try:
+            requests = _read_requests(requests_file)
+            check("warmup records parse", 0 < len(requests) <= 1000, f"{len(requests)} PredictionLog records")
+        except (ValueError, tf.errors.OpError) as err:
+            check("warmup records parse", False, str(err))
+            return checks, scan
 
-    loaded = tf.saved_model.load(saved_model_dir)
+    try:
+        loaded = tf.saved_model.load(saved_model_dir)
+    except (tf.errors.OpError, ValueError, RuntimeError) as err:  # RuntimeError: "Op type not registered"
+        check("tf2 load", False, f"{type(err).__name__}: {err}")
+        return checks, scan
+    check("tf2 load", True, f"tf.saved_model.load: signatures {sorted(loaded.signatures)}")
     tf2 = []
     for k, (signature, inputs, expected) in enumerate(requests):
         label = f"tf2 {signature} #{k}"
@@ -197,7 +209,12 @@ def run_checks(saved_model_dir, requests_file, rtol, atol):
     # The TF1 graph-mode loader and SignatureDef tensor names: what saved_model_cli run and the C++ server use.
     graph = tf.Graph()
     with tf.compat.v1.Session(graph=graph) as session:
-        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], saved_model_dir)
+        try:
+            meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], saved_model_dir)
+        except (tf.errors.OpError, ValueError, RuntimeError) as err:
+            check("tf1-session load", False, f"{type(err).__name__}: {err}")
+            return checks, scan
+        check("tf1-session load", True, "tf.compat.v1 SavedModel loader, tags {'serve'}, tables initialized")
         for k, (signature, inputs, _) in enumerate(requests):
             label = f"tf1-session {signature} #{k}"
             sig = meta.signature_def.get(signature)

@@ -516,7 +516,12 @@ def export_saved_model(
                 raise ExportError(f"verification of the export failed:\n{report.summary()}")
         if final.exists():
             raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten")
-        os.rename(staging, final)  # atomic on one file system; fails if `final` is a non-empty directory
+        try:
+            os.rename(staging, final)  # atomic on one file system; fails if `final` is a non-empty directory
+        except OSError as err:
+            if final.exists():  # another export published this version first
+                raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from err
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -63,7 +63,7 @@ def _patch_saved_model(path, patch):
     (path / "saved_model.pb").write_bytes(saved.SerializeToString())
 
 
-def test_op_walk_finds_custom_ops_inside_function_bodies(exported, tmp_path):
+def _with_custom_op(exported, tmp_path):
     path = _copy(exported, tmp_path)
 
     def patch(graph):
@@ -74,9 +74,21 @@ def test_op_walk_finds_custom_ops_inside_function_bodies(exported, tmp_path):
                     return
 
     _patch_saved_model(path, patch)
-    problems = _verify_worker.scan_ops(path)["problems"]
+    return path
+
+
+def test_op_walk_finds_custom_ops_inside_function_bodies(exported, tmp_path):
+    problems = _verify_worker.scan_ops(_with_custom_op(exported, tmp_path))["problems"]
     assert len(problems) == 1
     assert "op Addons>ResizeBilinear" in problems[0] and "not registered" in problems[0]
+
+
+@pytest.mark.slow
+def test_verify_reports_an_unloadable_export_without_crashing(exported, tmp_path):
+    report = verify.verify_export(_with_custom_op(exported, tmp_path))
+    failed = {c.name: c.detail for c in report.failures}
+    assert set(failed) == {"ops", "tf2 load"}
+    assert "Op type not registered 'Addons>ResizeBilinear'" in failed["tf2 load"]
 
 
 def test_op_walk_finds_xla_must_compile(exported, tmp_path):
