@@ -210,8 +210,12 @@ class _Signatures:
         self.pre = preprocessing
         self.tables = tables
         self.probe = None
+        self.logit_layers = {}  # head -> its Dense softmax/sigmoid layer, whose pre-activation Grad-CAM uses
         if gradcam_layer is not None:
-            self.probe = keras.Model(_structure(model, "input"), [gradcam_layer.output, _structure(model, "output")],
+            self.logit_layers = logit_layers(model, spec)
+            features = {head: layer.input for head, layer in self.logit_layers.items()}
+            self.probe = keras.Model(_structure(model, "input"),
+                                     [gradcam_layer.output, _structure(model, "output"), features],
                                      name=f"{model.name}_gradcam_probe")
 
     # -- input handling
@@ -286,18 +290,26 @@ class _Signatures:
             result = self.head_outputs(outputs)
         else:
             with tf.GradientTape(persistent=len(self.spec.heads) > 1) as tape:
-                activations, outputs = self._call(self.probe, pixels, extras)
+                activations, outputs, features = self._call(self.probe, pixels, extras)
                 outputs = _named_outputs(self.model, outputs)
                 result = self.head_outputs(outputs)
                 scores = {}
                 for head in self.spec.heads:
-                    probs = tf.cast(outputs[head], tf.float32)
                     cls = result[f"{head}_class"]
-                    if probs.shape[-1] == 1:  # score of the predicted side of a sigmoid
-                        p = probs[:, 0]
-                        scores[head] = tf.reduce_sum(tf.where(cls > 0, p, 1.0 - p))
+                    layer = self.logit_layers.get(head)
+                    if isinstance(layer, keras.layers.Dense):  # y^c before the softmax/sigmoid (the paper)
+                        x = tf.cast(features[head], layer.kernel.dtype)
+                        y = tf.matmul(x, layer.kernel) + (layer.bias if layer.use_bias else 0.0)
+                        y = tf.cast(y, tf.float32)
+                    elif layer is not None:  # a Softmax/Activation layer: its input are the logits
+                        y = tf.cast(features[head], tf.float32)
+                    else:  # an output of unknown structure: its probability
+                        y = tf.cast(outputs[head], tf.float32)
+                    if y.shape[-1] == 1:  # one sigmoid unit: the score of the predicted side
+                        side = y[:, 0] if head in self.logit_layers else y[:, 0] - 0.5
+                        scores[head] = tf.reduce_sum(tf.where(cls > 0, side, -side))
                     else:
-                        scores[head] = tf.reduce_sum(tf.gather(probs, cls, batch_dims=1))
+                        scores[head] = tf.reduce_sum(tf.gather(y, cls, batch_dims=1))
             for head in self.spec.heads:
                 grads = tape.gradient(scores[head], activations)
                 result[f"{head}_gradcam"] = gradcam_map(activations, grads, self.pre.image_size)
@@ -308,6 +320,22 @@ class _Signatures:
     def explain(self, inputs):
         extras = {k: v for k, v in inputs.items() if k != IMAGE_BYTES}
         return self.explain_pixels(self._pixels_from_bytes(inputs[IMAGE_BYTES]), extras)
+
+
+def logit_layers(model, spec):
+    """Heads whose logits Grad-CAM can differentiate, as in the paper: produced by a ``Dense`` layer with a
+    softmax/sigmoid activation (logits = its pre-activation) or by a ``Softmax`` layer or softmax/sigmoid
+    ``Activation`` layer (logits = its input). Other heads use their output values."""
+    squash = (keras.activations.softmax, keras.activations.sigmoid)
+    outputs = _output_tensors(model)
+    found = {}
+    for head in spec.heads:
+        layer = outputs[head]._keras_history.operation
+        activation = getattr(layer, "activation", None)
+        if isinstance(layer, keras.layers.Softmax) or (
+                isinstance(layer, (keras.layers.Dense, keras.layers.Activation)) and activation in squash):
+            found[head] = layer
+    return found
 
 
 def gradcam_map(activations, grads, image_size):
@@ -507,7 +535,7 @@ def export_saved_model(
         _warmup.write_warmup(requests_file, records)
         default_rtol, default_atol = default_tolerance(model)
         tolerance = (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
-        _write_metadata(staging, spec, pre, class_names, signatures, explain, layer, tolerance)
+        _write_metadata(staging, model, spec, pre, class_names, signatures, explain, layer, tolerance)
         report = None
         if verify:
             report = _verify.verify_export(staging, requests_file=requests_file, rtol=tolerance[0],
@@ -568,9 +596,10 @@ def _write(model, spec, pre, class_names, layer, explain, staging):
     return signatures
 
 
-def _write_metadata(staging, spec, pre, class_names, signatures, explain, layer, tolerance):
+def _write_metadata(staging, model, spec, pre, class_names, signatures, explain, layer, tolerance):
     import kerasfg
 
+    logits = logit_layers(model, spec) if layer is not None else {}
     meta = {
         "kerasfg_version": kerasfg.__version__,
         "tensorflow_version": tf.__version__,
@@ -581,7 +610,8 @@ def _write_metadata(staging, spec, pre, class_names, signatures, explain, layer,
         "class_names": class_names,
         "preprocessing": pre.describe(),
         "explain": {"mode": explain, "gradcam_layer": layer.name if layer is not None else None,
-                    "gradcam_score": "probability of the top class"},
+                    "gradcam_score": {head: "logit" if head in logits else "output value"
+                                      for head in spec.heads} if layer is not None else None},
         "signatures": signatures,
         "verification_tolerance": {"rtol": tolerance[0], "atol": tolerance[1]},
     }

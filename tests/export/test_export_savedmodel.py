@@ -38,6 +38,7 @@ def test_layout_signatures_and_assets(exported):
     assert meta["class_names"] == {"identity": IDENTITIES, "gender": GENDERS}
     assert meta["preprocessing"]["resize"] == {"size": [IMAGE, IMAGE], "method": "bilinear", "antialias": False}
     assert meta["explain"]["gradcam_layer"] == "conv2"
+    assert meta["explain"]["gradcam_score"] == {"identity": "logit", "gender": "logit"}
     assert (path / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
 
 
@@ -79,13 +80,16 @@ def test_gradcam_matches_an_independent_computation(face_model, loaded):
                                        expression=tf.constant(expression))
     cam = out["identity_gradcam"].numpy()
     assert cam.shape == (2, IMAGE, IMAGE)
-    # Reference: the conv2 activations A and d(top-class probability)/dA from a probe model, in numpy.
-    probe = keras.Model(face_model.input, [face_model.get_layer("conv2").output, face_model.output["identity"]])
+    # Reference (Selvaraju et al.): conv2 activations A and d(top-class logit)/dA, the logit being the
+    # identity Dense layer's pre-softmax output, then the weighted channel sum in numpy.
+    head = face_model.get_layer("identity")
+    probe = keras.Model(face_model.input, [face_model.get_layer("conv2").output, head.input])
     inputs = {"image": tf.constant(faces, tf.float32), "expression": tf.constant(expression)}
     with tf.GradientTape() as tape:
-        acts, probs = probe(inputs, training=False)
-        top = np.argmax(probs.numpy(), -1)
-        score = tf.reduce_sum(probs * tf.one_hot(top, len(IDENTITIES)))
+        acts, features = probe(inputs, training=False)
+        logits = features @ head.kernel + head.bias
+        top = np.argmax(logits.numpy(), -1)
+        score = tf.reduce_sum(logits * tf.one_hot(top, len(IDENTITIES)))
     grads = tape.gradient(score, acts).numpy()
     acts = acts.numpy()
     for k in range(2):
