@@ -12,6 +12,8 @@ import json
 import pathlib
 import sys
 
+from kerasfg.export.preprocess import RESIZE_METHODS
+
 
 def add_export_parsers(subparsers):
     """Register ``export``, ``verify-export`` and ``predict`` on an ``argparse`` subparsers object."""
@@ -26,6 +28,8 @@ def add_export_parsers(subparsers):
                    help='JSON file {"head": ["name", ...]} (default: class_names.json in the run directory)')
     p.add_argument("--explain", choices=["gradcam", "attention"], help="add the explain signature")
     p.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: the last 4-D layer)")
+    p.add_argument("--resize", default="bilinear", choices=RESIZE_METHODS,
+                   help="how serving_default resizes decoded images; must match training (default: bilinear)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verification")
     p.add_argument("--no-warmup", dest="warmup", action="store_false", help="write no warmup records")
     p.set_defaults(handler=run_export)
@@ -88,6 +92,7 @@ def resolve_source(source):
 
 
 def run_export(args) -> int:
+    from kerasfg.export.preprocess import Preprocessing
     from kerasfg.export.savedmodel import export_saved_model
 
     model_file, name, run_dir = resolve_source(args.source)
@@ -98,9 +103,14 @@ def run_export(args) -> int:
     if names_file is not None:
         class_names = json.loads(names_file.read_text(encoding="utf-8"))
     base = pathlib.Path(args.base or pathlib.Path("saved_models") / name)
-    result = export_saved_model(_load_keras_model(model_file), base, args.version, class_names=class_names,
-                                explain=args.explain, gradcam_layer=args.gradcam_layer, warmup=args.warmup,
-                                verify=args.verify)
+    model = _load_keras_model(model_file)
+    images = [t for t in model.inputs if len(t.shape) == 4 and None not in t.shape[1:]]
+    preprocessing = None  # export_saved_model explains what is wrong with the inputs
+    if len(images) == 1:
+        preprocessing = Preprocessing(tuple(images[0].shape[1:3]), images[0].shape[3], args.resize)
+    result = export_saved_model(model, base, args.version, class_names=class_names, explain=args.explain,
+                                gradcam_layer=args.gradcam_layer, preprocessing=preprocessing,
+                                warmup=args.warmup, verify=args.verify)
     print(f"exported {model_file} -> {result.path} in {result.seconds:.1f} s")
     for signature, info in result.signatures.items():
         inputs = ", ".join(f"{k}: {v['dtype']}{tuple(v['shape'])}" for k, v in info["inputs"].items())

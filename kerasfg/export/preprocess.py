@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import tensorflow as tf
-
 RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
 
 
@@ -59,6 +57,8 @@ def decode_image(encoded, preprocessing: Preprocessing):
     Raises ``tf.errors.InvalidArgumentError`` (TF Serving answers INVALID_ARGUMENT) for bytes that are not
     an image.
     """
+    import tensorflow as tf  # imported on use, so that the CLI can list RESIZE_METHODS without TensorFlow
+
     image = tf.io.decode_image(encoded, channels=preprocessing.channels, expand_animations=False)
     image = tf.image.resize(
         image, preprocessing.image_size, method=preprocessing.resize_method, antialias=preprocessing.antialias
@@ -69,6 +69,8 @@ def decode_image(encoded, preprocessing: Preprocessing):
 
 def decode_images(encoded_batch, preprocessing: Preprocessing):
     """Decode a 1-D batch of encoded images to float32 ``(B, H, W, C)`` pixels in 0..255."""
+    import tensorflow as tf
+
     height, width = preprocessing.image_size
     return tf.map_fn(
         lambda encoded: decode_image(encoded, preprocessing),
