@@ -22,6 +22,8 @@ class Preprocessing:
         resize_method: a ``tf.image.ResizeMethod`` name. Bicubic and area do not compile under XLA, which
             does not matter for serving (signatures are never jit-compiled) but does for training steps.
         antialias: passed to ``tf.image.resize``.
+        quantize: round the resized pixels to integers, as a pipeline that caches resized images as uint8
+            does (the values the model was trained on).
 
     The decoded pixels are float32 in 0..255; normalization belongs to the model (a layer), not here.
     """
@@ -30,6 +32,7 @@ class Preprocessing:
     channels: int = 3
     resize_method: str = "bilinear"
     antialias: bool = False
+    quantize: bool = False
 
     def __post_init__(self):
         size = tuple(int(s) for s in self.image_size)
@@ -47,6 +50,7 @@ class Preprocessing:
             "decode": "tf.io.decode_image (JPEG, PNG, GIF first frame, BMP, WebP)",
             "channels": self.channels,
             "resize": {"size": list(self.image_size), "method": self.resize_method, "antialias": self.antialias},
+            "quantize": self.quantize,
             "output": "float32 pixels in 0..255, NHWC; normalization is part of the model",
         }
 
@@ -63,7 +67,9 @@ def decode_image(encoded, preprocessing: Preprocessing):
     image = tf.image.resize(
         image, preprocessing.image_size, method=preprocessing.resize_method, antialias=preprocessing.antialias
     )
-    # Resizing may overshoot 0..255 slightly (bicubic, lanczos); training pipelines clip the same way.
+    if preprocessing.quantize:
+        image = tf.round(image)
+    # Resizing may overshoot 0..255 slightly (bicubic, lanczos); clip as a uint8 cache would.
     return tf.clip_by_value(image, 0.0, 255.0)
 
 

@@ -135,7 +135,7 @@ def _recompute_expected(model, path, requests_file, out):
     meta = savedmodel.read_metadata(path)
     resize = meta["preprocessing"]["resize"]
     pre = preprocess.Preprocessing(tuple(resize["size"]), meta["preprocessing"]["channels"], resize["method"],
-                                   resize["antialias"])
+                                   resize["antialias"], meta["preprocessing"].get("quantize", False))
     spec = savedmodel.analyze_model(model, heads=meta["heads"])
     layer = None
     if meta["explain"]["gradcam_layer"]:
