@@ -1,0 +1,53 @@
+"""models.config: written with and validated by the official ModelServerConfig proto."""
+
+import pytest
+from google.protobuf import text_format
+
+from kerasfg.export.config import ModelServerEntry, read_models_config, write_models_config
+
+
+def test_several_models_with_policies_and_labels_round_trip(tmp_path):
+    path = write_models_config(tmp_path / "models.config", [
+        ModelServerEntry("facecls", "/models/facecls", versions=[1, 2], labels={"stable": 1, "canary": 2}),
+        ModelServerEntry("expression", "/models/expression", versions="all"),
+        ModelServerEntry("gender", "/models/gender", latest=2),
+        ModelServerEntry("age", "/models/age"),
+    ])
+    config = read_models_config(path)
+    face, expression, gender, age = config.model_config_list.config
+    assert (face.name, face.base_path, face.model_platform) == ("facecls", "/models/facecls", "tensorflow")
+    assert list(face.model_version_policy.specific.versions) == [1, 2]
+    assert dict(face.version_labels) == {"stable": 1, "canary": 2}
+    assert expression.model_version_policy.WhichOneof("policy_choice") == "all"
+    assert gender.model_version_policy.latest.num_versions == 2
+    assert age.model_version_policy.WhichOneof("policy_choice") is None  # server default: latest version
+    text = path.read_text()
+    assert "model_config_list {" in text and 'version_labels {\n      key: "canary"' in text
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_hand_written_config_from_the_docs_parses():
+    text = '''model_config_list {
+      config { name: "facecls" base_path: "/models/facecls" model_platform: "tensorflow"
+               model_version_policy { specific { versions: 1 versions: 2 } }
+               version_labels { key: "stable" value: 1 } }
+    }'''
+    from kerasfg.export.config import read_models_config_text
+
+    assert read_models_config_text(text).model_config_list.config[0].version_labels["stable"] == 1
+    with pytest.raises(text_format.ParseError):
+        read_models_config_text(text.replace("base_path", "basepath"))
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([ModelServerEntry("a", "/m/a"), ModelServerEntry("a", "/m/b")], "unique"),
+    ([ModelServerEntry("a", "/m/a", versions=[1], labels={"stable": 2})], "not served"),
+    ([ModelServerEntry("a", "/m/a", versions=[])], "versions must be"),
+    ([ModelServerEntry("a/b", "/m/a")], "model name"),
+    ([ModelServerEntry("a", "/m/a", labels={"bad label": 1})], "alphanumeric"),
+    ([], "at least one"),
+])
+def test_invalid_configs_are_refused(tmp_path, entries, message):
+    with pytest.raises(ValueError, match=message):
+        write_models_config(tmp_path / "models.config", entries)
+    assert not (tmp_path / "models.config").exists()
