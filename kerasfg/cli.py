@@ -48,6 +48,10 @@ def build_parser():
         "quickstart", help="train a CBAM ResNet on synthetic faces, record for TensorBoard, export")
     quick.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=override_help)
     quick.set_defaults(handler=_quickstart)
+
+    from kerasfg.export.cli import add_export_parsers
+
+    add_export_parsers(commands)
     return parser
 
 

@@ -56,10 +56,15 @@ def report(result, out=sys.stdout):
     logs = result.run_dir.parent.parent
     print(f"TensorBoard:    {tensorboard if tensorboard.exists() else 'tensorboard'} --logdir {logs}",
           file=out)
-    if result.export_path is not None:
-        base = pathlib.Path(result.export_path).parent.resolve()
+    if result.export is not None:
+        base = result.export.path.parent.resolve()
         name = base.name
-        print(f"SavedModel:     {result.export_path}", file=out)
+        verified = result.export.verification
+        status = "verified" if verified is not None and verified.ok else "NOT verified"
+        print(f"SavedModel:     {result.export.path} ({status} as TF Serving loads it, "
+              f"{result.export.seconds:.0f} s)", file=out)
         print("Serve it with TensorFlow Serving:", file=out)
         print(f"  docker run --rm -p 8500:8500 -p 8501:8501 -v {base}:/models/{name} "
               f"-e MODEL_NAME={name} tensorflow/serving:2.21.0", file=out)
+        print(f"  {pathlib.Path(sys.executable).with_name('kerasfg')} predict "
+              f"--server http://localhost:8501 --model {name} --input expression=1 FACE.png", file=out)

@@ -9,6 +9,7 @@ runs/<name>/<timestamp>/
   checkpoints/     last.keras and best.keras, written atomically
   backup/          the newest complete training state; a killed run resumes from it
   model.keras      the final model
+  class_names.json class names per output
   metrics.json     test metrics, training history, throughput
 ```
 
@@ -72,7 +73,8 @@ class RunResult:
         class_names: class names per task.
         precision, jit_compile: the values actually used.
         train_images_per_second: training throughput (median over steps after the first epoch).
-        export_path: the exported SavedModel version directory, if exported.
+        export: the `kerasfg.export.ExportResult` (path, version, signatures, verification), if
+            exported.
     """
 
     run_dir: pathlib.Path
@@ -83,7 +85,7 @@ class RunResult:
     precision: str
     jit_compile: bool
     train_images_per_second: float
-    export_path: pathlib.Path | None = None
+    export: object | None = None
 
 
 def fit(config, *, callbacks=(), resume=None):
@@ -145,6 +147,8 @@ def fit(config, *, callbacks=(), resume=None):
 
     with atomic_file(run_dir / "model.keras", mode=None) as temp:
         model.save(temp)
+    target_names = {task: list(data.class_names[task]) for task in config.data.targets}
+    write_json(run_dir / "class_names.json", target_names)  # read by `kerasfg export RUN_DIR`
     result = RunResult(
         run_dir=run_dir, model=model, history={k: [float(v) for v in values]
                                                for k, values in history.history.items()},
@@ -153,9 +157,7 @@ def fit(config, *, callbacks=(), resume=None):
     if config.export.enabled:
         from kerasfg.export import export_saved_model
 
-        result.export_path = export_saved_model(
-            model, config.export.base_path,
-            class_names={task: list(data.class_names[task]) for task in config.data.targets})
+        result.export = export_saved_model(model, config.export.base_path, class_names=target_names)
     write_json(run_dir / "metrics.json", {
         "test": test_metrics,
         "history": result.history,
@@ -165,7 +167,7 @@ def fit(config, *, callbacks=(), resume=None):
         "jit_compile": jit_compile,
         "train_images_per_second": result.train_images_per_second,
         "fit_seconds": time.perf_counter() - start,
-        "export_path": str(result.export_path) if result.export_path else None,
+        "export_path": str(result.export.path) if result.export else None,
     })
     return result
 

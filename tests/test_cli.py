@@ -41,7 +41,7 @@ def test_train_without_config_or_resume_explains_what_it_needs(tmp_path):
 @pytest.mark.slow
 def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path,
                                                                                  event_images):
-    done = kerasfg("quickstart", *overrides([*TINY, "export.enabled=false"]), cwd=tmp_path)
+    done = kerasfg("quickstart", *overrides(TINY), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Evaluation on the held-out synthetic faces" in done.stdout
     assert "identity" in done.stdout and "--logdir" in done.stdout
@@ -50,6 +50,13 @@ def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_step
     assert metrics["epochs_completed"] == 2
     recorded = event_images.steps(run_dir / "logs" / "vis")
     assert recorded["attention/stage2_block1_attention/spatial"] == [0, 1, 2]
+    # The export was verified as TF Serving loads it, and the command to serve it is printed.
+    version = tmp_path / "saved_models" / "quickstart" / "1"
+    assert metrics["export_path"] == str(pathlib.Path("saved_models/quickstart/1"))
+    assert (version / "saved_model.pb").is_file() and "(verified as TF Serving loads it" in done.stdout
+    assert "tensorflow/serving:2.21.0" in done.stdout
+    verify = kerasfg("verify-export", str(version), cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
 
 
 @pytest.mark.slow

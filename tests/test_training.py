@@ -46,7 +46,9 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     run = result.run_dir
     assert run.parent == tmp_path / "runs" / "tiny"
     assert {p.name for p in run.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
-                                              "model.keras", "metrics.json"}
+                                              "model.keras", "class_names.json", "metrics.json"}
+    assert json.loads((run / "class_names.json").read_text()) == {
+        "identity": ["person_000", "person_001", "person_002", "person_003"]}
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.keras", "best.keras"}
     assert list((run / "logs" / "train").glob("events.out.tfevents.*"))
     metrics = json.loads((run / "metrics.json").read_text())
