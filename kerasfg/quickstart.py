@@ -1,6 +1,7 @@
 """The quick start: train, evaluate, record for TensorBoard and export, on the built-in synthetic faces."""
 
 import importlib.resources
+import json
 import pathlib
 import sys
 
@@ -28,7 +29,31 @@ def run(overrides=()):
 
     config = default_config(overrides)
     recordings = [AttentionMaps()] if config.model.attention not in (None, "none") else []
-    return training.fit(config, callbacks=recordings)
+    result = training.fit(config, callbacks=recordings)
+    write_sample_faces(config, result.run_dir / "samples")
+    return result
+
+
+def write_sample_faces(config, folder, count=4):
+    """Save ``count`` unseen faces of the run's people as PNG files, to try the served model on.
+
+    ``labels.json`` beside them maps each file name to the class index of every task.
+    """
+    from PIL import Image
+
+    from kerasfg.data.synthetic import synthetic_faces
+    from kerasfg.io_utils import write_json
+
+    synthetic = config.data.synthetic
+    faces = synthetic_faces(count, num_identities=synthetic.num_identities,
+                            image_size=synthetic.image_size, difficulty=synthetic.difficulty,
+                            seed=synthetic.seed * 3 + 3, identity_seed=synthetic.identity_seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for k, image in enumerate(faces.images):
+        Image.fromarray(image).save(folder / f"face_{k}.png")
+        labels[f"face_{k}.png"] = {task: int(values[k]) for task, values in faces.labels.items()}
+    write_json(folder / "labels.json", labels)
 
 
 def evaluation_rows(result):
@@ -41,6 +66,21 @@ def evaluation_rows(result):
         loss = metrics["loss" if single else f"{task}_loss"]
         rows.append((task, accuracy, 1.0 / len(result.class_names[task]), loss))
     return rows
+
+
+def curl_command(model, name, face, labels):
+    """A curl request to TF Serving's REST API that classifies the sample ``face`` (a PNG file).
+
+    Args:
+        model: the exported model; its inputs other than ``image`` are filled in from ``labels``.
+        name: the served model name.
+        face: path of the PNG file.
+        labels: class index per task of that face (see `write_sample_faces`).
+    """
+    inputs = model.input if isinstance(model.input, dict) else {}
+    instance = {"image_bytes": {"b64": "<b64>"}, **{key: labels[key] for key in inputs if key != "image"}}
+    body = json.dumps({"instances": [instance]}).replace('"<b64>"', f'"\'"$(base64 -w0 {face})"\'"')
+    return f"curl -s -X POST http://localhost:8501/v1/models/{name}:predict -d '{body}'"
 
 
 def report(result, out=sys.stdout):
@@ -66,5 +106,9 @@ def report(result, out=sys.stdout):
         print("Serve it with TensorFlow Serving:", file=out)
         print(f"  docker run --rm -p 8500:8500 -p 8501:8501 -v {base}:/models/{name} "
               f"-e MODEL_NAME={name} tensorflow/serving:2.21.0", file=out)
-        print(f"  {pathlib.Path(sys.executable).with_name('kerasfg')} predict "
-              f"--server http://localhost:8501 --model {name} --input expression=1 FACE.png", file=out)
+        samples = result.run_dir / "samples"
+        if (samples / "labels.json").is_file():
+            labels = json.loads((samples / "labels.json").read_text())
+            print(f"Then classify one of the faces in {samples}:", file=out)
+            print(f"  {curl_command(result.model, name, samples / 'face_0.png', labels['face_0.png'])}",
+                  file=out)

@@ -55,6 +55,11 @@ def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_step
     assert metrics["export_path"] == str(pathlib.Path("saved_models/quickstart/1"))
     assert (version / "saved_model.pb").is_file() and "(verified as TF Serving loads it" in done.stdout
     assert "tensorflow/serving:2.21.0" in done.stdout
+    # Sample faces to try the served model on, and a curl request that sends one with its expression.
+    labels = json.loads((run_dir / "samples" / "labels.json").read_text())
+    assert sorted(labels) == [f"face_{k}.png" for k in range(4)]
+    expression = labels["face_0.png"]["expression"]
+    assert f'"expression": {expression}}}]}}' in done.stdout and "base64 -w0" in done.stdout
     verify = kerasfg("verify-export", str(version), cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
 
