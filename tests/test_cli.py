@@ -59,7 +59,22 @@ def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_step
     labels = json.loads((run_dir / "samples" / "labels.json").read_text())
     assert sorted(labels) == [f"face_{k}.png" for k in range(4)]
     expression = labels["face_0.png"]["expression"]
-    assert f'"expression": {expression}}}]}}' in done.stdout and "base64 -w0" in done.stdout
+    (curl,) = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("curl ")]
+    assert f'"expression": {expression}}}]}}' in curl
+    # The printed request, sent as printed to a loopback TF Serving stand-in serving the export.
+    sys.path.insert(0, str(REPO / "tests" / "export"))
+    from serving_standin import ServingStandin
+
+    from kerasfg.export import ModelServerEntry, write_models_config
+
+    write_models_config(tmp_path / "models.config",
+                        [ModelServerEntry("quickstart", str(version.parent.resolve()))])
+    with ServingStandin(tmp_path / "models.config") as server:
+        sent = subprocess.run(["bash", "-c", curl.replace("http://localhost:8501", server.rest_url)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    (prediction,) = json.loads(sent.stdout)["predictions"]
+    assert prediction["identity_name"] in [f"person_{k:03d}" for k in range(10)]
+    assert abs(sum(prediction["identity_probs"]) - 1.0) < 1e-4
     verify = kerasfg("verify-export", str(version), cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
 
