@@ -16,7 +16,7 @@ def default_config(overrides=()):
 
 
 def run(overrides=()):
-    """Train, evaluate, record the attention maps and export, with the quick start's config.
+    """Train, evaluate, record progress and attention maps, and export, with the quick start's config.
 
     Args:
         overrides: ``key=value`` config overrides.
@@ -25,10 +25,12 @@ def run(overrides=()):
         The `kerasfg.training.RunResult`.
     """
     from kerasfg import training
-    from kerasfg.callbacks import AttentionMaps
+    from kerasfg.callbacks import AttentionMaps, TrainingProgress
 
     config = default_config(overrides)
-    recordings = [AttentionMaps()] if config.model.attention not in (None, "none") else []
+    recordings = [TrainingProgress(every_n_batches=5)]
+    if config.model.attention not in (None, "none"):
+        recordings.append(AttentionMaps())
     result = training.fit(config, callbacks=recordings)
     write_sample_faces(config, result.run_dir / "samples")
     return result

@@ -94,8 +94,8 @@ def fit(config, *, callbacks=(), resume=None):
     Args:
         config: an `ExperimentConfig`.
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
-            callbacks (`kerasfg.callbacks.RecordingCallback`) left without a ``log_dir`` or ``probe``
-            get the run's ``logs/vis`` folder and the first validation batch.
+            callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
+            need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
 
@@ -174,15 +174,13 @@ def fit(config, *, callbacks=(), resume=None):
 
 def _configure_recordings(callbacks, log_dir, validation):
     """Give kerasfg's recording callbacks the run's log folder and, once, a fixed probe batch."""
-    from kerasfg.callbacks import RecordingCallback
+    from kerasfg.callbacks import RecordingCallback, TensorBoardRecorder
 
     probe = None
     for callback in callbacks:
-        if not isinstance(callback, RecordingCallback):
-            continue
-        if callback.log_dir is None:
+        if isinstance(callback, TensorBoardRecorder) and callback.log_dir is None:
             callback.log_dir = log_dir
-        if callback.probe is None:
+        if isinstance(callback, RecordingCallback) and callback.probe is None:
             if probe is None:  # the first validation batch: the same examples at every recording
                 features, _ = next(iter(validation))
                 probe = {name: value.numpy() for name, value in features.items()}

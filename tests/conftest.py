@@ -54,3 +54,22 @@ class EventImages:
 def event_images():
     """An `EventImages` reader."""
     return EventImages()
+
+
+@pytest.fixture
+def event_scalars():
+    """A reader of scalar summaries: ``read(log_dir) -> {tag: [(step, value), ...]}`` sorted by step."""
+
+    def read(log_dir):
+        import tensorflow as tf
+
+        found = {}
+        for path in pathlib.Path(log_dir).rglob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "scalars":
+                        found.setdefault(value.tag, []).append(
+                            (event.step, float(tf.make_ndarray(value.tensor))))
+        return {tag: sorted(points) for tag, points in found.items()}
+
+    return read

@@ -39,8 +39,8 @@ def test_train_without_config_or_resume_explains_what_it_needs(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path,
-                                                                                 event_images):
+def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path, event_images,
+                                                                                 event_scalars):
     done = kerasfg("quickstart", *overrides(TINY), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Evaluation on the held-out synthetic faces" in done.stdout
@@ -50,6 +50,9 @@ def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_step
     assert metrics["epochs_completed"] == 2
     recorded = event_images.steps(run_dir / "logs" / "vis")
     assert recorded["attention/stage2_block1_attention/spatial"] == [0, 1, 2]
+    progress = event_scalars(run_dir / "logs" / "vis")  # 4 batches per epoch, recorded every 5th
+    assert [step for step, _ in progress["progress/loss"]] == [5]
+    assert [step for step, _ in progress["progress/val_accuracy"]] == [4, 8]
     # The export was verified as TF Serving loads it, and the command to serve it is printed.
     version = tmp_path / "saved_models" / "quickstart" / "1"
     assert metrics["export_path"] == str(pathlib.Path("saved_models/quickstart/1"))

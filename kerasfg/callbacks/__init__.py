@@ -1,6 +1,7 @@
 """Keras callbacks that record what a network does while it trains, for TensorBoard."""
 
 from kerasfg.callbacks.attention_maps import AttentionMaps
-from kerasfg.callbacks.base import RecordingCallback
+from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
+from kerasfg.callbacks.progress import TrainingProgress
 
-__all__ = ["AttentionMaps", "RecordingCallback"]
+__all__ = ["AttentionMaps", "RecordingCallback", "TensorBoardRecorder", "TrainingProgress"]

@@ -1,4 +1,4 @@
-"""The base of kerasfg's recording callbacks: a cadence, a fixed probe set and a summary writer."""
+"""The bases of kerasfg's recording callbacks: a summary writer, a cadence and a fixed probe set."""
 
 import abc
 import pathlib
@@ -8,7 +8,37 @@ import keras
 from kerasfg.tensorboard import summary
 
 
-class RecordingCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
+class TensorBoardRecorder(keras.callbacks.Callback):
+    """A callback that writes to TensorBoard event files in ``log_dir``.
+
+    `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder) when it is None.
+
+    Args:
+        log_dir: folder of the event files.
+    """
+
+    def __init__(self, log_dir=None):
+        super().__init__()
+        self.log_dir = log_dir
+        self._writer = None
+
+    @property
+    def writer(self):
+        """The summary writer of ``log_dir``, created on first use."""
+        if self._writer is None:
+            if self.log_dir is None:
+                raise ValueError(f"{type(self).__name__} needs a log_dir; pass one, or train with "
+                                 "kerasfg.training.fit, which provides it.")
+            self._writer = summary.file_writer(pathlib.Path(self.log_dir))
+        return self._writer
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     """Record something about the model on a fixed probe set, every few epochs, for TensorBoard.
 
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
@@ -25,20 +55,11 @@ class RecordingCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     """
 
     def __init__(self, probe=None, log_dir=None, every_n_epochs=1):
-        super().__init__()
+        super().__init__(log_dir=log_dir)
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}.")
         self.probe = probe
-        self.log_dir = log_dir
         self.every_n_epochs = every_n_epochs
-        self._writer = None
-
-    @property
-    def writer(self):
-        """The summary writer of ``log_dir``, created on first use."""
-        if self._writer is None:
-            self._writer = summary.file_writer(pathlib.Path(self.log_dir))
-        return self._writer
 
     def on_train_begin(self, logs=None):
         if self.log_dir is None or self.probe is None:
@@ -53,11 +74,6 @@ class RecordingCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs == 0:
             self.record(step=epoch + 1)
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
 
     @abc.abstractmethod
     def record(self, step):

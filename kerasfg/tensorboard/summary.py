@@ -2,6 +2,7 @@
 
 Pictures are written as TensorBoard image summaries, so the stock Images dashboard shows them, under
 tags of the form ``<kind>/<layer>/<name>`` (for example ``attention/stage2_block1_attention/spatial``).
+Numbers are scalar summaries (Scalars dashboard) under ``progress/<metric>``.
 """
 
 import numpy as np
@@ -25,3 +26,10 @@ def image(writer, tag, pictures, step, description=None):
         tf.summary.image(tag, pictures, step=step, max_outputs=len(pictures),
                          description=description)
     writer.flush()
+
+
+def scalars(writer, values, step):
+    """Write each ``{tag: number}`` of ``values`` as a scalar summary at ``step``."""
+    with writer.as_default():
+        for tag, value in values.items():
+            tf.summary.scalar(tag, float(value), step=step)
