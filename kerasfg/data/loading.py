@@ -44,14 +44,16 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(READERS)}")
     reader = READERS[key]
     params = inspect.signature(reader).parameters
-    unknown = [k for k in options if k not in params]
+    unknown = [k for k in options if k not in params or k == "tasks"]
     if unknown:
-        accepted = [p for p in params if p not in ("root", "report", "image_size", "channels")]
+        accepted = [p for p in params if p not in ("root", "report", "image_size", "channels", "tasks")]
         raise TypeError(f"{name} reader got unknown options {unknown}; it accepts {accepted}")
     if image_size is not _DEFAULT:
         options["image_size"] = image_size
     if channels is not None:
         options["channels"] = channels
+    if tasks is not None and "tasks" in params:
+        options["tasks"] = tasks  # the reader then keeps items that lack the other tasks' labels
     ds = reader(root, **options)
     if tasks is not None:
         ds = ds.with_tasks(tasks)
