@@ -139,7 +139,7 @@ class FileSource:
         def load(path, y):
             return resize_uint8(decode_file(path, channels, self.decoder), image_size), y
 
-        return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=shuffle_seed is None)
+        return ds.map(load, num_parallel_calls=AUTOTUNE)
 
     def find_bad(self, source_index, channels):
         """Decode every item once, in parallel; return ``{source index: reason}`` for those that fail.
@@ -216,7 +216,7 @@ class ArraySource:
         if channels == images.shape[-1] and (image_size is None or tuple(image_size) == images.shape[1:3]):
             return ds
         return ds.map(lambda x, y: (resize_uint8(to_channels(x, channels), image_size), y),
-                      num_parallel_calls=AUTOTUNE, deterministic=shuffle_seed is None)
+                      num_parallel_calls=AUTOTUNE)
 
     def find_bad(self, source_index, channels):
         return {}
@@ -253,7 +253,7 @@ class TFRecordSource:
         if shuffle_seed is not None:
             files = files.shuffle(len(self.files), seed=shuffle_seed, reshuffle_each_iteration=True)
         ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(self.files)),
-                              num_parallel_calls=AUTOTUNE, deterministic=shuffle_seed is None)
+                              num_parallel_calls=AUTOTUNE)
         ds = ds.map(lambda r: tf.io.parse_single_example(r, spec), num_parallel_calls=AUTOTUNE)
         ds = ds.filter(lambda ex: tf.gather(wanted, ex["index"]))
         if shuffle_seed is not None:
@@ -264,7 +264,7 @@ class TFRecordSource:
             dtypes = {task: arr.dtype for task, arr in labels.items()}
             return image, {task: tf.cast(ex[f"label/{task}"], dtypes[task]) for task in labels}
 
-        return ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=shuffle_seed is None)
+        return ds.map(load, num_parallel_calls=AUTOTUNE)
 
     def find_bad(self, source_index, channels):
         return {}  # records are checked when written

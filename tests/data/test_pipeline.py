@@ -1,0 +1,120 @@
+"""The tf.data pipeline: order, pairing of images and labels, seeds, channels, caching, strategies."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_fixtures import label_of, write_corrupt_jpeg, write_image
+from kerasfg.data import FaceDataset, load_dataset
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    for label, name in enumerate(["a", "b", "c", "d"]):
+        for k in range(5):
+            write_image(root / name / f"{k}.jpg", label, size=(20, 24))
+    return root
+
+
+def epoch(ds):
+    xs, ys = [], []
+    for x, y in ds:
+        xs.append(x.numpy())
+        ys.append(y.numpy() if not isinstance(y, dict) else y["label"].numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_eval_pipeline_keeps_order_shapes_and_range(folder):
+    ds = load_dataset("folder", folder, image_size=(16, 16))
+    x, y = epoch(ds.as_dataset(batch_size=6, tasks="label"))
+    assert x.shape == (20, 16, 16, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_array_equal(y, ds.labels["label"])
+    assert [label_of(im * 255) for im in x] == y.tolist()
+
+
+def test_training_pipeline_is_seeded_shuffled_and_keeps_pairs(folder):
+    ds = load_dataset("folder", folder, image_size=(16, 16))
+    for cache in (True, False):
+        pipe = ds.as_dataset(batch_size=4, training=True, tasks="label", augment="flip", seed=7, cache=cache)
+        x1, y1 = epoch(pipe)
+        x2, y2 = epoch(pipe)
+        again, _ = epoch(ds.as_dataset(batch_size=4, training=True, tasks="label", augment="flip", seed=7,
+                                       cache=cache))
+        assert len(y1) == 20 and sorted(y1.tolist()) == sorted(ds.labels["label"].tolist())
+        assert not np.array_equal(y1, ds.labels["label"])   # shuffled
+        assert not np.array_equal(y1, y2)                   # each epoch differs
+        np.testing.assert_array_equal(x1, again)            # same seed, same first epoch
+        assert [label_of(im * 255) for im in x1] == y1.tolist()  # flips keep the grey level
+
+
+def test_drop_remainder_and_repeat(folder):
+    ds = load_dataset("folder", folder, image_size=(8, 8))
+    assert sum(1 for _ in ds.as_dataset(batch_size=6, training=True)) == 3
+    assert sum(1 for _ in ds.as_dataset(batch_size=6, training=False)) == 4
+    batches = list(ds.as_dataset(batch_size=6, training=True, repeat=True).take(10))
+    assert len(batches) == 10
+
+
+def test_channels_are_explicit(folder, tmp_path):
+    gray = load_dataset("folder", folder, image_size=(8, 8), channels=1)
+    x, _ = epoch(gray.as_dataset(batch_size=20, tasks="label"))
+    assert x.shape[-1] == 1
+    write_image(tmp_path / "x" / "0.png", 2, mode="L")
+    rgb = load_dataset("folder", tmp_path, image_size=(8, 8), channels=3)
+    x, _ = epoch(rgb.as_dataset(batch_size=1, tasks="label"))
+    assert x.shape == (1, 8, 8, 3) and np.all(x[..., 0] == x[..., 2])
+
+
+def test_disk_cache_and_dtypes(folder, tmp_path):
+    ds = load_dataset("folder", folder, image_size=(8, 8))
+    cached = ds.as_dataset(batch_size=5, cache=str(tmp_path / "cache"), dtype="uint8")
+    x1, _ = epoch(cached)
+    x2, _ = epoch(cached)
+    assert x1.dtype == np.uint8 and np.array_equal(x1, x2)
+    assert any(p.name.startswith("cache") for p in tmp_path.iterdir())
+    bf16 = next(iter(ds.as_dataset(batch_size=5, dtype="bfloat16")))[0]
+    assert bf16.dtype == tf.bfloat16
+    with pytest.raises(ValueError, match="augmentation needs float images"):
+        ds.as_dataset(batch_size=5, training=True, augment="flip", dtype="uint8")
+
+
+def test_arrays_implement_the_same_interface():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 10, 10, 3), dtype=np.uint8)
+    labels = {"identity": np.arange(12) % 4, "expression": np.arange(12) % 7}
+    ds = FaceDataset.from_arrays(images, labels, {"identity": list("abcd"), "expression": [str(i) for i in
+                                                                                          range(7)]},
+                                 subjects=np.arange(12) % 4)
+    assert ds.num_classes == {"identity": 4, "expression": 7} and ds.report.read == 12
+    x, y = next(iter(ds.as_dataset(batch_size=12)))
+    np.testing.assert_allclose(x.numpy(), images / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(y["expression"].numpy(), labels["expression"])
+    gray = FaceDataset.from_arrays(images, labels, {"identity": list("abcd"), "expression": list("0123456")},
+                                   channels=1, image_size=(5, 5))
+    assert next(iter(gray.as_dataset(batch_size=3)))[0].shape == (3, 5, 5, 1)
+    with pytest.raises(ValueError, match=r"labels\['identity'\] must be in \[0, 2\)"):
+        FaceDataset.from_arrays(images, labels, {"identity": ["a", "b"], "expression": list("0123456")})
+
+
+def test_fit_under_mirrored_strategy(folder):
+    ds = load_dataset("folder", folder, image_size=(16, 16))
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+                                  keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(ds.as_dataset(batch_size=4, training=True, tasks="label", augment="default"),
+                        epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    dist = strategy.experimental_distribute_dataset(ds.as_dataset(batch_size=4, tasks="label"))
+    assert sum(1 for _ in dist) == 5
+
+
+def test_without_validation_a_bad_file_raises_in_the_pipeline(tmp_path):
+    write_image(tmp_path / "a" / "0.jpg", 0)
+    write_corrupt_jpeg(tmp_path / "a" / "1.jpg")
+    ds = load_dataset("folder", tmp_path, image_size=(8, 8), validate=False)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        epoch(ds.as_dataset(batch_size=2))
