@@ -17,11 +17,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
 
-from benchmarks.timing import interleaved_medians, print_table  # noqa: E402
+from benchmarks.timing import interleaved_medians, print_table
 
 SIZE = 112
 

@@ -20,7 +20,6 @@ The 68-point model is trained on iBUG 300-W, whose licence excludes commercial u
 import dataclasses
 import importlib.util
 import logging
-import os
 import pathlib
 
 import numpy as np
@@ -246,7 +245,7 @@ class FaceAligner:
                           None) for d in self._detector(image, self.upsample) if d.confidence >= self.min_score]
         if self._predictor is not None:
             for f in faces:
-                rect = dlib.rectangle(*(int(round(v)) for v in f.box))
+                rect = dlib.rectangle(*(int(np.round(v)) for v in f.box))
                 pts = np.array([(p.x, p.y) for p in self._predictor(image, rect).parts()], np.float64)
                 if self.landmarks == 68:
                     f.points, f.landmarks = pts, landmarks_from_68(pts)

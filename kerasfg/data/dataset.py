@@ -253,15 +253,12 @@ class FaceDataset:
 
     def numpy(self):
         """All images as one uint8 NHWC array and the labels dict (for small sets and tests)."""
-        import tensorflow as tf
-
         ds = self.as_dataset(batch_size=256, training=False, dtype="uint8", cache=False)
         images, labels = [], {t: [] for t in self.tasks}
         for x, y in ds.as_numpy_iterator():
             images.append(x)
-            for t in labels:
-                labels[t].append(y[t])
-        del tf
+            for t, values in labels.items():
+                values.append(y[t])
         shape = (0, *(self.image_size or (0, 0)), self.channels)
         return (np.concatenate(images) if images else np.zeros(shape, np.uint8),
                 {t: np.concatenate(v) if v else self.labels[t][:0] for t, v in labels.items()})
@@ -271,8 +268,6 @@ class FaceDataset:
 
         ``load_dataset("tfrecord", out_dir)`` reads them back with the same tasks, subjects and partitions.
         """
-        import tensorflow as tf
-
         h, w = self.image_size or (64, 64)
         num_shards = num_shards or pipeline.num_shards_for(len(self), h * w * self.channels)
         writer = pipeline.ShardWriter(out_dir, num_shards)
@@ -285,7 +280,6 @@ class FaceDataset:
                     subject="" if self.subjects is None else self.subjects[pos], path=self.paths[pos]))
                 pos += 1
         shards = writer.close()
-        del tf
         return pipeline.write_manifest(out_dir, self.manifest(shards))
 
     def manifest(self, shards):

@@ -345,8 +345,9 @@ def encode_example(encoded_image, index, labels, subject=b"", path=b""):
 
 def encode_image(image, image_format="png"):
     """Encode a uint8 ``[H, W, C]`` NumPy image as PNG (lossless, default) or JPEG (quality 95) bytes."""
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     image = np.asarray(image, np.uint8)
     pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)

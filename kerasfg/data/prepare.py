@@ -19,7 +19,7 @@ import pathlib
 import numpy as np
 
 from kerasfg.data import pipeline
-from kerasfg.data.align import DETECTORS, ALIASES, FaceAligner
+from kerasfg.data.align import ALIASES, DETECTORS, FaceAligner
 from kerasfg.data.report import DataReport
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,13 @@ def source_items(src, dataset="auto", **options):
 
 
 def _image_files(src):
-    from kerasfg.data.datasets._common import Collector, DatasetLayoutError, is_image_name, list_files, \
-        require_dir
+    from kerasfg.data.datasets._common import (
+        Collector,
+        DatasetLayoutError,
+        is_image_name,
+        list_files,
+        require_dir,
+    )
 
     root = require_dir(src, "a folder of image files")
     collector = Collector("images", root, [])

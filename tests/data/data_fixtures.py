@@ -17,7 +17,7 @@ def level(label):
 
 def label_of(image):
     """Recover the label from an image written with :func:`write_image` (any size, 1 or 3 channels)."""
-    return int(round((float(np.mean(image)) - 20) / 30))
+    return round((float(np.mean(image)) - 20) / 30)
 
 
 def write_image(path, label=0, size=(32, 32), mode="RGB", fmt=None):

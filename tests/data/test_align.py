@@ -8,13 +8,11 @@ import json
 
 import numpy as np
 import pytest
+from data_fixtures import write_corrupt_jpeg, write_not_an_image
+from skimage import data as skimage_data
 
-pytest.importorskip("dlib")
-skimage_data = pytest.importorskip("skimage.data")
-
-from data_fixtures import write_corrupt_jpeg, write_not_an_image  # noqa: E402
-from kerasfg.data import align, load_dataset  # noqa: E402
-from kerasfg.data.prepare import add_prepare_faces_parser, prepare_faces  # noqa: E402
+from kerasfg.data import align, load_dataset
+from kerasfg.data.prepare import add_prepare_faces_parser, prepare_faces
 
 SIZE, MARGIN = 112, 0.25
 TOLERANCE = 0.05 * SIZE

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from data_fixtures import write_corrupt_jpeg, write_image, write_not_an_image
+
 from kerasfg.data import DatasetLayoutError, load_dataset
 
 
@@ -54,8 +54,8 @@ def test_file_removed_after_listing_is_reported(tmp_path):
 def test_fer_csv_bad_rows_reconcile(tmp_path):
     good = " ".join(["100"] * 2304)
     rows = ["emotion,pixels,Usage", f"3,{good},Training", f"3,{' '.join(['1'] * 2000)},Training",
-            f"9,{good},Training", f"-1,{good},PublicTest", f"2,{good},Validation", f"1,{good.replace('100', 'x', 1)},"
-            f"Training", "4,1 2 3", f"5,{good},PrivateTest"]
+            f"9,{good},Training", f"-1,{good},PublicTest", f"2,{good},Validation",
+            f"1,{good.replace('100', 'x', 1)},Training", "4,1 2 3", f"5,{good},PrivateTest"]
     (tmp_path / "fer2013.csv").write_text("\n".join(rows) + "\n")
     ds = load_dataset("fer2013", tmp_path)
     reasons = [s.reason for s in ds.report.skips]
@@ -98,3 +98,15 @@ def test_reconciliation_holds_across_splits(tmp_path):
     assert len(train) + len(test) == train.report.used == 10
     assert not set(train.paths) & set(test.paths)
     assert np.all(np.isin(train.labels["label"], [0, 1]))
+
+
+def test_corrupt_tiff_decoded_by_pillow_is_skipped(tmp_path):
+    """JAFFE's TIFFs go through Pillow inside tf.data; a truncated one is found and named up front."""
+    for k, code in enumerate(["AN", "HA", "SU"]):
+        write_image(tmp_path / f"KA.{code}1.{k}.tiff", 0, size=(64, 64), mode="L", fmt="TIFF")
+    bad = tmp_path / "KA.HA1.1.tiff"
+    bad.write_bytes(bad.read_bytes()[:200])
+    ds = load_dataset("jaffe", tmp_path)
+    assert len(ds) == 2 and ds.report.skipped == 1
+    assert ds.report.skips[0].path == str(bad)
+    assert ds.report.skips[0].reason.startswith("corrupt or truncated TIFF image")

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from data_fixtures import label_of, level, write_image
+
 from kerasfg.data import EXPRESSIONS, DatasetLayoutError, load_dataset
 
 E = {n: i for i, n in enumerate(EXPRESSIONS)}

@@ -60,7 +60,7 @@ def test_leave_one_subject_out():
     groups = np.array(["b", "a", "b", "c"])
     out = list(leave_one_subject_out(groups))
     assert [s for s, _, _ in out] == ["a", "b", "c"]
-    s, train, test = out[1]
+    _, train, test = out[1]
     assert test.tolist() == [0, 2] and train.tolist() == [1, 3]
 
 

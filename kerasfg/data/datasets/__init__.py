@@ -48,4 +48,8 @@ READERS = {
     "tfrecord": _read_tfrecord,
 }
 
-__all__ = ["READERS", *sorted(f.__name__ for f in READERS.values() if not f.__name__.startswith("_"))]
+__all__ = [
+    "READERS", "read_adience", "read_celeba", "read_ckplus", "read_fei", "read_fer2013", "read_fer2013_csv",
+    "read_fer2013_folders", "read_folder", "read_imfdb", "read_jaffe", "read_manifest", "read_morph",
+    "read_tfrecord_dir", "read_utkface",
+]

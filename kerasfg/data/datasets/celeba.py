@@ -13,7 +13,13 @@ values other than -1/1, listed images that are missing, and images without a par
 and reported. Defaults: 112x112 RGB (the aligned images are 218x178; pass ``image_size=None`` to keep them).
 """
 
-from kerasfg.data.datasets._common import Collector, DatasetLayoutError, Task, find_first, require_dir
+from kerasfg.data.datasets._common import (
+    Collector,
+    DatasetLayoutError,
+    Task,
+    find_first,
+    require_dir,
+)
 
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 EXPECTED = ("img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt "

@@ -15,8 +15,15 @@ subject-exclusive folds: ``fold=k, num_folds=10``). Defaults: 48x48 grayscale.
 """
 
 from kerasfg.data.dataset import EXPRESSIONS
-from kerasfg.data.datasets._common import (Collector, Task, find_first, index_of, is_image_name, list_files,
-                                            require_dir)
+from kerasfg.data.datasets._common import (
+    Collector,
+    Task,
+    find_first,
+    index_of,
+    is_image_name,
+    list_files,
+    require_dir,
+)
 
 CODES = ("neutral", "angry", "contempt", "disgust", "fear", "happy", "sad", "surprise")
 EXPECTED = ("cohn-kanade-images/<subject>/<sequence>/*.png and "

@@ -19,8 +19,14 @@ import json
 import pathlib
 import re
 
-from kerasfg.data.datasets._common import (Collector, DatasetLayoutError, Task, is_image_name, list_files,
-                                            require_dir)
+from kerasfg.data.datasets._common import (
+    Collector,
+    DatasetLayoutError,
+    Task,
+    is_image_name,
+    list_files,
+    require_dir,
+)
 
 ORIGINAL = re.compile(r"^(\d+)-(\d+)\.jpe?g$", re.IGNORECASE)
 FRONTAL = re.compile(r"^(\d+)([ab])\.jpe?g$", re.IGNORECASE)

@@ -12,8 +12,14 @@ validation. Files directly in ``root`` (a README) are not items and are ignored.
 
 import pathlib
 
-from kerasfg.data.datasets._common import (Collector, DatasetLayoutError, Task, is_image_name, list_files,
-                                            require_dir)
+from kerasfg.data.datasets._common import (
+    Collector,
+    DatasetLayoutError,
+    Task,
+    is_image_name,
+    list_files,
+    require_dir,
+)
 
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "test": "test", "testing": "test"}

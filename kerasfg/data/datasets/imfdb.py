@@ -16,8 +16,15 @@ Defaults: 112x112 RGB.
 """
 
 from kerasfg.data.dataset import EXPRESSIONS
-from kerasfg.data.datasets._common import (Collector, DatasetLayoutError, Task, index_of, is_image_name,
-                                            list_files, require_dir)
+from kerasfg.data.datasets._common import (
+    Collector,
+    DatasetLayoutError,
+    Task,
+    index_of,
+    is_image_name,
+    list_files,
+    require_dir,
+)
 
 CODES = {"NEUTRAL": "neutral", "ANGER": "angry", "HAPPINESS": "happy", "SADNESS": "sad",
          "SURPRISE": "surprise", "FEAR": "fear", "DISGUST": "disgust"}

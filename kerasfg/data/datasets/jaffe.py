@@ -13,8 +13,15 @@ Defaults: 48x48 grayscale.
 import re
 
 from kerasfg.data.dataset import EXPRESSIONS
-from kerasfg.data.datasets._common import (Collector, DatasetLayoutError, Task, index_of, is_image_name,
-                                            list_files, require_dir)
+from kerasfg.data.datasets._common import (
+    Collector,
+    DatasetLayoutError,
+    Task,
+    index_of,
+    is_image_name,
+    list_files,
+    require_dir,
+)
 
 CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad",
          "SU": "surprise"}

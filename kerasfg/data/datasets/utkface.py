@@ -11,8 +11,14 @@ Defaults: 112x112 RGB.
 
 import re
 
-from kerasfg.data.datasets._common import (Collector, DatasetLayoutError, Task, is_image_name, list_files,
-                                            require_dir)
+from kerasfg.data.datasets._common import (
+    Collector,
+    DatasetLayoutError,
+    Task,
+    is_image_name,
+    list_files,
+    require_dir,
+)
 
 NAME = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)")
 GENDERS = ("male", "female")
