@@ -116,14 +116,18 @@ def affine_matrices(batch, height, width, angle, scale, shift_x, shift_y, flip):
 
 
 def augment_batch(images, seed, config):
-    """Augment a batch of float32 ``[B, H, W, C]`` images in ``[0, 1]`` with the stateless ``seed`` (shape [2]).
+    """Augment a batch of ``[B, H, W, C]`` images with the stateless ``seed`` (shape [2]).
 
-    The same images and seed always give the same output. Each image gets its own random parameters.
+    ``images`` are uint8 in ``[0, 255]`` or float in ``[0, 1]``; the result is float32 in ``[0, 1]``. The
+    same images and seed always give the same output; each image gets its own random parameters. uint8
+    input is warped before conversion to float (the warp is about 1.5x faster on uint8).
     """
     config = get_config(config)
+    images = tf.convert_to_tensor(images)
+    if images.dtype != tf.uint8:
+        images = tf.cast(images, tf.float32)
     if not config.active:
-        return images
-    images = tf.convert_to_tensor(images, tf.float32)
+        return to_float(images)
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
@@ -142,7 +146,8 @@ def augment_batch(images, seed, config):
             images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
             interpolation="BILINEAR", fill_mode=config.fill_mode.upper())
     elif config.flip:
-        images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+        images = flip_batch(images, flip)
+    images = to_float(images)
     if config.contrast > 0:
         factor = uniform(5, 1.0 - config.contrast, 1.0 + config.contrast)[:, None, None, None]
         mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
@@ -152,6 +157,23 @@ def augment_batch(images, seed, config):
     if config.contrast > 0 or config.brightness > 0:
         images = tf.clip_by_value(images, 0.0, 1.0)
     return images
+
+
+def flip_batch(images, flip):
+    """Mirror the images whose ``flip`` entry is true: one gather from [images; mirrored images].
+
+    (A broadcast ``tf.where`` does the same about 5x slower in tf.data.)
+    """
+    n = tf.shape(images)[0]
+    both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
+    return tf.gather(both, tf.range(n) + n * tf.cast(flip, tf.int32))
+
+
+def to_float(images):
+    """uint8 ``[0, 255]`` -> float32 ``[0, 1]``; float images pass through as float32."""
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) * (1.0 / 255.0)
+    return tf.cast(images, tf.float32)
 
 
 def augmentation_layers(config, seed=None):

@@ -298,9 +298,10 @@ def make_dataset(source, source_index, labels, *, channels, image_size, batch_si
 
     def finish(images, y, batch_seed=None):
         if dtype != "uint8":
-            images = tf.cast(images, tf.float32) / 255.0
-            if batch_seed is not None:
+            if batch_seed is not None:  # augments uint8 (faster warps) and returns float32 in [0, 1]
                 images = augment_lib.augment_batch(images, batch_seed, config)
+            else:
+                images = augment_lib.to_float(images)
             images = tf.cast(images, dtype)
         if single_task is not None:
             y = y[single_task]

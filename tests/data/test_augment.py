@@ -84,3 +84,14 @@ def test_keras_layers_equivalent():
     for layer in layers:
         y = layer(y, training=False)
     np.testing.assert_allclose(np.asarray(y), x, atol=1e-6)  # inactive at inference
+
+
+def test_uint8_input_matches_float_input():
+    x8 = (batch(4, 16) * 255).round().astype(np.uint8)
+    seed = tf.constant([5, 6])
+    for cfg in ("flip", "default"):
+        from_uint8 = augment_batch(x8, seed, cfg).numpy()
+        from_float = augment_batch(x8 / 255.0, seed, cfg).numpy()
+        assert from_uint8.dtype == np.float32
+        # the uint8 warp quantises to 1/255, which contrast (factor <= 1.2) may stretch
+        np.testing.assert_allclose(from_uint8, from_float, atol=1.25 / 255)
