@@ -63,7 +63,7 @@ def test_fer_csv_bad_rows_reconcile(tmp_path):
                        "label out of range: emotion=9, expected 0..6",
                        "label out of range: emotion=-1, expected 0..6",
                        "unknown Usage 'Validation', expected one of ['PrivateTest', 'PublicTest', 'Training']",
-                       "unparsable row: invalid literal for int() with base 10: 'x'",
+                       "unparsable row: emotion and pixels must be integers",
                        "malformed row: 2 fields, expected 3"]
     assert [s.path.rsplit(":", 1)[-1] for s in ds.report.skips] == ["3", "4", "5", "6", "7", "8"]
     assert (ds.report.read, ds.report.used, len(ds)) == (8, 2, 2)
