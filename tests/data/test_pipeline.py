@@ -118,3 +118,45 @@ def test_without_validation_a_bad_file_raises_in_the_pipeline(tmp_path):
     ds = load_dataset("folder", tmp_path, image_size=(8, 8), validate=False)
     with pytest.raises(tf.errors.InvalidArgumentError):
         epoch(ds.as_dataset(batch_size=2))
+
+
+TWO_REPLICAS = """
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from kerasfg.data import FaceDataset
+
+rng = np.random.default_rng(0)
+ds = FaceDataset.from_arrays(rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8),
+                             {"y": np.arange(48) % 3}, {"y": ["a", "b", "c"]})
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+pipe = ds.as_dataset(batch_size=8, training=True, augment="default", tasks="y")
+per_replica = [v.shape[0] for v in strategy.experimental_local_results(
+    next(iter(strategy.experimental_distribute_dataset(pipe)))[0])]
+history = model.fit(pipe, epochs=2, verbose=0, shuffle=False)
+print("REPLICAS", strategy.num_replicas_in_sync, per_replica, "LOSS", history.history["loss"])
+"""
+
+
+@pytest.mark.slow
+def test_fit_with_two_replicas_in_a_subprocess():
+    """Two logical CPUs need a fresh process (devices are fixed once TensorFlow starts)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
+    out = subprocess.run([sys.executable, "-c", TWO_REPLICAS], cwd=root, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("REPLICAS"))
+    assert line.startswith("REPLICAS 2 [4, 4] LOSS")
+    losses = [float(v) for v in line.split("LOSS")[1].strip(" []").split(",")]
+    assert len(losses) == 2 and all(np.isfinite(losses))
