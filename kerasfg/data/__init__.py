@@ -14,7 +14,7 @@ extra).
 from kerasfg.data.augment import AugmentConfig, augment_batch, augmentation_layers
 from kerasfg.data.dataset import EXPRESSIONS, DatasetLayoutError, FaceDataset, Task
 from kerasfg.data.datasets import READERS
-from kerasfg.data.loading import load_dataset
+from kerasfg.data.loading import load_dataset, load_splits
 from kerasfg.data.report import DataReport
 from kerasfg.data.splits import group_split, kfold, leave_one_subject_out, split_dataset
 
@@ -24,5 +24,6 @@ from kerasfg.data.splits import group_split, kfold, leave_one_subject_out, split
 __all__ = [
     "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError", "FaceDataset", "Task",
     "augment_batch", "augmentation_layers", "group_split", "kfold", "leave_one_subject_out", "load_dataset",
+    "load_splits",
     "split_dataset",
 ]

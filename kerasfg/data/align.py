@@ -1,4 +1,4 @@
-"""Face detection and alignment, and ``kerasfg prepare-faces``: align a whole dataset into TFRecord shards.
+"""Face detection and alignment (``kerasfg prepare-faces``, in :mod:`kerasfg.data.prepare`, runs it on a dataset).
 
 Detectors (nothing is downloaded; the models ship in the ``align`` extra's packages):
 

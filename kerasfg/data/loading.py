@@ -37,6 +37,21 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
     Returns:
         A :class:`~kerasfg.data.FaceDataset`; ``.report`` accounts for every item read.
     """
+    if isinstance(split, (list, tuple)):
+        raise TypeError("split must be one part name; use load_splits() for several parts")
+    return load_splits(name, root, (split,), image_size=image_size, channels=channels, tasks=tasks,
+                       validate=validate, seed=seed, fractions=fractions, by=by, fold=fold,
+                       num_folds=num_folds, subject=subject, run_dir=run_dir, **options)[split]
+
+
+def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, channels=None, tasks=None,
+                validate=True, seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None,
+                run_dir=None, **options):
+    """Like :func:`load_dataset`, for several parts at once: ``{part: FaceDataset}``.
+
+    The dataset is read and validated once; the parts share one report. This is what a training run
+    wants (``load_splits("fer2013", root, ("train", "test"))``), rather than one validation pass per part.
+    """
     from kerasfg.data.datasets import READERS
 
     key = name.lower()
@@ -57,7 +72,8 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
     ds = reader(root, **options)
     if tasks is not None:
         ds = ds.with_tasks(tasks)
-    if split not in (None, "all") and fold is None and subject is None and fractions is None:
+    wants_parts = any(s not in (None, "all") for s in splits)
+    if wants_parts and fold is None and subject is None and fractions is None:
         folds = splits_lib.published_folds(ds)
         if folds is not None:
             fold = 0
@@ -65,11 +81,14 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
     if validate:  # the whole set, so that the report's "used" counts usable items, whatever the split
         ds = ds.validate()
     ds.report.check()
-    part = splits_lib.split_dataset(ds, split, seed=seed, fractions=fractions, by=by, fold=fold,
-                                    num_folds=num_folds, subject=subject)
-    if part is not ds:
-        part.report.note(f"split {split!r}: {len(part)} of the {len(ds)} used items")
+    parts = {}
+    for split in splits:
+        part = splits_lib.split_dataset(ds, split, seed=seed, fractions=fractions, by=by, fold=fold,
+                                        num_folds=num_folds, subject=subject)
+        if part is not ds:
+            ds.report.note(f"split {split!r}: {len(part)} of the {len(ds)} used items")
+        parts[split] = part
     if run_dir is not None:
-        part.report.write(run_dir)
-    part.report.log(log)
-    return part
+        ds.report.write(run_dir)
+    ds.report.log(log)
+    return parts

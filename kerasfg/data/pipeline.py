@@ -159,7 +159,7 @@ class FileSource:
 
         ds = tf.data.Dataset.from_tensor_slices((source_index, paths))
         ds = ds.map(check, num_parallel_calls=AUTOTUNE, deterministic=False).ignore_errors()
-        ok = {int(i) for i in ds.batch(4096).as_numpy_iterator() for i in i}
+        ok = {int(i) for chunk in ds.batch(4096).as_numpy_iterator() for i in chunk}
         bad = {}
         for i in source_index:
             if int(i) not in ok:

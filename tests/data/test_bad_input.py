@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from data_fixtures import write_corrupt_jpeg, write_image, write_not_an_image
 
-from kerasfg.data import DatasetLayoutError, load_dataset
+from kerasfg.data import DatasetLayoutError, load_dataset, load_splits
 
 
 def reasons_by_name(report):
@@ -90,10 +90,12 @@ def test_reconciliation_holds_across_splits(tmp_path):
     for k in range(10):
         write_image(tmp_path / ("a" if k % 2 else "b") / f"{k}.jpg", k % 2)
     write_corrupt_jpeg(tmp_path / "a" / "bad.jpg")
-    train = load_dataset("folder", tmp_path, "train", image_size=(8, 8), by="image",
-                         fractions={"train": 0.6, "test": 0.4})
-    test = load_dataset("folder", tmp_path, "test", image_size=(8, 8), by="image",
+    parts = load_splits("folder", tmp_path, ("train", "test"), image_size=(8, 8), by="image",
                         fractions={"train": 0.6, "test": 0.4})
+    train, test = parts["train"], parts["test"]
+    alone = load_dataset("folder", tmp_path, "test", image_size=(8, 8), by="image",
+                         fractions={"train": 0.6, "test": 0.4})
+    assert alone.paths.tolist() == test.paths.tolist()
     assert train.report.read == train.report.used + train.report.skipped == 11
     assert len(train) + len(test) == train.report.used == 10
     assert not set(train.paths) & set(test.paths)
