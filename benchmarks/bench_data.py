@@ -113,7 +113,7 @@ def bench_pipeline_vs_training(root, args):
     }, args.repeats)
 
     model = resnet18()
-    x = np.random.default_rng(0).uniform(0, 1, (batch * args.steps, SIZE, SIZE, 3)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 255, (batch * args.steps, SIZE, SIZE, 3)).astype(np.float32)
     y = (np.arange(len(x)) % 8).astype(np.int32)
     model.fit(x[:batch * 2], y[:batch * 2], batch_size=batch, epochs=1, verbose=0)  # trace + warm up
     # The real pipeline: the default one (decode + resize cached as uint8, then shuffle, augment, batch)

@@ -1,4 +1,4 @@
-"""Face detection and alignment (``kerasfg prepare-faces``, in :mod:`kerasfg.data.prepare`, runs it on a dataset).
+"""Face detection and alignment; :mod:`kerasfg.data.prepare` (``kerasfg prepare-faces``) runs it on datasets.
 
 Detectors (nothing is downloaded; the models ship in the ``align`` extra's packages):
 

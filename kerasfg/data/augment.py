@@ -12,7 +12,9 @@ Two ways to use the same :class:`AugmentConfig`:
   augmentation inside the model (active only in training). ``RandomZoom``/``RandomRotation`` disable XLA for
   the whole model.
 
-Images are float32 in ``[0, 1]``, NHWC, with 1 (grayscale) or 3 (RGB) channels; photometric changes are
+Images are pixels in ``0..255`` (uint8, or float32 as kerasfg models take them: normalization is a layer of
+the model, and serving signatures feed the same scale), NHWC, with 1 (grayscale) or 3 (RGB) channels;
+photometric changes are
 applied per channel alike, so grayscale stays grayscale. "Random crop" is the translation of a crop window by
 up to ``crop`` of the side (edges filled by reflection), the same image size in and out.
 """
@@ -33,7 +35,7 @@ class AugmentConfig:
             ``zoom_range``; the FER paper's code uses 0.3).
         rotation: angle drawn uniformly in ``[-rotation, rotation]`` degrees.
         crop: random crop: the window is shifted by up to ``crop`` times the side in each direction.
-        brightness: delta drawn in ``[-brightness, brightness]`` and added to all pixels (images in [0, 1]).
+        brightness: delta drawn in ``[-brightness, brightness]`` times 255 and added to all pixels.
         contrast: factor drawn in ``[1 - contrast, 1 + contrast]``; pixels move away from the per-image,
             per-channel mean by that factor.
         fill_mode: how the affine warp fills pixels from outside the image: ``reflect``, ``nearest``,
@@ -118,9 +120,9 @@ def affine_matrices(batch, height, width, angle, scale, shift_x, shift_y, flip):
 def augment_batch(images, seed, config):
     """Augment a batch of ``[B, H, W, C]`` images with the stateless ``seed`` (shape [2]).
 
-    ``images`` are uint8 in ``[0, 255]`` or float in ``[0, 1]``; the result is float32 in ``[0, 1]``. The
-    same images and seed always give the same output; each image gets its own random parameters. uint8
-    input is warped before conversion to float (the warp is about 1.5x faster on uint8).
+    ``images`` are uint8 or float pixels in ``0..255``; the result is float32 in ``0..255``. The same
+    images and seed always give the same output; each image gets its own random parameters. uint8 input is
+    warped before conversion to float (the warp is about 1.5x faster on uint8).
     """
     config = get_config(config)
     images = tf.convert_to_tensor(images)
@@ -153,9 +155,9 @@ def augment_batch(images, seed, config):
         mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
         images = (images - mean) * factor + mean
     if config.brightness > 0:
-        images = images + uniform(6, -config.brightness, config.brightness)[:, None, None, None]
+        images = images + 255.0 * uniform(6, -config.brightness, config.brightness)[:, None, None, None]
     if config.contrast > 0 or config.brightness > 0:
-        images = tf.clip_by_value(images, 0.0, 1.0)
+        images = tf.clip_by_value(images, 0.0, 255.0)
     return images
 
 
@@ -170,16 +172,14 @@ def flip_batch(images, flip):
 
 
 def to_float(images):
-    """uint8 ``[0, 255]`` -> float32 ``[0, 1]``; float images pass through as float32."""
-    if images.dtype == tf.uint8:
-        return tf.cast(images, tf.float32) * (1.0 / 255.0)
+    """Pixels as float32 (same 0..255 scale)."""
     return tf.cast(images, tf.float32)
 
 
 def augmentation_layers(config, seed=None):
     """The same augmentation as Keras preprocessing layers (active only when ``training=True``).
 
-    Returns a list of layers to put at the front of a model (after the input, on [0, 1] images). The Keras
+    Returns a list of layers to put at the front of a model (after the input, on 0..255 pixels). The Keras
     layers draw their own random numbers, so results match :func:`augment_batch` in distribution, not bit
     for bit.
     """
@@ -199,9 +199,9 @@ def augmentation_layers(config, seed=None):
         layers.append(keras.layers.RandomTranslation(config.crop, config.crop, fill_mode=config.fill_mode,
                                                      seed=seed, name="augment_crop"))
     if config.brightness > 0:
-        layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0.0, 1.0), seed=seed,
+        layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0.0, 255.0), seed=seed,
                                                     name="augment_brightness"))
     if config.contrast > 0:
-        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0.0, 1.0), seed=seed,
+        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0.0, 255.0), seed=seed,
                                                   name="augment_contrast"))
     return layers

@@ -58,6 +58,8 @@ class FaceDataset:
             ``"test"``, ``"fold0"``...), or ``None`` if the dataset publishes no protocol.
         paths: string array naming each item (file path, CSV row, ...), for reports and error messages.
         image_size: ``(height, width)`` images are resized to, or ``None`` to keep the stored size.
+        resize_method, antialias: how they are resized (``tf.image.resize``; bilinear with antialiasing by
+            default, which matters when shrinking large photos to face-model sizes).
         channels: 1 (grayscale) or 3 (RGB).
         report: the :class:`~kerasfg.data.DataReport` of the load (read = used + skipped).
         default_split: how to split when there is no published protocol: ``{"by": "subject" | "image",
@@ -66,7 +68,7 @@ class FaceDataset:
 
     def __init__(self, name, source, labels, tasks, *, source_index=None, subjects=None, partitions=None,
                  paths=None, image_size=None, channels=3, report=None, root=None, default_split=None,
-                 info=None):
+                 info=None, resize_method="bilinear", antialias=True):
         self.name = name
         self.source = source
         n = len(source) if source_index is None else len(source_index)
@@ -93,6 +95,8 @@ class FaceDataset:
         self.default_split = default_split or {"by": "subject", "fractions": {"train": 0.7, "val": 0.1,
                                                                               "test": 0.2}}
         self.info = dict(info or {})
+        self.resize_method = resize_method
+        self.antialias = bool(antialias)
 
     # --- construction ---
 
@@ -182,7 +186,7 @@ class FaceDataset:
                          partitions=None if self.partitions is None else self.partitions[idx],
                          paths=self.paths[idx], image_size=self.image_size, channels=self.channels,
                          report=self.report, root=self.root, default_split=self.default_split,
-                         info=self.info)
+                         info=self.info, resize_method=self.resize_method, antialias=self.antialias)
         return ds
 
     def with_tasks(self, tasks):
@@ -210,34 +214,54 @@ class FaceDataset:
 
     # --- pipelines ---
 
-    def as_dataset(self, batch_size=32, training=False, *, tasks=None, augment=None, seed=0,
-                   shuffle_buffer=None, cache=True, drop_remainder=None, dtype="float32", repeat=False):
-        """The ``tf.data`` pipeline: ``(images, labels)`` batches.
+    def as_dataset(self, batch_size=32, training=False, *, tasks=None, inputs=None, targets=None,
+                   shuffle=None, augment=None, seed=0, shuffle_buffer=None, cache=True, drop_remainder=None,
+                   dtype="float32", repeat=False):
+        """The ``tf.data`` pipeline of batches.
 
         Args:
             batch_size: global batch size (under ``MirroredStrategy`` it is split across replicas).
             training: shuffle, augment and drop the last partial batch.
             tasks: ``None`` for all tasks as a dict; a list of names for a dict of those; one name (a string)
-                for a plain label tensor, as single-output models expect.
+                for a plain label tensor, as single-output models expect. Batches are ``(images, labels)``.
+            inputs, targets: the model-input form used by ``kerasfg.training`` (and the synthetic faces):
+                batches are ``({name: tensor for name in inputs}, {name: labels for name in targets})``, where
+                an input is ``"image"`` or a task whose labels feed the model (int32), e.g. the expression as
+                an extra input. Replaces ``tasks``.
+            shuffle: reshuffle every epoch; default: ``training``.
             augment: ``None``, a preset name (``"fer"``, ``"flip"``, ``"crop_flip"``, ``"default"``), a dict or
                 an :class:`~kerasfg.data.augment.AugmentConfig`; used only when ``training``.
             seed: seeds shuffling and augmentation: the same seed gives the same batches, each epoch differs.
             cache: ``True`` caches decoded, resized uint8 images in memory; a path caches them on disk;
                 ``False`` decodes every epoch.
-            dtype: ``"float32"`` (or ``"bfloat16"``/``"float16"``) images scaled to [0, 1], or ``"uint8"``.
+            dtype: ``"float32"`` (or ``"bfloat16"``/``"float16"``) pixels in 0..255, the scale kerasfg models
+                and serving signatures use (normalization is a layer of the model); or ``"uint8"``.
             repeat: repeat forever (then pass ``steps_per_epoch`` to ``fit``).
 
         Returns:
-            A ``tf.data.Dataset`` of ``(images [B, H, W, C], labels)``; labels are int32 (class, regression)
-            or float32 (multilabel 0/1, ready for binary cross-entropy).
+            A ``tf.data.Dataset``; images are ``[B, H, W, C]``; labels are int32 (class, regression) or
+            float32 (multilabel 0/1, ready for binary cross-entropy).
         """
-        single = None
-        if tasks is None:
-            names = list(self.tasks)
+        if inputs is not None or targets is not None:
+            if tasks is not None:
+                raise ValueError("pass either tasks, or inputs and targets")
+            inputs = ["image"] if inputs is None else [inputs] if isinstance(inputs, str) else list(inputs)
+            targets = [] if targets is None else [targets] if isinstance(targets, str) else list(targets)
+            names = list(dict.fromkeys([*(n for n in inputs if n != "image"), *targets]))
+
+            def arrange(images, y):
+                x = {n: images if n == "image" else y[n] for n in inputs}
+                return x, {n: y[n] for n in targets}
         elif isinstance(tasks, str):
-            names, single = [tasks], tasks
+            names = [tasks]
+
+            def arrange(images, y):
+                return images, y[tasks]
         else:
-            names = list(tasks)
+            names = list(self.tasks) if tasks is None else list(tasks)
+
+            def arrange(images, y):
+                return images, y
         for t in names:
             if t not in self.tasks:
                 raise ValueError(f"{self.name} has no task {t!r}; its tasks are {list(self.tasks)}")
@@ -246,10 +270,18 @@ class FaceDataset:
         if self.image_size is None and not isinstance(self.source, pipeline.ArraySource):
             raise ValueError(f"{self.name}: set image_size to batch images read from files")
         return pipeline.make_dataset(
-            self.source, self.source_index, labels, channels=self.channels, image_size=self.image_size,
-            batch_size=batch_size, training=training, augment=augment, seed=seed,
+            self.source, self.source_index, labels, channels=self.channels,
+            resize=(self.image_size, self.resize_method, self.antialias), batch_size=batch_size,
+            training=training, arrange=arrange, shuffle=shuffle, augment=augment, seed=seed,
             shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder, dtype=dtype,
-            repeat=repeat, single_task=single)
+            repeat=repeat)
+
+    @property
+    def preprocessing(self):
+        """How stored images become model pixels, in the fields of ``kerasfg.export``'s ``Preprocessing``:
+        ``Preprocessing(**ds.preprocessing)`` makes a serving signature feed the model what it trained on."""
+        return {"image_size": self.image_size, "channels": self.channels, "resize_method": self.resize_method,
+                "antialias": self.antialias, "quantize": True}
 
     def numpy(self):
         """All images as one uint8 NHWC array and the labels dict (for small sets and tests)."""
@@ -286,6 +318,7 @@ class FaceDataset:
         return {
             "name": self.name, "count": len(self), "shards": shards,
             "image_size": self.image_size, "channels": self.channels,
+            "resize_method": self.resize_method, "antialias": self.antialias,
             "tasks": {k: {"kind": t.kind, "class_names": t.class_names} for k, t in self.tasks.items()},
             "labels": {k: v.tolist() for k, v in self.labels.items()},
             "subjects": None if self.subjects is None else self.subjects.tolist(),
@@ -317,4 +350,6 @@ def read_tfrecord_dir(root, report):
                        subjects=manifest["subjects"], partitions=manifest["partitions"],
                        paths=manifest["paths"], image_size=manifest["image_size"],
                        channels=manifest["channels"], report=report, root=root,
-                       default_split=manifest.get("default_split"))
+                       default_split=manifest.get("default_split"),
+                       resize_method=manifest.get("resize_method", "bilinear"),
+                       antialias=manifest.get("antialias", True))

@@ -12,7 +12,7 @@ _DEFAULT = object()
 
 def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, tasks=None, validate=True,
                  seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None, run_dir=None,
-                 **options):
+                 resize_method="bilinear", antialias=True, **options):
     """Read a face dataset from its distributed layout and return one split of it.
 
     Args:
@@ -26,6 +26,8 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
         image_size: ``(height, width)``; the reader's default (48x48 for FER2013/CK+/JAFFE, 112x112 for the
             others) when not given; ``None`` keeps stored sizes.
         channels: 1 (grayscale) or 3 (RGB); the reader's default when ``None``.
+        resize_method, antialias: ``tf.image.resize`` settings for resizing to ``image_size`` (export the
+            model with the same, see ``FaceDataset.preprocessing``).
         tasks: keep only these label tasks (a name or a list).
         validate: decode every image once up front and skip (and report) those that fail. With
             ``validate=False`` a bad file raises inside the pipeline instead.
@@ -41,12 +43,13 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
         raise TypeError("split must be one part name; use load_splits() for several parts")
     return load_splits(name, root, (split,), image_size=image_size, channels=channels, tasks=tasks,
                        validate=validate, seed=seed, fractions=fractions, by=by, fold=fold,
-                       num_folds=num_folds, subject=subject, run_dir=run_dir, **options)[split]
+                       num_folds=num_folds, subject=subject, run_dir=run_dir, resize_method=resize_method,
+                       antialias=antialias, **options)[split]
 
 
 def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, channels=None, tasks=None,
                 validate=True, seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None,
-                run_dir=None, **options):
+                run_dir=None, resize_method="bilinear", antialias=True, **options):
     """Like :func:`load_dataset`, for several parts at once: ``{part: FaceDataset}``.
 
     The dataset is read and validated once; the parts share one report. This is what a training run
@@ -70,6 +73,7 @@ def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, ch
     if tasks is not None and "tasks" in params:
         options["tasks"] = tasks  # the reader then keeps items that lack the other tasks' labels
     ds = reader(root, **options)
+    ds.resize_method, ds.antialias = resize_method, bool(antialias)
     if tasks is not None:
         ds = ds.with_tasks(tasks)
     wants_parts = any(s not in (None, "all") for s in splits)

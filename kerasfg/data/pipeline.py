@@ -64,14 +64,19 @@ def to_channels(image, channels):
     return out
 
 
-def resize_uint8(image, image_size):
-    """Resize a uint8 image to ``image_size`` (antialiased bilinear); an image already that size is untouched."""
+def resize_uint8(image, image_size, method="bilinear", antialias=True):
+    """Resize a uint8 image to ``image_size``, rounding back to uint8; an image already that size is untouched.
+
+    The same as ``tf.image.resize(method, antialias)`` then round and clip, which is what
+    ``kerasfg.export``'s serving preprocessing does with ``quantize=True`` (see
+    :meth:`FaceDataset.preprocessing`).
+    """
     if image_size is None:
         return image
     size = tf.constant(image_size, tf.int32)
 
     def resize():
-        out = tf.image.resize(image, size, method="bilinear", antialias=True)
+        out = tf.image.resize(image, size, method=method, antialias=antialias)
         return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
 
     same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))
@@ -130,14 +135,14 @@ class FileSource:
     def item_path(self, index):
         return self.paths[index]
 
-    def elements(self, source_index, labels, channels, image_size, shuffle_seed=None):
+    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
         """``(uint8 image, labels dict)`` elements for the items ``source_index`` (in that order, or shuffled)."""
         ds = tf.data.Dataset.from_tensor_slices((self.paths[source_index].astype(str), labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(source_index), seed=shuffle_seed, reshuffle_each_iteration=True)
 
         def load(path, y):
-            return resize_uint8(decode_file(path, channels, self.decoder), image_size), y
+            return resize_uint8(decode_file(path, channels, self.decoder), *resize), y
 
         return ds.map(load, num_parallel_calls=AUTOTUNE)
 
@@ -208,14 +213,14 @@ class ArraySource:
     def item_path(self, index):
         return f"<array item {index}>"
 
-    def elements(self, source_index, labels, channels, image_size, shuffle_seed=None):
+    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
         images = self.images[source_index]
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(source_index), seed=shuffle_seed, reshuffle_each_iteration=True)
-        if channels == images.shape[-1] and (image_size is None or tuple(image_size) == images.shape[1:3]):
+        if channels == images.shape[-1] and (resize[0] is None or tuple(resize[0]) == images.shape[1:3]):
             return ds
-        return ds.map(lambda x, y: (resize_uint8(to_channels(x, channels), image_size), y),
+        return ds.map(lambda x, y: (resize_uint8(to_channels(x, channels), *resize), y),
                       num_parallel_calls=AUTOTUNE)
 
     def find_bad(self, source_index, channels):
@@ -241,7 +246,7 @@ class TFRecordSource:
     def item_path(self, index):
         return self.manifest["paths"][index]
 
-    def elements(self, source_index, labels, channels, image_size, shuffle_seed=None):
+    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
         wanted = np.zeros(len(self), bool)
         wanted[source_index] = True
         wanted = tf.constant(wanted)
@@ -260,7 +265,7 @@ class TFRecordSource:
             ds = ds.shuffle(min(len(source_index), 10_000), seed=shuffle_seed, reshuffle_each_iteration=True)
 
         def load(ex):
-            image = resize_uint8(decode_bytes(ex["image"], channels), image_size)
+            image = resize_uint8(decode_bytes(ex["image"], channels), *resize)
             dtypes = {task: arr.dtype for task, arr in labels.items()}
             return image, {task: tf.cast(ex[f"label/{task}"], dtypes[task]) for task in labels}
 
@@ -272,19 +277,23 @@ class TFRecordSource:
 
 # === The pipeline ===
 
-def make_dataset(source, source_index, labels, *, channels, image_size, batch_size, training,
-                 augment=None, seed=0, shuffle_buffer=None, cache=True, drop_remainder=None,
-                 dtype="float32", repeat=False, single_task=None):
-    """Build the ``tf.data`` pipeline; see :meth:`kerasfg.data.FaceDataset.as_dataset` for the arguments."""
+def make_dataset(source, source_index, labels, *, channels, resize, batch_size, training, arrange,
+                 shuffle=None, augment=None, seed=0, shuffle_buffer=None, cache=True, drop_remainder=None,
+                 dtype="float32", repeat=False):
+    """Build the ``tf.data`` pipeline; see :meth:`kerasfg.data.FaceDataset.as_dataset` for the arguments.
+
+    ``resize`` is ``(image_size, method, antialias)``; ``arrange(images, labels)`` gives the final
+    ``(x, y)`` structure of a batch.
+    """
     source_index = np.asarray(source_index, np.int64)
     if len(source_index) == 0:
         raise ValueError("cannot build a pipeline over an empty dataset (0 items after splitting and skips)")
     config = augment_lib.get_config(augment if training else None)
-    shuffle = training
+    shuffle = training if shuffle is None else shuffle
     if drop_remainder is None:
         drop_remainder = training
     # Without a cache, shuffle the (cheap) file list before decoding; with one, after the cache.
-    ds = source.elements(source_index, labels, channels, image_size,
+    ds = source.elements(source_index, labels, channels, resize,
                          shuffle_seed=seed if shuffle and not cache else None)
     if cache:
         ds = ds.cache("" if cache is True else str(cache))
@@ -298,14 +307,12 @@ def make_dataset(source, source_index, labels, *, channels, image_size, batch_si
 
     def finish(images, y, batch_seed=None):
         if dtype != "uint8":
-            if batch_seed is not None:  # augments uint8 (faster warps) and returns float32 in [0, 1]
+            if batch_seed is not None:  # augments uint8 (faster warps), returns float32 pixels 0..255
                 images = augment_lib.augment_batch(images, batch_seed, config)
             else:
                 images = augment_lib.to_float(images)
             images = tf.cast(images, dtype)
-        if single_task is not None:
-            y = y[single_task]
-        return images, y
+        return arrange(images, y)
 
     if config.active:
         if dtype == "uint8":

@@ -29,9 +29,9 @@ def epoch(ds):
 def test_eval_pipeline_keeps_order_shapes_and_range(folder):
     ds = load_dataset("folder", folder, image_size=(16, 16))
     x, y = epoch(ds.as_dataset(batch_size=6, tasks="label"))
-    assert x.shape == (20, 16, 16, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (20, 16, 16, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
     np.testing.assert_array_equal(y, ds.labels["label"])
-    assert [label_of(im * 255) for im in x] == y.tolist()
+    assert [label_of(im) for im in x] == y.tolist()
 
 
 def test_training_pipeline_is_seeded_shuffled_and_keeps_pairs(folder):
@@ -46,7 +46,7 @@ def test_training_pipeline_is_seeded_shuffled_and_keeps_pairs(folder):
         assert not np.array_equal(y1, ds.labels["label"])   # shuffled
         assert not np.array_equal(y1, y2)                   # each epoch differs
         np.testing.assert_array_equal(x1, again)            # same seed, same first epoch
-        assert [label_of(im * 255) for im in x1] == y1.tolist()  # flips keep the grey level
+        assert [label_of(im) for im in x1] == y1.tolist()  # flips keep the grey level
 
 
 def test_drop_remainder_and_repeat(folder):
@@ -89,13 +89,30 @@ def test_arrays_implement_the_same_interface():
                                  subjects=np.arange(12) % 4)
     assert ds.num_classes == {"identity": 4, "expression": 7} and ds.report.read == 12
     x, y = next(iter(ds.as_dataset(batch_size=12)))
-    np.testing.assert_allclose(x.numpy(), images / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(x.numpy(), images.astype(np.float32))  # pixels 0..255
     np.testing.assert_array_equal(y["expression"].numpy(), labels["expression"])
     gray = FaceDataset.from_arrays(images, labels, {"identity": list("abcd"), "expression": list("0123456")},
                                    channels=1, image_size=(5, 5))
     assert next(iter(gray.as_dataset(batch_size=3)))[0].shape == (3, 5, 5, 1)
     with pytest.raises(ValueError, match=r"labels\['identity'\] must be in \[0, 2\)"):
         FaceDataset.from_arrays(images, labels, {"identity": ["a", "b"], "expression": list("0123456")})
+
+
+def test_inputs_and_targets_form_of_the_training_interface(folder):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    labels = {"identity": np.arange(10) % 5, "expression": np.arange(10) % 7}
+    ds = FaceDataset.from_arrays(images, labels, {"identity": list("abcde"), "expression": list("0123456")})
+    x, y = next(iter(ds.as_dataset(10, inputs=["image", "expression"], targets=["identity"])))
+    assert set(x) == {"image", "expression"} and set(y) == {"identity"}
+    np.testing.assert_array_equal(x["image"].numpy(), images)
+    np.testing.assert_array_equal(x["expression"].numpy(), labels["expression"])
+    np.testing.assert_array_equal(y["identity"].numpy(), labels["identity"])
+    with pytest.raises(ValueError, match="either tasks, or inputs and targets"):
+        ds.as_dataset(2, tasks="identity", targets=["identity"])
+    files = load_dataset("folder", folder, image_size=(16, 16), channels=1, antialias=False)
+    assert files.preprocessing == {"image_size": (16, 16), "channels": 1, "resize_method": "bilinear",
+                                   "antialias": False, "quantize": True}
 
 
 def test_fit_under_mirrored_strategy(folder):

@@ -123,12 +123,15 @@ def test_fei_original_with_gender_file(tmp_path):
             part = "originalimages_part1" if subject < 100 else "originalimages_part3"
             write_image(tmp_path / part / f"{subject}-{pose:02d}.jpg", 0)
     (tmp_path / "gender.json").write_text(json.dumps({"1": "male", "101": "f"}))
+    write_image(tmp_path / "originalimages_part1" / "Thumbs.jpg", 0)
     ds = load_dataset("fei", tmp_path, labels_file=tmp_path / "gender.json")
     assert ds.class_names == {"identity": ["1", "2", "101"], "gender": ["female", "male"]}
     assert len(ds) == 6 and sorted(set(ds.subjects)) == ["1", "101"]
     gender = dict(zip(ds.subjects, ds.labels["gender"]))
     assert gender == {"1": 1, "101": 0}
-    assert ds.report.skipped == 3 and all("no gender label for subject 2" in s.reason for s in ds.report.skips)
+    reasons = [s.reason for s in ds.report.skips]
+    assert reasons[0] == "file name is neither <subject>-<pose>.jpg nor <subject>a|b.jpg"
+    assert reasons[1:] == ["no gender label for subject 2 in " + str(tmp_path / "gender.json")] * 3
     with pytest.raises(DatasetLayoutError, match="labels_file"):
         load_dataset("fei", tmp_path, labels_file=tmp_path / "missing.csv")
 

@@ -3,7 +3,7 @@
     originalimages_part{1..4}/<subject>-<pose>.jpg      1-01.jpg ... 200-14.jpg   (640x480 colour, 14 poses)
     frontalimages_manuallyaligned_part{1,2}/<subject><a|b>.jpg   1a.jpg 1b.jpg ...  (a neutral, b smiling)
 
-``root`` may hold either set, at any depth. Labels: ``identity`` (200 classes, the subject numbers) always;
+``root`` may hold either set, at any depth; other image files are skipped and reported. Labels: ``identity`` (200 classes, the subject numbers) always;
 ``smile`` (neutral/smiling) for the frontal set; ``gender`` when ``labels_file`` is given, because FEI
 publishes no per-image gender file: the paper sorted images by hand into a JSON mapping. ``labels_file`` is a
 JSON object ``{"<subject>": "male" | "female"}`` or a CSV with columns ``subject,gender`` (m/f/male/female).
@@ -75,6 +75,9 @@ def read_fei(root, *, labels_file=None, images="auto", image_size=(112, 112), ch
     if genders is not None:
         tasks.append(Task("gender", "class", GENDERS))
     collector = Collector("fei", root, tasks, report)
+    for f in files:
+        if not (ORIGINAL.match(f.name) or FRONTAL.match(f.name)):
+            collector.skip(f, "file name is neither <subject>-<pose>.jpg nor <subject>a|b.jpg")
     index = {s: i for i, s in enumerate(subjects)}
     for f in chosen:
         m = pattern.match(f.name)
