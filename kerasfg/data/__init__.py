@@ -1,22 +1,37 @@
 """Face data for kerasfg: dataset readers, splits, alignment, augmentation and tf.data pipelines.
 
-The entry point is :func:`load_dataset`, which returns a :class:`FaceDataset`::
+The entry points are :func:`load_dataset` and :func:`load_splits`, which return :class:`FaceDataset`\\ s::
 
-    ds = kerasfg.data.load_dataset("fer2013", "~/data/fer2013", split="train")
-    train = ds.as_dataset(batch_size=64, training=True, augment="fer", tasks="expression")
-    ds.num_classes      # {"expression": 7}
-    print(ds.report.summary())  # read / used / skipped, each skipped path with its reason
+    parts = kerasfg.data.load_splits("fer2013", "~/data/fer2013", ("train", "test"))
+    train = parts["train"].as_dataset(batch_size=64, training=True, augment="fer", tasks="expression")
+    parts["train"].num_classes      # {"expression": 7}
+    print(parts["train"].report.summary())  # read / used / skipped, each skipped path with its reason
 
-Face detection and alignment live in :mod:`kerasfg.data.align` (imported on use: it needs the ``align``
-extra).
+Names are imported on first use, so that ``import kerasfg.data`` (and the ``kerasfg`` command, which
+registers ``prepare-faces`` from :mod:`kerasfg.data.prepare`) does not load TensorFlow. Face detection and
+alignment live in :mod:`kerasfg.data.align` (they need the ``align`` extra).
 """
 
-from kerasfg.data.augment import AugmentConfig, augment_batch, augmentation_layers
-from kerasfg.data.dataset import EXPRESSIONS, DatasetLayoutError, FaceDataset, Task
-from kerasfg.data.datasets import READERS
-from kerasfg.data.loading import load_dataset, load_splits
-from kerasfg.data.report import DataReport
-from kerasfg.data.splits import group_split, kfold, leave_one_subject_out, split_dataset
+import importlib
+
+_EXPORTS = {
+    "AugmentConfig": "kerasfg.data.augment",
+    "augment_batch": "kerasfg.data.augment",
+    "augmentation_layers": "kerasfg.data.augment",
+    "EXPRESSIONS": "kerasfg.data.dataset",
+    "DatasetLayoutError": "kerasfg.data.dataset",
+    "FaceDataset": "kerasfg.data.dataset",
+    "Task": "kerasfg.data.dataset",
+    "READERS": "kerasfg.data.datasets",
+    "load_dataset": "kerasfg.data.loading",
+    "load_splits": "kerasfg.data.loading",
+    "DataReport": "kerasfg.data.report",
+    "group_split": "kerasfg.data.splits",
+    "kfold": "kerasfg.data.splits",
+    "leave_one_subject_out": "kerasfg.data.splits",
+    "split_dataset": "kerasfg.data.splits",
+    "prepare_faces": "kerasfg.data.prepare",
+}
 
 # --- synthetic faces (added by the lead when merging) ---
 
@@ -24,6 +39,17 @@ from kerasfg.data.splits import group_split, kfold, leave_one_subject_out, split
 __all__ = [
     "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError", "FaceDataset", "Task",
     "augment_batch", "augmentation_layers", "group_split", "kfold", "leave_one_subject_out", "load_dataset",
-    "load_splits",
-    "split_dataset",
+    "load_splits", "prepare_faces", "split_dataset",
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -7,7 +7,7 @@ import pathlib
 
 import numpy as np
 
-from kerasfg.data import pipeline
+from kerasfg.data import formats, pipeline
 from kerasfg.data.report import DataReport
 
 log = logging.getLogger(__name__)
@@ -308,7 +308,7 @@ class FaceDataset:
         for images, labels in ds.as_numpy_iterator():
             for k in range(len(images)):
                 writer.write(pipeline.encode_example(
-                    pipeline.encode_image(images[k], image_format), pos, {t: labels[t][k] for t in labels},
+                    formats.encode_image(images[k], image_format), pos, {t: labels[t][k] for t in labels},
                     subject="" if self.subjects is None else self.subjects[pos], path=self.paths[pos]))
                 pos += 1
         shards = writer.close()

@@ -18,9 +18,12 @@ import pathlib
 
 import numpy as np
 
-from kerasfg.data import pipeline
+from kerasfg.data import formats
 from kerasfg.data.align import ALIASES, DETECTORS, FaceAligner
 from kerasfg.data.report import DataReport
+
+# Nothing here imports TensorFlow at module level: the `kerasfg` command registers this parser without
+# loading TensorFlow, and the alignment worker processes (dlib detectors) start without it.
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def source_items(src, dataset="auto", **options):
     if dataset == "auto":
         root = require_dir(src, "a folder of images, or of class folders of images")
         own_images = any(f.is_file() and os.path.splitext(f.name)[1].lower() in
-                         pipeline.IMAGE_EXTENSIONS for f in root.iterdir())
+                         formats.IMAGE_EXTENSIONS for f in root.iterdir())
         dataset = "images" if own_images or not any(p.is_dir() for p in root.iterdir()) else "folder"
     if dataset == "images":
         return _image_files(src)
@@ -115,7 +118,7 @@ def _work(args):
     aligned, n = _ALIGNER.align(image)
     if aligned is None:
         return pos, "no_face", None, 0, "no face found"
-    return pos, "ok", pipeline.encode_image(aligned, image_format), n, ""
+    return pos, "ok", formats.encode_image(aligned, image_format), n, ""
 
 
 def prepare_faces(src, dst, *, detector="dlib-hog", landmarks=68, size=112, margin=0.0, workers=None,
@@ -139,6 +142,8 @@ def prepare_faces(src, dst, *, detector="dlib-hog", landmarks=68, size=112, marg
         A :class:`PrepareResult`; the report is also written to ``dst``.
     """
     from tqdm.auto import tqdm
+
+    from kerasfg.data import pipeline
 
     ds = source_items(src, dataset, **options)
     report = ds.report
@@ -202,7 +207,7 @@ def prepare_faces(src, dst, *, detector="dlib-hog", landmarks=68, size=112, marg
 # === command line ===
 
 def add_prepare_faces_parser(subparsers):
-    """Register ``prepare-faces`` on an argparse ``subparsers`` object; the handler is ``args.func(args)``."""
+    """Register ``prepare-faces`` on an argparse ``subparsers`` object; run it with ``args.handler(args)``."""
     p = subparsers.add_parser(
         "prepare-faces", help="detect, align and crop the faces of a dataset into TFRecord shards",
         description=__doc__.split("\n\n")[0])
@@ -222,7 +227,7 @@ def add_prepare_faces_parser(subparsers):
                    help="image encoding inside the records (default png)")
     p.add_argument("--upsample", type=int, default=1, help="dlib detector upsampling (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run_prepare_faces)
+    p.set_defaults(handler=_run_prepare_faces)
     return p
 
 

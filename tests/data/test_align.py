@@ -150,7 +150,7 @@ def test_prepare_faces_in_parallel_matches_serial_via_cli_parser(tmp_path, astro
     args = parser.parse_args(["prepare-faces", str(tmp_path / "src"), str(tmp_path / "par"), "--detector", "dlib",
                               "--landmarks", "5", "--size", "64", "--workers", "2", "--shards", "1",
                               "--no-progress"])
-    assert args.func(args) == 0
+    assert args.handler(args) == 0
     serial = prepare_faces(tmp_path / "src", tmp_path / "ser", detector="dlib", landmarks=5, size=64, workers=1,
                            num_shards=1, progress=False)
     par, ser = load_dataset("tfrecord", tmp_path / "par"), load_dataset("tfrecord", tmp_path / "ser")

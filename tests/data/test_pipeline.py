@@ -177,3 +177,16 @@ def test_fit_with_two_replicas_in_a_subprocess():
     assert line.startswith("REPLICAS 2 [4, 4] LOSS")
     losses = [float(v) for v in line.split("LOSS")[1].strip(" []").split(",")]
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_cli_side_imports_stay_tensorflow_free():
+    """The `kerasfg` command registers prepare-faces, and alignment workers start, without TensorFlow."""
+    import subprocess
+    import sys
+
+    code = ("import sys, argparse, kerasfg.data, kerasfg.data.prepare as p; "
+            "p.add_prepare_faces_parser(argparse.ArgumentParser().add_subparsers()); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"

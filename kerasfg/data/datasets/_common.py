@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 
-from kerasfg.data import pipeline
+from kerasfg.data import formats, pipeline
 from kerasfg.data.dataset import DatasetLayoutError, FaceDataset, Task
 from kerasfg.data.report import DataReport
 
@@ -31,7 +31,7 @@ def find_first(root, candidates, what, expected):
 
 
 def is_image_name(path):
-    return os.path.splitext(str(path))[1].lower() in pipeline.IMAGE_EXTENSIONS
+    return os.path.splitext(str(path))[1].lower() in formats.IMAGE_EXTENSIONS
 
 
 def list_files(folder, recursive=False):
