@@ -156,3 +156,15 @@ def test_prepare_faces_in_parallel_matches_serial_via_cli_parser(tmp_path, astro
     par, ser = load_dataset("tfrecord", tmp_path / "par"), load_dataset("tfrecord", tmp_path / "ser")
     np.testing.assert_array_equal(par.numpy()[0], ser.numpy()[0])
     assert serial.aligned == len(par)
+
+
+def test_prepare_faces_on_a_flat_folder_keeps_no_labels(tmp_path, astronaut):
+    from PIL import Image
+
+    (tmp_path / "src").mkdir()
+    Image.fromarray(astronaut).save(tmp_path / "src" / "a.jpg")
+    write_not_an_image(tmp_path / "src" / "notes.txt")
+    result = prepare_faces(tmp_path / "src", tmp_path / "out", landmarks=5, size=48, workers=1, progress=False)
+    assert (result.aligned, result.report.read, result.report.skipped) == (1, 2, 1)
+    ds = load_dataset("tfrecord", tmp_path / "out")
+    assert ds.tasks == {} and ds.numpy()[0].shape == (1, 48, 48, 3)
