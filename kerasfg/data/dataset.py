@@ -147,6 +147,14 @@ class FaceDataset:
         return {k: t.num_classes for k, t in self.tasks.items() if t.class_names is not None}
 
     @property
+    def input_shape(self):
+        """``(height, width, channels)`` of the images the pipeline yields."""
+        size = self.image_size
+        if size is None and isinstance(self.source, pipeline.ArraySource):
+            size = self.source.images.shape[1:3]
+        return (None, None, self.channels) if size is None else (int(size[0]), int(size[1]), self.channels)
+
+    @property
     def split_names(self):
         """The published partitions present, in order of first appearance, or ``()``."""
         if self.partitions is None:

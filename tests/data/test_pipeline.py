@@ -88,6 +88,7 @@ def test_arrays_implement_the_same_interface():
                                                                                           range(7)]},
                                  subjects=np.arange(12) % 4)
     assert ds.num_classes == {"identity": 4, "expression": 7} and ds.report.read == 12
+    assert ds.input_shape == (10, 10, 3)
     x, y = next(iter(ds.as_dataset(batch_size=12)))
     np.testing.assert_array_equal(x.numpy(), images.astype(np.float32))  # pixels 0..255
     np.testing.assert_array_equal(y["expression"].numpy(), labels["expression"])
