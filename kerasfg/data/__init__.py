@@ -30,6 +30,7 @@ _EXPORTS = {
     "kfold": "kerasfg.data.splits",
     "leave_one_subject_out": "kerasfg.data.splits",
     "split_dataset": "kerasfg.data.splits",
+    "stratified_split": "kerasfg.data.splits",
     "prepare_faces": "kerasfg.data.prepare",
 }
 
@@ -39,7 +40,7 @@ _EXPORTS = {
 __all__ = [
     "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError", "FaceDataset", "Task",
     "augment_batch", "augmentation_layers", "group_split", "kfold", "leave_one_subject_out", "load_dataset",
-    "load_splits", "prepare_faces", "split_dataset",
+    "load_splits", "prepare_faces", "split_dataset", "stratified_split",
 ]
 
 

@@ -12,7 +12,7 @@ _DEFAULT = object()
 
 def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, tasks=None, validate=True,
                  seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None, run_dir=None,
-                 resize_method="bilinear", antialias=True, **options):
+                 resize_method="bilinear", antialias=True, stratify=None, **options):
     """Read a face dataset from its distributed layout and return one split of it.
 
     Args:
@@ -31,7 +31,7 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
         tasks: keep only these label tasks (a name or a list).
         validate: decode every image once up front and skip (and report) those that fail. With
             ``validate=False`` a bad file raises inside the pipeline instead.
-        seed, fractions, by, fold, num_folds, subject: the split; see ``split_dataset``.
+        seed, fractions, by, fold, num_folds, subject, stratify: the split; see ``split_dataset``.
         run_dir: also write the report there (``data_report_<name>.json`` and ``..._skipped.tsv``).
         **options: reader options (``protocol=`` for FER2013, ``labels_file=`` for FEI, ``image_dir=`` for
             Adience, ``class_names=`` for folder/manifest, ...).
@@ -44,12 +44,12 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
     return load_splits(name, root, (split,), image_size=image_size, channels=channels, tasks=tasks,
                        validate=validate, seed=seed, fractions=fractions, by=by, fold=fold,
                        num_folds=num_folds, subject=subject, run_dir=run_dir, resize_method=resize_method,
-                       antialias=antialias, **options)[split]
+                       antialias=antialias, stratify=stratify, **options)[split]
 
 
 def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, channels=None, tasks=None,
                 validate=True, seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None,
-                run_dir=None, resize_method="bilinear", antialias=True, **options):
+                run_dir=None, resize_method="bilinear", antialias=True, stratify=None, **options):
     """Like :func:`load_dataset`, for several parts at once: ``{part: FaceDataset}``.
 
     The dataset is read and validated once; the parts share one report. This is what a training run
@@ -77,7 +77,7 @@ def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, ch
     if tasks is not None:
         ds = ds.with_tasks(tasks)
     wants_parts = any(s not in (None, "all") for s in splits)
-    if wants_parts and fold is None and subject is None and fractions is None:
+    if wants_parts and fold is None and subject is None and fractions is None and stratify is None:
         folds = splits_lib.published_folds(ds)
         if folds is not None:
             fold = 0
@@ -88,7 +88,7 @@ def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, ch
     parts = {}
     for split in splits:
         part = splits_lib.split_dataset(ds, split, seed=seed, fractions=fractions, by=by, fold=fold,
-                                        num_folds=num_folds, subject=subject)
+                                        num_folds=num_folds, subject=subject, stratify=stratify)
         if part is not ds:
             ds.report.note(f"split {split!r}: {len(part)} of the {len(ds)} used items")
         parts[split] = part

@@ -79,7 +79,20 @@ def leave_one_subject_out(subjects):
         yield s, np.flatnonzero(~test), np.flatnonzero(test)
 
 
-def split_dataset(ds, split, *, seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None):
+def stratified_split(labels, fractions, seed=0):
+    """A per-item split that keeps each class's share in every part (``split-folders``' ``ratio`` per class
+    folder, which the FER paper's code uses); returns ``{part: sorted index array}``."""
+    labels = np.asarray(labels)
+    parts = {n: [] for n in fractions}
+    for k, c in enumerate(np.unique(labels)):
+        idx = np.flatnonzero(labels == c)
+        for name, sub in group_split(idx.astype(str), fractions, seed=seed + k).items():
+            parts[name].append(idx[sub])
+    return {n: np.sort(np.concatenate(v)).astype(np.int64) for n, v in parts.items()}
+
+
+def split_dataset(ds, split, *, seed=0, fractions=None, by=None, fold=None, num_folds=None, subject=None,
+                  stratify=None):
     """Select one part of ``ds``.
 
     Args:
@@ -91,6 +104,8 @@ def split_dataset(ds, split, *, seed=0, fractions=None, by=None, fold=None, num_
         fold, num_folds: k-fold cross-validation: ``test`` is fold ``fold``, ``train`` the others. Datasets
             with published folds (Adience) use those; others get seeded subject-disjoint folds.
         subject: leave-one-subject-out: ``test`` is that subject's items, ``train`` everyone else's.
+        stratify: a class task: a seeded per-image split that keeps each class's share in every part
+            (needs ``by="image"``: a subject's images can span classes).
 
     The published protocol (``ds.partitions``) is used when ``split`` names one of its partitions and no
     ``fractions``/``fold``/``subject`` is given. Otherwise the seeded subject-disjoint split is used.
@@ -125,6 +140,12 @@ def split_dataset(ds, split, *, seed=0, fractions=None, by=None, fold=None, num_
                          f"(it has {list(ds.split_names)}); pass fractions=... for a seeded split")
     fractions = fractions or ds.default_split["fractions"]
     _check_part(split, tuple(fractions), "the seeded split")
+    if stratify is not None:
+        if (by or ds.default_split.get("by")) != "image":
+            raise ValueError("stratify needs by='image' (a subject-disjoint split cannot also keep every "
+                             "class's share exactly)")
+        parts = stratified_split(ds.labels[stratify], fractions, seed)
+        return ds.subset(parts[split], name=f"{ds.name}[{split}]")
     parts = group_split(_groups(ds, by), fractions, seed)
     return ds.subset(parts[split], name=f"{ds.name}[{split}]")
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from kerasfg.data import FaceDataset, group_split, kfold, leave_one_subject_out, split_dataset
+from kerasfg.data import (
+    FaceDataset,
+    group_split,
+    kfold,
+    leave_one_subject_out,
+    split_dataset,
+    stratified_split,
+)
 
 
 def subjects_with_uneven_counts(n_subjects=40, seed=0):
@@ -90,3 +97,16 @@ def test_split_needs_subjects_for_subject_disjoint():
     with pytest.raises(ValueError, match="no subject ids"):
         split_dataset(ds, "train")
     assert len(split_dataset(ds, "train", by="image")) == 7
+
+
+def test_stratified_split_keeps_class_shares():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    parts = stratified_split(labels, {"train": 0.8, "test": 0.2}, seed=4)
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(100))
+    np.testing.assert_array_equal(np.bincount(labels[parts["test"]]), [10, 6, 4])
+    ds = toy(subjects_with_uneven_counts(12))
+    with pytest.raises(ValueError, match="stratify needs by='image'"):
+        split_dataset(ds, "train", stratify="y")
+    test = split_dataset(ds, "test", by="image", stratify="y", fractions={"train": 0.5, "test": 0.5})
+    counts = np.bincount(ds.labels["y"])
+    assert np.all(np.abs(np.bincount(test.labels["y"], minlength=3) - counts / 2) <= 0.5)
