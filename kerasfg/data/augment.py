@@ -150,14 +150,15 @@ def augment_batch(images, seed, config):
     elif config.flip:
         images = flip_batch(images, flip)
     images = to_float(images)
-    if config.contrast > 0:
-        factor = uniform(5, 1.0 - config.contrast, 1.0 + config.contrast)[:, None, None, None]
-        mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
-        images = (images - mean) * factor + mean
-    if config.brightness > 0:
-        images = images + 255.0 * uniform(6, -config.brightness, config.brightness)[:, None, None, None]
     if config.contrast > 0 or config.brightness > 0:
-        images = tf.clip_by_value(images, 0.0, 255.0)
+        # contrast then brightness, (x - mean) * f + mean + b, as one multiply-add per pixel
+        scale, offset = 1.0, 0.0
+        if config.contrast > 0:
+            scale = uniform(5, 1.0 - config.contrast, 1.0 + config.contrast)[:, None, None, None]
+            offset = tf.reduce_mean(images, axis=[1, 2], keepdims=True) * (1.0 - scale)
+        if config.brightness > 0:
+            offset = offset + 255.0 * uniform(6, -config.brightness, config.brightness)[:, None, None, None]
+        images = tf.clip_by_value(images * scale + offset, 0.0, 255.0)
     return images
 
 
