@@ -241,7 +241,10 @@ class TFRecordSource:
         files = tf.data.Dataset.from_tensor_slices(self.files)
         if shuffle_seed is not None:
             files = files.shuffle(len(self.files), seed=shuffle_seed, reshuffle_each_iteration=True)
-        ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(self.files)),
+        # Records are dealt round-robin over the shards, so reading all shards in turn (one record each)
+        # restores the manifest order; when shuffling, 8 shards at a time are enough.
+        cycle = len(self.files) if shuffle_seed is None else min(8, len(self.files))
+        ds = files.interleave(tf.data.TFRecordDataset, cycle_length=cycle, block_length=1,
                               num_parallel_calls=AUTOTUNE)
         ds = ds.map(lambda r: tf.io.parse_single_example(r, spec), num_parallel_calls=AUTOTUNE)
         ds = ds.filter(lambda ex: tf.gather(wanted, ex["index"]))
