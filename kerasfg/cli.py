@@ -49,9 +49,11 @@ def build_parser():
     quick.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=override_help)
     quick.set_defaults(handler=_quickstart)
 
+    from kerasfg.data.prepare import add_prepare_faces_parser
     from kerasfg.export.cli import add_export_parsers
 
     add_export_parsers(commands)
+    add_prepare_faces_parser(commands)
     return parser
 
 

@@ -12,8 +12,9 @@ Factors:
   and the age group belong to the identity.
 - **gender**: carried by the hair (long or short) and the beard.
 - **age_group**: carried by forehead wrinkles and greying hair.
-- **expression**: one of seven classes (neutral, happy, sad, surprise, anger, disgust, fear), each with
-  its own mouth, brow and eye geometry.
+- **expression**: one of seven classes (`kerasfg.data.labels.EXPRESSIONS`, the label space of the real
+  expression datasets: angry, disgust, fear, happy, neutral, sad, surprise), each with its own mouth,
+  brow and eye geometry.
 - **nuisance**: translation, in-plane rotation, scale, an illumination gradient, Gaussian noise and
   background clutter, all scaled by ``difficulty``.
 
@@ -28,7 +29,8 @@ import os
 
 import numpy as np
 
-EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "anger", "disgust", "fear")
+from kerasfg.data.labels import EXPRESSIONS
+
 GENDERS = ("female", "male")
 AGE_GROUPS = ("young", "adult", "senior")
 TASKS = ("identity", "expression", "gender", "age_group")
@@ -43,7 +45,7 @@ _EXPRESSION_GEOMETRY = {
     "happy": (0.26, -0.08, -0.13, 0.080, 0.00, 0.02, 0.00, 0.65),
     "sad": (0.19, 0.08, 0.08, 0.000, 0.00, 0.00, 0.35, 0.80),
     "surprise": (0.12, -0.02, 0.05, 0.170, 0.00, 0.09, 0.10, 1.45),
-    "anger": (0.17, 0.03, 0.03, 0.000, 0.00, -0.05, -0.45, 0.65),
+    "angry": (0.17, 0.03, 0.03, 0.000, 0.00, -0.05, -0.45, 0.65),
     "disgust": (0.18, -0.03, 0.00, 0.030, 0.30, -0.03, -0.20, 0.55),
     "fear": (0.24, 0.04, 0.06, 0.070, 0.00, 0.07, 0.40, 1.40),
 }
@@ -359,7 +361,7 @@ def _render(face, expression, params, size, rng):
     _paint_clutter(part, gx, gy, params)
 
     geometry = np.array([_EXPRESSION_GEOMETRY[name] for name in EXPRESSIONS], np.float32)
-    neutral = geometry[0]
+    neutral = geometry[EXPRESSIONS.index("neutral")]
     g = neutral + params["intensity"][:, None].astype(np.float32) * (geometry[expression] - neutral)
     (mouth_w, upper, lower, opening, tilt, brow_raise, brow_tilt, eye_open) = (
         _col(g[:, k]) for k in range(8))
