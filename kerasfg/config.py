@@ -51,12 +51,43 @@ class SyntheticConfig:
 
 
 @dataclasses.dataclass
+class DatasetConfig:
+    """A face dataset in its published on-disk layout (see `kerasfg.data.load_splits`).
+
+    Attributes:
+        name: reader name, e.g. ``"fer2013"``, ``"adience"``, ``"celeba"``, ``"folder"``, ``"manifest"``.
+        root: the dataset's root folder (or file, for CSV/JSON forms).
+        image_size: ``[height, width]`` to resize to; the reader's default when null.
+        channels: 1 (grayscale) or 3 (RGB); the reader's default when null.
+        train_split, val_split, test_split: the dataset parts used for training, validation and the
+            final test (published protocol parts, or parts of the seeded subject-disjoint split).
+        augment: augmentation preset (``"fer"``, ``"flip"``, ``"crop_flip"``, ``"default"``) or null.
+        seed: seed of the seeded split, shuffling and augmentation.
+        options: further reader and split options (``protocol``, ``fractions``, ``by``, ``fold``,
+            ``num_folds``, ``subject``, ``class_names``, ...).
+    """
+
+    name: str = ""
+    root: str = ""
+    image_size: list[int] | None = None
+    channels: int | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    augment: str | None = None
+    seed: int = 0
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class DataConfig:
     """Where the examples come from and what the model sees.
 
     Attributes:
-        source: ``"synthetic"`` for the built-in synthetic faces.
+        source: ``"synthetic"`` for the built-in synthetic faces, ``"dataset"`` for a face dataset on
+            disk.
         synthetic: settings of the synthetic faces.
+        dataset: the face dataset, when ``source`` is ``"dataset"``.
         inputs: model inputs: ``"image"`` plus any task used as an extra input (e.g. ``"expression"``).
         targets: tasks the model predicts; each becomes a named model output.
         batch_size: global batch size.
@@ -65,6 +96,7 @@ class DataConfig:
 
     source: str = "synthetic"
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+    dataset: DatasetConfig = dataclasses.field(default_factory=DatasetConfig)
     inputs: list[str] = dataclasses.field(default_factory=lambda: ["image"])
     targets: list[str] = dataclasses.field(default_factory=lambda: ["identity"])
     batch_size: int = 64
@@ -175,7 +207,12 @@ class ExperimentConfig:
     def __post_init__(self):
         _check_choice("train.precision", self.train.precision, PRECISIONS)
         _check_choice("train.distribute", self.train.distribute, DISTRIBUTIONS)
-        _check_choice("data.source", self.data.source, ("synthetic",))
+        _check_choice("data.source", self.data.source, ("synthetic", "dataset"))
+        if self.data.source == "dataset":
+            for key in ("name", "root"):
+                if not getattr(self.data.dataset, key):
+                    raise ConfigError(f"data.dataset.{key}: expected a non-empty string when data.source is "
+                                      f"'dataset', got {getattr(self.data.dataset, key)!r}.")
         _check_choice("train.optimizer.schedule", self.train.optimizer.schedule, SCHEDULES)
         if self.train.optimizer.schedule == "step" and not self.train.optimizer.decay_epochs:
             raise ConfigError("train.optimizer.decay_epochs: expected the epochs at which the step "

@@ -50,6 +50,8 @@ class DataSplits:
         num_classes: number of classes per task (targets and extra inputs).
         class_names: class names per task.
         train_size: number of training examples.
+        preprocessing: how stored images become model pixels, for the serving signatures (a
+            `kerasfg.export.Preprocessing`), or None when the images need no resizing.
     """
 
     train: tf.data.Dataset
@@ -59,6 +61,7 @@ class DataSplits:
     num_classes: dict
     class_names: dict
     train_size: int
+    preprocessing: object | None = None
 
 
 @dataclasses.dataclass
@@ -114,7 +117,7 @@ def fit(config, *, callbacks=(), resume=None):
     logger.info("run directory %s (precision %s, jit_compile %s)", run_dir, precision, jit_compile)
 
     keras.utils.set_random_seed(config.train.seed)
-    data = build_datasets(config.data)
+    data = build_datasets(config.data, run_dir=run_dir)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -157,7 +160,8 @@ def fit(config, *, callbacks=(), resume=None):
     if config.export.enabled:
         from kerasfg.export import export_saved_model
 
-        result.export = export_saved_model(model, config.export.base_path, class_names=target_names)
+        result.export = export_saved_model(model, config.export.base_path, class_names=target_names,
+                                           preprocessing=data.preprocessing)
     write_json(run_dir / "metrics.json", {
         "test": test_metrics,
         "history": result.history,
@@ -183,7 +187,8 @@ def _configure_recordings(callbacks, log_dir, validation):
         if isinstance(callback, RecordingCallback) and callback.probe is None:
             if probe is None:  # the first validation batch: the same examples at every recording
                 features, _ = next(iter(validation))
-                probe = {name: value.numpy() for name, value in features.items()}
+                probe = ({name: value.numpy() for name, value in features.items()}
+                         if isinstance(features, dict) else features.numpy())
             callback.probe = probe
 
 
@@ -201,12 +206,28 @@ def new_run_dir(runs_dir, name):
     raise FileExistsError(f"could not create a new run directory under {base}.")
 
 
-def build_datasets(data_config):
+def build_datasets(data_config, run_dir=None):
     """Build the train, validation and test datasets that ``data_config`` describes.
+
+    Args:
+        data_config: a `DataConfig`.
+        run_dir: where a dataset on disk writes its report of skipped files.
 
     Returns:
         A `DataSplits`.
     """
+    tasks = [*data_config.targets, *(name for name in data_config.inputs if name != "image")]
+    if data_config.source == "dataset":
+        splits = _dataset_splits(data_config, tasks, run_dir)
+    else:
+        splits = _synthetic_splits(data_config, tasks)
+    if list(data_config.inputs) == ["image"]:  # a single-input model takes the image tensor itself
+        for role in ("train", "validation", "test"):
+            setattr(splits, role, getattr(splits, role).map(lambda x, y: (x["image"], y)))
+    return splits
+
+
+def _synthetic_splits(data_config, tasks):
     from kerasfg.data.synthetic import synthetic_faces
 
     synthetic = data_config.synthetic
@@ -217,12 +238,7 @@ def build_datasets(data_config):
     train, validation, test = (render(count, seed=synthetic.seed * 3 + offset) for offset, count in
                                enumerate((synthetic.train_images, synthetic.val_images,
                                           synthetic.test_images)))
-    tasks = [*data_config.targets, *(name for name in data_config.inputs if name != "image")]
-    unknown = [task for task in tasks if task not in train.class_names]
-    if unknown:
-        raise config_lib.ConfigError(
-            f"data.targets / data.inputs: unknown task(s) {unknown}; the synthetic faces have "
-            f"{sorted(train.class_names)}.")
+    _check_tasks(tasks, train.class_names, "the synthetic faces")
 
     def as_dataset(faces, training):
         return faces.as_dataset(inputs=data_config.inputs, targets=data_config.targets,
@@ -234,6 +250,39 @@ def build_datasets(data_config):
         test=as_dataset(test, False), input_shape=train.images.shape[1:],
         num_classes={task: train.num_classes[task] for task in tasks},
         class_names={task: train.class_names[task] for task in tasks}, train_size=len(train))
+
+
+def _dataset_splits(data_config, tasks, run_dir):
+    from kerasfg.data import load_splits
+    from kerasfg.export import Preprocessing
+
+    spec = data_config.dataset
+    roles = {"train": spec.train_split, "validation": spec.val_split, "test": spec.test_split}
+    optional = {key: value for key, value in (("image_size", spec.image_size), ("channels", spec.channels))
+                if value is not None}
+    parts = load_splits(spec.name, spec.root, tuple(dict.fromkeys(roles.values())), seed=spec.seed,
+                        run_dir=run_dir, **optional, **spec.options)
+    train = parts[spec.train_split]
+    _check_tasks(tasks, train.class_names, f"dataset {spec.name!r}")
+
+    def as_dataset(part, training):
+        return part.as_dataset(data_config.batch_size, training=training, inputs=data_config.inputs,
+                               targets=data_config.targets, shuffle=training and data_config.shuffle,
+                               augment=spec.augment if training else None, seed=spec.seed)
+
+    return DataSplits(
+        train=as_dataset(train, True), validation=as_dataset(parts[spec.val_split], False),
+        test=as_dataset(parts[spec.test_split], False), input_shape=train.input_shape,
+        num_classes={task: train.num_classes[task] for task in tasks},
+        class_names={task: tuple(train.class_names[task]) for task in tasks}, train_size=len(train),
+        preprocessing=Preprocessing(**train.preprocessing))
+
+
+def _check_tasks(tasks, available, source):
+    unknown = [task for task in tasks if task not in available]
+    if unknown:
+        raise config_lib.ConfigError(
+            f"data.targets / data.inputs: unknown task(s) {unknown}; {source} has {sorted(available)}.")
 
 
 def build_model(config, data):
