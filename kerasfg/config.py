@@ -343,7 +343,7 @@ def _convert(hint, value, key):
     if origin is list:
         (item_type,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list of {_describe(item_type)}, got {value!r}.")
+            raise ConfigError(f"{key}: expected {_describe(hint)}, got {value!r}.")
         return [_convert(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
     if hint is dict:
         if not isinstance(value, dict):
@@ -356,9 +356,15 @@ def _convert(hint, value, key):
     return value
 
 
+_PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+
+
 def _describe(hint):
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(_describe(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return f"a list of {_PLURALS.get(item, _describe(item))}"
     if hint is type(None):
         return "null"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
