@@ -2,6 +2,7 @@
 
 import inspect
 import logging
+import pathlib
 
 from kerasfg.data import splits as splits_lib
 
@@ -72,7 +73,7 @@ def load_splits(name, root, splits=("train", "test"), *, image_size=_DEFAULT, ch
         options["channels"] = channels
     if tasks is not None and "tasks" in params:
         options["tasks"] = tasks  # the reader then keeps items that lack the other tasks' labels
-    ds = reader(root, **options)
+    ds = reader(pathlib.Path(root).expanduser(), **options)
     ds.resize_method, ds.antialias = resize_method, bool(antialias)
     if tasks is not None:
         ds = ds.with_tasks(tasks)

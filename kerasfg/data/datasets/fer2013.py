@@ -40,7 +40,7 @@ PIXELS = 48 * 48
 
 
 def find_csv(root):
-    root = pathlib.Path(root).expanduser()
+    root = pathlib.Path(root)
     if root.is_file():
         return root
     for rel in ("fer2013.csv", "fer2013/fer2013.csv"):
@@ -61,7 +61,7 @@ def read_fer2013(root, *, protocol="kaggle", image_size=(48, 48), channels=1, re
     if find_csv(root) is not None:
         return read_fer2013_csv(root, protocol=protocol, image_size=image_size, channels=channels,
                                 report=report)
-    root = pathlib.Path(root).expanduser()
+    root = pathlib.Path(root)
     if root.is_dir() and any((root / s).is_dir() for s in ("train", "test")):
         return read_fer2013_folders(root, image_size=image_size, channels=channels, report=report)
     raise DatasetLayoutError(f"{root}: not a FER2013 root; expected {CSV_EXPECTED}, or {FOLDER_EXPECTED}")

@@ -25,7 +25,7 @@ def read_morph(root, *, path_column="photo", subject_column="id_num", age_column
                gender_column="gender", race_column="race", image_root=None, age_range=None,
                image_size=(112, 112), channels=3, report=None):
     """Read a MORPH-style CSV; see the module docstring."""
-    root = pathlib.Path(root).expanduser()
+    root = pathlib.Path(root)
     if root.is_dir():
         csvs = sorted(root.glob("*.csv"))
         if len(csvs) != 1:
