@@ -6,10 +6,15 @@ Every attention layer accepts ``return_attention=True`` to also return its float
 
 from kerasfg.layers.base import AttentionLayer
 from kerasfg.layers.cbam import CBAM
+from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.factory import available_attention, get_attention
+from kerasfg.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "CBAM",
+    "ECA",
+    "SqueezeExcite",
+    "eca_kernel_size",
     "AttentionLayer",
     "available_attention",
     "get_attention",

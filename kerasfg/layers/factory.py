@@ -6,10 +6,15 @@ import inspect
 import keras
 
 from kerasfg.layers.cbam import CBAM
+from kerasfg.layers.eca import ECA
+from kerasfg.layers.squeeze_excite import SqueezeExcite
 
 # Drop-in modules: same shape in and out, so a model builder can put them anywhere.
 _ATTENTION_LAYERS = {
     "cbam": CBAM,
+    "eca": ECA,
+    "se": SqueezeExcite,
+    "squeeze_excite": SqueezeExcite,
 }
 _NONE_NAMES = ("none", "")
 

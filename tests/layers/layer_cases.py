@@ -49,6 +49,10 @@ CASES = [
                             spatial_pool_order="mean_max", kernel_size=3, name="cbam_p", **kw),
         (5, 4, 8),
     ),
+    LayerCase("squeeze_excite", lambda **kw: L.SqueezeExcite(ratio=4, name="se", **kw), (5, 5, 8)),
+    LayerCase("eca", lambda **kw: L.ECA(name="eca", **kw), (5, 5, 16)),
+    LayerCase("eca_circular",
+              lambda **kw: L.ECA(kernel_size=3, padding="circular", name="ceca", **kw), (4, 4, 8)),
 ]
 
 
