@@ -7,6 +7,7 @@ import keras
 
 from kerasfg.layers.cbam import CBAM
 from kerasfg.layers.eca import ECA
+from kerasfg.layers.self_attention import SelfAttention2D
 from kerasfg.layers.squeeze_excite import SqueezeExcite
 
 # Drop-in modules: same shape in and out, so a model builder can put them anywhere.
@@ -14,6 +15,8 @@ _ATTENTION_LAYERS = {
     "cbam": CBAM,
     "eca": ECA,
     "se": SqueezeExcite,
+    "self_attention": SelfAttention2D,
+    "mhsa": SelfAttention2D,
     "squeeze_excite": SqueezeExcite,
 }
 _NONE_NAMES = ("none", "")
