@@ -4,6 +4,7 @@ Every attention layer accepts ``return_attention=True`` to also return its float
 ``kerasfg.layers.base`` for the contract the visualization code relies on.
 """
 
+from kerasfg.layers.attend_rectify import AttendRectify
 from kerasfg.layers.attention_branch import AttentionBranch
 from kerasfg.layers.augmented_conv import AugmentedConv2D
 from kerasfg.layers.base import AttentionLayer
@@ -14,6 +15,7 @@ from kerasfg.layers.self_attention import SelfAttention2D
 from kerasfg.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "AttendRectify",
     "AttentionBranch",
     "AugmentedConv2D",
     "CBAM",

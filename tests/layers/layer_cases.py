@@ -16,6 +16,7 @@ class LayerCase:
     make: object
     shapes: tuple  # one input shape without the batch axis, or a tuple of them for several inputs
     has_maps: bool = True
+    float32_output: bool = False  # the main output is float32 by design (log-probabilities)
 
     @property
     def multi_input(self):
@@ -72,6 +73,13 @@ CASES = [
     LayerCase("augmented_conv",
               lambda **kw: L.AugmentedConv2D(12, 3, key_depth=4, value_depth=4, num_heads=2,
                                              name="aa", **kw), (5, 4, 6)),
+    LayerCase("attend_rectify",
+              lambda **kw: L.AttendRectify(num_classes=3, num_heads=2, name="warn", **kw),
+              ((3,), (2, 2, 8), (4, 4, 6), (2, 2, 8)), float32_output=True),
+    LayerCase("attend_rectify_sigmoid",
+              lambda **kw: L.AttendRectify(num_classes=4, num_heads=3, gate="sigmoid",
+                                           kernel_size=1, name="warn_s", **kw),
+              ((4,), (3, 3, 5), (6, 5, 4)), float32_output=True),
 ]
 
 
