@@ -13,6 +13,7 @@ from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.factory import available_attention, get_attention
 from kerasfg.layers.self_attention import SelfAttention2D
 from kerasfg.layers.squeeze_excite import SqueezeExcite
+from kerasfg.layers.unpooling import MaxUnpooling2D
 
 __all__ = [
     "AttendRectify",
@@ -20,6 +21,7 @@ __all__ = [
     "AugmentedConv2D",
     "CBAM",
     "ECA",
+    "MaxUnpooling2D",
     "SelfAttention2D",
     "SqueezeExcite",
     "eca_kernel_size",

@@ -17,6 +17,7 @@ class LayerCase:
     shapes: tuple  # one input shape without the batch axis, or a tuple of them for several inputs
     has_maps: bool = True
     float32_output: bool = False  # the main output is float32 by design (log-probabilities)
+    make_inputs: object = None  # (batch, rng) -> arrays, when random normal inputs do not fit
 
     @property
     def multi_input(self):
@@ -24,6 +25,8 @@ class LayerCase:
 
     def inputs(self, batch=2, seed=0):
         rng = np.random.default_rng(seed)
+        if self.make_inputs is not None:
+            return self.make_inputs(batch, rng)
         shapes = self.shapes if self.multi_input else (self.shapes,)
         arrays = [rng.normal(size=(batch, *s)).astype("float32") for s in shapes]
         return arrays if self.multi_input else arrays[0]
@@ -45,6 +48,14 @@ class LayerCase:
 def flatten(outputs):
     """A layer's or a model's outputs as a list."""
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _unpooling_inputs(batch, rng, size=(5, 4), channels=3, padding="same"):
+    """[x, pool_input, pool_output] with pool_output = MaxPooling2D(2)(pool_input)."""
+    pool_input = rng.normal(size=(batch, *size, channels)).astype("float32")
+    pool_output = keras.ops.convert_to_numpy(
+        keras.layers.MaxPooling2D(2, padding=padding)(pool_input))
+    return [rng.normal(size=pool_output.shape).astype("float32"), pool_input, pool_output]
 
 
 CASES = [
@@ -80,6 +91,9 @@ CASES = [
               lambda **kw: L.AttendRectify(num_classes=4, num_heads=3, gate="sigmoid",
                                            kernel_size=1, name="warn_s", **kw),
               ((4,), (3, 3, 5), (6, 5, 4)), float32_output=True),
+    LayerCase("max_unpooling",
+              lambda **kw: L.MaxUnpooling2D(2, padding="same", name="unpool", **kw),
+              ((3, 2, 3), (5, 4, 3), (3, 2, 3)), has_maps=False, make_inputs=_unpooling_inputs),
 ]
 
 

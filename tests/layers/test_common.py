@@ -42,9 +42,10 @@ def test_keras_file_round_trip_is_exact(case, tmp_path):
 
 @pytest.mark.parametrize("case", case_params())
 def test_maps_follow_the_contract(case):
-    if not case.has_maps:
-        pytest.skip(f"{case.id} has no attention maps")
     _, layer = case.model()
+    if not case.has_maps:  # not an attention layer, so not found by the vis code
+        assert not isinstance(layer, AttentionLayer)
+        return
     y, maps = layer(case.inputs(), return_attention=True)
     assert isinstance(layer, AttentionLayer)
     assert set(maps) == set(layer.attention_map_names)
@@ -67,7 +68,7 @@ def test_fit_step_under_xla(case):
     assert np.isfinite(history.history["loss"]).all()
     changed = [not np.array_equal(b, keras.ops.convert_to_numpy(v))
                for b, v in zip(before, layer.trainable_weights)]
-    assert any(changed)
+    assert any(changed) or not layer.trainable_weights
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -79,7 +80,7 @@ def test_mixed_precision_keeps_maps_in_float32(case, policy):
     keras.config.set_dtype_policy(policy)
     _, layer = case.model()
     layer.set_weights(ref_layer.get_weights())
-    y, maps = layer(x, return_attention=True)
+    y, maps = layer(x, return_attention=True) if case.has_maps else (layer(x), {})
     compute = policy.removeprefix("mixed_")
     main_dtype = "float32" if case.float32_output else compute
     assert keras.backend.standardize_dtype(flatten(y)[0].dtype) == main_dtype
@@ -180,7 +181,9 @@ def test_import_blocker_blocks(tmp_path):
 
 _JAX_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json
+    import jax
+    import jax.numpy as jnp
     import keras
     import numpy as np
     import kerasfg.layers  # noqa: F401  (registers the layers)
@@ -192,14 +195,19 @@ _JAX_SCRIPT = textwrap.dedent(
         inputs = [data[k] for k in sorted(data) if k.startswith("x")]
         model = keras.saving.load_model(f"{name}.keras")
         x = inputs if len(inputs) > 1 else inputs[0]
-        outputs = model(x)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+        def loss_and_outputs(trainable, non_trainable, x):
+            outputs, _ = model.stateless_call(trainable, non_trainable, x)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            return sum(jnp.mean(jnp.square(o)) for o in outputs), outputs
+
+        step = jax.jit(jax.value_and_grad(loss_and_outputs, has_aux=True))
+        (loss, outputs), grads = step([v.value for v in model.trainable_variables],
+                                      [v.value for v in model.non_trainable_variables], x)
         diff = max(float(np.max(np.abs(np.asarray(o) - data[f"y{i}"])))
                    for i, o in enumerate(outputs))
-        model.compile(optimizer="sgd", loss="mse")
-        targets = [np.asarray(o) + 0.1 for o in outputs]
-        loss = float(np.ravel(model.train_on_batch(x, targets if len(targets) > 1 else targets[0]))[0])
-        results[name] = [diff, loss]
+        finite = all(bool(jnp.isfinite(g).all()) for g in grads) and bool(jnp.isfinite(loss))
+        results[name] = [diff, finite, len(grads)]
     print(json.dumps(results))
     """
 )
@@ -208,6 +216,7 @@ _JAX_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_jax_backend_matches_tensorflow(tmp_path):
     pytest.importorskip("jax")
+    n_trainable = {}
     for case in CASES:
         model, _ = _randomized_model(case)
         x = case.inputs()
@@ -215,10 +224,11 @@ def test_jax_backend_matches_tensorflow(tmp_path):
         ys = {f"y{i}": y for i, y in enumerate(_numpy(model(x)))}
         np.savez(tmp_path / f"{case.id}.npz", **arrays, **ys)
         model.save(tmp_path / f"{case.id}.keras")
+        n_trainable[case.id] = len(model.trainable_weights)
     (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
     out = _run_python(_JAX_SCRIPT, {"KERAS_BACKEND": "jax"}, tmp_path)
     results = json.loads(out.strip().splitlines()[-1])
     assert set(results) == {c.id for c in CASES}
-    for name, (diff, loss) in results.items():
+    for name, (diff, finite, n_grads) in results.items():
         assert diff <= 1e-4, (name, diff)
-        assert np.isfinite(loss), name
+        assert finite and n_grads == n_trainable[name], name
