@@ -213,11 +213,15 @@ _JAX_SCRIPT = textwrap.dedent(
 )
 
 
+# One configuration per code path: each costs a JAX compilation.
+JAX_CASES = [c for c in CASES
+             if c.id not in ("cbam_parallel_timm", "self_attention_plain", "attend_rectify_sigmoid")]
+
+
 @pytest.mark.slow
 def test_jax_backend_matches_tensorflow(tmp_path):
-    pytest.importorskip("jax")
     n_trainable = {}
-    for case in CASES:
+    for case in JAX_CASES:
         model, _ = _randomized_model(case)
         x = case.inputs()
         arrays = {f"x{i}": a for i, a in enumerate(x if case.multi_input else [x])}
@@ -225,10 +229,10 @@ def test_jax_backend_matches_tensorflow(tmp_path):
         np.savez(tmp_path / f"{case.id}.npz", **arrays, **ys)
         model.save(tmp_path / f"{case.id}.keras")
         n_trainable[case.id] = len(model.trainable_weights)
-    (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
+    (tmp_path / "cases.json").write_text(json.dumps([c.id for c in JAX_CASES]))
     out = _run_python(_JAX_SCRIPT, {"KERAS_BACKEND": "jax"}, tmp_path)
     results = json.loads(out.strip().splitlines()[-1])
-    assert set(results) == {c.id for c in CASES}
+    assert set(results) == {c.id for c in JAX_CASES}
     for name, (diff, finite, n_grads) in results.items():
         assert diff <= 1e-4, (name, diff)
         assert finite and n_grads == n_trainable[name], name
