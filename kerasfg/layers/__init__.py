@@ -16,16 +16,16 @@ from kerasfg.layers.squeeze_excite import SqueezeExcite
 from kerasfg.layers.unpooling import MaxUnpooling2D
 
 __all__ = [
-    "AttendRectify",
-    "AttentionBranch",
-    "AugmentedConv2D",
     "CBAM",
     "ECA",
+    "AttendRectify",
+    "AttentionBranch",
+    "AttentionLayer",
+    "AugmentedConv2D",
     "MaxUnpooling2D",
     "SelfAttention2D",
     "SqueezeExcite",
-    "eca_kernel_size",
-    "AttentionLayer",
     "available_attention",
+    "eca_kernel_size",
     "get_attention",
 ]

@@ -103,7 +103,7 @@ class AugmentedConv2D(AttentionLayer):
 
     def build(self, input_shape):
         check_rank(self, input_shape)
-        channels = check_channels(self, input_shape)
+        check_channels(self, input_shape)
 
         def conv(filters, kernel_size, name):
             return keras.layers.Conv2D(filters, kernel_size, padding="same",

@@ -66,8 +66,8 @@ class SqueezeExcite(AttentionLayer):
         check_rank(self, input_shape)
         channels = check_channels(self, input_shape)
         self.reduced_channels = reduced_channels(self, channels, self.ratio, self.divisor)
-        common = dict(use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
-                      dtype=self.dtype_policy)
+        common = {"use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                  "dtype": self.dtype_policy}
         self.squeeze = keras.layers.Dense(self.reduced_channels, activation=self.activation,
                                           name="squeeze", **common)
         self.excite = keras.layers.Dense(channels, name="excite", **common)

@@ -64,18 +64,20 @@ def test_forward_and_penalty_match_numpy(gate):
     np.testing.assert_allclose(float(layer.losses[0]), 0.5 * penalty, rtol=1e-4)
 
 
-def test_uniform_gates_average_and_a_one_hot_gate_recovers_the_network():
-    """Thesis: with the output gate at 1 the model is the original network."""
+def test_uniform_gates_average_the_log_probabilities():
+    """Thesis: with all gates equal, the model averages the outputs (here: their log-softmax)."""
     inputs = _inputs(1, 4, [(3, 3, 5), (4, 4, 5)])
     layer = AttendRectify(num_classes=4, num_heads=2, reg_weight=0)
     layer.build([x.shape for x in inputs])
     randomize(layer)
-    layer.gate_bn.gamma.assign(np.zeros(2, "float32"))
-    layer.gate_bn.beta.assign(np.array([20.0, -20.0], "float32"))  # tanh -> (1, -1)
-    y = np.asarray(layer(inputs, training=False))
-    c = np.tanh(np.array([20.0, -20.0]))
-    g = np.exp(c) / np.exp(c).sum()
-    assert g[0] > 0.88  # softmax(tanh) gates are bounded: e^2 / (e^2 + 1)
+    layer.gate_bn.gamma.assign(np.zeros(2, "float32"))  # c = tanh(0): equal gates
+    layer.gate_bn.beta.assign(np.zeros(2, "float32"))
+    y, maps = layer(inputs, training=False, return_attention=True)
+    np.testing.assert_allclose(maps["global_gates"], np.full((2, 2), 0.5), rtol=1e-6)
+    # y = (log_softmax(logits) + log_softmax(o_1)) / 2, so 2 y - log_softmax(logits) is a
+    # log-softmax: its exponentials sum to one.
+    rest = 2 * np.asarray(y, "float64") - log_softmax(inputs[0].astype("float64"))
+    np.testing.assert_allclose(np.exp(rest).sum(-1), 1.0, rtol=1e-5)
     assert not layer.losses
 
 
