@@ -11,12 +11,13 @@ kecam's ``se_module`` and ``eca_module`` and timed in the same interleaved run; 
 own tf-keras bare stage, and the "module ms" column (stage with module minus bare stage) compares
 the modules themselves.
 
-    python -m benchmarks.bench_layers [--batch 4] [--repeats 11] [--jit]
+    python -m benchmarks.bench_layers [--batch 4] [--repeats 11] [--jit] [--clock wall|cpu]
 """
 
 import argparse
 import os
 import statistics
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -118,6 +119,9 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=56)
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--jit", action="store_true", help="XLA-compile the step (slower on CPU)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or this process's CPU time (less disturbed by other "
+                             "processes on a shared machine)")
     args = parser.parse_args(argv)
 
     shape = (args.size, args.size, 256)
@@ -129,10 +133,12 @@ def main(argv=None):
         for n in (None, "se", "eca"):
             candidates[("kecam", n)] = train_step(kecam_stage(n, shape), x, args.jit)
     print(f"device: {tf.config.list_logical_devices()[-1].device_type}, batch {args.batch}, "
-          f"input {shape}, jit_compile={args.jit}, {args.repeats} interleaved repeats"
+          f"input {shape}, jit_compile={args.jit}, {args.repeats} interleaved repeats, "
+          f"{args.clock} clock"
           + ("" if with_kecam else "; kecam/tf-keras not installed: no published baseline"))
 
-    times = interleaved_times(candidates, repeats=args.repeats, warmup=2)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    times = interleaved_times(candidates, repeats=args.repeats, warmup=2, clock=clock)
     rows = []
     for (impl, n), values in times.items():
         ratio = median_ratio(times, (impl, n), (impl, None))
@@ -151,7 +157,7 @@ def main(argv=None):
     for n in ("se", "eca"):
         modules[("kerasfg", n)] = train_step(keras3_module(n, shape), x, args.jit)
         modules[("kecam", n)] = train_step(kecam_module(n, shape), x, args.jit)
-    alone = interleaved_times(modules, repeats=args.repeats * 2, warmup=2)
+    alone = interleaved_times(modules, repeats=args.repeats * 2, warmup=2, clock=clock)
     print("\nmodule alone on the same input, forward + backward:")
     rows = []
     for n in ("se", "eca"):
