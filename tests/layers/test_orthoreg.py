@@ -65,6 +65,7 @@ def test_update_step_matches_eq_5_10():
 
 
 def _model():
+    keras.utils.set_random_seed(0)
     x = keras.Input((6, 6, 2))
     y = keras.layers.Conv2D(6, 3, name="conv")(x)
     y = keras.layers.Dense(1, name="dense")(keras.layers.GlobalAveragePooling2D()(y))
@@ -93,6 +94,10 @@ def test_callback_decorrelates_filters_during_fit():
     x = np.random.default_rng(2).normal(size=(8, 6, 6, 2)).astype("float32")
     y = np.zeros((8, 1), "float32")
 
+    kernel = np.random.default_rng(3).normal(size=(3, 3, 2, 6))
+    kernel[..., 1] = kernel[..., 0] + 0.2 * kernel[..., 1]  # a pair at cos ~ 0.98
+    model.get_layer("conv").kernel.assign(kernel.astype("float32"))
+
     def worst_cosine():
         _, _, cos = cosines(np.asarray(model.get_layer("conv").kernel).astype("float64"))
         return cos[~np.eye(6, dtype=bool)].max()
@@ -100,4 +105,5 @@ def test_callback_decorrelates_filters_during_fit():
     first = worst_cosine()
     model.fit(x, y, batch_size=2, epochs=5, verbose=0,
               callbacks=[OrthoRegUpdate(beta=0.5, layer_names=["conv"], restore_norms=True)])
+    assert first > 0.95
     assert worst_cosine() < first - 0.05
