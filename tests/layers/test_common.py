@@ -55,6 +55,7 @@ def test_maps_follow_the_contract(case):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
 @pytest.mark.parametrize("case", case_params())
 def test_fit_step_under_xla(case):
     model, layer = _randomized_model(case, with_maps=False)
