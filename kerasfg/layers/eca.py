@@ -101,7 +101,7 @@ class ECA(AttentionLayer):
         self.conv = keras.layers.Conv1D(
             1,
             k,
-            padding="valid" if self.padding == "circular" else "same",
+            padding="same" if self.variant == "fer_report" else "valid",
             use_bias=False,
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
@@ -110,7 +110,7 @@ class ECA(AttentionLayer):
         if self.variant == "fer_report":
             self.conv.build((None, 1, channels))
         else:
-            self.conv.build((None, channels + (k - 1 if self.padding == "circular" else 0), 1))
+            self.conv.build((None, channels + k - 1, 1))  # explicitly padded, see call()
 
     def call(self, inputs, return_attention=False):
         pooled = ops.mean(inputs, axis=(1, 2))
@@ -118,9 +118,11 @@ class ECA(AttentionLayer):
             logits = ops.broadcast_to(self.conv(pooled[:, None, :])[:, 0, :], ops.shape(pooled))
         else:
             y = pooled[:, :, None]
+            half = self.effective_kernel_size // 2
             if self.padding == "circular":
-                half = self.effective_kernel_size // 2
                 y = ops.concatenate([y[:, y.shape[1] - half:], y, y[:, :half]], axis=1)
+            else:
+                y = ops.pad(y, ((0, 0), (half, half), (0, 0)))
             logits = self.conv(y)[:, :, 0]
         gate = self._sigmoid_gate(logits)
         outputs = self._apply_gate(inputs, gate[:, None, None, :])
