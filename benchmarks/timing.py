@@ -20,11 +20,15 @@ def median_seconds(fn, repeats=5, warmup=1):
     return statistics.median(times)
 
 
-def interleaved_medians(candidates, repeats=5, warmup=1):
-    """Median wall time of each zero-argument callable in ``candidates`` (a dict), timed in turns.
+def interleaved_times(candidates, repeats=5, warmup=1, clock=time.perf_counter):
+    """Times of each zero-argument callable in ``candidates`` (a dict), timed in turns.
+
+    ``clock`` is wall time by default; ``time.process_time`` measures the CPU time of this
+    process (all its threads), which other processes on a shared machine disturb less.
 
     Returns:
-        A dict with the same keys, mapping to the median seconds per call.
+        A dict with the same keys, mapping to the list of ``repeats`` times in seconds; entry
+        ``i`` of every list comes from the same round, so per-round ratios can be taken.
     """
     for fn in candidates.values():
         for _ in range(warmup):
@@ -32,10 +36,29 @@ def interleaved_medians(candidates, repeats=5, warmup=1):
     times = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
+    return times
+
+
+def interleaved_medians(candidates, repeats=5, warmup=1):
+    """Median wall time of each zero-argument callable in ``candidates`` (a dict), timed in turns.
+
+    Returns:
+        A dict with the same keys, mapping to the median seconds per call.
+    """
+    times = interleaved_times(candidates, repeats, warmup)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def median_ratio(times, numerator, denominator):
+    """Median over rounds of ``times[numerator][i] / times[denominator][i]`` (``interleaved_times``).
+
+    Pairing the two timings of each round cancels the load drift that the rounds share, which
+    matters on shared machines more than the spread within a round.
+    """
+    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator]))
 
 
 def print_table(rows, headers):

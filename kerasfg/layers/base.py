@@ -100,3 +100,34 @@ def reduced_channels(layer, channels, ratio, divisor=None):
             f"(at most {channels}) or more channels."
         )
     return reduced
+
+
+def max_mean_pool(x, axis):
+    """Max and mean of ``x`` over ``axis``, concatenated (``[max, mean]``) along ``axis[0]``.
+
+    The values and gradient are those of ``ops.max`` and ``ops.mean`` (ties share the gradient
+    of the max equally, as TensorFlow and JAX do), but the gradient is written as one fused
+    expression: TensorFlow's own max gradient alone makes five passes over ``x``, which made
+    CBAM's two max poolings a large part of its training cost. ``axis`` is a tuple of axes.
+    """
+    size = 1
+    for a in axis:
+        size *= x.shape[a]
+
+    @ops.custom_gradient
+    def pool(x):
+        maximum = ops.max(x, axis=axis, keepdims=True)
+        pooled = ops.concatenate([maximum, ops.mean(x, axis=axis, keepdims=True)], axis=axis[0])
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g_max, g_mean = ops.split(upstream, 2, axis=axis[0])
+            is_max = ops.equal(x, maximum)
+            count = ops.sum(ops.cast(is_max, "float32"), axis=axis, keepdims=True)
+            g_mean = g_mean / size
+            return ops.where(is_max, g_max / ops.cast(count, upstream.dtype) + g_mean, g_mean)
+
+        return pooled, grad
+
+    return pool(x)

@@ -8,6 +8,7 @@ from kerasfg.layers.base import (
     check_channels,
     check_odd_kernel,
     check_rank,
+    max_mean_pool,
     reduced_channels,
 )
 
@@ -150,16 +151,16 @@ class CBAM(AttentionLayer):
 
     def channel_gate(self, x):
         """Float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` of shape ``(batch, channels)``."""
-        pooled = ops.stack([ops.mean(x, axis=(1, 2)), ops.max(x, axis=(1, 2))], axis=1)
+        pooled = ops.reshape(max_mean_pool(x, axis=(1, 2)), (-1, 2, x.shape[-1]))  # [max, avg]
         logits = ops.sum(self.mlp_out(self.mlp_hidden(pooled)), axis=1)
         return self._sigmoid_gate(logits)
 
     def spatial_gate(self, x, training=None):
         """Float32 spatial gate ``sigmoid(BN(conv([max, mean])))`` of shape ``(b, h, w, 1)``."""
-        pooled = [ops.max(x, axis=-1, keepdims=True), ops.mean(x, axis=-1, keepdims=True)]
+        pooled = max_mean_pool(x, axis=(3,))  # [max, mean] over channels
         if self.spatial_pool_order == "mean_max":
-            pooled.reverse()
-        logits = self.spatial_conv(ops.concatenate(pooled, axis=-1))
+            pooled = ops.flip(pooled, axis=-1)
+        logits = self.spatial_conv(pooled)
         logits = self.spatial_bn(ops.cast(logits, "float32"), training=training)
         return self._sigmoid_gate(logits)
 

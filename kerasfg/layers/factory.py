@@ -6,10 +6,20 @@ import inspect
 import keras
 
 from kerasfg.layers.cbam import CBAM
+from kerasfg.layers.eca import ECA
+from kerasfg.layers.self_attention import SelfAttention2D
+from kerasfg.layers.squeeze_excite import SqueezeExcite
 
-# Drop-in modules: same shape in and out, so a model builder can put them anywhere.
+# Drop-in modules: same shape in and out, so a model builder can put them anywhere. The layers
+# with other signatures (AttentionBranch, AugmentedConv2D, AttendRectify, MaxUnpooling2D) are
+# placed by the model builders that need them, not through this factory.
 _ATTENTION_LAYERS = {
     "cbam": CBAM,
+    "eca": ECA,
+    "se": SqueezeExcite,
+    "self_attention": SelfAttention2D,
+    "mhsa": SelfAttention2D,
+    "squeeze_excite": SqueezeExcite,
 }
 _NONE_NAMES = ("none", "")
 

@@ -104,3 +104,23 @@ def test_bad_inputs_raise_clear_errors():
         CBAM(order="sideways")
     with pytest.raises(ValueError, match="`spatial_pool_order` must be one of"):
         CBAM(spatial_pool_order="max_max")
+
+
+@pytest.mark.parametrize("axis", [(1, 2), (3,)])
+def test_fused_max_mean_pool_has_the_autograd_gradient(axis):
+    """Ties included (rounded inputs): the max's gradient is shared as TensorFlow shares it."""
+    import tensorflow as tf
+
+    from kerasfg.layers.base import max_mean_pool
+
+    x = tf.constant(np.round(np.random.default_rng(0).normal(size=(2, 5, 4, 6)), 0), "float32")
+    w = tf.constant(np.random.default_rng(1).normal(size=max_mean_pool(x, axis).shape), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fused = max_mean_pool(x, axis)
+        plain = tf.concat([tf.reduce_max(x, axis, keepdims=True),
+                           tf.reduce_mean(x, axis, keepdims=True)], axis=axis[0])
+        fused_loss, plain_loss = tf.reduce_sum(fused * w), tf.reduce_sum(plain * w)
+    np.testing.assert_array_equal(fused.numpy(), plain.numpy())
+    np.testing.assert_allclose(tape.gradient(fused_loss, x), tape.gradient(plain_loss, x),
+                               rtol=1e-6, atol=1e-7)

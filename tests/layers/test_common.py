@@ -10,7 +10,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from layer_cases import CASES, case_params, randomize
+from layer_cases import CASES, case_params, flatten, randomize
 
 from kerasfg.layers import AttentionLayer
 
@@ -18,8 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _numpy(outputs):
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [keras.ops.convert_to_numpy(o) for o in outputs]
+    return [keras.ops.convert_to_numpy(o) for o in flatten(outputs)]
 
 
 def _randomized_model(case, with_maps=True):
@@ -43,10 +42,11 @@ def test_keras_file_round_trip_is_exact(case, tmp_path):
 
 @pytest.mark.parametrize("case", case_params())
 def test_maps_follow_the_contract(case):
-    if not case.has_maps:
-        pytest.skip(f"{case.id} has no attention maps")
     _, layer = case.model()
-    y, maps = layer(case.inputs(), return_attention=True)
+    if not case.has_maps:  # not an attention layer, so not found by the vis code
+        assert not isinstance(layer, AttentionLayer)
+        return
+    _, maps = layer(case.inputs(), return_attention=True)
     assert isinstance(layer, AttentionLayer)
     assert set(maps) == set(layer.attention_map_names)
     for name, m in maps.items():
@@ -55,11 +55,13 @@ def test_maps_follow_the_contract(case):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
 @pytest.mark.parametrize("case", case_params())
 def test_fit_step_under_xla(case):
     model, layer = _randomized_model(case, with_maps=False)
     x = case.inputs(batch=4)
-    y = np.random.default_rng(5).normal(size=(4, *model.output.shape[1:])).astype("float32")
+    rng = np.random.default_rng(5)
+    y = [rng.normal(size=(4, *o.shape[1:])).astype("float32") for o in model.outputs]
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
     before = [keras.ops.convert_to_numpy(v) for v in layer.trainable_weights]
     history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
@@ -67,7 +69,7 @@ def test_fit_step_under_xla(case):
     assert np.isfinite(history.history["loss"]).all()
     changed = [not np.array_equal(b, keras.ops.convert_to_numpy(v))
                for b, v in zip(before, layer.trainable_weights)]
-    assert any(changed)
+    assert any(changed) or not layer.trainable_weights
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -77,16 +79,17 @@ def test_mixed_precision_keeps_maps_in_float32(case, policy):
     x = case.inputs()
     expected = _numpy(reference(x))
     keras.config.set_dtype_policy(policy)
-    model, layer = case.model(with_maps=True)
+    _, layer = case.model()
     layer.set_weights(ref_layer.get_weights())
-    outputs = model(x)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    y, maps = layer(x, return_attention=True) if case.has_maps else (layer(x), {})
     compute = policy.removeprefix("mixed_")
-    assert keras.backend.standardize_dtype(outputs[0].dtype) == compute
+    main_dtype = "float32" if case.float32_output else compute
+    assert keras.backend.standardize_dtype(flatten(y)[0].dtype) == main_dtype
+    for name, m in maps.items():
+        assert keras.backend.standardize_dtype(m.dtype) == "float32", name
+    outputs = [*flatten(y), *(maps[k] for k in sorted(maps))]
     tol = 0.05 if compute == "bfloat16" else 5e-3
-    for i, (out, ref) in enumerate(zip(outputs, expected)):
-        if i > 0:  # the maps
-            assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    for out, ref in zip(outputs, expected, strict=True):
         out = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
         np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * max(1.0, np.abs(ref).max()))
     # and gradients are finite in the low-precision dtype
@@ -96,7 +99,8 @@ def test_mixed_precision_keeps_maps_in_float32(case, policy):
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         y = layer(inputs if case.multi_input else inputs[0], training=True)
-        loss = keras.ops.mean(keras.ops.square(keras.ops.cast(y, "float32")))
+        loss = sum(keras.ops.mean(keras.ops.square(keras.ops.cast(o, "float32")))
+                   for o in flatten(y))
     grads = tape.gradient(loss, [*layer.trainable_weights, *inputs])
     for g in grads:
         if g is not None:
@@ -109,7 +113,7 @@ def _run_python(script, env_extra, cwd):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result.stdout
 
@@ -137,8 +141,10 @@ _SERVE_SCRIPT = textwrap.dedent(
         data = np.load(f"{name}.npz")
         inputs = [data[k] for k in sorted(data) if k.startswith("x")]
         served = tf.saved_model.load(f"{name}_savedmodel")
-        out = served.serve(*inputs) if len(inputs) == 1 else served.serve(inputs)
-        results[name] = float(np.max(np.abs(np.asarray(out) - data["y"])))
+        out = served.serve(inputs[0] if len(inputs) == 1 else inputs)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        results[name] = max(float(np.max(np.abs(np.asarray(o) - data[f"y{i}"])))
+                            for i, o in enumerate(out))
     assert all(sys.modules[m] is None for m in ("keras", "kerasfg", "tf_keras"))
     print(json.dumps(results))
     """
@@ -147,11 +153,12 @@ _SERVE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_savedmodel_serves_from_a_tensorflow_only_process(tmp_path):
-    for case in CASES:
-        model, _ = _randomized_model(case, with_maps=False)
+    for case in CASES:  # the maps are outputs too: a served model can return them
+        model, _ = _randomized_model(case)
         x = case.inputs()
         arrays = {f"x{i}": a for i, a in enumerate(x if case.multi_input else [x])}
-        np.savez(tmp_path / f"{case.id}.npz", y=_numpy(model(x))[0], **arrays)
+        ys = {f"y{i}": y for i, y in enumerate(_numpy(model(x)))}
+        np.savez(tmp_path / f"{case.id}.npz", **arrays, **ys)
         model.export(str(tmp_path / f"{case.id}_savedmodel"), format="tf_saved_model",
                      verbose=False)
     (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
@@ -169,13 +176,15 @@ def test_import_blocker_blocks(tmp_path):
     assert leaky != probe
     env = dict(os.environ, PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, "-c", leaky], cwd=tmp_path, env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode != 0 and "did not block keras" in result.stderr
 
 
 _JAX_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json
+    import jax
+    import jax.numpy as jnp
     import keras
     import numpy as np
     import kerasfg.layers  # noqa: F401  (registers the layers)
@@ -187,33 +196,44 @@ _JAX_SCRIPT = textwrap.dedent(
         inputs = [data[k] for k in sorted(data) if k.startswith("x")]
         model = keras.saving.load_model(f"{name}.keras")
         x = inputs if len(inputs) > 1 else inputs[0]
-        outputs = model(x)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+        def loss_and_outputs(trainable, non_trainable, x):
+            outputs, _ = model.stateless_call(trainable, non_trainable, x)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            return sum(jnp.mean(jnp.square(o)) for o in outputs), outputs
+
+        step = jax.jit(jax.value_and_grad(loss_and_outputs, has_aux=True))
+        (loss, outputs), grads = step([v.value for v in model.trainable_variables],
+                                      [v.value for v in model.non_trainable_variables], x)
         diff = max(float(np.max(np.abs(np.asarray(o) - data[f"y{i}"])))
                    for i, o in enumerate(outputs))
-        model.compile(optimizer="sgd", loss="mse")
-        targets = [np.asarray(o) + 0.1 for o in outputs]
-        loss = float(np.ravel(model.train_on_batch(x, targets if len(targets) > 1 else targets[0]))[0])
-        results[name] = [diff, loss]
+        finite = all(bool(jnp.isfinite(g).all()) for g in grads) and bool(jnp.isfinite(loss))
+        results[name] = [diff, finite, len(grads)]
     print(json.dumps(results))
     """
 )
 
 
+# One configuration per code path: each costs a JAX compilation.
+JAX_CASES = [c for c in CASES
+             if c.id not in ("cbam_parallel_timm", "self_attention_plain", "attend_rectify_sigmoid")]
+
+
 @pytest.mark.slow
 def test_jax_backend_matches_tensorflow(tmp_path):
-    pytest.importorskip("jax")
-    for case in CASES:
+    n_trainable = {}
+    for case in JAX_CASES:
         model, _ = _randomized_model(case)
         x = case.inputs()
         arrays = {f"x{i}": a for i, a in enumerate(x if case.multi_input else [x])}
         ys = {f"y{i}": y for i, y in enumerate(_numpy(model(x)))}
         np.savez(tmp_path / f"{case.id}.npz", **arrays, **ys)
         model.save(tmp_path / f"{case.id}.keras")
-    (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
+        n_trainable[case.id] = len(model.trainable_weights)
+    (tmp_path / "cases.json").write_text(json.dumps([c.id for c in JAX_CASES]))
     out = _run_python(_JAX_SCRIPT, {"KERAS_BACKEND": "jax"}, tmp_path)
     results = json.loads(out.strip().splitlines()[-1])
-    assert set(results) == {c.id for c in CASES}
-    for name, (diff, loss) in results.items():
+    assert set(results) == {c.id for c in JAX_CASES}
+    for name, (diff, finite, n_grads) in results.items():
         assert diff <= 1e-4, (name, diff)
-        assert np.isfinite(loss), name
+        assert finite and n_grads == n_trainable[name], name
