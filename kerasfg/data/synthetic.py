@@ -389,10 +389,13 @@ def _render(face, expression, params, size, rng):
     eye_h = eye_w * 0.55 * eye_open
     for side in (-1.0, 1.0):
         ex = side * eye_dx
-        white = _ellipse(x, y, ex, _EYE_Y, eye_w, eye_h)
+        white = np.nonzero(_ellipse(x, y, ex, _EYE_Y, eye_w, eye_h))
         part[white] = _EYE_WHITE
-        part[white & _ellipse(x, y, ex, _EYE_Y, eye_w * 0.5, eye_w * 0.5)] = _IRIS
-        part[white & _ellipse(x, y, ex, _EYE_Y, eye_w * 0.22, eye_w * 0.22)] = _PUPIL
+        # Iris and pupil are discs inside the eye: test only the few pixels of the eye's white.
+        dx, dy = x[white] - ex[white[0], 0, 0], y[white] - _EYE_Y
+        radius2 = (dx * dx + dy * dy) / eye_w[white[0], 0, 0] ** 2
+        part[tuple(axis[radius2 < 0.5**2] for axis in white)] = _IRIS
+        part[tuple(axis[radius2 < 0.22**2] for axis in white)] = _PUPIL
         # The brow: a thick bar above the eye; a positive tilt raises its inner end.
         u = (x - ex) * side  # grows away from the face's centre line
         brow_y = _EYE_Y - 0.13 - brow_raise + brow_tilt * u
