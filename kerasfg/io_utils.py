@@ -22,14 +22,15 @@ def atomic_directory(path, overwrite=False):
     Args:
         path: the directory to create.
         overwrite: replace an existing ``path``; otherwise an existing ``path`` raises
-            `FileExistsError` before anything is written.
+            `FileExistsError` before anything is written, and so does one that another writer puts
+            in place meanwhile.
 
     Yields:
         A `pathlib.Path` of the temporary directory to fill.
     """
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it.")
+        raise FileExistsError(f"{path} already exists; it is never overwritten.")
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = pathlib.Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}-", dir=path.parent))
     try:
@@ -40,7 +41,13 @@ def atomic_directory(path, overwrite=False):
             os.replace(temp, path)
             shutil.rmtree(old)
         else:
-            os.rename(temp, path)  # fails rather than merging if another writer got there first
+            try:
+                os.rename(temp, path)  # fails rather than merging if another writer got there first
+            except OSError as error:
+                if path.exists():
+                    raise FileExistsError(f"{path} appeared while it was being written; it is never "
+                                          "overwritten.") from error
+                raise
     finally:
         if temp.exists():
             shutil.rmtree(temp)
@@ -80,3 +87,9 @@ def write_json(path, data):
     with atomic_file(path) as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+def write_text(path, text):
+    """Atomically write the string ``text`` (UTF-8) to ``path``."""
+    with atomic_file(path, mode="wb") as handle:
+        handle.write(text.encode("utf-8"))

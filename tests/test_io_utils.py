@@ -25,7 +25,7 @@ def test_atomic_directory_leaves_nothing_when_the_block_fails(tmp_path):
 def test_atomic_directory_refuses_to_overwrite_unless_asked(tmp_path):
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "old").write_text("old")
-    with pytest.raises(FileExistsError, match="refusing to overwrite"), atomic_directory(tmp_path / "1"):
+    with pytest.raises(FileExistsError, match="never overwritten"), atomic_directory(tmp_path / "1"):
         pass
     with atomic_directory(tmp_path / "1", overwrite=True) as temp:
         (temp / "new").write_text("new")

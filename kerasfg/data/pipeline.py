@@ -361,10 +361,10 @@ class ShardWriter:
 
 def write_manifest(out_dir, manifest):
     """Write ``manifest.json`` atomically (the last file written: a complete manifest means complete shards)."""
-    from kerasfg.data.report import _atomic_write
+    from kerasfg.io_utils import write_text
 
     manifest = {"format": TFRECORD_FORMAT, "version": 1, **manifest}
-    _atomic_write(pathlib.Path(out_dir) / TFRECORD_MANIFEST, json.dumps(manifest))
+    write_text(pathlib.Path(out_dir) / TFRECORD_MANIFEST, json.dumps(manifest))
     return pathlib.Path(out_dir) / TFRECORD_MANIFEST
 
 

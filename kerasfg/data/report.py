@@ -9,9 +9,9 @@ import collections
 import dataclasses
 import json
 import logging
-import os
 import pathlib
-import tempfile
+
+from kerasfg.io_utils import write_text
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,9 @@ class DataReport:
         run_dir.mkdir(parents=True, exist_ok=True)
         stem = stem or f"data_report_{_slug(self.name)}"
         json_path = run_dir / f"{stem}.json"
-        _atomic_write(json_path, json.dumps(self.to_dict(), indent=1))
+        write_text(json_path, json.dumps(self.to_dict(), indent=1))
         rows = ["path\tstage\treason"] + [f"{s.path}\t{s.stage}\t{s.reason}" for s in self.skips]
-        _atomic_write(run_dir / f"{stem}_skipped.tsv", "\n".join(rows) + "\n")
+        write_text(run_dir / f"{stem}_skipped.tsv", "\n".join(rows) + "\n")
         return json_path
 
     def __repr__(self):
@@ -119,16 +119,3 @@ class DataReport:
 
 def _slug(text):
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text))
-
-
-def _atomic_write(path, text):
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -8,11 +8,12 @@ atomically, and parsed back before it is published, so what we write is what ``t
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
+
+from kerasfg.io_utils import write_text
 
 
 @dataclasses.dataclass
@@ -88,10 +89,7 @@ def write_models_config(path, entries) -> pathlib.Path:
     if parsed != config:
         raise AssertionError("models.config does not round-trip through the ModelServerConfig parser")
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_text(path, text)
     return path
 
 

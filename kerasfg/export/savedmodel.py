@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import pathlib
 import re
 import shutil
@@ -41,6 +40,7 @@ import tensorflow as tf
 from kerasfg.export import preprocess as _pre
 from kerasfg.export import warmup as _warmup
 from kerasfg.export._verify_worker import scan_ops
+from kerasfg.io_utils import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -515,44 +515,33 @@ def export_saved_model(
     if version < 0:
         raise ExportError(f"version must be a non-negative integer, got {version}")
     final = base / str(version)
-    if final.exists():
-        raise FileExistsError(f"{final} exists; versions are never overwritten (pick another version)")
-    base.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
     scratch = None  # holds the verification requests when no warmup file is written
     try:
-        signatures = _write(model, spec, pre, class_names, layer, explain, staging)
-        problems = scan_ops(staging)["problems"]
-        if problems:
-            raise ExportError("the exported graph would not serve in TensorFlow Serving:\n  " + "\n  ".join(problems))
-        images = list(sample_images_bytes or sample_images(pre))
-        extras = _sample_extras(spec, len(images), sample_inputs)
-        records = reference_requests(model, spec, pre, images, extras, signatures, layer, class_names)
-        requests_file = staging / "assets.extra" / _warmup.WARMUP_FILE
-        if not warmup:
-            scratch = tempfile.mkdtemp(prefix="kerasfg-verify-")
-            requests_file = pathlib.Path(scratch) / _warmup.WARMUP_FILE
-        _warmup.write_warmup(requests_file, records)
-        default_rtol, default_atol = default_tolerance(model)
-        tolerance = (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
-        _write_metadata(staging, model, spec, pre, class_names, signatures, explain, layer, tolerance)
-        report = None
-        if verify:
-            report = _verify.verify_export(staging, requests_file=requests_file, rtol=tolerance[0],
-                                           atol=tolerance[1], require_version_dir=False)
-            if not report.ok:
-                raise ExportError(f"verification of the export failed:\n{report.summary()}")
-        if final.exists():
-            raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten")
-        try:
-            os.rename(staging, final)  # atomic on one file system; fails if `final` is a non-empty directory
-        except OSError as err:
-            if final.exists():  # another export published this version first
-                raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from err
-            raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        # Written and verified under a temporary name, published by one rename: TF Serving's file
+        # system poller never sees a partial version, and a failed check publishes nothing.
+        with atomic_directory(final) as staging:
+            signatures = _write(model, spec, pre, class_names, layer, explain, staging)
+            problems = scan_ops(staging)["problems"]
+            if problems:
+                raise ExportError("the exported graph would not serve in TensorFlow Serving:\n  "
+                                  + "\n  ".join(problems))
+            images = list(sample_images_bytes or sample_images(pre))
+            extras = _sample_extras(spec, len(images), sample_inputs)
+            records = reference_requests(model, spec, pre, images, extras, signatures, layer, class_names)
+            requests_file = staging / "assets.extra" / _warmup.WARMUP_FILE
+            if not warmup:
+                scratch = tempfile.mkdtemp(prefix="kerasfg-verify-")
+                requests_file = pathlib.Path(scratch) / _warmup.WARMUP_FILE
+            _warmup.write_warmup(requests_file, records)
+            default_rtol, default_atol = default_tolerance(model)
+            tolerance = (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
+            _write_metadata(staging, model, spec, pre, class_names, signatures, explain, layer, tolerance)
+            report = None
+            if verify:
+                report = _verify.verify_export(staging, requests_file=requests_file, rtol=tolerance[0],
+                                               atol=tolerance[1], require_version_dir=False)
+                if not report.ok:
+                    raise ExportError(f"verification of the export failed:\n{report.summary()}")
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
