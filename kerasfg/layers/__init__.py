@@ -4,12 +4,25 @@ Every attention layer accepts ``return_attention=True`` to also return its float
 ``kerasfg.layers.base`` for the contract the visualization code relies on.
 """
 
+from kerasfg.layers.attend_rectify import AttendRectify
+from kerasfg.layers.attention_branch import AttentionBranch
+from kerasfg.layers.augmented_conv import AugmentedConv2D
 from kerasfg.layers.base import AttentionLayer
 from kerasfg.layers.cbam import CBAM
+from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.factory import available_attention, get_attention
+from kerasfg.layers.self_attention import SelfAttention2D
+from kerasfg.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "AttendRectify",
+    "AttentionBranch",
+    "AugmentedConv2D",
     "CBAM",
+    "ECA",
+    "SelfAttention2D",
+    "SqueezeExcite",
+    "eca_kernel_size",
     "AttentionLayer",
     "available_attention",
     "get_attention",

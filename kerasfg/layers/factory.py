@@ -6,10 +6,18 @@ import inspect
 import keras
 
 from kerasfg.layers.cbam import CBAM
+from kerasfg.layers.eca import ECA
+from kerasfg.layers.self_attention import SelfAttention2D
+from kerasfg.layers.squeeze_excite import SqueezeExcite
 
 # Drop-in modules: same shape in and out, so a model builder can put them anywhere.
 _ATTENTION_LAYERS = {
     "cbam": CBAM,
+    "eca": ECA,
+    "se": SqueezeExcite,
+    "self_attention": SelfAttention2D,
+    "mhsa": SelfAttention2D,
+    "squeeze_excite": SqueezeExcite,
 }
 _NONE_NAMES = ("none", "")
 

@@ -16,6 +16,7 @@ class LayerCase:
     make: object
     shapes: tuple  # one input shape without the batch axis, or a tuple of them for several inputs
     has_maps: bool = True
+    float32_output: bool = False  # the main output is float32 by design (log-probabilities)
 
     @property
     def multi_input(self):
@@ -35,10 +36,15 @@ class LayerCase:
         x = inputs if self.multi_input else inputs[0]
         if with_maps and self.has_maps:
             y, maps = layer(x, return_attention=True)
-            outputs = [y, *(maps[k] for k in sorted(maps))]
+            outputs = [*flatten(y), *(maps[k] for k in sorted(maps))]
         else:
             outputs = layer(x)
         return keras.Model(inputs if self.multi_input else inputs[0], outputs), layer
+
+
+def flatten(outputs):
+    """A layer's or a model's outputs as a list."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 CASES = [
@@ -49,6 +55,31 @@ CASES = [
                             spatial_pool_order="mean_max", kernel_size=3, name="cbam_p", **kw),
         (5, 4, 8),
     ),
+    LayerCase("squeeze_excite", lambda **kw: L.SqueezeExcite(ratio=4, name="se", **kw), (5, 5, 8)),
+    LayerCase("eca", lambda **kw: L.ECA(name="eca", **kw), (5, 5, 16)),
+    LayerCase("eca_circular",
+              lambda **kw: L.ECA(kernel_size=3, padding="circular", name="ceca", **kw), (4, 4, 8)),
+    LayerCase("attention_branch",
+              lambda **kw: L.AttentionBranch(num_classes=5, name="abn", **kw), ((6, 6, 8), (6, 6, 12))),
+    LayerCase("attention_branch_multitask",
+              lambda **kw: L.AttentionBranch(num_tasks=3, task_pooling="max", name="abn_mt", **kw),
+              (5, 5, 8)),
+    LayerCase("self_attention",
+              lambda **kw: L.SelfAttention2D(num_heads=2, name="mhsa", **kw), (4, 3, 8)),
+    LayerCase("self_attention_plain",
+              lambda **kw: L.SelfAttention2D(num_heads=2, key_dim=3, value_dim=5,
+                                             position_embedding=False, layer_norm=False,
+                                             residual=False, name="mhsa_plain", **kw), (3, 4, 6)),
+    LayerCase("augmented_conv",
+              lambda **kw: L.AugmentedConv2D(12, 3, key_depth=4, value_depth=4, num_heads=2,
+                                             name="aa", **kw), (5, 4, 6)),
+    LayerCase("attend_rectify",
+              lambda **kw: L.AttendRectify(num_classes=3, num_heads=2, name="warn", **kw),
+              ((3,), (2, 2, 8), (4, 4, 6), (2, 2, 8)), float32_output=True),
+    LayerCase("attend_rectify_sigmoid",
+              lambda **kw: L.AttendRectify(num_classes=4, num_heads=3, gate="sigmoid",
+                                           kernel_size=1, name="warn_s", **kw),
+              ((4,), (3, 3, 5), (6, 5, 4)), float32_output=True),
 ]
 
 

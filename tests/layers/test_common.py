@@ -10,7 +10,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from layer_cases import CASES, case_params, randomize
+from layer_cases import CASES, case_params, flatten, randomize
 
 from kerasfg.layers import AttentionLayer
 
@@ -18,8 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _numpy(outputs):
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [keras.ops.convert_to_numpy(o) for o in outputs]
+    return [keras.ops.convert_to_numpy(o) for o in flatten(outputs)]
 
 
 def _randomized_model(case, with_maps=True):
@@ -59,7 +58,8 @@ def test_maps_follow_the_contract(case):
 def test_fit_step_under_xla(case):
     model, layer = _randomized_model(case, with_maps=False)
     x = case.inputs(batch=4)
-    y = np.random.default_rng(5).normal(size=(4, *model.output.shape[1:])).astype("float32")
+    rng = np.random.default_rng(5)
+    y = [rng.normal(size=(4, *o.shape[1:])).astype("float32") for o in model.outputs]
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
     before = [keras.ops.convert_to_numpy(v) for v in layer.trainable_weights]
     history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
@@ -77,16 +77,17 @@ def test_mixed_precision_keeps_maps_in_float32(case, policy):
     x = case.inputs()
     expected = _numpy(reference(x))
     keras.config.set_dtype_policy(policy)
-    model, layer = case.model(with_maps=True)
+    _, layer = case.model()
     layer.set_weights(ref_layer.get_weights())
-    outputs = model(x)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    y, maps = layer(x, return_attention=True)
     compute = policy.removeprefix("mixed_")
-    assert keras.backend.standardize_dtype(outputs[0].dtype) == compute
+    main_dtype = "float32" if case.float32_output else compute
+    assert keras.backend.standardize_dtype(flatten(y)[0].dtype) == main_dtype
+    for name, m in maps.items():
+        assert keras.backend.standardize_dtype(m.dtype) == "float32", name
+    outputs = [*flatten(y), *(maps[k] for k in sorted(maps))]
     tol = 0.05 if compute == "bfloat16" else 5e-3
-    for i, (out, ref) in enumerate(zip(outputs, expected)):
-        if i > 0:  # the maps
-            assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    for out, ref in zip(outputs, expected, strict=True):
         out = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
         np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * max(1.0, np.abs(ref).max()))
     # and gradients are finite in the low-precision dtype
@@ -96,7 +97,8 @@ def test_mixed_precision_keeps_maps_in_float32(case, policy):
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         y = layer(inputs if case.multi_input else inputs[0], training=True)
-        loss = keras.ops.mean(keras.ops.square(keras.ops.cast(y, "float32")))
+        loss = sum(keras.ops.mean(keras.ops.square(keras.ops.cast(o, "float32")))
+                   for o in flatten(y))
     grads = tape.gradient(loss, [*layer.trainable_weights, *inputs])
     for g in grads:
         if g is not None:
@@ -137,8 +139,10 @@ _SERVE_SCRIPT = textwrap.dedent(
         data = np.load(f"{name}.npz")
         inputs = [data[k] for k in sorted(data) if k.startswith("x")]
         served = tf.saved_model.load(f"{name}_savedmodel")
-        out = served.serve(*inputs) if len(inputs) == 1 else served.serve(inputs)
-        results[name] = float(np.max(np.abs(np.asarray(out) - data["y"])))
+        out = served.serve(inputs[0] if len(inputs) == 1 else inputs)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        results[name] = max(float(np.max(np.abs(np.asarray(o) - data[f"y{i}"])))
+                            for i, o in enumerate(out))
     assert all(sys.modules[m] is None for m in ("keras", "kerasfg", "tf_keras"))
     print(json.dumps(results))
     """
@@ -151,7 +155,8 @@ def test_savedmodel_serves_from_a_tensorflow_only_process(tmp_path):
         model, _ = _randomized_model(case, with_maps=False)
         x = case.inputs()
         arrays = {f"x{i}": a for i, a in enumerate(x if case.multi_input else [x])}
-        np.savez(tmp_path / f"{case.id}.npz", y=_numpy(model(x))[0], **arrays)
+        ys = {f"y{i}": y for i, y in enumerate(_numpy(model(x)))}
+        np.savez(tmp_path / f"{case.id}.npz", **arrays, **ys)
         model.export(str(tmp_path / f"{case.id}_savedmodel"), format="tf_saved_model",
                      verbose=False)
     (tmp_path / "cases.json").write_text(json.dumps([c.id for c in CASES]))
