@@ -90,7 +90,8 @@ def abn_trunk(image, *, style, depth, block, attention, activation):
 
 
 def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=50,
-               style="imagenet", block=None, map_kernel_size=3, mechanism="residual", name=None):
+               style="imagenet", block=None, map_kernel_size=3, mechanism="residual", rescale=None,
+               name=None):
     """Build a single-task Attention Branch Network on a ResNet.
 
     Args:
@@ -104,6 +105,8 @@ def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", d
             when the depth is 9n+2, as the official code.
         map_kernel_size: kernel of the map convolution: 3 (official code) or 1 (paper figure).
         mechanism: ``"residual"`` ``(1 + M) * g`` (Eq. 2) or ``"multiply"`` ``M * g`` (Eq. 1).
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name.
 
     Returns:
@@ -112,8 +115,8 @@ def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", d
     """
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"abn_resnet: num_classes must be a positive int; received {num_classes!r}.")
-    image = image_input(input_shape)
-    g, last_stage, last_name = abn_trunk(image, style=style, depth=depth, block=block,
+    image, x = image_input(input_shape, rescale)
+    g, last_stage, last_name = abn_trunk(x, style=style, depth=depth, block=block,
                                          attention=attention, activation=activation)
     branch = last_stage(g, 1, f"attention_{last_name}")
     (g2, attention_logits), maps = AttentionBranch(
@@ -131,7 +134,8 @@ def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", d
 
 
 def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="relu", depth=101,
-                  style="imagenet", block=None, task_pooling="avg", mechanism="residual", name=None):
+                  style="imagenet", block=None, task_pooling="avg", mechanism="residual",
+                  rescale=None, name=None):
     """Build the multi-task Attention Branch Network for T binary attributes (module docstring).
 
     Args:
@@ -145,6 +149,8 @@ def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="re
         task_pooling: pooling of each map into its attention-branch logit: ``"avg"`` (paper) or
             ``"max"`` (ABN_CelebA).
         mechanism: ``"residual"`` (``1 + M_t``) or ``"multiply"`` (``M_t``) weighting.
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name.
 
     Returns:
@@ -155,8 +161,8 @@ def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="re
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"abn_multitask: num_classes (the number of attributes) must be a positive "
                          f"int; received {num_classes!r}.")
-    image = image_input(input_shape)
-    g, last_stage, last_name = abn_trunk(image, style=style, depth=depth, block=block,
+    image, x = image_input(input_shape, rescale)
+    g, last_stage, last_name = abn_trunk(x, style=style, depth=depth, block=block,
                                          attention=attention, activation=activation)
     branch = last_stage(g, 1, f"attention_{last_name}")
     (_, attention_logits), maps = AttentionBranch(

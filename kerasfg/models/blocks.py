@@ -117,9 +117,26 @@ def classifier_outputs(x, num_classes, *, classifier_activation="softmax", defau
             for task, count in task_classes(num_classes, default).items()}
 
 
-def image_input(input_shape, name="image"):
-    """The image input, with a clear error for a shape that is not ``(height, width, channels)``."""
+RESCALE = {"unit": (1 / 255, 0.0), "symmetric": (1 / 127.5, -1.0)}
+
+
+def image_input(input_shape, rescale=None, name="image"):
+    """The image input and the tensor the network starts from: ``(image, x)``.
+
+    Args:
+        input_shape: ``(height, width, channels)``; anything else is a clear error.
+        rescale: None (the model takes preprocessed images, as keras.applications'), ``"unit"``
+            (pixels 0..255 to [0, 1]) or ``"symmetric"`` (to [-1, 1], as `face_resnet`), done by
+            a ``Rescaling`` layer named ``rescale``, so that a config can feed raw pixels.
+        name: name of the input.
+    """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels); received {input_shape}.")
-    return keras.Input(shape=input_shape, name=name)
+    image = keras.Input(shape=input_shape, name=name)
+    if rescale is None:
+        return image, image
+    if rescale not in RESCALE:
+        raise ValueError(f"rescale must be None or one of {sorted(RESCALE)}; received {rescale!r}.")
+    scale, offset = RESCALE[rescale]
+    return image, keras.layers.Rescaling(scale, offset=offset, name="rescale")(image)

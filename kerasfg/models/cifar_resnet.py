@@ -65,7 +65,7 @@ def cifar_resnet_features(x, *, depth=20, block="basic", attention=None, activat
 
 
 def cifar_resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=20,
-                 block="basic", classifier_activation="softmax", name=None):
+                 block="basic", classifier_activation="softmax", rescale=None, name=None):
     """Build a CIFAR ResNet.
 
     Args:
@@ -76,10 +76,12 @@ def cifar_resnet(*, input_shape, num_classes, attention=None, activation="relu",
         depth: 6n+2 (basic blocks: 20, 32, 44, 56, 110) or 9n+2 (bottlenecks).
         block: ``"basic"`` or ``"bottleneck"``.
         classifier_activation: ``"softmax"``, or None for logits.
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name (default ``cifar_resnet{depth}``).
     """
-    image = image_input(input_shape)
-    x = cifar_resnet_features(image, depth=depth, block=block, attention=attention,
+    image, x = image_input(input_shape, rescale)
+    x = cifar_resnet_features(x, depth=depth, block=block, attention=attention,
                               activation=activation)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
     return keras.Model(image, outputs, name=name or f"cifar_resnet{depth}")

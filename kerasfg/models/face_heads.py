@@ -41,7 +41,7 @@ import functools
 
 import keras
 
-from kerasfg.models.blocks import task_classes
+from kerasfg.models.blocks import image_input, task_classes
 from kerasfg.models.cifar_resnet import cifar_resnet_features
 from kerasfg.models.registry import register_model
 from kerasfg.models.resnet import resnet_features
@@ -127,7 +127,7 @@ def multibranch_head(features, config, *, identity_classes, expression_classes, 
 @register_model("face_head")
 def face_head(*, input_shape, num_classes, attention=None, activation="relu", config="E",
               backbone=None, backbone_options=None, freeze_backbone=False, expression_classes=7,
-              hidden_units=1024, dropout=0.5, name=None):
+              hidden_units=1024, dropout=0.5, rescale=None, name=None):
     """Build configuration ``config`` of the thesis, as a head or end to end on a backbone.
 
     Args:
@@ -143,6 +143,7 @@ def face_head(*, input_shape, num_classes, attention=None, activation="relu", co
         expression_classes: expression classes when ``num_classes`` does not give them (7).
         hidden_units: width of the hidden dense layers (1024).
         dropout: rate of every dropout layer (0.5).
+        rescale: with a backbone: None, ``"unit"`` or ``"symmetric"`` rescaling of raw pixels.
         name: model name (default ``face_head_{config}`` / ``{backbone}_face_head_{config}``).
 
     Returns:
@@ -174,8 +175,8 @@ def face_head(*, input_shape, num_classes, attention=None, activation="relu", co
         if backbone not in BACKBONES:
             raise ValueError(f"Unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}.")
         input_name = "image"
-        image = keras.Input(shape=tuple(input_shape), name=input_name)
-        features = BACKBONES[backbone](image, attention=attention, activation=activation,
+        image, x = image_input(input_shape, rescale)
+        features = BACKBONES[backbone](x, attention=attention, activation=activation,
                                        **(backbone_options or {}))
         backbone_layers = {layer.name for layer in keras.Model(image, features).layers}
 

@@ -36,8 +36,7 @@ class DepthToSpace(keras.layers.Layer):
 
     def call(self, inputs):
         s = self.block_size
-        _, h, w, c = inputs.shape
-        c_out = c // (s * s)
+        c_out = inputs.shape[-1] // (s * s)
         height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
         x = ops.reshape(inputs, (-1, height, width, s, s, c_out))
         x = ops.transpose(x, (0, 1, 3, 2, 4, 5))

@@ -233,7 +233,7 @@ def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu"
 
 
 def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=50, version=1,
-           stride_on="1x1", classifier_activation="softmax", dropout=0.0, name=None):
+           stride_on="1x1", classifier_activation="softmax", dropout=0.0, rescale=None, name=None):
     """Build a ResNet classifier.
 
     Args:
@@ -248,13 +248,15 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
         stride_on: v1 bottlenecks: ``"1x1"`` (keras.applications) or ``"3x3"`` (torchvision).
         classifier_activation: ``"softmax"``, or None for logits.
         dropout: dropout rate before the classifier.
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name (default ``resnet{depth}`` / ``resnet{depth}v2``).
 
     Returns:
         A flat functional model ``image -> {output: (batch, classes) float32}``.
     """
-    image = image_input(input_shape)
-    x = resnet_features(image, depth=depth, version=version, attention=attention,
+    image, x = image_input(input_shape, rescale)
+    x = resnet_features(x, depth=depth, version=version, attention=attention,
                         activation=activation, stride_on=stride_on)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)

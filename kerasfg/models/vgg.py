@@ -129,7 +129,7 @@ def vgg_features(x, *, depth=16, head="fc", fc_units=4096, dropout=0.0, activati
 def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16, batch_norm=False,
         attention_placement="last", attention_residual=None, head="fc", fc_units=4096, dropout=0.0,
         pool_padding="valid", augmented=False, space_mode="depth_to_space", augmented_options=None,
-        classifier_activation="softmax", name=None):
+        classifier_activation="softmax", rescale=None, name=None):
     """Build a VGG classifier.
 
     Args:
@@ -151,13 +151,14 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
         space_mode: ``"depth_to_space"`` (default) or ``"reshape"`` (the FEI report's).
         augmented_options: keyword arguments of `augmented_stem`.
         classifier_activation: ``"softmax"``, or None for logits.
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name.
 
     Returns:
         A flat functional model ``image -> {output: (batch, classes) float32}``.
     """
-    image = image_input(input_shape)
-    x = image
+    image, x = image_input(input_shape, rescale)
     if augmented:
         x = augmented_stem(x, space_mode=space_mode, **(augmented_options or {}))
     x = vgg_features(x, depth=depth, head=head, fc_units=fc_units, dropout=dropout,

@@ -28,7 +28,8 @@ from kerasfg.models.wide_resnet import wide_resnet_trunk
 
 @register_model("warn")
 def warn(*, input_shape, num_classes, attention=None, activation="relu", depth=28, width=10,
-         dropout=0.0, attention_depth=3, num_heads=4, gate="softmax", reg_weight=1e-3, name=None):
+         dropout=0.0, attention_depth=3, num_heads=4, gate="softmax", reg_weight=1e-3, rescale=None,
+         name=None):
     """Build WARN: WRN-depth-width with attend-and-rectify at ``attention_depth`` feature maps.
 
     Args:
@@ -43,6 +44,8 @@ def warn(*, input_shape, num_classes, attention=None, activation="relu", depth=2
         num_heads: heads per module (the thesis's attention width AW; official 4).
         gate: ``"softmax"`` or ``"sigmoid"`` (official CIFAR-100 script) global gates.
         reg_weight: weight of the diversity penalty (official 1e-3).
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name.
 
     Returns:
@@ -52,8 +55,8 @@ def warn(*, input_shape, num_classes, attention=None, activation="relu", depth=2
         raise ValueError(f"warn: num_classes must be a positive int; received {num_classes!r}.")
     if attention_depth not in (1, 2, 3):
         raise ValueError(f"warn: attention_depth must be 1, 2 or 3; received {attention_depth!r}.")
-    image = image_input(input_shape)
-    x, taps = wide_resnet_trunk(image, depth=depth, width=width, dropout=dropout,
+    image, x = image_input(input_shape, rescale)
+    x, taps = wide_resnet_trunk(x, depth=depth, width=width, dropout=dropout,
                                 attention=attention, activation=activation)
     pooled = keras.layers.GlobalAveragePooling2D(name="features")(x)
     logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(pooled)

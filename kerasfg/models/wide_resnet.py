@@ -88,7 +88,7 @@ def wide_resnet_features(x, *, depth=28, width=10, dropout=0.0, attention=None, 
 
 @register_model("wide_resnet")
 def wide_resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=28, width=10,
-                dropout=0.0, classifier_activation="softmax", name=None):
+                dropout=0.0, classifier_activation="softmax", rescale=None, name=None):
     """Build WRN-depth-width.
 
     Args:
@@ -101,10 +101,12 @@ def wide_resnet(*, input_shape, num_classes, attention=None, activation="relu", 
         dropout: dropout rate between the two convolutions of each block (0.3 in the paper's
             dropout runs).
         classifier_activation: ``"softmax"``, or None for logits.
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
         name: model name (default ``wrn_{depth}_{width}``).
     """
-    image = image_input(input_shape)
-    x = wide_resnet_features(image, depth=depth, width=width, dropout=dropout, attention=attention,
+    image, x = image_input(input_shape, rescale)
+    x = wide_resnet_features(x, depth=depth, width=width, dropout=dropout, attention=attention,
                              activation=activation)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
     return keras.Model(image, outputs, name=name or f"wrn_{depth}_{width}")

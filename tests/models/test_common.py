@@ -85,3 +85,36 @@ def test_unknown_model_and_bad_input_shape_are_clear():
         build_model("resnet18", input_shape=(32, 32), num_classes=2)
     with pytest.raises(ValueError, match="depth must be one of"):
         build_model("resnet50", input_shape=(32, 32, 3), num_classes=2, depth=51)
+
+
+def test_rescale_lets_a_model_take_raw_pixels():
+    raw = build_model("cifar_resnet20", input_shape=(16, 16, 3), num_classes=3, rescale="symmetric")
+    plain = build_model("cifar_resnet20", input_shape=(16, 16, 3), num_classes=3)
+    plain.set_weights(raw.get_weights())
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(raw(pixels)["predictions"]),
+                               np.asarray(plain(pixels / 127.5 - 1.0)["predictions"]),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="rescale must be None or one of"):
+        build_model("resnet18", input_shape=(32, 32, 3), num_classes=3, rescale="imagenet")
+
+
+def test_built_from_a_config():
+    """The training config's model section builds any registered backbone for the data's tasks."""
+    import types
+
+    from kerasfg import config as config_lib
+    from kerasfg import training
+
+    config = config_lib.from_dict({
+        "name": "backbone",
+        "data": {"inputs": ["image"], "targets": ["identity", "expression"]},
+        "model": {"name": "resnet18v2", "attention": "eca", "activation": "elu",
+                  "options": {"rescale": "symmetric"}},
+    })
+    data = types.SimpleNamespace(input_shape=(32, 32, 3),
+                                 num_classes={"identity": 4, "expression": 7})
+    model = training.build_model(config, data)
+    assert sorted(model.output) == ["expression", "identity"]
+    assert model.get_layer("stage2_block1_eca") is not None
+    assert model.get_layer("rescale") is not None and model.get_layer("stage1_block1_1_elu")
