@@ -25,7 +25,8 @@ def attention_tag(attention):
     """The short name an attention module gets in layer names.
 
     ``"cbam"`` -> ``"cbam"``, ``"squeeze-excite"`` -> ``"squeeze_excite"``, ``CBAM`` (the class) ->
-    ``"cbam"``, ``SqueezeExcite`` -> ``"squeeze_excite"``, a ``functools.partial`` -> the tag of
+    ``"cbam"``, ``SqueezeExcite`` -> ``"squeeze_excite"``, ``SelfAttention2D`` ->
+    ``"self_attention2d"``, a ``functools.partial`` -> the tag of
     its function, any other callable -> its snake-cased ``__name__`` (or ``"attention"``).
     """
     if isinstance(attention, str):
@@ -35,7 +36,7 @@ def attention_tag(attention):
     name = getattr(attention, "__name__", "attention")
     if inspect.isclass(attention) and name.isupper():
         return name.lower()
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def resolve_attention(attention, **kwargs):

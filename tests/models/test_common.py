@@ -118,3 +118,18 @@ def test_built_from_a_config():
     assert sorted(model.output) == ["expression", "identity"]
     assert model.get_layer("stage2_block1_eca") is not None
     assert model.get_layer("rescale") is not None and model.get_layer("stage1_block1_1_elu")
+
+
+def test_attention_names_in_layer_names():
+    import functools
+
+    from kerasfg.layers import CBAM, ECA, SelfAttention2D, SqueezeExcite
+    from kerasfg.models.blocks import attention_tag
+
+    assert [attention_tag(a) for a in ("cbam", "Squeeze-Excite", CBAM, ECA, SqueezeExcite,
+                                       SelfAttention2D, functools.partial(SqueezeExcite, ratio=4))] == [
+        "cbam", "squeeze_excite", "cbam", "eca", "squeeze_excite", "self_attention2d",
+        "squeeze_excite"]
+    model = build_model("cifar_resnet", input_shape=(8, 8, 3), num_classes=2, depth=8,
+                        attention=functools.partial(SqueezeExcite, ratio=4))
+    assert model.get_layer("stage2_block1_squeeze_excite").ratio == 4
