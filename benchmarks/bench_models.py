@@ -6,8 +6,11 @@ alike):
 
 - our ResNet50 against ``keras.applications.ResNet50`` (budget: at least 0.97x);
 - ResNet50 + SE / ECA / CBAM in every block, as ratios to our plain ResNet50;
-- the multi-task ABN with 40 attributes as a cost ratio to the single-task ABN (ResNet-50, both):
-  ours runs the last stage once, where the official code runs it once per attribute.
+- the multi-task ABN with 40 attributes as a cost ratio (step time) to the single-task ABN
+  (ResNet-50, both): ours runs the last stage once, where the official code runs it once per
+  attribute.
+
+Steps are interleaved one per model in turn; the medians come from ``rounds * steps`` steps each.
 
     python -m benchmarks.bench_models [--rounds 3] [--steps 6] [--size 96] [--batch 8]
 """
@@ -90,13 +93,13 @@ def main(argv=None):
     for model, x, y in candidates.values():
         for _ in range(3):  # trace, compile and warm up
             model.train_on_batch(x, y)
+    # one step per model in turn, so that a burst of load on this shared machine hits all alike
     step_times = {name: [] for name in candidates}
-    for _ in range(args.rounds):
+    for _ in range(args.rounds * args.steps):
         for name, (model, x, y) in candidates.items():
-            for _ in range(args.steps):
-                start = time.perf_counter()
-                model.train_on_batch(x, y)
-                step_times[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            step_times[name].append(time.perf_counter() - start)
     rate = {name: args.batch / statistics.median(times) for name, times in step_times.items()}
 
     print(f"training step, {args.size}x{args.size}x3, batch {args.batch}, {precision}, "
