@@ -1,0 +1,179 @@
+"""VGG16 / VGG19: plain, with batch normalization, with attention, the CAM form and the
+attention-augmented form.
+
+The plain network is built as ``keras.applications.VGG16`` builds it, with the same layer names
+(``block3_conv2``, ``fc1``, ``predictions``), so the parameter counts and weights carry over.
+
+Attention placement (``attention_placement``):
+
+- ``"none"``;
+- ``"last"``: one module after the last block's pooling, in the residual form ``x + A(x)`` that the
+  FER report's code uses (``001_8567db0c98305053.txt``, its "Method 2"; ``attention_residual``);
+- ``"blocks"``: one module at the end of every conv block, before its pooling (its "Method 1":
+  with SE this adds exactly the 77,852 parameters its table reports for VGG16).
+
+Heads (``head``): ``"fc"`` (flatten, two dense layers of ``fc_units``, classifier; keras.applications
+and the FER report) or ``"cam"`` (global average pooling straight into one dense classifier, so that
+the class activation map ``M_c = sum_k w_ck f_k`` of ``block5_pool`` is exact; Zhou et al., the
+FEI report ``000_f74c9bd062c0cb9b.txt``).
+
+The attention-augmented form (``augmented=True``, the FEI report's "MHA VGG model"): an
+attention-augmented convolution (``kerasfg.layers.AugmentedConv2D``) with ``4 * channels`` filters
+in front of VGG, whose output ``(h, w, 4c)`` becomes a ``(2h, 2w, c)`` image for VGG. The report used
+a plain reshape, which scrambles pixel positions (each row of the new image mixes two input rows);
+the default here is depth-to-space, which keeps every value over the pixel it came from;
+``space_mode="reshape"`` reproduces the report.
+
+Not copied from the FER report (see ``papers/NOTES-001.md``): its baseline "VGG-19" (42.87M
+parameters) misses one 512-channel convolution of block 4 (the author's commit 824eda1 fixed it);
+VGG19 here has all 16 convolutions (48x48x1 input, 7 classes, ``pool_padding="same"``: 45,225,927
+parameters; VGG16: 39,916,231, as reported).
+"""
+
+import functools
+
+import keras
+
+from kerasfg.layers import AugmentedConv2D
+from kerasfg.models.blocks import Attention, act, classifier_outputs, image_input
+from kerasfg.models.glue import DepthToSpace
+from kerasfg.models.registry import register_model
+
+VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+VGG_FILTERS = (64, 128, 256, 512, 512)
+PLACEMENTS = ("none", "last", "blocks")
+HEADS = ("fc", "cam")
+
+# === Layers ===
+
+
+def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu",
+              attention_placement="last", attention_residual=None, pool_padding="valid"):
+    """The five conv blocks of VGG on tensor ``x`` (ending with ``block5_pool``), with attention."""
+    if depth not in VGG_BLOCKS:
+        raise ValueError(f"VGG depth must be one of {sorted(VGG_BLOCKS)}; received {depth!r}.")
+    if attention_placement not in PLACEMENTS:
+        raise ValueError(f"attention_placement must be one of {PLACEMENTS}; "
+                         f"received {attention_placement!r}.")
+    attention = attention if isinstance(attention, Attention) else Attention(attention)
+    if attention_residual is None:
+        attention_residual = attention_placement == "last"
+    for b, (convs, filters) in enumerate(zip(VGG_BLOCKS[depth], VGG_FILTERS), start=1):
+        for c in range(1, convs + 1):
+            name = f"block{b}_conv{c}"
+            if batch_norm:
+                x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
+                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+                x = act(x, activation, name)
+            elif isinstance(activation, str) and activation == "relu":
+                # keras.applications' layout: the activation inside the convolution.
+                x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+            else:
+                x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
+                x = act(x, activation, name)
+        if attention and attention_placement == "blocks":
+            x = _attend(x, attention, f"block{b}", attention_residual)
+        x = keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding, name=f"block{b}_pool")(x)
+    if attention and attention_placement == "last":
+        x = _attend(x, attention, "top", attention_residual)
+    return x
+
+
+def _attend(x, attention, prefix, residual):
+    y = attention(x, prefix)
+    if residual:
+        y = keras.layers.Add(name=f"{prefix}_{attention.tag}_add")([x, y])
+    return y
+
+
+def augmented_stem(x, *, channels=None, space_mode="depth_to_space", key_depth=4, value_depth=4,
+                   num_heads=2, relative=True):
+    """Attention-augmented convolution to ``4 * channels`` maps, then a ``(2h, 2w, channels)`` image.
+
+    Defaults: ``channels`` = the input's, and the FEI report's guessed hyperparameters (12 filters
+    for RGB, key and value depth 4, 2 heads, relative logits; ``papers/NOTES-000-003.md`` §8).
+    """
+    channels = channels or x.shape[-1]
+    height, width = x.shape[1:3]
+    x = AugmentedConv2D(4 * channels, key_depth=key_depth, value_depth=value_depth,
+                        num_heads=num_heads, relative=relative, name="augmented_conv")(x)
+    if space_mode == "depth_to_space":
+        return DepthToSpace(2, name="augmented_depth_to_space")(x)
+    if space_mode == "reshape":
+        return keras.layers.Reshape((2 * height, 2 * width, channels), name="augmented_reshape")(x)
+    raise ValueError(f"space_mode must be 'depth_to_space' or 'reshape'; received {space_mode!r}.")
+
+
+def vgg_features(x, *, depth=16, head="fc", fc_units=4096, dropout=0.0, activation="relu",
+                 **options):
+    """VGG feature vector of tensor ``x``: ``fc2`` (head ``"fc"``) or the pooled ``features``."""
+    x = vgg_trunk(x, depth=depth, activation=activation, **options)
+    if head == "cam":
+        return keras.layers.GlobalAveragePooling2D(name="features")(x)
+    if head != "fc":
+        raise ValueError(f"head must be one of {HEADS}; received {head!r}.")
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i in (1, 2):
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+        if isinstance(activation, str) and activation == "relu":
+            x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{i}")(x)
+        else:
+            x = act(keras.layers.Dense(fc_units, name=f"fc{i}")(x), activation, f"fc{i}")
+    return x
+
+
+# === Functional Model ===
+
+
+def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16, batch_norm=False,
+        attention_placement="last", attention_residual=None, head="fc", fc_units=4096, dropout=0.0,
+        pool_padding="valid", augmented=False, space_mode="depth_to_space", augmented_options=None,
+        classifier_activation="softmax", rescale=None, name=None):
+    """Build a VGG classifier.
+
+    Args:
+        input_shape: image shape ``(height, width, channels)``; with ``head="fc"`` the height and
+            width must be known (the flatten size depends on them).
+        num_classes: an int (one output named ``predictions``) or a dict ``{output: classes}``.
+        attention: attention module name or class (``"se"``, ``"cbam"``...), or None.
+        activation: activation of convolutions and hidden dense layers (``"relu"``, ``"elu"``...).
+        depth: 16 or 19.
+        batch_norm: a BN after every convolution (VGG-BN), before its activation.
+        attention_placement: ``"none"``, ``"last"`` or ``"blocks"`` (module docstring).
+        attention_residual: ``x + A(x)`` instead of ``A(x)``; default True for ``"last"``.
+        head: ``"fc"`` or ``"cam"``.
+        fc_units: width of ``fc1`` and ``fc2``.
+        dropout: dropout rate before ``fc1`` and ``fc2``.
+        pool_padding: ``"valid"`` (keras.applications) or ``"same"`` (the FER report: 48x48 input
+            gives a 2x2x512 last map).
+        augmented: put an attention-augmented convolution in front (module docstring).
+        space_mode: ``"depth_to_space"`` (default) or ``"reshape"`` (the FEI report's).
+        augmented_options: keyword arguments of `augmented_stem`.
+        classifier_activation: ``"softmax"``, or None for logits.
+        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
+            rescaled inside; see `kerasfg.models.blocks.image_input`).
+        name: model name.
+
+    Returns:
+        A flat functional model ``image -> {output: (batch, classes) float32}``.
+    """
+    image, x = image_input(input_shape, rescale)
+    if augmented:
+        x = augmented_stem(x, space_mode=space_mode, **(augmented_options or {}))
+    x = vgg_features(x, depth=depth, head=head, fc_units=fc_units, dropout=dropout,
+                     activation=activation, batch_norm=batch_norm, attention=attention,
+                     attention_placement=attention_placement,
+                     attention_residual=attention_residual, pool_padding=pool_padding)
+    outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
+    default = f"vgg{depth}{'_bn' if batch_norm else ''}{'_cam' if head == 'cam' else ''}"
+    return keras.Model(image, outputs, name=name or ("augmented_" + default if augmented else default))
+
+
+# === Config ===
+
+for _depth in (16, 19):
+    register_model(f"vgg{_depth}")(functools.partial(vgg, depth=_depth))
+    register_model(f"vgg{_depth}_bn")(functools.partial(vgg, depth=_depth, batch_norm=True))
+    register_model(f"vgg{_depth}_cam")(functools.partial(vgg, depth=_depth, head="cam"))
+register_model("vgg16_augmented")(functools.partial(vgg, depth=16, augmented=True))
