@@ -11,14 +11,16 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "callbacks",
+    "checkpoints",
     "cli",
     "config",
     "data",
     "export",
+    "io_utils",
     "layers",
     "losses",
-    "metrics",
     "models",
+    "quickstart",
     "regularizers",
     "tensorboard",
     "training",
