@@ -1,4 +1,4 @@
-"""Losses the kerasfg layers need."""
+"""Losses of the kerasfg layers and models, and the standard classification objective."""
 
 import keras
 from keras import ops
@@ -31,3 +31,30 @@ class NegativeLogLikelihood(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "sparse": self.sparse}
+
+
+def classification_objective(model, loss_weights=None):
+    """``compile`` arguments for a model whose outputs are all class probabilities.
+
+    Sparse categorical cross-entropy (integer labels) and accuracy for every output, each loss weighed
+    by ``loss_weights`` (1.0 for outputs it does not name):
+
+        model.compile(optimizer="adam", **classification_objective(model, {"expression": 0.5}))
+
+    Args:
+        model: a model with one softmax output or a dict of them.
+        loss_weights: ``{output name: weight}``.
+
+    Raises:
+        ValueError: if ``loss_weights`` names an output the model does not have.
+    """
+    names = list(model.output_names)
+    loss_weights = loss_weights or {}
+    unknown = sorted(set(loss_weights) - set(names))
+    if unknown:
+        raise ValueError(f"loss_weights: {unknown} is not an output of the model; its outputs are {names}.")
+    return {
+        "loss": {name: keras.losses.SparseCategoricalCrossentropy() for name in names},
+        "loss_weights": {name: float(loss_weights.get(name, 1.0)) for name in names},
+        "metrics": {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] for name in names},
+    }

@@ -308,21 +308,17 @@ def compile_model(model, train_config, jit_compile, steps_per_epoch=1):
         jit_compile: whether to compile the steps with XLA.
         steps_per_epoch: training steps per epoch, to place the learning-rate schedule's decays.
     """
-    outputs = list(model.output_names)
-    unknown = sorted(set(train_config.loss_weights) - set(outputs))
-    if unknown:
-        raise config_lib.ConfigError(
-            f"train.loss_weights: unknown output(s) {unknown}; the model's outputs are {outputs}.")
+    from kerasfg.losses import classification_objective
+
+    try:
+        objective = classification_objective(model, train_config.loss_weights)
+    except ValueError as error:
+        raise config_lib.ConfigError(f"train.{error}") from error
     optimizer = keras.optimizers.get({
         "class_name": train_config.optimizer.name,
         "config": {"learning_rate": learning_rate_schedule(train_config, steps_per_epoch),
                    **train_config.optimizer.options}})
-    model.compile(
-        optimizer=optimizer,
-        loss={name: "sparse_categorical_crossentropy" for name in outputs},
-        loss_weights={name: float(train_config.loss_weights.get(name, 1.0)) for name in outputs},
-        metrics={name: ["accuracy"] for name in outputs},
-        jit_compile=jit_compile)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, **objective)
 
 
 def learning_rate_schedule(train_config, steps_per_epoch):

@@ -41,6 +41,7 @@ import functools
 
 import keras
 
+from kerasfg.losses import classification_objective
 from kerasfg.models.blocks import image_input, task_classes
 from kerasfg.models.cifar_resnet import cifar_resnet_features
 from kerasfg.models.registry import register_model
@@ -205,21 +206,11 @@ def face_head(*, input_shape, num_classes, attention=None, activation="relu", co
 def face_head_losses(model, loss_weights=None):
     """``compile`` arguments: categorical cross-entropy per output (integer labels), with weights.
 
+    The face heads' objective is `kerasfg.losses.classification_objective`.
+
     Args:
         model: a `face_head` (or any model with a dict of softmax outputs).
         loss_weights: ``{output: weight}``; outputs not named get 1.0 (the thesis's unstated
             default, Keras's).
     """
-    names = list(model.output) if isinstance(model.output, dict) else list(model.output_names)
-    weights = {name: 1.0 for name in names}
-    for key, value in (loss_weights or {}).items():
-        if key not in weights:
-            raise ValueError(f"loss_weights names {key!r}, which is not an output of the model "
-                             f"({names}).")
-        weights[key] = float(value)
-    return {
-        "loss": {name: keras.losses.SparseCategoricalCrossentropy() for name in names},
-        "loss_weights": weights,
-        "metrics": {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-                    for name in names},
-    }
+    return classification_objective(model, loss_weights)
