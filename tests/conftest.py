@@ -3,6 +3,8 @@ reader of the image summaries that callbacks write."""
 
 import os
 import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -76,3 +78,17 @@ def event_scalars():
         return {tag: sorted(points) for tag, points in found.items()}
 
     return read
+
+
+@pytest.fixture
+def checkout_python():
+    """``run(*args, cwd)``: run ``python ARGS`` in a fresh interpreter that imports kerasfg from this
+    checkout (installed or not), returning the completed process with its output as text."""
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def run(*args, cwd, timeout=900):
+        return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    return run

@@ -1,5 +1,4 @@
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -15,33 +14,27 @@ TINY = [
 ]
 
 
-def kerasfg(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "kerasfg", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
 def overrides(values):
     return [arg for value in values for arg in ("--set", value)]
 
 
-def test_train_reports_a_bad_config_value_with_its_key(tmp_path):
+def test_train_reports_a_bad_config_value_with_its_key(tmp_path, checkout_python):
     config = tmp_path / "bad.yaml"
     config.write_text("name: bad\ntrain:\n  epochs: many\n")
-    done = kerasfg("train", str(config), cwd=tmp_path)
+    done = checkout_python("-m", "kerasfg", "train", str(config), cwd=tmp_path)
     assert done.returncode == 2
     assert "config error: train.epochs: expected an integer, got str 'many'" in done.stderr
 
 
-def test_train_without_config_or_resume_explains_what_it_needs(tmp_path):
-    done = kerasfg("train", cwd=tmp_path)
+def test_train_without_config_or_resume_explains_what_it_needs(tmp_path, checkout_python):
+    done = checkout_python("-m", "kerasfg", "train", cwd=tmp_path)
     assert done.returncode != 0 and "give a CONFIG file, or --resume RUN_DIR" in done.stderr
 
 
 @pytest.mark.slow
-def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(tmp_path, event_images,
-                                                                                 event_scalars):
-    done = kerasfg("quickstart", *overrides(TINY), cwd=tmp_path)
+def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_steps(
+        tmp_path, checkout_python, event_images, event_scalars):
+    done = checkout_python("-m", "kerasfg", "quickstart", *overrides(TINY), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Evaluation on the held-out synthetic faces" in done.stdout
     assert "identity" in done.stdout and "--logdir" in done.stdout
@@ -78,16 +71,16 @@ def test_quickstart_with_tiny_settings_trains_evaluates_and_prints_the_next_step
     (prediction,) = json.loads(sent.stdout)["predictions"]
     assert prediction["identity_name"] in [f"person_{k:03d}" for k in range(10)]
     assert abs(sum(prediction["identity_probs"]) - 1.0) < 1e-4
-    verify = kerasfg("verify-export", str(version), cwd=tmp_path)
+    verify = checkout_python("-m", "kerasfg", "verify-export", str(version), cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
 
 
 @pytest.mark.slow
-def test_train_from_a_config_file_with_overrides(tmp_path):
+def test_train_from_a_config_file_with_overrides(tmp_path, checkout_python):
     config = tmp_path / "exp.yaml"
     config.write_text((REPO / "kerasfg" / "configs" / "quickstart.yaml").read_text())
-    done = kerasfg("train", str(config), *overrides([*TINY, "export.enabled=false", "name=exp"]),
-                   cwd=tmp_path)
+    done = checkout_python("-m", "kerasfg", "train", str(config),
+                           *overrides([*TINY, "export.enabled=false", "name=exp"]), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs" / "exp").iterdir()
     assert (run_dir / "model.keras").is_file()

@@ -1,10 +1,8 @@
 """The README's commands and code are what users run first: keep them working."""
 
-import os
 import pathlib
 import re
 import subprocess
-import sys
 
 import pytest
 
@@ -28,29 +26,23 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "pytest" in command and "kerasfg quickstart" in block_after("<!-- quickstart-command -->")
 
 
-def run_python(code, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
-
-
 def test_every_python_block_is_tested():
     assert README.count("```python") == 2
 
 
 @pytest.mark.slow
-def test_the_python_example_runs(tmp_path):
+def test_the_python_example_runs(tmp_path, checkout_python):
     code = block_after("<!-- example -->")
     # The same code on fewer faces for fewer epochs, so that the test stays quick.
     small = code.replace("synthetic_faces(4000", "synthetic_faces(64").replace("epochs=5", "epochs=1")
     assert small != code
-    done = run_python(small, tmp_path)
+    done = checkout_python("-c", small, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list((tmp_path / "runs" / "mine" / "vis").glob("events.out.tfevents.*"))
     assert (tmp_path / "saved_models" / "mine" / "1" / "saved_model.pb").is_file()
 
 
-def test_the_models_example_runs(tmp_path):
-    done = run_python(block_after("<!-- models-example -->"), tmp_path)
+def test_the_models_example_runs(tmp_path, checkout_python):
+    done = checkout_python("-c", block_after("<!-- models-example -->"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cbam" in done.stdout

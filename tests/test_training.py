@@ -1,8 +1,5 @@
 import json
-import os
 import pathlib
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -33,13 +30,6 @@ def tiny_config(tmp_path, **train):
     })
 
 
-def run_python(script, cwd):
-    """Run ``script`` in a fresh interpreter that imports kerasfg from this checkout."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.slow
 def test_fit_writes_a_complete_run_directory(tmp_path):
     result = training.fit(tiny_config(tmp_path))
@@ -66,12 +56,12 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_where_it_stopped_and_ends_like_an_uninterrupted_one(tmp_path):
+def test_a_killed_run_resumes_where_it_stopped_and_ends_like_an_uninterrupted_one(tmp_path, checkout_python):
     config = tiny_config(tmp_path)
     uninterrupted = training.fit(config)
 
     runs = tmp_path / "killed"
-    killed = run_python(f"""
+    killed = checkout_python("-c", textwrap.dedent(f"""
         import os, keras
         from kerasfg import config as config_lib, training
 
@@ -83,7 +73,7 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_like_an_uninterrupted_on
         config = config_lib.from_dict({config.to_dict()!r})
         config.runs_dir = {str(runs)!r}
         training.fit(config, callbacks=[KillAfterSecondEpoch()])
-        """, cwd=tmp_path)
+        """), cwd=tmp_path)
     assert killed.returncode == 17, killed.stderr[-2000:]
     (run_dir,) = (runs / "tiny").iterdir()
     assert not (run_dir / "metrics.json").exists()
@@ -109,9 +99,9 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_like_an_uninterrupted_on
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_trains_over_two_logical_cpus(tmp_path):
+def test_mirrored_strategy_trains_over_two_logical_cpus(tmp_path, checkout_python):
     config = tiny_config(tmp_path, epochs=1, distribute="mirrored")
-    done = run_python(f"""
+    done = checkout_python("-c", textwrap.dedent(f"""
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -119,7 +109,7 @@ def test_mirrored_strategy_trains_over_two_logical_cpus(tmp_path):
         result = training.fit(config_lib.from_dict({config.to_dict()!r}))
         print("replicas", result.model.distribute_strategy.num_replicas_in_sync)
         print("accuracy", result.test_metrics["accuracy"])
-        """, cwd=tmp_path)
+        """), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "replicas 2" in done.stdout
 
