@@ -27,38 +27,57 @@ def _clean_keras_state():
 
 
 class EventImages:
-    """Reads the image summaries of event files back, as TensorBoard would find them."""
+    """Reads the pictures of event files back, as TensorBoard would find them.
 
-    @staticmethod
-    def _values(log_dir):
+    Reads the stock image summaries by default; with ``plugin="kerasfg"``, kerasfg's own recordings
+    (tags ``kerasfg/...``, a plain list of PNGs, and a JSON metadata content).
+    """
+
+    def __init__(self, plugin="images"):
+        self.plugin = plugin
+
+    def _values(self, log_dir):
         import tensorflow as tf
 
-        for path in pathlib.Path(log_dir).rglob("events.out.tfevents.*"):
+        for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
             for event in tf.compat.v1.train.summary_iterator(str(path)):
                 for value in event.summary.value:
-                    if value.metadata.plugin_data.plugin_name == "images":
+                    if value.metadata.plugin_data.plugin_name == self.plugin:
                         yield event.step, value
 
     def steps(self, log_dir):
-        """``{tag: sorted steps}`` of the image summaries under ``log_dir``."""
+        """``{tag: sorted steps}`` of the picture summaries under ``log_dir``."""
         steps = {}
         for step, value in self._values(log_dir):
             steps.setdefault(value.tag, []).append(step)
         return {tag: sorted(values) for tag, values in steps.items()}
 
+    def contents(self, log_dir):
+        """``{tag: metadata content dict}`` (kerasfg recordings only)."""
+        from kerasfg.tensorboard import metadata
+
+        return {value.tag: metadata.parse(value.metadata.plugin_data.content)
+                for _, value in self._values(log_dir) if value.metadata.plugin_data.content}
+
     def pictures(self, log_dir, tag):
         """``{step: [decoded uint8 pictures]}`` of ``tag``."""
         import tensorflow as tf
 
-        return {step: [tf.io.decode_png(blob).numpy()
-                       for blob in tf.make_ndarray(value.tensor)[2:]]  # [width, height, png, ...]
+        skip = 2 if self.plugin == "images" else 0  # stock images: [width, height, png, ...]
+        return {step: [tf.io.decode_png(blob).numpy() for blob in tf.make_ndarray(value.tensor)[skip:]]
                 for step, value in self._values(log_dir) if value.tag == tag}
 
 
 @pytest.fixture
 def event_images():
-    """An `EventImages` reader."""
+    """An `EventImages` reader of the stock image summaries."""
     return EventImages()
+
+
+@pytest.fixture
+def event_recordings():
+    """An `EventImages` reader of kerasfg's own recordings (the plugin's data)."""
+    return EventImages("kerasfg")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerasfg.callbacks.base import RecordingCallback
+from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
 from kerasfg.vis import render
 from kerasfg.vis.attention_maps import AttentionMapProbe, scores_to_spatial
@@ -41,8 +41,8 @@ class AttentionMaps(RecordingCallback):
         self._probe_model = AttentionMapProbe(self.model, self.layer_names)
 
     def record(self, step):
-        inputs = _first(self.probe, self.max_images)
-        images = inputs["image"] if isinstance(inputs, dict) else inputs
+        inputs = self.probe_inputs(self.max_images)
+        images = probe_images(inputs)
         for layer, maps in self._probe_model(inputs).items():
             for name, values in maps.items():
                 tag = f"attention/{layer}/{name}"
@@ -50,18 +50,14 @@ class AttentionMaps(RecordingCallback):
                     _, height, width, _ = self._probe_model.input_shapes[layer]
                     values = scores_to_spatial(values, height, width)
                 if values.ndim == 4:  # spatial: (batch, h, w, heads)
-                    pictures = np.concatenate([
-                        render.overlay(images, values[..., head], self.alpha, self.colormap)
-                        for head in range(values.shape[-1])])
-                    summary.image(self.writer, tag, pictures, step,
-                                  description=f"{name} map of {layer} over the probe images")
+                    for head in range(values.shape[-1]):
+                        head_tag = tag if values.shape[-1] == 1 else f"{tag}/head{head}"
+                        summary.heatmaps(self.writer, head_tag, values[..., head], images, step,
+                                         method="attention", layer=layer, map=name,
+                                         alpha=self.alpha, colormap=self.colormap,
+                                         description=f"{name} map of {layer} over the probe images")
                 elif values.ndim == 2:  # channel gates: (batch, channels)
                     strip = render.colorize(values, self.colormap)
                     summary.image(self.writer, tag, np.repeat(np.repeat(strip, 4, 0), 2, 1), step,
                                   description=f"{name} gates of {layer}: a row per probe image")
 
-
-def _first(inputs, count):
-    if isinstance(inputs, dict):
-        return {name: np.asarray(value)[:count] for name, value in inputs.items()}
-    return np.asarray(inputs)[:count]

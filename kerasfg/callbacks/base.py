@@ -4,6 +4,7 @@ import abc
 import pathlib
 
 import keras
+import numpy as np
 
 from kerasfg.tensorboard import summary
 
@@ -43,7 +44,8 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
     (step = number of epochs done). Subclasses implement ``record(step)`` and may override
-    ``setup()``.
+    ``setup()``. The probe images are written once, under ``probe/images``, for kerasfg's
+    TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
     `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder) and ``probe`` (the
     first examples of the validation set) when they are left as None.
@@ -66,7 +68,9 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
             raise ValueError(f"{type(self).__name__} needs a log_dir and a probe batch; pass them, or "
                              "train with kerasfg.training.fit, which provides both.")
         self.setup()
-        self.record(step=self._epochs_done())
+        step = self._epochs_done()
+        summary.probe_images(self.writer, probe_images(self.probe), step)
+        self.record(step=step)
 
     def setup(self):
         """Prepare for recording once ``self.model`` is set (for example, build probe models)."""
@@ -79,5 +83,21 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     def record(self, step):
         """Compute and write this callback's recording at ``step``."""
 
+    def probe_inputs(self, count=None):
+        """The first ``count`` probe examples (all by default), in the form the model takes."""
+        return take(self.probe, count)
+
     def _epochs_done(self):
         return int(getattr(self.model, "_initial_epoch", 0) or 0)
+
+
+def take(inputs, count=None):
+    """The first ``count`` examples of a batch (an array, or a dict of named arrays)."""
+    if isinstance(inputs, dict):
+        return {name: np.asarray(value)[:count] for name, value in inputs.items()}
+    return np.asarray(inputs)[:count]
+
+
+def probe_images(inputs):
+    """The image part of a batch of model inputs: its ``"image"`` entry, or the array itself."""
+    return np.asarray(inputs["image"] if isinstance(inputs, dict) else inputs)

@@ -1,12 +1,29 @@
 """How kerasfg stores its recordings in TensorBoard event files: the one place that decides it.
 
-Pictures are written as TensorBoard image summaries, so the stock Images dashboard shows them, under
-tags of the form ``<kind>/<layer>/<name>`` (for example ``attention/stage2_block1_attention/spatial``).
-Numbers are scalar summaries (Scalars dashboard) under ``progress/<metric>``.
+A recording is written twice, for two readers:
+
+- kerasfg's TensorBoard plugin reads a blob sequence of PNGs under ``kerasfg/<tag>``, whose metadata
+  declares the plugin name ``kerasfg``, the blob-sequence data class and a JSON description of what the
+  pictures are (see `kerasfg.tensorboard.metadata`). Heat maps are stored raw (8-bit grayscale), so the
+  plugin can colour and blend them itself.
+- The stock Images dashboard reads an ordinary image summary under ``<tag>`` (heat maps already
+  blended over the probe images).
+
+Tags have the form ``<kind>/<layer or method>/<name>``, for example
+``attention/stage2_block1_attention/spatial`` or ``gradcam/identity/conv5``. Numbers are scalar
+summaries (Scalars dashboard), such as ``progress/<metric>``; tables are also written as text.
 """
+
+import io
+import json
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
+from tensorboard.compat.proto import summary_pb2
+
+from kerasfg.tensorboard import metadata
+from kerasfg.vis import render
 
 
 def file_writer(log_dir):
@@ -14,18 +31,114 @@ def file_writer(log_dir):
     return tf.summary.create_file_writer(str(log_dir))
 
 
-def image(writer, tag, pictures, step, description=None):
-    """Write uint8 RGB pictures `(n, h, w, 3)` (or one `(h, w, 3)`) as an image summary at ``step``."""
+def _check_pictures(tag, pictures):
     pictures = np.asarray(pictures)
     if pictures.ndim == 3:
         pictures = pictures[None]
     if pictures.dtype != np.uint8 or pictures.ndim != 4 or pictures.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"image summary '{tag}' expects uint8 pictures of shape (n, h, w, 1|3|4), "
+        raise ValueError(f"Pictures for '{tag}' must be uint8 of shape (n, h, w, 1|3|4), "
                          f"got {pictures.dtype} {pictures.shape}.")
+    return pictures
+
+
+def image(writer, tag, pictures, step, description=None):
+    """Write uint8 pictures `(n, h, w, 1|3|4)` (or one `(h, w, c)`) as a stock image summary."""
+    pictures = _check_pictures(tag, pictures)
     with writer.as_default():
-        tf.summary.image(tag, pictures, step=step, max_outputs=len(pictures),
-                         description=description)
+        tf.summary.image(tag, pictures, step=step, max_outputs=len(pictures), description=description)
     writer.flush()
+
+
+def _png(picture):
+    buffer = io.BytesIO()
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def recording(writer, tag, pictures, step, *, kind, dashboard=None, description=None, **fields):
+    """Write a kerasfg recording: pictures for the plugin, and pictures for the Images dashboard.
+
+    Args:
+        writer: a summary writer (`file_writer`).
+        tag: the recording's tag; the plugin's copy goes under ``kerasfg/<tag>``.
+        pictures: uint8 `(n, h, w, 1|3|4)`, what the plugin shows.
+        step: the step (for recording callbacks, the number of epochs done).
+        kind: one of `kerasfg.tensorboard.metadata.KINDS`.
+        dashboard: uint8 pictures for the stock Images dashboard; ``pictures`` by default.
+        description: a sentence shown in both dashboards.
+        **fields: JSON-serialisable fields of the metadata content (``layer``, ``method``...).
+    """
+    pictures = _check_pictures(tag, pictures)
+    meta = summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=metadata.PLUGIN_NAME, content=metadata.content(kind, **fields)),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE)
+    with writer.as_default():
+        tf.summary.write(metadata.plugin_tag(tag), tf.constant([_png(p) for p in pictures]), step=step,
+                         metadata=meta)
+    image(writer, tag, pictures if dashboard is None else dashboard, step, description)
+
+
+def probe_images(writer, images, step, tag="probe/images", labels=None):
+    """Write the probe images `(n, h, w, 1|3)` (pixels in 0..255) that heat maps are drawn over."""
+    recording(writer, tag, render.to_uint8_rgb(images), step, kind="probe", labels=labels,
+              description="the probe images that kerasfg's recordings are computed on")
+
+
+def heatmaps(writer, tag, maps, images, step, *, method, probe_tag="probe/images", alpha=0.5,
+             colormap="jet", description=None, **fields):
+    """Write one heat map per probe image.
+
+    Args:
+        writer: a summary writer.
+        tag: the recording's tag, such as ``gradcam/identity/conv5``.
+        maps: `(n, h', w')` or `(n, h', w', 1)` maps of any range; each is normalised to [0, 1] and
+            resized to the images' size.
+        images: the probe images `(n, h, w, 1|3)` in 0..255, for the dashboard's overlays.
+        step: the step.
+        method: the method that made the maps (``gradcam``, ``saliency``, ``attention``...).
+        probe_tag: the tag of the probe images in the same log directory (see `probe_images`).
+        alpha, colormap: the Images dashboard's overlays.
+        description: a sentence shown in both dashboards.
+        **fields: more metadata content, such as ``layer`` and ``output``.
+    """
+    maps = np.asarray(maps, np.float32)
+    if maps.ndim == 4:
+        maps = maps[..., 0]
+    images = np.asarray(images)
+    if maps.ndim != 3 or len(maps) != len(images):
+        raise ValueError(f"heatmaps '{tag}' expects one map (n, h, w) per image; got maps of shape "
+                         f"{maps.shape} for {len(images)} images.")
+    gray = render.normalize(render.resize(maps, images.shape[1:3]))
+    pictures = (gray * 255).round().astype(np.uint8)[..., None]
+    recording(writer, tag, pictures, step, kind="heatmap", method=method, probe=probe_tag,
+              dashboard=render.overlay(images, maps, alpha, colormap), description=description, **fields)
+
+
+def table(writer, tag, columns, rows, step, description=None, **fields):
+    """Write a table (a list of row lists under ``columns``) for the plugin and as Markdown text."""
+    rows = [list(row) for row in rows]
+    if any(len(row) != len(columns) for row in rows):
+        raise ValueError(f"Every row of table '{tag}' needs {len(columns)} values ({columns}).")
+    meta = summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=metadata.PLUGIN_NAME, content=metadata.content("table", columns=list(columns), **fields)),
+        data_class=summary_pb2.DATA_CLASS_TENSOR)
+    with writer.as_default():
+        tf.summary.write(metadata.plugin_tag(tag), tf.constant(json.dumps(rows)), step=step, metadata=meta)
+        tf.summary.text(tag, _markdown(columns, rows), step=step, description=description)
+    writer.flush()
+
+
+def _markdown(columns, rows):
+    def cell(value):
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def scalars(writer, values, step):

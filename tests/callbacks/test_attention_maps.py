@@ -20,14 +20,15 @@ def model_and_data():
 
 
 def test_records_every_attention_map_before_training_and_on_its_cadence(tmp_path, model_and_data,
-                                                                      event_images):
+                                                                      event_images, event_recordings):
     model, x, y = model_and_data
     probe = {name: value[:5] for name, value in x.items()}
     callback = AttentionMaps(probe, log_dir=tmp_path, every_n_epochs=2, max_images=4)
     model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[callback])
     expected = {f"attention/stage{s}_block1_attention/{m}" for s in (1, 2) for m in ("channel", "spatial")}
     recorded = event_images.steps(tmp_path)
-    assert set(recorded) == expected
+    assert set(recorded) == expected | {"probe/images"}
+    assert recorded["probe/images"] == [0]
     for tag in expected:
         assert recorded[tag] == [0, 2, 4], tag
     overlays = event_images.pictures(tmp_path, "attention/stage2_block1_attention/spatial")
@@ -35,6 +36,15 @@ def test_records_every_attention_map_before_training_and_on_its_cadence(tmp_path
     assert any(not np.array_equal(a, b) for a, b in zip(overlays[0], overlays[4]))  # maps change
     (strip,) = event_images.pictures(tmp_path, "attention/stage1_block1_attention/channel")[0]
     assert strip.shape == (4 * 4, 16 * 2, 3)  # a row per probe image, a column per channel
+
+    contents = event_recordings.contents(tmp_path)
+    spatial = contents["kerasfg/attention/stage2_block1_attention/spatial"]
+    assert spatial == {"version": 1, "kind": "heatmap", "method": "attention", "probe": "probe/images",
+                       "layer": "stage2_block1_attention", "map": "spatial"}
+    assert contents["kerasfg/probe/images"]["kind"] == "probe"
+    maps = event_recordings.pictures(tmp_path, "kerasfg/attention/stage2_block1_attention/spatial")
+    assert sorted(maps) == [0, 2, 4] and maps[0][0].shape == (32, 32, 1)  # raw 8-bit maps for the plugin
+    assert all(m.max() == 255 for m in maps[2])  # each map normalised to its own maximum
 
 
 def test_overlays_show_the_maps_the_layers_compute(tmp_path, model_and_data, event_images):

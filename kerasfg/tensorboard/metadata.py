@@ -1,0 +1,49 @@
+"""What kerasfg's summaries declare in their metadata, shared by the writer and the TensorBoard plugin.
+
+Every kerasfg recording is stored under the plugin name ``kerasfg`` with a JSON description (its
+*content*) that says what kind of recording it is and how to show it:
+
+``{"version": 1, "kind": <one of KINDS>, ...kind-specific fields}``
+
+- ``probe``: the probe images themselves (RGB); ``labels`` (optional) names each image.
+- ``heatmap``: one map per probe image, stored as 8-bit grayscale at the probe images' size (0 = none,
+  255 = the map's maximum); ``method`` (``gradcam``, ``saliency``, ``attention``...), ``layer``,
+  ``output`` and ``probe`` (the tag of the probe images the maps belong to).
+- ``activations``: one filter grid (conv layers) or strip (dense layers) per probe image; ``layer``.
+- ``deconvolution``: one row of reconstructions of the top feature maps per probe image; ``layer``,
+  ``feature_maps`` (the indices shown, per image).
+- ``deep_visualization``: one picture per unit; ``layer``, ``units``, ``preset`` and ``settings``.
+- ``confusion_matrix``: one picture; ``output`` and ``class_names``.
+- ``table``: a JSON table (``columns`` in the content, ``rows`` in the tensor), such as faithfulness.
+
+Pictures are blob sequences of PNG bytes, tables are string tensors; `DATA_CLASSES` says which.
+This module imports no TensorFlow, so that the plugin stays light.
+"""
+
+import json
+
+PLUGIN_NAME = "kerasfg"
+VERSION = 1
+KINDS = ("probe", "heatmap", "activations", "deconvolution", "deep_visualization", "confusion_matrix", "table")
+TAG_PREFIX = PLUGIN_NAME + "/"
+
+
+def content(kind, **fields):
+    """The metadata content of a recording of ``kind``: UTF-8 JSON bytes."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kerasfg recording kind {kind!r}; expected one of {KINDS}.")
+    return json.dumps({"version": VERSION, "kind": kind, **fields}, sort_keys=True).encode("utf-8")
+
+
+def parse(raw):
+    """The dict of a metadata content written by `content`; ``{}`` for anything unreadable."""
+    try:
+        parsed = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) and parsed.get("kind") in KINDS else {}
+
+
+def plugin_tag(tag):
+    """The tag a recording has in kerasfg's plugin; ``tag`` itself is the stock Images dashboard's."""
+    return TAG_PREFIX + tag
