@@ -128,7 +128,7 @@ def fit(config, *, callbacks=(), resume=None):
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation)
+    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names)
     meter = Throughput(config.data.batch_size)
     backup = ResumableBackup(run_dir / "backup")
     built_in = [
@@ -176,20 +176,26 @@ def fit(config, *, callbacks=(), resume=None):
     return result
 
 
-def _configure_recordings(callbacks, log_dir, validation):
-    """Give kerasfg's recording callbacks the run's log folder and, once, a fixed probe batch."""
+def _configure_recordings(callbacks, log_dir, validation, class_names):
+    """Give kerasfg's recording callbacks the run's log folder, class names and, once, a fixed probe
+    batch with its targets."""
     from kerasfg.callbacks import RecordingCallback, TensorBoardRecorder
 
     probe = None
     for callback in callbacks:
         if isinstance(callback, TensorBoardRecorder) and callback.log_dir is None:
             callback.log_dir = log_dir
-        if isinstance(callback, RecordingCallback) and callback.probe is None:
-            if probe is None:  # the first validation batch: the same examples at every recording
-                features, _ = next(iter(validation))
-                probe = ({name: value.numpy() for name, value in features.items()}
-                         if isinstance(features, dict) else features.numpy())
-            callback.probe = probe
+        if isinstance(callback, RecordingCallback):
+            if callback.probe is None:
+                if probe is None:  # the first validation batch: the same examples at every recording
+                    probe = tuple(_to_numpy(part) for part in next(iter(validation)))
+                callback.probe, callback.probe_targets = probe
+            if callback.class_names is None:
+                callback.class_names = {task: list(names) for task, names in class_names.items()}
+
+
+def _to_numpy(batch):
+    return {name: value.numpy() for name, value in batch.items()} if isinstance(batch, dict) else batch.numpy()
 
 
 def new_run_dir(runs_dir, name):

@@ -47,20 +47,26 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     ``setup()``. The probe images are written once, under ``probe/images``, for kerasfg's
     TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
-    `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder) and ``probe`` (the
-    first examples of the validation set) when they are left as None.
+    `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder), ``probe`` and
+    ``probe_targets`` (the first batch of the validation set) and ``class_names`` when they are left
+    as None.
 
     Args:
         probe: a batch of model inputs (an array, or a dict of named inputs), chosen once.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
+        probe_targets: the probe's targets (an array, or a dict by output name), for callbacks that
+            need labels.
+        class_names: ``{output name: [class names]}``, for callbacks that name classes.
     """
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1):
+    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, probe_targets=None, class_names=None):
         super().__init__(log_dir=log_dir)
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}.")
         self.probe = probe
+        self.probe_targets = probe_targets
+        self.class_names = class_names
         self.every_n_epochs = every_n_epochs
 
     def on_train_begin(self, logs=None):
