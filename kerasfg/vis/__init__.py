@@ -2,15 +2,29 @@
 rendering helpers that turn their maps into uint8 pictures. Nothing here knows of callbacks or
 TensorBoard."""
 
+from kerasfg.vis.activations import (
+    LayerActivationProbe,
+    activation_grids,
+    activation_strips,
+    layer_activations,
+    top_channels,
+)
 from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
+from kerasfg.vis.deconvolution import Deconvnet, deconvolution
 from kerasfg.vis.graph import ModelGraph, output_names
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
 __all__ = [
            "AttentionMapProbe",
+           "Deconvnet",
+           "LayerActivationProbe",
            "ModelGraph",
+           "activation_grids",
+           "activation_strips",
            "attention_layers",
            "colorize",
+           "deconvolution",
+           "layer_activations",
            "normalize",
            "output_names",
            "overlay",
@@ -18,4 +32,5 @@ __all__ = [
            "scores_to_spatial",
            "tile",
            "to_uint8_rgb",
+           "top_channels",
 ]

@@ -1,0 +1,210 @@
+"""The deconvnet against a NumPy deconvnet written from the paper: unpool at the switches, rectify,
+transposed convolution with the layer's kernel (BN: its scale), layer by layer."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_graph import BUILDERS, _inputs
+
+from kerasfg.vis.deconvolution import Deconvnet, deconvolution, unpool
+
+
+def _same_padding(size, kernel, stride):
+    out = -(-size // stride)
+    return max((out - 1) * stride + kernel - size, 0) // 2
+
+
+def np_conv(x, kernel, bias, stride, padding):
+    """Forward convolution (TensorFlow's SAME/VALID) of one image (h, w, c)."""
+    k = kernel.shape[0]
+    top = _same_padding(x.shape[0], k, stride) if padding == "same" else 0
+    left = _same_padding(x.shape[1], k, stride) if padding == "same" else 0
+    out_h = -(-x.shape[0] // stride) if padding == "same" else (x.shape[0] - k) // stride + 1
+    out_w = -(-x.shape[1] // stride) if padding == "same" else (x.shape[1] - k) // stride + 1
+    padded = np.zeros((max(x.shape[0] + k, (out_h - 1) * stride + k), max(x.shape[1] + k, (out_w - 1) * stride + k),
+                       x.shape[2]), x.dtype)
+    padded[top:top + x.shape[0], left:left + x.shape[1]] = x
+    out = np.zeros((out_h, out_w, kernel.shape[3]), np.float64)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = padded[i * stride:i * stride + k, j * stride:j * stride + k]
+            out[i, j] = np.tensordot(window, kernel, axes=3) + bias
+    return out
+
+
+def np_conv_transpose(y, kernel, stride, padding, shape):
+    """The deconvnet's step through a convolution: each output value spreads its (flipped-filter) weights."""
+    k = kernel.shape[0]
+    top = _same_padding(shape[0], k, stride) if padding == "same" else 0
+    left = _same_padding(shape[1], k, stride) if padding == "same" else 0
+    out = np.zeros((shape[0] + 2 * k + stride * y.shape[0], shape[1] + 2 * k + stride * y.shape[1], shape[2]))
+    for i in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            out[i * stride:i * stride + k, j * stride:j * stride + k] += kernel @ y[i, j]
+    return out[top:top + shape[0], left:left + shape[1]]
+
+
+def np_pool(x):
+    h, w = x.shape[0] // 2, x.shape[1] // 2
+    return x[:2 * h, :2 * w].reshape(h, 2, w, 2, -1).max(axis=(1, 3))
+
+
+def np_unpool(y, x):
+    """Each value of y at the first maximum (row-major) of its 2x2 window of x."""
+    out = np.zeros_like(x, dtype=np.float64)
+    for i, j, c in np.ndindex(*y.shape):
+        window = x[2 * i:2 * i + 2, 2 * j:2 * j + 2, c]
+        di, dj = divmod(int(np.argmax(window == window.max())), 2)
+        out[2 * i + di, 2 * j + dj, c] = y[i, j, c]
+    return out
+
+
+def np_deconvnet(image, steps, top_n):
+    """Run ``steps`` ([(kind, params)]) forward on one image, then project the top_n maps back."""
+    values = [image.astype(np.float64)]
+    for kind, p in steps:
+        x = values[-1]
+        if kind == "conv":
+            x = np_conv(x, p["kernel"], p["bias"], p["stride"], p["padding"])
+            x = np.maximum(x, 0) if p["relu"] else x
+        elif kind == "bn":
+            x = (x - p["mean"]) * p["scale"] + p["beta"]
+        elif kind == "relu":
+            x = np.maximum(x, 0)
+        else:
+            x = np_pool(x)
+        values.append(x)
+    features = values[-1]
+    maxima = features.max(axis=(0, 1))
+    order = np.argsort(-maxima, kind="stable")[:top_n]
+    reconstructions = []
+    for channel in order:
+        signal = np.zeros_like(features)
+        i, j = np.unravel_index(np.argmax(features[..., channel]), features.shape[:2])
+        signal[i, j, channel] = features[i, j, channel]
+        for depth in range(len(steps) - 1, -1, -1):
+            kind, p = steps[depth]
+            if kind == "pool":
+                signal = np_unpool(signal, values[depth])
+            elif kind == "relu":
+                signal = np.maximum(signal, 0)
+            elif kind == "bn":
+                signal = signal * p["scale"]
+            else:
+                signal = np.maximum(signal, 0) if p["relu"] else signal
+                signal = np_conv_transpose(signal, p["kernel"], p["stride"], p["padding"], values[depth].shape)
+        reconstructions.append(signal)
+    return np.stack(reconstructions), order
+
+
+def conv_step(layer):
+    bias = np.zeros(layer.filters) if layer.bias is None else layer.bias.numpy()
+    return "conv", {"kernel": layer.kernel.numpy(), "bias": bias, "stride": layer.strides[0],
+                    "padding": layer.padding, "relu": layer.activation is keras.activations.relu}
+
+
+def test_unpooling_puts_each_value_at_its_switch():
+    x = tf.constant(np.array([[1, 5, 0, 2],
+                              [3, 4, 7, 7],
+                              [9, 0, 1, 1],
+                              [2, 8, 6, 1]], np.float32).reshape(1, 4, 4, 1))
+    layer = keras.layers.MaxPooling2D(2)
+    pooled = layer(x)
+    out = unpool(layer, tf.constant([[[[10.0], [20.0]], [[30.0], [40.0]]]]), x, pooled)
+    np.testing.assert_array_equal(out[0, ..., 0], [[0, 10, 0, 0],
+                                                    [0, 0, 20, 0],  # the first of the two 7s
+                                                    [30, 0, 0, 0],
+                                                    [0, 0, 40, 0]])
+    overlapping = keras.layers.MaxPooling2D(3, strides=1)  # windows share their maximum 9 and 8
+    out = unpool(overlapping, tf.constant([[[[1.0], [2.0]], [[4.0], [8.0]]]]), x, overlapping(x))
+    expected = np.zeros((4, 4))
+    expected[2, 0], expected[1, 2], expected[3, 1] = 1 + 4, 2, 8
+    np.testing.assert_array_equal(out[0, ..., 0], expected)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same")])
+def test_conv_relu_pool_equals_numpy(stride, padding):
+    inputs = keras.Input((9, 9, 2))
+    conv = keras.layers.Conv2D(4, 3, strides=stride, padding=padding, activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.MaxPooling2D(2, name="pool")(conv(inputs)))
+    conv.bias.assign(np.random.default_rng(5).normal(size=4) * 0.1)
+    images = np.random.default_rng(6).normal(size=(2, 9, 9, 2)).astype("float32")
+    reconstructions, indices = deconvolution(model, images, "pool", top_n=3)
+    assert reconstructions.shape == (2, 3, 9, 9, 2) and indices.shape == (2, 3)
+    for n in range(2):
+        expected, order = np_deconvnet(images[n], [conv_step(conv), ("pool", {})], 3)
+        np.testing.assert_array_equal(indices[n], order)
+        np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)
+        assert np.abs(expected).max() > 0
+
+
+def test_batch_norm_padding_and_identity_layers():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.ZeroPadding2D(1, name="pad")(inputs)
+    conv = keras.layers.Conv2D(5, 3, use_bias=False, name="conv")
+    bn = keras.layers.BatchNormalization(name="bn")
+    x = keras.layers.Activation("relu", name="relu")(bn(conv(x)))
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    model = keras.Model(inputs, keras.layers.MaxPooling2D(2, name="pool")(x))
+    rng = np.random.default_rng(7)
+    bn.set_weights([rng.uniform(0.5, 2, 5), rng.normal(size=5), rng.normal(size=5), rng.uniform(0.5, 2, 5)])
+    images = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    deconvnet = Deconvnet(model, "pool")
+    assert deconvnet.path == ["pad", "conv", "bn", "relu", "drop", "pool"]
+    reconstructions, indices = deconvnet(images, top_n=2)
+    gamma, beta, mean, variance = bn.get_weights()
+    steps = [conv_step(conv), ("bn", {"scale": gamma / np.sqrt(variance + bn.epsilon), "beta": beta, "mean": mean}),
+             ("relu", {}), ("pool", {})]
+    for n in range(2):
+        padded = np.pad(images[n], ((1, 1), (1, 1), (0, 0)))
+        expected, order = np_deconvnet(padded, steps, 2)
+        np.testing.assert_array_equal(indices[n], order)
+        np.testing.assert_allclose(reconstructions[n], expected[:, 1:-1, 1:-1], rtol=1e-4, atol=1e-5)
+
+
+def test_top_n_picks_the_maps_with_the_largest_maximum():
+    images = np.zeros((2, 4, 4, 5), np.float32)
+    images[0, 1, 2] = [3, 9, 1, 7, 5]
+    images[0, 3, 3] = [4, 0, 0, 0, 0]  # channel 0's maximum is 4, in another window
+    images[1, 0, 0] = [1, 2, 3, 4, 6]
+    model = keras.Sequential([keras.Input((4, 4, 5)), keras.layers.MaxPooling2D(2, name="pool")])
+    reconstructions, indices = deconvolution(model, images, "pool", top_n=3)
+    np.testing.assert_array_equal(indices, [[1, 3, 4], [4, 3, 2]])
+    for n, k in np.ndindex(2, 3):
+        expected = np.zeros((4, 4, 5), np.float32)
+        position = (1, 2) if n == 0 else (0, 0)
+        expected[(*position, indices[n, k])] = images[(n, *position, indices[n, k])]
+        np.testing.assert_array_equal(reconstructions[n, k], expected)  # only that map's maximum, at its switch
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_every_kind_of_model(kind):
+    model = BUILDERS[kind]()
+    inputs = _inputs(kind, np.random.default_rng(8))
+    deconvnet = Deconvnet(model, "conv2")
+    prefix = "backbone/" if kind == "nested" else ""
+    assert deconvnet.path == [prefix + name for name in ("conv1", "pool", "conv2")]
+    reconstructions, indices = deconvnet(inputs, top_n=2)
+    layers = [deconvnet.graph.layers[path] for path in deconvnet.path]
+    images = inputs["image"] if isinstance(inputs, dict) else inputs
+    for n in range(len(images)):
+        expected, order = np_deconvnet(images[n], [conv_step(layers[0]), ("pool", {}), conv_step(layers[2])], 2)
+        np.testing.assert_array_equal(indices[n], order)
+        np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_layers_it_cannot_invert_are_named():
+    image = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(image)
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(image)
+    added = keras.layers.Add(name="add")([a, b])
+    x = keras.layers.Conv2D(4, 3, name="after_add")(added)
+    flat = keras.layers.Dense(3, name="dense")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    model = keras.Model(image, flat)
+    with pytest.raises(ValueError, match=r"cannot invert layer 'add' \(Add\): it joins 2 inputs"):
+        Deconvnet(model, "after_add")
+    with pytest.raises(ValueError, match=r"cannot invert layer 'dense' \(Dense\): it inverts only Conv2D"):
+        Deconvnet(model, "dense")
+    with pytest.raises(ValueError, match="top_n must be between 1 and the 4 feature maps of 'a'"):
+        Deconvnet(model, "a")(np.zeros((1, 8, 8, 3), "float32"), top_n=5)
