@@ -11,19 +11,24 @@ from kerasfg.vis.activations import (
 )
 from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
 from kerasfg.vis.deconvolution import Deconvnet, deconvolution
+from kerasfg.vis.deep_visualization import PRESETS, DeepVisSettings, DeepVisualizer, deep_visualization
 from kerasfg.vis.graph import ModelGraph, output_names
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
 __all__ = [
            "AttentionMapProbe",
            "Deconvnet",
+           "DeepVisSettings",
+           "DeepVisualizer",
            "LayerActivationProbe",
            "ModelGraph",
+           "PRESETS",
            "activation_grids",
            "activation_strips",
            "attention_layers",
            "colorize",
            "deconvolution",
+           "deep_visualization",
            "layer_activations",
            "normalize",
            "output_names",
