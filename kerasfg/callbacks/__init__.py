@@ -1,7 +1,11 @@
 """Keras callbacks that record what a network does while it trains, for TensorBoard."""
 
+from kerasfg.callbacks.activations import LayerActivations
 from kerasfg.callbacks.attention_maps import AttentionMaps
 from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
+from kerasfg.callbacks.deconvolution import Deconvolution
+from kerasfg.callbacks.deep_visualization import DeepVisualization
 from kerasfg.callbacks.progress import TrainingProgress
 
-__all__ = ["AttentionMaps", "RecordingCallback", "TensorBoardRecorder", "TrainingProgress"]
+__all__ = ["AttentionMaps", "Deconvolution", "DeepVisualization", "LayerActivations", "RecordingCallback",
+           "TensorBoardRecorder", "TrainingProgress"]

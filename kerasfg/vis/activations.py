@@ -30,6 +30,31 @@ def _default_layers(graph):
             if not isinstance(layer, (keras.Model, *EXCLUDED_LAYERS))]
 
 
+def representative_layers(model):
+    """A few layers that summarise a model: the last layer of each run of feature maps of one size.
+
+    Walking the layers in model order, the layers with 4-D outputs (feature maps) form runs of
+    equal spatial size; the last layer of each run is the output of a stage (in a ResNet, the last
+    block of each stage; in a VGG, the last convolution before each pooling, and the last pooling).
+    Padding and cropping layers, which only pass between sizes, are skipped. A model without
+    feature maps is represented by its dense layers.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        Layer paths, in model order.
+    """
+    graph = ModelGraph(model)
+    skipped = (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)
+    layers = [(path, graph.layers[path]) for path in _default_layers(graph)]
+    maps = [(path, tuple(layer.output.shape[1:3])) for path, layer in layers
+            if len(layer.output.shape) == 4 and not isinstance(layer, skipped)]
+    if not maps:
+        return [path for path, layer in layers if len(layer.output.shape) == 2]
+    return [path for (path, size), (_, after) in zip(maps, maps[1:] + [(None, None)]) if size != after]
+
+
 class LayerActivationProbe:
     """Compute the outputs of chosen layers of any Keras model in one compiled forward pass.
 

@@ -99,6 +99,18 @@ def deconvnet_path(graph, layer):
             return path, chain[::-1]
 
 
+def deepest_layer(graph):
+    """The path of the last convolution or max-pooling layer (in model order) that a deconvnet can reach."""
+    for path in reversed(graph.paths_of((keras.layers.Conv2D, keras.layers.MaxPooling2D))):
+        try:
+            deconvnet_path(graph, path)
+        except ValueError:
+            continue
+        return path
+    raise ValueError(f"Model '{graph.model.name}' has no convolution or max-pooling layer that a deconvnet can "
+                     "reach from an image input.")
+
+
 def _producer(graph, tensor, consumer):
     """The layer that computes ``tensor`` (an input of layer ``consumer``) and its path.
 
@@ -198,7 +210,8 @@ class Deconvnet:
 
     Args:
         model: a built Keras model (Functional, Sequential, nested, multi-input or multi-output).
-        layer: path or unique name of the convolution or pooling layer whose feature maps to project.
+        layer: path or unique name of the convolution or pooling layer whose feature maps to project;
+            by default the deepest one it can reach (`deepest_layer`).
 
     Call arguments:
         inputs: a batch in the form the model takes (an array, or a dict of named inputs).
@@ -219,9 +232,9 @@ class Deconvnet:
     ```
     """
 
-    def __init__(self, model, layer):
+    def __init__(self, model, layer=None):
         self.graph = ModelGraph(model)
-        self.input_name, self.path = deconvnet_path(self.graph, layer)
+        self.input_name, self.path = deconvnet_path(self.graph, deepest_layer(self.graph) if layer is None else layer)
         self.layer = self.path[-1]
         self._project = tf.function(self._reconstruct, reduce_retracing=True)
 

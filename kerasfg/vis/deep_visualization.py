@@ -150,9 +150,14 @@ def percentile(values, q):
     return ordered[:, low:low + 1] + (position - low) * (ordered[:, high:high + 1] - ordered[:, low:low + 1])
 
 
+def _rows(values):
+    """``values`` `(batch, ...)` as `(batch, n)`, with ``n`` known when the graph is traced."""
+    return tf.reshape(values, (-1, int(np.prod(values.shape[1:]))))
+
+
 def _keep_at_least(image, scores, q):
     """Zero the pixels of ``image`` `(b, h, w, c)` whose ``scores`` `(b, h, w)` are below their percentile."""
-    flat = tf.reshape(scores, (tf.shape(scores)[0], -1))
+    flat = _rows(scores)
     keep = tf.cast(flat >= percentile(flat, q), image.dtype)
     return image * tf.reshape(keep, tf.shape(scores))[..., None]
 
@@ -172,9 +177,8 @@ def regularize(image, gradient, step, settings):
         image = tf.cond(step % settings.blur_every == 0, lambda: gaussian_blur(image, settings.blur_std),
                         lambda: image)
     if settings.value_percentile:
-        flat = tf.reshape(tf.abs(image), (tf.shape(image)[0], -1))
-        image = image * tf.cast(tf.abs(image) >= percentile(flat, settings.value_percentile)[:, :, None, None],
-                                image.dtype)
+        threshold = percentile(_rows(tf.abs(image)), settings.value_percentile)
+        image = image * tf.cast(tf.abs(image) >= threshold[:, :, None, None], image.dtype)
     if settings.norm_percentile:
         image = _keep_at_least(image, tf.norm(image, axis=-1), settings.norm_percentile)
     contribution = tf.reduce_sum(image * gradient, axis=-1)

@@ -11,6 +11,7 @@ from kerasfg.vis.activations import (
     activation_grids,
     activation_strips,
     layer_activations,
+    representative_layers,
     top_channels,
 )
 
@@ -83,3 +84,18 @@ def test_strips_have_a_cell_per_unit():
     assert strips.shape == (2, 2, 9, 1)
     np.testing.assert_array_equal(strips[0, 0, ::3, 0], [0, 85, 255])
     np.testing.assert_array_equal(strips[1, 1, ::3, 0], [0, 0, 255])
+
+
+def test_representative_layers_are_the_ends_of_each_resolution():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="b")(x)
+    x = keras.layers.MaxPooling2D(name="pool1")(x)
+    x = keras.layers.ZeroPadding2D(1, name="pad")(x)
+    x = keras.layers.Conv2D(4, 3, name="c")(x)
+    x = keras.layers.MaxPooling2D(name="pool2")(x)
+    x = keras.layers.Dense(3, name="dense")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    assert representative_layers(keras.Model(inputs, x)) == ["b", "c", "pool2"]
+    dense_only = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, name="fc1"),
+                                   keras.layers.Dropout(0.5), keras.layers.Dense(2, name="out")])
+    assert representative_layers(dense_only) == ["fc1", "out"]

@@ -23,6 +23,12 @@ from kerasfg.vis.deep_visualization import (
 PLAIN = DeepVisSettings(learning_rate=1.0, steps=8)  # no regularizer
 
 
+@pytest.fixture(autouse=True)
+def _seeded_weights():
+    """The same initial weights in every run: a ReLU network with random weights may have dead units."""
+    keras.utils.set_random_seed(0)
+
+
 def _logits(model, images):
     """Independent class scores of `functional()`: its features times the Dense kernel, plus the bias."""
     features = keras.Model(model.input, model.get_layer("gap").output)(images)
@@ -125,6 +131,15 @@ def test_percentile_clipping_zeros_the_expected_share(field, share, per_pixel):
         for n in range(2):
             np.testing.assert_array_equal(zeroed[n], np.abs(image[n]) < np.percentile(np.abs(image[n]), 30))
     assert abs(zeroed.mean() - share) <= 1 / zeroed[0].size + 1e-9
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_runs_in_the_compiled_loop(name):
+    settings = dataclasses.replace(PRESETS[name], learning_rate=1000.0, steps=4, value_percentile=10,
+                                   contribution_percentile=10)
+    images, scores = deep_visualization(functional(), [0, 3], settings=settings, input_range=(0, 255), seed=2)
+    assert images.shape == (2, 12, 12, 3) and np.isfinite(images).all() and np.isfinite(scores).all()
+    assert (images == 127.5).any()  # clipped pixels are set to the centre of the input range
 
 
 def test_presets_are_the_rows_of_table_2_1():

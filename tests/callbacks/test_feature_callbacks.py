@@ -1,0 +1,105 @@
+"""LayerActivations, Deconvolution and DeepVisualization write the tags, kinds, fields, steps and
+pictures that kerasfg's plugin reads, computed from the model as it is at each step."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerasfg.callbacks import Deconvolution, DeepVisualization, LayerActivations
+from kerasfg.vis import Deconvnet, activation_grids, deep_visualization
+
+
+@pytest.fixture
+def model_and_data():
+    image = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(image)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(x)
+    x = keras.layers.MaxPooling2D(name="pool1")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(name="pool2")(x)
+    x = keras.layers.Dense(5, activation="relu", name="fc")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    model = keras.Model(image, keras.layers.Dense(3, activation="softmax", name="identity")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    return model, rng.uniform(0, 255, (16, 16, 16, 3)).astype("float32"), rng.integers(0, 3, 16)
+
+
+def _fit(model, x, y, callback, epochs):
+    model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=[callback])
+
+
+def test_layer_activations(tmp_path, model_and_data, event_images, event_recordings):
+    model, x, y = model_and_data
+    callback = LayerActivations(x[:5], log_dir=tmp_path, max_images=3, max_filters=4)
+    _fit(model, x, y, callback, epochs=2)
+    layers = ["conv1", "conv2", "pool2"]  # the end of each resolution (16, 8, 4)
+    steps = event_recordings.steps(tmp_path)
+    assert set(steps) == {f"kerasfg/activations/{layer}" for layer in layers} | {"kerasfg/probe/images"}
+    assert all(steps[f"kerasfg/activations/{layer}"] == [0, 1, 2] for layer in layers)
+    assert event_images.steps(tmp_path)["activations/conv2"] == [0, 1, 2]
+    contents = event_recordings.contents(tmp_path)
+    conv1 = contents["kerasfg/activations/conv1"]
+    assert conv1["kind"] == "activations" and conv1["layer"] == "conv1" and conv1["grid"] == [2, 2]
+    assert len(conv1["channels"]) == 4 and conv1["channels"] == sorted(conv1["channels"])
+
+    final = keras.Model(model.input, model.get_layer("conv1").output)(x[:3])  # the weights after the last epoch
+    expected = activation_grids(final, conv1["channels"], columns=2)
+    recorded = event_recordings.pictures(tmp_path, "kerasfg/activations/conv1")
+    assert len(recorded[2]) == 3 and recorded[2][0].shape == (33, 33, 1)
+    np.testing.assert_allclose(np.stack(recorded[2]).astype(int), expected.astype(int), atol=1)
+
+
+def test_layer_activations_of_dense_layers_are_strips(tmp_path, model_and_data, event_recordings):
+    model, x, y = model_and_data
+    callback = LayerActivations(x[:2], log_dir=tmp_path, layers=["fc"])
+    _fit(model, x, y, callback, epochs=1)
+    assert event_recordings.contents(tmp_path)["kerasfg/activations/fc"]["grid"] == [1, 5]
+    strips = event_recordings.pictures(tmp_path, "kerasfg/activations/fc")[1]
+    assert len(strips) == 2 and strips[0].shape == (8, 5 * 4, 1)
+
+
+def test_deconvolution(tmp_path, model_and_data, event_images, event_recordings):
+    model, x, y = model_and_data
+    callback = Deconvolution(x[:4], log_dir=tmp_path, every_n_epochs=2, top_n=3, max_images=2)
+    _fit(model, x, y, callback, epochs=2)
+    tag = "kerasfg/deconvolution/pool2"  # the deepest layer the deconvnet reaches
+    assert event_recordings.steps(tmp_path)[tag] == [0, 2]
+    assert event_images.steps(tmp_path)["deconvolution/pool2"] == [0, 2]
+    content = event_recordings.contents(tmp_path)[tag]
+    _, indices = Deconvnet(model, "pool2")(x[:2], top_n=3)
+    assert content["kind"] == "deconvolution" and content["layer"] == "pool2"
+    assert content["feature_maps"] == indices.tolist()  # the last recording's maps, per probe image
+    rows = event_recordings.pictures(tmp_path, tag)[2]
+    assert len(rows) == 2 and rows[0].shape == (16, 3 * 17 - 1, 3)
+
+
+def test_deep_visualization(tmp_path, model_and_data, event_recordings):
+    model, x, y = model_and_data
+    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3, learning_rate=1000.0)
+    _fit(model, x, y, callback, epochs=5)
+    tag = "kerasfg/deep_visualization/identity"
+    assert event_recordings.steps(tmp_path)[tag] == [0, 5]  # every 5 epochs by default
+    content = event_recordings.contents(tmp_path)[tag]
+    assert content["kind"] == "deep_visualization" and content["layer"] == "identity"
+    assert content["units"] == [0, 1, 2] and content["preset"] == "row3"
+    assert content["settings"]["steps"] == 3 and content["settings"]["blur_std"] == 1.0
+    pictures = event_recordings.pictures(tmp_path, tag)[5]
+    low, high = float(x[:4].min()), float(x[:4].max())
+    settings = callback.settings
+    images, scores = deep_visualization(model, [0, 1, 2], settings=settings, input_range=(low, high))
+    np.testing.assert_allclose(content["activations"], scores, rtol=1e-4)
+    expected = np.clip((images - low) / (high - low) * 255, 0, 255).round()
+    np.testing.assert_allclose(np.stack(pictures).astype(int), expected.astype(int), atol=1)
+
+
+def test_deep_visualization_of_a_layer_with_custom_settings(tmp_path, model_and_data, event_recordings):
+    from kerasfg.vis import DeepVisSettings
+
+    model, x, y = model_and_data
+    settings = DeepVisSettings(learning_rate=50.0, steps=2, norm_percentile=20)
+    callback = DeepVisualization(x[:2], log_dir=tmp_path, every_n_epochs=1, layer="conv2", units=[1, 1, 7],
+                                 settings=settings)
+    _fit(model, x, y, callback, epochs=1)
+    content = event_recordings.contents(tmp_path)["kerasfg/deep_visualization/conv2"]
+    assert content["preset"] is None and content["units"] == [1, 1, 7] and content["settings"]["norm_percentile"] == 20
+    assert len(event_recordings.pictures(tmp_path, "kerasfg/deep_visualization/conv2")[1]) == 3
