@@ -147,7 +147,7 @@ def unpool(layer, signal, pool_input, pool_output):
     """
     pool_size, strides = tuple(layer.pool_size), tuple(layer.strides)
     if pool_size == strides:
-        return MaxUnpooling2D(pool_size, padding=layer.padding)([signal, pool_input, pool_output])
+        return MaxUnpooling2D(pool_size, padding=layer.padding, dtype="float32")([signal, pool_input, pool_output])
     return tf.raw_ops.MaxPoolGrad(orig_input=pool_input, orig_output=pool_output, grad=signal,
                                   ksize=(1, *pool_size, 1), strides=(1, *strides, 1), padding=layer.padding.upper())
 
@@ -165,7 +165,7 @@ def _invert(layer, signal, layer_input, layer_output):
         if layer.activation is not keras.activations.linear:
             signal = tf.nn.relu(signal)
         shape = tf.concat([tf.shape(signal)[:1], tf.shape(layer_input)[1:]], axis=0)
-        return tf.nn.conv2d_transpose(signal, tf.cast(layer.kernel, signal.dtype), shape,
+        return tf.nn.conv2d_transpose(signal, tf.cast(layer.kernel, tf.float32), shape,
                                       strides=(1, *layer.strides, 1), padding=layer.padding.upper(),
                                       dilations=(1, *layer.dilation_rate, 1))
     if isinstance(layer, keras.layers.MaxPooling2D):
@@ -178,7 +178,7 @@ def _invert(layer, signal, layer_input, layer_output):
                              "not the channels.")
         return signal * _batch_norm_scale(layer)
     if isinstance(layer, keras.layers.Rescaling):
-        return signal * tf.cast(layer.scale, signal.dtype)
+        return signal * tf.cast(layer.scale, tf.float32)
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, _), (left, _) = layer.padding
         return signal[:, top:top + layer_input.shape[1], left:left + layer_input.shape[2]]
@@ -257,6 +257,7 @@ class Deconvnet:
 
     def _reconstruct(self, inputs, top_n):
         _, taps = self.graph(inputs, taps=self.path)
+        taps = {path: tf.cast(value, tf.float32) for path, value in taps.items()}  # mixed precision: project in float32
         features = taps[self.layer]
         if features.shape.rank != 4:
             raise ValueError(f"The deconvnet projects feature maps (batch, h, w, c); '{self.layer}' outputs "
@@ -268,7 +269,7 @@ class Deconvnet:
             return tf.repeat(tensor, top_n, axis=0)
 
         signal = keep_maximum(repeat(features), tf.reshape(strongest, (-1,)))
-        outputs = [self._image(inputs)] + [taps[path] for path in self.path]
+        outputs = [tf.cast(self._image(inputs), tf.float32)] + [taps[path] for path in self.path]
         for depth in range(len(self.path) - 1, -1, -1):
             layer = self.graph.layers[self.path[depth]]
             layer_input, layer_output = outputs[depth], outputs[depth + 1]

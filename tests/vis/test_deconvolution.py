@@ -208,3 +208,14 @@ def test_layers_it_cannot_invert_are_named():
         Deconvnet(model, "dense")
     with pytest.raises(ValueError, match="top_n must be between 1 and the 4 feature maps of 'a'"):
         Deconvnet(model, "a")(np.zeros((1, 8, 8, 3), "float32"), top_n=5)
+
+
+def test_mixed_precision_models_are_projected_in_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")  # the conftest restores float32
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")(inputs)
+    x = keras.layers.Activation("relu")(keras.layers.BatchNormalization(name="bn")(x))
+    model = keras.Model(inputs, keras.layers.MaxPooling2D(2, name="pool")(x))
+    reconstructions, indices = Deconvnet(model, "pool")(np.random.default_rng(9).normal(size=(2, 8, 8, 3)), top_n=2)
+    assert reconstructions.dtype == np.float32 and reconstructions.shape == (2, 2, 8, 8, 3)
+    assert np.isfinite(reconstructions).all() and np.abs(reconstructions).max() > 0

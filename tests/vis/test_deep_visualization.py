@@ -164,3 +164,9 @@ def test_bad_settings_and_units_are_named():
         DeepVisualizer(model)([5])
     with pytest.raises(ValueError, match="not both"):
         DeepVisualizer(model, layer="conv2", output="preds")
+
+
+def test_mixed_precision_models():
+    keras.config.set_dtype_policy("mixed_bfloat16")  # the conftest restores float32
+    images, scores = deep_visualization(functional(), [0, 1], settings=PRESETS["row1"], seed=4)
+    assert images.dtype == scores.dtype == np.float32 and np.isfinite(images).all() and np.isfinite(scores).all()
