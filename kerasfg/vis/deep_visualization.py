@@ -315,8 +315,7 @@ class DeepVisualizer:
         inputs = {}
         for tensor in model.inputs:
             name = tensor._keras_history.operation.name
-            inputs[name] = images if name == self.input_name else tf.zeros(
-                tf.concat([[batch], tensor.shape[1:]], axis=0), tensor.dtype)
+            inputs[name] = images if name == self.input_name else tf.zeros((batch, *tensor.shape[1:]), tensor.dtype)
         structure = getattr(model, "_inputs_struct", None)
         if isinstance(structure, dict):
             return {key: inputs[value._keras_history.operation.name] for key, value in structure.items()}

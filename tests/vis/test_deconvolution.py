@@ -219,3 +219,20 @@ def test_mixed_precision_models_are_projected_in_float32():
     reconstructions, indices = Deconvnet(model, "pool")(np.random.default_rng(9).normal(size=(2, 8, 8, 3)), top_n=2)
     assert reconstructions.dtype == np.float32 and reconstructions.shape == (2, 2, 8, 8, 3)
     assert np.isfinite(reconstructions).all() and np.abs(reconstructions).max() > 0
+
+
+def test_the_path_steps_into_and_out_of_nested_models():
+    backbone = keras.Sequential([keras.Input((10, 10, 2)), keras.layers.Conv2D(3, 3, activation="relu", name="conv1"),
+                                 keras.layers.MaxPooling2D(name="pool")], name="backbone")
+    image = keras.Input((10, 10, 2), name="image")
+    head = keras.layers.Conv2D(4, 2, activation="relu", name="head")
+    model = keras.Model(image, keras.layers.Flatten()(head(backbone(image))))
+    deconvnet = Deconvnet(model, "head")
+    assert deconvnet.input_name == "image" and deconvnet.path == ["backbone/conv1", "backbone/pool", "head"]
+    images = np.random.default_rng(10).normal(size=(2, 10, 10, 2)).astype("float32")
+    reconstructions, indices = deconvnet(images, top_n=2)
+    for n in range(2):
+        expected, order = np_deconvnet(images[n], [conv_step(backbone.get_layer("conv1")), ("pool", {}),
+                                                   conv_step(head)], 2)
+        np.testing.assert_array_equal(indices[n], order)
+        np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)

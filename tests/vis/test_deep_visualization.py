@@ -170,3 +170,13 @@ def test_mixed_precision_models():
     keras.config.set_dtype_policy("mixed_bfloat16")  # the conftest restores float32
     images, scores = deep_visualization(functional(), [0, 1], settings=PRESETS["row1"], seed=4)
     assert images.dtype == scores.dtype == np.float32 and np.isfinite(images).all() and np.isfinite(scores).all()
+
+
+def test_other_inputs_are_zeros_of_their_shape_and_dtype():
+    image, code = keras.Input((8, 8, 3), name="image"), keras.Input((), dtype="int32", name="code")
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(image))
+    joined = keras.layers.Concatenate()([features, keras.layers.Embedding(4, 2)(code)])
+    model = keras.Model({"image": image, "code": code}, keras.layers.Dense(3, name="scores")(joined))
+    images, scores = deep_visualization(model, [0, 2], settings=PLAIN, input_range=None)
+    expected = model({"image": images, "code": np.zeros(2, "int32")})
+    np.testing.assert_allclose(scores, np.asarray(expected)[[0, 1], [0, 2]], rtol=1e-5, atol=1e-6)
