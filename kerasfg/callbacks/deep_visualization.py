@@ -51,18 +51,18 @@ class DeepVisualization(RecordingCallback):
         self.spatial = spatial
         self.seed = seed
         self._visualizer = None
+        self._units = None
 
     def setup(self):
         images = probe_images(self.probe)
         input_range = (float(images.min()), float(images.max())) if self.input_range == "probe" else self.input_range
         self._visualizer = DeepVisualizer(self.model, layer=self.layer, output=self.output, settings=self.settings,
                                           input_range=input_range, spatial=self.spatial)
-        if self.units is None:
-            self.units = list(range(min(4, self._visualizer.unit_count)))
+        self._units = list(range(min(4, self._visualizer.unit_count))) if self.units is None else list(self.units)
 
     def record(self, step):
         visualizer = self._visualizer
-        images, activations = visualizer(self.units, seed=self.seed)
+        images, activations = visualizer(self._units, seed=self.seed)
         if visualizer.input_range is None:
             scaled = render.normalize(images)
         else:
@@ -71,6 +71,6 @@ class DeepVisualization(RecordingCallback):
         pictures = (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)
         target = visualizer.target
         summary.recording(self.writer, f"deep_visualization/{target}", pictures, step, kind="deep_visualization",
-                          layer=target, units=[int(unit) for unit in self.units], preset=self.preset,
+                          layer=target, units=[int(unit) for unit in self._units], preset=self.preset,
                           settings=dataclasses.asdict(self.settings), activations=activations.tolist(),
-                          description=f"deep visualizations of units {list(self.units)} of {target}")
+                          description=f"deep visualizations of units {self._units} of {target}")

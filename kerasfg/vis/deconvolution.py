@@ -280,10 +280,11 @@ class Deconvnet:
         return tf.reshape(signal, shape), strongest
 
 
-def deconvolution(model, inputs, layer, top_n=9):
+def deconvolution(model, inputs, layer=None, top_n=9):
     """Deconvnet reconstructions of the ``top_n`` strongest feature maps of ``layer`` for each input.
 
     A one-off `Deconvnet(model, layer)(inputs, top_n)`; keep a `Deconvnet` to project repeatedly.
+    ``layer`` is by default the deepest convolution or max-pooling layer the deconvnet can reach.
 
     Returns:
         ``(reconstructions (batch, top_n, h, w, c), feature map indices (batch, top_n))``.
