@@ -54,8 +54,10 @@ class DeepVisualization(RecordingCallback):
         self._units = None
 
     def setup(self):
-        images = probe_images(self.probe)
-        input_range = (float(images.min()), float(images.max())) if self.input_range == "probe" else self.input_range
+        input_range = self.input_range
+        if isinstance(input_range, str):  # "probe"
+            images = probe_images(self.probe)
+            input_range = (float(images.min()), float(images.max()))
         self._visualizer = DeepVisualizer(self.model, layer=self.layer, output=self.output, settings=self.settings,
                                           input_range=input_range, spatial=self.spatial)
         self._units = list(range(min(4, self._visualizer.unit_count))) if self.units is None else list(self.units)
