@@ -26,7 +26,7 @@ from kerasfg.vis.graph import _functional_of
 def _output_rank(layer):
     try:
         output = layer.output
-    except (AttributeError, ValueError):  # never called, or called more than once
+    except AttributeError:  # never called
         return None
     return len(output.shape) if hasattr(output, "shape") else None
 

@@ -83,7 +83,7 @@ class Explainer:
             raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
         if layer is not None and method not in LAYER_METHODS:
             raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
-        image, rest = self._split(inputs)
+        image, rest = self.split_inputs(inputs)
         output = self.output_name(output)
         classes = self._classes(classes, image.shape[0])
         if method in LAYER_METHODS:
@@ -125,7 +125,8 @@ class Explainer:
         """Each image's score of its class (`chosen_classes`)."""
         return tf.gather(logits, cls.chosen_classes(logits, classes), batch_dims=1)
 
-    def _split(self, inputs):
+    def split_inputs(self, inputs):
+        """``(float32 image tensor, {name: tensor} of the other inputs)`` of a batch of inputs."""
         if self.image_name is None:
             if isinstance(inputs, dict):
                 if len(inputs) != 1:
