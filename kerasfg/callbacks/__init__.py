@@ -2,6 +2,7 @@
 
 from kerasfg.callbacks.attention_maps import AttentionMaps
 from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
+from kerasfg.callbacks.explanations import GradCAM, Saliency
 from kerasfg.callbacks.progress import TrainingProgress
 
-__all__ = ["AttentionMaps", "RecordingCallback", "TensorBoardRecorder", "TrainingProgress"]
+__all__ = ["AttentionMaps", "GradCAM", "RecordingCallback", "Saliency", "TensorBoardRecorder", "TrainingProgress"]

@@ -100,6 +100,15 @@ class Explainer:
                              f"{self.graph.output_names}.")
         return output
 
+    def layer_path(self, method, output=None, layer=None):
+        """The path of the layer whose feature maps ``method`` weighs for ``output``; None for the
+        gradient methods, which explain the input directly."""
+        if method == "cam":
+            return cam.gap_head(self.graph, self.output_name(output))[0]
+        if method in LAYER_METHODS:
+            return cam.feature_layer(self.graph, layer)
+        return None
+
     def compiled(self, key, build):
         """The compiled function ``tf.function(build())`` kept under ``key``."""
         if key not in self._compiled:
