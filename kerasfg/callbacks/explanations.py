@@ -5,6 +5,26 @@ from kerasfg.tensorboard import summary
 from kerasfg.vis.explain import Explainer
 
 
+def write_explanation(writer, explainer, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
+                      colormap="jet", **options):
+    """Explain ``inputs`` with ``explainer`` and write the heat maps with `summary.heatmaps`.
+
+    The tag is ``<method>/<output>``, or ``<method>/<output>/<layer path>`` for the methods that weigh
+    a layer's feature maps.
+
+    Returns:
+        The maps, float32 `(n, height, width)`.
+    """
+    path = explainer.layer_path(method, output, layer)
+    maps = explainer(inputs, method, output=output, layer=layer, classes=classes, **options)
+    tag = f"{method}/{output}" if path is None else f"{method}/{output}/{path}"
+    where = "" if path is None else f" of layer {path}"
+    target = "the predicted class" if classes is None else f"class {classes}"
+    summary.heatmaps(writer, tag, maps, probe_images(inputs), step, method=method, output=output, layer=path,
+                     alpha=alpha, colormap=colormap, description=f"{method}{where} for {target} of output {output}")
+    return maps
+
+
 class _Explanations(RecordingCallback):
     """Write `kerasfg.vis.explain` heat maps of every chosen output over the probe images.
 
@@ -28,25 +48,18 @@ class _Explanations(RecordingCallback):
         self.alpha = alpha
         self.options = options
         self._explainer = None
-        self._layers = {}
+        self._outputs = []
 
     def setup(self):
         self._explainer = Explainer(self.model)
-        outputs = self.outputs or self._explainer.graph.output_names
-        self._layers = {output: self._explainer.layer_path(self.method, self._explainer.output_name(output),
-                                                           self.layer)
-                        for output in outputs}
+        self._outputs = [self._explainer.output_name(output)
+                         for output in self.outputs or self._explainer.graph.output_names]
 
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
-        images = probe_images(inputs)
-        for output, layer in self._layers.items():
-            maps = self._explainer(inputs, self.method, output=output, layer=self.layer, **self.options)
-            tag = f"{self.method}/{output}" if layer is None else f"{self.method}/{output}/{layer}"
-            where = "" if layer is None else f" of layer {layer}"
-            summary.heatmaps(self.writer, tag, maps, images, step, method=self.method, output=output,
-                             layer=layer, alpha=self.alpha, colormap=self.colormap,
-                             description=f"{self.method}{where} for the predicted class of output {output}")
+        for output in self._outputs:
+            write_explanation(self.writer, self._explainer, inputs, step, method=self.method, output=output,
+                              layer=self.layer, alpha=self.alpha, colormap=self.colormap, **self.options)
 
 
 class Saliency(_Explanations):
