@@ -195,7 +195,8 @@ def _producer(tensor, scopes=()):
         return operation, prefix + operation.name, node.input_tensors, scopes
 
 
-def _is_squashing(layer):
+def is_squashing_layer(layer):
+    """Whether ``layer`` is a separate softmax or sigmoid layer (``Softmax``, or such an ``Activation``)."""
     if isinstance(layer, keras.layers.Softmax):
         return True
     return isinstance(layer, keras.layers.Activation) and layer.activation.__name__ in ("softmax", "sigmoid")
@@ -216,7 +217,7 @@ def gap_head(graph, output):
                          f"{chain}. Use gradcam instead.")
 
     found = _producer(_output_tensor(graph, output))
-    if found is not None and _is_squashing(found[0]):
+    if found is not None and is_squashing_layer(found[0]):
         chain.append(found[1])
         found = _producer(found[2][0], found[3])
     if found is None or not isinstance(found[0], keras.layers.Dense):

@@ -2,7 +2,7 @@
 
 tf-keras-vis works on flat functional Keras 3 models only: its ``ReplaceToLinear`` needs
 ``model.output_names`` (Sequential has none) and its probe models of inner layers are not connected for
-nested models (``kerasfg/../shared/reference/ECOSYSTEM.md`` a.3). `flatten` rebuilds any model as a flat
+nested models (see ECOSYSTEM.md, section a.3). `flatten` rebuilds any model as a flat
 functional model with the same (shared, trained) layers, `replace_to_linear` is a Keras 3 model
 modifier that acts on tf-keras-vis's clone, and `TfKerasVis` calls tf-keras-vis's visualizations with
 kerasfg's conventions (image input, output name, classes, layer choice):
@@ -23,7 +23,7 @@ from tf_keras_vis.saliency import Saliency
 from tf_keras_vis.utils.scores import CategoricalScore, InactiveScore
 
 from kerasfg.vis import render
-from kerasfg.vis.cam import feature_layer
+from kerasfg.vis.cam import feature_layer, is_squashing_layer
 from kerasfg.vis.explain import Explainer
 from kerasfg.vis.graph import ModelGraph
 
@@ -51,12 +51,6 @@ def flatten(model):
     return keras.Model(inputs, [outputs[name] for name in graph.output_names], name=f"{model.name}_flat")
 
 
-def _squashing(layer):
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    return isinstance(layer, keras.layers.Activation) and layer.activation.__name__ in ("softmax", "sigmoid")
-
-
 def replace_to_linear(model):
     """tf-keras-vis's ``ReplaceToLinear`` for Keras 3 (use it as ``model_modifier=``, on the clone).
 
@@ -67,7 +61,7 @@ def replace_to_linear(model):
     outputs, rebuilt = [], False
     for tensor in model.outputs:
         layer = tensor._keras_history.operation
-        if _squashing(layer):
+        if is_squashing_layer(layer):
             tensor, rebuilt = layer._inbound_nodes[tensor._keras_history.node_index].input_tensors[0], True
         elif getattr(layer, "activation", None) in (keras.activations.softmax, keras.activations.sigmoid):
             layer.activation = keras.activations.linear

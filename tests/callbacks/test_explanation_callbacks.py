@@ -57,6 +57,8 @@ def test_unknown_methods_and_outputs_are_named(tmp_path, model_and_data):
     model, x, y = model_and_data
     with pytest.raises(ValueError, match=r"Saliency records one of the methods \['saliency', 'smoothgrad'"):
         Saliency(x, log_dir=tmp_path, method="gradcam")
+    with pytest.raises(ValueError, match="Method 'cam' takes no layer"):
+        GradCAM(x, log_dir=tmp_path, method="cam", layer="stage1_block1_out")
     callback = GradCAM(x, log_dir=tmp_path, outputs=["age"])
     with pytest.raises(ValueError, match=r"no output 'age'; its outputs are"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
