@@ -19,6 +19,7 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 from tf_keras_vis.saliency import Saliency
 from tf_keras_vis.utils.scores import CategoricalScore, InactiveScore
 
@@ -91,8 +92,8 @@ class TfKerasVis:
         float32 array `(n, height, width)`, normalised by tf-keras-vis to [0, 1] unless told otherwise.
         CAMs are taken at the layer's resolution (``expand_cam=False``; tf-keras-vis would resize them
         with SciPy's deprecated ``zoom``, to the shape of every input of a multi-input model) and
-        resized bilinearly to the image (`kerasfg.vis.render.resize`). Score-CAM works on
-        single-input models only: tf-keras-vis masks every input.
+        resized bilinearly to the image (`kerasfg.vis.render.resize`). Score-CAM and SmoothGrad work on
+        single-input models only: tf-keras-vis masks, or adds noise to, every input.
     """
 
     def __init__(self, model):
@@ -113,16 +114,19 @@ class TfKerasVis:
         scores = [CategoricalScore(classes) if name == output else InactiveScore()
                   for name in explainer.graph.output_names]
         seed = [model_inputs[t.name] for t in self.flat.inputs] if isinstance(model_inputs, dict) else model_inputs
-        if method == "smoothgrad":
-            options.setdefault("smooth_samples", 20)
-        if method not in ("saliency", "smoothgrad"):
+        if method in ("scorecam", "smoothgrad") and len(self.flat.inputs) > 1:
+            change = "masks" if method == "scorecam" else "adds noise to"
+            raise ValueError(f"tf-keras-vis's {VISUALIZATIONS[method].__name__} {change} every input of a model, and "
+                             f"model '{explainer.model.name}' has the inputs {[t.name for t in self.flat.inputs]}; "
+                             f"use kerasfg.vis.explain(model, inputs, {method!r}) instead.")
+        if method in ("saliency", "smoothgrad"):
+            options.setdefault("unconnected_gradients", tf.UnconnectedGradients.ZERO)  # integer inputs
+            if method == "smoothgrad":
+                options.setdefault("smooth_samples", 20)
+        else:
             path = feature_layer(explainer.graph, layer)
             options.update(penultimate_layer=path.rsplit("/", 1)[-1], seek_penultimate_conv_layer=False)
             options.setdefault("expand_cam", False)
-        if method == "scorecam" and len(self.flat.inputs) > 1:
-            raise ValueError(f"tf-keras-vis's Scorecam masks every input of a model, and model "
-                             f"'{explainer.model.name}' has the inputs {[t.name for t in self.flat.inputs]}; "
-                             "use kerasfg.vis.explain(model, inputs, 'scorecam') instead.")
         if method not in self._visualizations:
             self._visualizations[method] = VISUALIZATIONS[method](self.flat, model_modifier=replace_to_linear)
         maps = self._visualizations[method](scores, seed, **options)
