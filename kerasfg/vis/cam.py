@@ -60,27 +60,22 @@ def _upsample(maps, image):
 # === Grad-CAM family ===
 
 
-def _gradient_cam(name, combine):
-    """A CAM method that weighs the layer's feature maps with the class score's gradients."""
+def _gradient_cam(explainer, image, rest, classes, output, layer, name, combine):
+    """A CAM that combines the layer's feature maps with the class score's gradients by ``combine``."""
+    path = feature_layer(explainer.graph, layer)
 
-    def method(explainer, image, rest, classes, *, output, layer=None):
-        path = feature_layer(explainer.graph, layer)
+    def build():
+        def compute(image, rest, classes):
+            with tf.GradientTape() as tape:
+                logits, taps = explainer.logits(image, rest, output, taps=[path])
+                features = taps[path]
+                score = explainer.class_scores(logits, classes)
+            grads = tf.cast(tape.gradient(score, features), tf.float32)
+            return _upsample(tf.nn.relu(combine(tf.cast(features, tf.float32), grads)), image)
 
-        def build():
-            def compute(image, rest, classes):
-                with tf.GradientTape() as tape:
-                    logits, taps = explainer.logits(image, rest, output, taps=[path])
-                    features = taps[path]
-                    score = explainer.class_scores(logits, classes)
-                grads = tf.cast(tape.gradient(score, features), tf.float32)
-                return _upsample(tf.nn.relu(combine(tf.cast(features, tf.float32), grads)), image)
+        return compute
 
-            return compute
-
-        return explainer.compiled((name, path, output), build)(image, rest, classes)
-
-    method.__name__ = name.replace("+", "_plus")
-    return method
+    return explainer.compiled((name, path, output), build)(image, rest, classes)
 
 
 def _gradcam_maps(features, grads):
@@ -102,12 +97,19 @@ def _layercam_maps(features, grads):
     return tf.reduce_sum(tf.nn.relu(grads) * features, axis=-1)
 
 
-gradcam = _gradient_cam("gradcam", _gradcam_maps)
-gradcam.__doc__ = "Grad-CAM: ReLU of the feature maps weighted by the spatial mean of the score's gradients."
-gradcam_plus_plus = _gradient_cam("gradcam++", _gradcam_plus_plus_maps)
-gradcam_plus_plus.__doc__ = "Grad-CAM++: the feature maps weighted by alpha-weighted positive gradients."
-layercam = _gradient_cam("layercam", _layercam_maps)
-layercam.__doc__ = "Layer-CAM: ReLU of the feature maps weighted position by position by the positive gradients."
+def gradcam(explainer, image, rest, classes, *, output, layer=None):
+    """Grad-CAM: ReLU of the feature maps weighted by the spatial mean of the score's gradients."""
+    return _gradient_cam(explainer, image, rest, classes, output, layer, "gradcam", _gradcam_maps)
+
+
+def gradcam_plus_plus(explainer, image, rest, classes, *, output, layer=None):
+    """Grad-CAM++: ReLU of the feature maps weighted by the alpha-weighted positive gradients."""
+    return _gradient_cam(explainer, image, rest, classes, output, layer, "gradcam++", _gradcam_plus_plus_maps)
+
+
+def layercam(explainer, image, rest, classes, *, output, layer=None):
+    """Layer-CAM: ReLU of the feature maps weighted, position by position, by the positive gradients."""
+    return _gradient_cam(explainer, image, rest, classes, output, layer, "layercam", _layercam_maps)
 
 
 # === Score-CAM ===
