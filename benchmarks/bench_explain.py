@@ -11,13 +11,18 @@ Prints, for 64 synthetic faces at the quick-start resolution on the quick-start 
   comparison uses the single-input variant of the architecture (no expression input);
 - the time of every kerasfg method for the 64 images on the quick-start model itself (image and
   expression inputs). CAM needs a Dense output on global average pooling, which the quick-start head
-  is not (it has hidden layers), so it is timed on the single-input variant with a GAP -> Dense head.
+  is not (it has hidden layers), so it is timed on the single-input variant with a GAP -> Dense head;
+- the cost of one recording of the `GradCAM` and `Saliency` callbacks (8 probe images, written to
+  event files) as a fraction of a quick-start training epoch, with the device's default precision
+  and XLA setting.
 
     python -m benchmarks.bench_explain [--rounds 7] [--images 64] [--scorecam-channels 16]
 """
 
 import argparse
+import math
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -26,7 +31,8 @@ import numpy as np
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from benchmarks.timing import interleaved_times, median_ratio, median_seconds, print_table
-from kerasfg import quickstart
+from kerasfg import quickstart, training
+from kerasfg.callbacks import GradCAM, Saliency
 from kerasfg.data.synthetic import synthetic_faces
 from kerasfg.models import build_model
 from kerasfg.vis import Explainer
@@ -50,6 +56,32 @@ def gap_dense_model(model):
     features = model.get_layer("features").output
     head = keras.layers.Dense(10, activation="softmax", name="identity")(features)
     return keras.Model(model.inputs[0], head, name="face_resnet_gap_dense")
+
+
+def callback_overhead(faces, steps=8):
+    """``{callback: (seconds per recording, fraction of a quick-start epoch)}``."""
+    config = quickstart.default_config()
+    keras.config.set_dtype_policy(training.resolve_precision("auto"))
+    try:
+        model = quickstart_model()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    training.compile_model(model, config.train, training.resolve_jit_compile("auto"))
+    batch = config.data.batch_size
+    x = {"image": faces.images[:batch].astype("float32"), "expression": faces.labels["expression"][:batch]}
+    y = {"identity": faces.labels["identity"][:batch] % 10}
+    epoch = median_seconds(lambda: model.train_on_batch(x, y), repeats=steps, warmup=3) * math.ceil(
+        config.data.synthetic.train_images / batch)
+    probe = {name: value[:8] for name, value in x.items()}
+    costs = {}
+    with tempfile.TemporaryDirectory() as log_dir:
+        for callback in (GradCAM(probe, log_dir=log_dir), Saliency(probe, log_dir=log_dir)):
+            callback.set_model(model)
+            callback.on_train_begin()
+            seconds = median_seconds(lambda c=callback: c.record(step=1), repeats=3, warmup=0)
+            callback.on_train_end()
+            costs[type(callback).__name__] = (seconds, seconds / epoch)
+    return costs, epoch
 
 
 def main(argv=None):
@@ -106,6 +138,12 @@ def main(argv=None):
     print(f"kerasfg methods on the quick-start model (image + expression inputs), {args.images} images, "
           "median of 3 calls after a warm-up (1 for full Score-CAM)")
     print_table(rows, ["method", "seconds", "ms per image"])
+
+    costs, epoch = callback_overhead(faces)
+    print(f"\none recording of a callback (8 probe images, 1 output) against a quick-start epoch ({epoch:.1f} s, "
+          f"precision {training.resolve_precision('auto')})")
+    print_table([[name, seconds, f"{fraction:.2%}"] for name, (seconds, fraction) in costs.items()],
+                ["callback", "seconds", "of an epoch"])
 
 
 if __name__ == "__main__":
