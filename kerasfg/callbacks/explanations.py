@@ -2,7 +2,7 @@
 
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
-from kerasfg.vis.explain import LAYER_METHODS, Explainer
+from kerasfg.vis.explain import Explainer, check_method
 
 
 def write_explanation(writer, explainer, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
@@ -40,8 +40,7 @@ class _Explanations(RecordingCallback):
         if method not in self.METHODS:
             raise ValueError(f"{type(self).__name__} records one of the methods {list(self.METHODS)}, "
                              f"got {method!r}.")
-        if layer is not None and method not in LAYER_METHODS:
-            raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
+        check_method(method, layer)
         self.method = method
         self.outputs = outputs
         self.layer = layer

@@ -28,6 +28,14 @@ LAYER_METHODS = ("gradcam", "gradcam++", "layercam", "scorecam")
 """The methods that weigh the feature maps of a layer (``layer=`` chooses it)."""
 
 
+def check_method(method, layer=None):
+    """Raise a ValueError unless ``method`` is one of `METHODS` that takes ``layer`` (when given)."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
+    if layer is not None and method not in LAYER_METHODS:
+        raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
+
+
 def image_input_name(model):
     """The name of a multi-input model's image input (``"image"``, or its only 4-D input); None for a
     single-input model."""
@@ -79,10 +87,7 @@ class Explainer:
         self._compiled = {}
 
     def __call__(self, inputs, method, *, layer=None, output=None, classes=None, **options):
-        if method not in METHODS:
-            raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
-        if layer is not None and method not in LAYER_METHODS:
-            raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
+        check_method(method, layer)
         image, rest = self.split_inputs(inputs)
         output = self.output_name(output)
         classes = self._classes(classes, image.shape[0])
