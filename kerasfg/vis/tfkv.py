@@ -43,10 +43,17 @@ VISUALIZATIONS = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": 
 def flatten(model):
     """A flat functional model computing ``model``'s outputs with its own layers.
 
-    Nested models are unrolled (their layers become layers of the flat model, under their own names);
-    the outputs are a list in the order of `kerasfg.vis.output_names`.
+    Nested models are unrolled (their layers become layers of the flat model, under their own names,
+    which must therefore be unique across the nested models); the outputs are a list in the order of
+    `kerasfg.vis.output_names`.
     """
     graph = ModelGraph(model)
+    names = [path.rsplit("/", 1)[-1] for path, layer in graph.layers.items()
+             if not isinstance(layer, (keras.Model, keras.layers.InputLayer))]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"Model '{model.name}' cannot be flattened: layers of different nested models share the "
+                         f"names {repeated}; use kerasfg.vis.explain, which reaches them by path.")
     inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
     outputs, _ = graph(inputs[0] if len(inputs) == 1 else {t.name: t for t in inputs})
     return keras.Model(inputs, [outputs[name] for name in graph.output_names], name=f"{model.name}_flat")

@@ -73,6 +73,12 @@ def test_flatten_unrolls_nested_models_with_the_same_layers():
     images = _inputs("nested", np.random.default_rng(2))
     np.testing.assert_allclose(keras.tree.flatten(flat([images]))[0], model(images), rtol=1e-6)
 
+    inputs = keras.Input((12, 12, 3), name="image")  # an outer layer named like one of the backbone's
+    pooled = model.get_layer("backbone")(inputs)
+    clash = keras.Model(inputs, keras.layers.Dense(2, name="conv2")(pooled))
+    with pytest.raises(ValueError, match=r"share the names \['conv2'\]; use kerasfg.vis.explain"):
+        flatten(clash)
+
 
 def test_saliency_of_a_model_with_an_integer_input():
     model = build_model("face_resnet", input_shape=(16, 16, 3), num_classes={"identity": 3}, widths=(8, 8),
