@@ -5,7 +5,8 @@ from kerasfg.callbacks.attention_maps import AttentionMaps
 from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
 from kerasfg.callbacks.deconvolution import Deconvolution
 from kerasfg.callbacks.deep_visualization import DeepVisualization
+from kerasfg.callbacks.explanations import GradCAM, Saliency
 from kerasfg.callbacks.progress import TrainingProgress
 
-__all__ = ["AttentionMaps", "Deconvolution", "DeepVisualization", "LayerActivations", "RecordingCallback",
-           "TensorBoardRecorder", "TrainingProgress"]
+__all__ = ["AttentionMaps", "Deconvolution", "DeepVisualization", "GradCAM", "LayerActivations",
+           "RecordingCallback", "Saliency", "TensorBoardRecorder", "TrainingProgress"]

@@ -12,6 +12,7 @@ from kerasfg.vis.activations import (
 from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
 from kerasfg.vis.deconvolution import Deconvnet, deconvolution
 from kerasfg.vis.deep_visualization import PRESETS, DeepVisSettings, DeepVisualizer, deep_visualization
+from kerasfg.vis.explain import METHODS, Explainer, explain
 from kerasfg.vis.graph import ModelGraph, output_names
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
@@ -20,7 +21,9 @@ __all__ = [
            "Deconvnet",
            "DeepVisSettings",
            "DeepVisualizer",
+           "Explainer",
            "LayerActivationProbe",
+           "METHODS",
            "ModelGraph",
            "PRESETS",
            "activation_grids",
@@ -29,6 +32,7 @@ __all__ = [
            "colorize",
            "deconvolution",
            "deep_visualization",
+           "explain",
            "layer_activations",
            "normalize",
            "output_names",
