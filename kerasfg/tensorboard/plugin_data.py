@@ -1,0 +1,153 @@
+"""What kerasfg's TensorBoard plugin serves: the data provider's kerasfg recordings as JSON-ready values.
+
+Every request names a run, a tag and, where it matters, a step and a picture index; each is checked
+against what the data provider holds, and a blob is only ever read through the blob key that the provider
+itself gives for that run, tag, step and index. Anything else raises `BadRequest`, which the plugin
+answers with HTTP 400. This module imports no TensorFlow.
+"""
+
+import base64
+import json
+import struct
+
+from tensorboard.data import provider
+
+from kerasfg.tensorboard import metadata
+
+
+class BadRequest(ValueError):
+    """A request parameter that is missing, malformed, or names nothing that the data provider holds."""
+
+
+def png_size(png):
+    """``(width, height)`` of PNG bytes, read from the IHDR chunk; ``(0, 0)`` if they are no PNG."""
+    if len(png) < 24 or not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        return 0, 0
+    return struct.unpack(">II", png[16:24])
+
+
+def integer(args, name):
+    """The non-negative integer request parameter ``name`` of ``args`` (a mapping of strings)."""
+    value = text(args, name)
+    if not value.isascii() or not value.isdigit():
+        raise BadRequest(f"Parameter {name!r} must be a non-negative integer, got {value[:40]!r}.")
+    return int(value)
+
+
+def text(args, name):
+    """The required request parameter ``name`` of ``args``."""
+    value = args.get(name)
+    if value is None or value == "":
+        raise BadRequest(f"Missing parameter {name!r}.")
+    return value
+
+
+class Recordings:
+    """kerasfg's recordings in a TensorBoard data provider.
+
+    Args:
+        data_provider: a `tensorboard.data.provider.DataProvider`.
+        downsample: how many steps of a time series to read at most; it should be at least the
+            number TensorBoard keeps (``--samples_per_plugin kerasfg=N``), so that no step is lost.
+    """
+
+    def __init__(self, data_provider, downsample):
+        self._provider = data_provider
+        self._downsample = downsample
+
+    def runs(self, ctx, experiment_id):
+        """``{run: [recording, ...]}`` of every run with kerasfg recordings, sorted by run and tag.
+
+        A recording is ``{"tag", "kind", "content", "description", "steps", "max_length"}``; ``tag``
+        is the plugin's tag (``kerasfg/...``) and ``content`` the parsed metadata content.
+        Time series whose content is not kerasfg's are left out.
+        """
+        found = {}
+        pictures = self._provider.read_blob_sequences(
+            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME, downsample=self._downsample)
+        listing = self._provider.list_blob_sequences(
+            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
+        for run, tags in listing.items():
+            for tag, series in tags.items():
+                steps = [datum.step for datum in pictures.get(run, {}).get(tag, [])]
+                self._add(found, run, tag, series, steps, series.max_length)
+        tables = self._provider.read_tensors(
+            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME, downsample=self._downsample)
+        listing = self._provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
+        for run, tags in listing.items():
+            for tag, series in tags.items():
+                steps = [datum.step for datum in tables.get(run, {}).get(tag, [])]
+                self._add(found, run, tag, series, steps, None)
+        return {run: sorted(recordings, key=lambda r: r["tag"]) for run, recordings in sorted(found.items())}
+
+    @staticmethod
+    def _add(found, run, tag, series, steps, max_length):
+        parsed = metadata.parse(series.plugin_content)
+        if not parsed:
+            return
+        found.setdefault(run, []).append({
+            "tag": tag, "kind": parsed["kind"], "content": parsed, "description": series.description,
+            "steps": sorted(set(steps)), "max_length": max_length})
+
+    def _series(self, ctx, experiment_id, args, read):
+        run, tag = text(args, "run"), text(args, "tag")
+        result = read(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
+                      downsample=self._downsample, run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        series = result.get(run, {}).get(tag)
+        if series is None:
+            raise BadRequest("No kerasfg recording of this kind with this run and tag.")
+        return series
+
+    def _datum(self, ctx, experiment_id, args, read):
+        series = self._series(ctx, experiment_id, args, read)
+        step = integer(args, "step")
+        for datum in series:  # the first of several at one step, as TensorBoard's own readers do
+            if datum.step == step:
+                return datum
+        raise BadRequest(f"No recording at step {step} of this run and tag.")
+
+    def steps(self, ctx, experiment_id, args):
+        """The sorted steps of the recording (pictures or table) named by ``args["run"]`` and ``args["tag"]``."""
+        try:
+            series = self._series(ctx, experiment_id, args, self._provider.read_blob_sequences)
+        except BadRequest:
+            series = self._series(ctx, experiment_id, args, self._provider.read_tensors)
+        return sorted({datum.step for datum in series})
+
+    def pictures(self, ctx, experiment_id, args):
+        """The pictures of one run, tag and step: ``[{"index", "width", "height", "png"}]``, the PNG
+        bytes base64-encoded, so that a view gets a whole step in one request."""
+        datum = self._datum(ctx, experiment_id, args, self._provider.read_blob_sequences)
+        out = []
+        for index, blob in enumerate(datum.values):
+            png = self._provider.read_blob(ctx, blob_key=blob.blob_key)
+            width, height = png_size(png)
+            out.append({"index": index, "width": width, "height": height,
+                        "png": base64.b64encode(png).decode("ascii")})
+        return out
+
+    def picture(self, ctx, experiment_id, args):
+        """The PNG bytes of picture ``args["index"]`` of one run, tag and step."""
+        datum = self._datum(ctx, experiment_id, args, self._provider.read_blob_sequences)
+        index = integer(args, "index")
+        if index >= len(datum.values):
+            raise BadRequest(f"Picture index {index} is out of range: this step has {len(datum.values)}.")
+        return self._provider.read_blob(ctx, blob_key=datum.values[index].blob_key)
+
+    def table(self, ctx, experiment_id, args):
+        """A ``table`` recording at one run, tag and step: ``{"columns": [...], "rows": [[...], ...]}``."""
+        datum = self._datum(ctx, experiment_id, args, self._provider.read_tensors)
+        run, tag = args["run"], args["tag"]
+        listing = self._provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
+                                              run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        content = metadata.parse(listing[run][tag].plugin_content)
+        if content.get("kind") != "table":
+            raise BadRequest("This run and tag hold no kerasfg table.")
+        raw = datum.numpy.item() if datum.numpy.ndim == 0 else b""
+        try:
+            rows = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            rows = None
+        if not isinstance(rows, list):
+            raise BadRequest("This table's rows are not a JSON list (kerasfg.tensorboard.summary.table writes one).")
+        return {"columns": content.get("columns", []), "rows": rows}
