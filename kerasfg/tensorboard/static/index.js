@@ -469,8 +469,9 @@ async function reload() {
 export async function render() {
   const style = el("link", {rel: "stylesheet", href: "./style.css"});
   document.head.append(style);
-  // The Scalars dashboard lives in TensorBoard's top-level page, two levels above this plugin's base URL.
-  const scalars = new URL("../../#scalars&tagFilter=progress", document.baseURI).href;
+  // The Scalars dashboard is in TensorBoard's top-level page, at <prefix>/ above this plugin's base URL
+  // <prefix>/data/plugin/kerasfg/.
+  const scalars = new URL("../../../#scalars&tagFilter=progress", document.baseURI).href;
   root = el("div", {className: "kerasfg"}, [
     el("header", {}, [
       el("nav", {}, VIEWS.map(([view, title]) => el("button", {
