@@ -54,6 +54,7 @@ class Recordings:
     def __init__(self, data_provider, downsample):
         self._provider = data_provider
         self._downsample = downsample
+        self._known_steps = {}  # (experiment, run, tag) -> (listing signature, steps)
 
     def runs(self, ctx, experiment_id):
         """``{run: [recording, ...]}`` of every run with kerasfg recordings, sorted by run and tag.
@@ -63,31 +64,46 @@ class Recordings:
         Time series whose content is not kerasfg's are left out.
         """
         found = {}
-        pictures = self._provider.read_blob_sequences(
-            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME, downsample=self._downsample)
-        listing = self._provider.list_blob_sequences(
-            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
-        for run, tags in listing.items():
-            for tag, series in tags.items():
-                steps = [datum.step for datum in pictures.get(run, {}).get(tag, [])]
-                self._add(found, run, tag, series, steps, series.max_length)
-        tables = self._provider.read_tensors(
-            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME, downsample=self._downsample)
-        listing = self._provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
-        for run, tags in listing.items():
-            for tag, series in tags.items():
-                steps = [datum.step for datum in tables.get(run, {}).get(tag, [])]
-                self._add(found, run, tag, series, steps, None)
+        for list_series, read_series in ((self._provider.list_blob_sequences, self._provider.read_blob_sequences),
+                                         (self._provider.list_tensors, self._provider.read_tensors)):
+            listing = list_series(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
+            steps = self._all_steps(ctx, experiment_id, listing, read_series)
+            for run, tags in listing.items():
+                for tag, series in tags.items():
+                    self._add(found, run, tag, series, steps[run, tag])
         return {run: sorted(recordings, key=lambda r: r["tag"]) for run, recordings in sorted(found.items())}
 
+    def _all_steps(self, ctx, experiment_id, listing, read_series):
+        """``{(run, tag): sorted steps}`` of every series of ``listing``.
+
+        Reading a series' data is what costs, so the steps are kept, and a series is read again only
+        when its listing (last step, last wall time, length) has changed since.
+        """
+        steps, stale = {}, {}
+        for run, tags in listing.items():
+            for tag, series in tags.items():
+                signature = (series.max_step, series.max_wall_time, getattr(series, "max_length", None))
+                known = self._known_steps.get((experiment_id, run, tag))
+                if known is not None and known[0] == signature:
+                    steps[run, tag] = known[1]
+                else:
+                    stale[run, tag] = signature
+        if stale:
+            data = read_series(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
+                               downsample=self._downsample, run_tag_filter=provider.RunTagFilter(
+                                   runs={run for run, _ in stale}, tags={tag for _, tag in stale}))
+            for (run, tag), signature in stale.items():
+                steps[run, tag] = sorted({datum.step for datum in data.get(run, {}).get(tag, [])})
+                self._known_steps[experiment_id, run, tag] = (signature, steps[run, tag])
+        return steps
+
     @staticmethod
-    def _add(found, run, tag, series, steps, max_length):
+    def _add(found, run, tag, series, steps):
         parsed = metadata.parse(series.plugin_content)
-        if not parsed:
-            return
-        found.setdefault(run, []).append({
-            "tag": tag, "kind": parsed["kind"], "content": parsed, "description": series.description,
-            "steps": sorted(set(steps)), "max_length": max_length})
+        if parsed:
+            found.setdefault(run, []).append({
+                "tag": tag, "kind": parsed["kind"], "content": parsed, "description": series.description,
+                "steps": steps, "max_length": getattr(series, "max_length", None)})
 
     def _series(self, ctx, experiment_id, args, read):
         run, tag = text(args, "run"), text(args, "tag")
