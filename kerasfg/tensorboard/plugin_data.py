@@ -7,12 +7,20 @@ answers with HTTP 400. This module imports no TensorFlow.
 """
 
 import base64
+import collections
 import json
 import struct
+import threading
+from concurrent import futures
 
+from tensorboard import errors
 from tensorboard.data import provider
 
 from kerasfg.tensorboard import metadata
+
+
+SERIES_KEPT = 256
+"""How many series' blob keys the plugin keeps, so that a picture costs the data provider one read."""
 
 
 class BadRequest(ValueError):
@@ -55,6 +63,9 @@ class Recordings:
         self._provider = data_provider
         self._downsample = downsample
         self._known_steps = {}  # (experiment, run, tag) -> (listing signature, steps)
+        self._series_keys = collections.OrderedDict()  # (experiment, run, tag) -> {step: [blob key, ...]}
+        self._lock = threading.Lock()
+        self._pool = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="kerasfg-plugin")
 
     def runs(self, ctx, experiment_id):
         """``{run: [recording, ...]}`` of every run with kerasfg recordings, sorted by run and tag.
@@ -64,9 +75,10 @@ class Recordings:
         Time series whose content is not kerasfg's are left out.
         """
         found = {}
-        for list_series, read_series in ((self._provider.list_blob_sequences, self._provider.read_blob_sequences),
-                                         (self._provider.list_tensors, self._provider.read_tensors)):
-            listing = list_series(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
+        listings = [self._pool.submit(list_series, ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
+                    for list_series in (self._provider.list_blob_sequences, self._provider.list_tensors)]
+        for listing, read_series in zip(listings, (self._provider.read_blob_sequences, self._provider.read_tensors)):
+            listing = listing.result()
             steps = self._all_steps(ctx, experiment_id, listing, read_series)
             for run, tags in listing.items():
                 for tag, series in tags.items():
@@ -133,10 +145,8 @@ class Recordings:
     def pictures(self, ctx, experiment_id, args):
         """The pictures of one run, tag and step: ``[{"index", "width", "height", "png"}]``, the PNG
         bytes base64-encoded, so that a view gets a whole step in one request."""
-        datum = self._datum(ctx, experiment_id, args, self._provider.read_blob_sequences)
         out = []
-        for index, blob in enumerate(datum.values):
-            png = self._provider.read_blob(ctx, blob_key=blob.blob_key)
+        for index, png in enumerate(self._read_pictures(ctx, experiment_id, args, lambda keys: keys)):
             width, height = png_size(png)
             out.append({"index": index, "width": width, "height": height,
                         "png": base64.b64encode(png).decode("ascii")})
@@ -144,19 +154,61 @@ class Recordings:
 
     def picture(self, ctx, experiment_id, args):
         """The PNG bytes of picture ``args["index"]`` of one run, tag and step."""
-        datum = self._datum(ctx, experiment_id, args, self._provider.read_blob_sequences)
         index = integer(args, "index")
-        if index >= len(datum.values):
-            raise BadRequest(f"Picture index {index} is out of range: this step has {len(datum.values)}.")
-        return self._provider.read_blob(ctx, blob_key=datum.values[index].blob_key)
+
+        def pick(keys):
+            if index >= len(keys):
+                raise BadRequest(f"Picture index {index} is out of range: this step has {len(keys)}.")
+            return [keys[index]]
+
+        return self._read_pictures(ctx, experiment_id, args, pick)[0]
+
+    def _read_pictures(self, ctx, experiment_id, args, pick):
+        """The PNG bytes of the blobs that ``pick(blob keys of the step)`` chooses, read in parallel.
+
+        A kept blob key that the provider no longer knows (its data was reloaded) makes the plugin
+        look the step up afresh, once.
+        """
+        try:
+            return self._read_blobs(ctx, pick(self._blob_keys(ctx, experiment_id, args, fresh=False)))
+        except errors.NotFoundError:
+            return self._read_blobs(ctx, pick(self._blob_keys(ctx, experiment_id, args, fresh=True)))
+
+    def _read_blobs(self, ctx, keys):
+        return list(self._pool.map(lambda key: self._provider.read_blob(ctx, blob_key=key), keys))
+
+    def _blob_keys(self, ctx, experiment_id, args, fresh):
+        """The provider's blob keys of one step of a pictures recording, one per picture.
+
+        The keys of the last `SERIES_KEPT` series read are kept; a step they lack (or ``fresh``) makes
+        the plugin read the series again before it answers that the step does not exist.
+        """
+        run, tag, step = text(args, "run"), text(args, "tag"), integer(args, "step")
+        cache_key = (experiment_id, run, tag)
+        with self._lock:
+            keys = None if fresh else self._series_keys.get(cache_key, {}).get(step)
+            if keys is not None:
+                self._series_keys.move_to_end(cache_key)
+                return keys
+        by_step = {}
+        for datum in self._series(ctx, experiment_id, args, self._provider.read_blob_sequences):
+            by_step.setdefault(datum.step, [blob.blob_key for blob in datum.values])  # the first at a step
+        with self._lock:
+            self._series_keys[cache_key] = by_step
+            while len(self._series_keys) > SERIES_KEPT:
+                self._series_keys.popitem(last=False)
+        if step not in by_step:
+            raise BadRequest(f"No recording at step {step} of this run and tag.")
+        return by_step[step]
 
     def table(self, ctx, experiment_id, args):
         """A ``table`` recording at one run, tag and step: ``{"columns": [...], "rows": [[...], ...]}``."""
+        run, tag = text(args, "run"), text(args, "tag")
+        listing = self._pool.submit(self._provider.list_tensors, ctx, experiment_id=experiment_id,
+                                    plugin_name=metadata.PLUGIN_NAME,
+                                    run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
         datum = self._datum(ctx, experiment_id, args, self._provider.read_tensors)
-        run, tag = args["run"], args["tag"]
-        listing = self._provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
-                                              run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
-        content = metadata.parse(listing[run][tag].plugin_content)
+        content = metadata.parse(listing.result()[run][tag].plugin_content)
         if content.get("kind") != "table":
             raise BadRequest("This run and tag hold no kerasfg table.")
         raw = datum.numpy.item() if datum.numpy.ndim == 0 else b""
