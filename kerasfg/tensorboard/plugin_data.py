@@ -65,7 +65,7 @@ class Recordings:
         self._known_steps = {}  # (experiment, run, tag) -> (listing signature, steps)
         self._series_keys = collections.OrderedDict()  # (experiment, run, tag) -> {step: [blob key, ...]}
         self._lock = threading.Lock()
-        self._pool = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="kerasfg-plugin")
+        self._pool = futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="kerasfg-plugin")
 
     def runs(self, ctx, experiment_id):
         """``{run: [recording, ...]}`` of every run with kerasfg recordings, sorted by run and tag.
@@ -89,7 +89,8 @@ class Recordings:
         """``{(run, tag): sorted steps}`` of every series of ``listing``.
 
         Reading a series' data is what costs, so the steps are kept, and a series is read again only
-        when its listing (last step, last wall time, length) has changed since.
+        when its listing (last step, last wall time, length) has changed since. The blob keys of the
+        pictures series read are kept too, for `pictures` and `picture`.
         """
         steps, stale = {}, {}
         for run, tags in listing.items():
@@ -105,8 +106,11 @@ class Recordings:
                                downsample=self._downsample, run_tag_filter=provider.RunTagFilter(
                                    runs={run for run, _ in stale}, tags={tag for _, tag in stale}))
             for (run, tag), signature in stale.items():
-                steps[run, tag] = sorted({datum.step for datum in data.get(run, {}).get(tag, [])})
+                datums = data.get(run, {}).get(tag, [])
+                steps[run, tag] = sorted({datum.step for datum in datums})
                 self._known_steps[experiment_id, run, tag] = (signature, steps[run, tag])
+                if read_series == self._provider.read_blob_sequences:
+                    self._keep_blob_keys(experiment_id, run, tag, datums)
         return steps
 
     @staticmethod
@@ -177,6 +181,17 @@ class Recordings:
     def _read_blobs(self, ctx, keys):
         return list(self._pool.map(lambda key: self._provider.read_blob(ctx, blob_key=key), keys))
 
+    def _keep_blob_keys(self, experiment_id, run, tag, datums):
+        """Keep (and return) ``{step: [blob key, ...]}`` of a pictures series read from the provider."""
+        by_step = {}
+        for datum in datums:
+            by_step.setdefault(datum.step, [blob.blob_key for blob in datum.values])  # the first at a step
+        with self._lock:
+            self._series_keys[experiment_id, run, tag] = by_step
+            while len(self._series_keys) > SERIES_KEPT:
+                self._series_keys.popitem(last=False)
+        return by_step
+
     def _blob_keys(self, ctx, experiment_id, args, fresh):
         """The provider's blob keys of one step of a pictures recording, one per picture.
 
@@ -190,13 +205,8 @@ class Recordings:
             if keys is not None:
                 self._series_keys.move_to_end(cache_key)
                 return keys
-        by_step = {}
-        for datum in self._series(ctx, experiment_id, args, self._provider.read_blob_sequences):
-            by_step.setdefault(datum.step, [blob.blob_key for blob in datum.values])  # the first at a step
-        with self._lock:
-            self._series_keys[cache_key] = by_step
-            while len(self._series_keys) > SERIES_KEPT:
-                self._series_keys.popitem(last=False)
+        by_step = self._keep_blob_keys(
+            experiment_id, run, tag, self._series(ctx, experiment_id, args, self._provider.read_blob_sequences))
         if step not in by_step:
             raise BadRequest(f"No recording at step {step} of this run and tag.")
         return by_step[step]

@@ -21,6 +21,7 @@ const COLORMAPS = {
   gray: ["#000000", "#ffffff"],
 };
 
+// What the user chose, per view; a choice that no longer exists falls back to the first one available.
 const state = {
   runs: {},
   view: "explanations",
@@ -29,6 +30,15 @@ const state = {
   stepIndex: 0,
   opacity: 0.5,
   colormap: "jet",
+  activationsRun: null,
+  activationsTag: null,
+  activationsProbe: 0,
+  deepRun: null,
+  deepStep: null,
+  deconvRun: null,
+  deconvTag: null,
+  deconvStepIndex: null,
+  tableRun: null,
 };
 const pictureCache = new Map();
 const lutCache = new Map();
@@ -289,7 +299,7 @@ function activationsView(container) {
   const layers = recordingsOf(run, "activations");
   const recording = layers.find((r) => r.tag === state.activationsTag) || layers[0];
   const count = recording.max_length || 1;
-  const probe = Math.min(state.activationsProbe || 0, count - 1);
+  const probe = Math.min(state.activationsProbe, count - 1);
   const rebuild = (change) => {
     Object.assign(state, change);
     container.replaceChildren();
