@@ -172,11 +172,11 @@ class TensorBoard:
 
 
 @pytest.fixture(scope="session", params=["false", "true"], ids=["load_fast=false", "load_fast=true"])
-def tensorboard(request, plugin_logdir):
+def tensorboard(request):
     """A running `TensorBoard` over `plugin_logdir`, once with each data provider."""
     if not importlib.metadata.entry_points(group="tensorboard_plugins", name="kerasfg"):
         pytest.fail("kerasfg's tensorboard_plugins entry point is not installed, so tensorboard cannot find the "
                     "plugin; install the checkout (pip install -e .) to register it.")
-    server = TensorBoard(plugin_logdir, request.param)
+    server = TensorBoard(request.getfixturevalue("plugin_logdir"), request.param)
     yield server
     server.stop()
