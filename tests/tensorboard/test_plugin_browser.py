@@ -1,0 +1,216 @@
+"""The kerasfg tab in headless Chromium, against a real TensorBoard with each data provider.
+
+Drives Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``)
+with Selenium, never a downloaded browser. Without them the tests skip, except under CI (``CI`` set),
+where a missing browser is a failure. Screenshots go to each test's ``tmp_path``.
+"""
+
+import os
+import pathlib
+import shutil
+import time
+
+import pytest
+from conftest import PROBES, STEPS, TABLE_COLUMNS, XSS_RUN
+
+CHROMIUM = os.environ.get("KERASFG_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("KERASFG_CHROMEDRIVER", "/usr/bin/chromedriver")
+ENTRY = "/data/plugin_entry.html?name=kerasfg"
+
+
+def _missing():
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (pathlib.Path(path).exists() or shutil.which(path)):
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by Selenium."""
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but {missing}")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1400,1000", "--disable-extensions", "--no-first-run"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, script, timeout=30):
+    """The first truthy result of ``script`` (JavaScript returning a value), polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+RENDERED = "const g = document.querySelector('.side-by-side'); return g && g.dataset.renderedStep;"
+CANVASES = "return [...document.querySelectorAll('canvas.overlay')].map((c) => c.toDataURL());"
+NON_BLANK = """return [...document.querySelectorAll('canvas.overlay')].map((c) => {
+  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  return c.width > 0 && data.some((v, i) => i % 4 !== 3 && v !== data[i % 4]);
+});"""
+PROBES_LOADED = """return [...document.querySelectorAll('img.probe')].map((i) => i.complete && i.naturalWidth > 0);"""
+
+
+def choose(driver, label, value):
+    """Pick ``value`` in the select labelled ``label`` of the current view."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for control in driver.find_elements(By.CSS_SELECTOR, "main label.control"):
+        if control.find_element(By.TAG_NAME, "span").text == label:
+            Select(control.find_element(By.TAG_NAME, "select")).select_by_value(value)
+            return
+    raise AssertionError(f"no control labelled {label!r}")
+
+
+def open_view(driver, name):
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f"nav button[data-view='{name}']").click()
+    wait_for(driver, f"return document.querySelector('main').dataset.view === '{name}'")
+
+
+def test_explanations_show_two_runs_and_follow_the_step_slider(browser, tensorboard, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(tensorboard.url + ENTRY)
+    wait_for(browser, RENDERED)
+    choose(browser, "Run", "alpha")
+    wait_for(browser, RENDERED)
+    choose(browser, "Beside it", "beta")
+    assert wait_for(browser, RENDERED) == str(STEPS[0])
+    panels = [h.text for h in browser.find_elements(By.CSS_SELECTOR, ".side-by-side .panel h3.run-name")]
+    assert panels == ["alpha", "beta"]
+    methods = browser.find_elements(By.CSS_SELECTOR, ".panel[data-run='alpha'] thead .method")
+    assert sorted(m.text for m in methods) == ["attention", "attention", "gradcam", "saliency"]
+    assert wait_for(browser, PROBES_LOADED) == [True] * (2 * PROBES)
+    assert all(browser.execute_script(NON_BLANK))
+    assert len(browser.execute_script(NON_BLANK)) == 2 * 4 * PROBES
+    before = browser.execute_script(CANVASES)
+    browser.save_screenshot(str(tmp_path / "explanations_step0.png"))
+
+    slider = browser.find_element(By.CSS_SELECTOR, "input.step-slider")
+    slider.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    wait_for(browser, f"return document.querySelector('.side-by-side').dataset.renderedStep === '{STEPS[2]}'")
+    assert browser.find_element(By.CSS_SELECTOR, ".step-label").text == f"step {STEPS[2]}"
+    after = browser.execute_script(CANVASES)
+    assert len(after) == len(before)
+    changed = sum(a != b for a, b in zip(before, after))
+    assert changed >= len(before) // 2, changed  # random heat maps per step, attention maps that trained
+    browser.save_screenshot(str(tmp_path / "explanations_step2.png"))
+
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').length")
+    choose(browser, "Colour map", "viridis")
+    wait_for(browser, f"return document.querySelectorAll('canvas.overlay')[0].toDataURL() !== '{after[0]}'")
+    recoloured = browser.execute_script(CANVASES)
+    assert all(a != b for a, b in zip(after, recoloured))
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == fetched  # no refetch
+    browser.save_screenshot(str(tmp_path / "explanations_viridis.png"))
+
+
+def test_hostile_run_names_are_shown_as_text(browser, tensorboard, tmp_path):
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    browser.get(tensorboard.url + ENTRY)
+    wait_for(browser, RENDERED)
+    choose(browser, "Run", XSS_RUN)
+    wait_for(browser, RENDERED)
+    names = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h3.run-name")]
+    assert XSS_RUN in names
+    options = [o.get_attribute("textContent") for o in browser.find_elements(By.CSS_SELECTOR, "option")]
+    assert XSS_RUN in options
+    assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
+    for view in ("activations", "deep_visualization", "deconvolution", "faithfulness"):
+        open_view(browser, view)
+        time.sleep(0.2)
+        assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018
+    browser.save_screenshot(str(tmp_path / "hostile_run_name.png"))
+
+
+def test_activations_deep_visualization_deconvolution_and_faithfulness(browser, tensorboard, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(tensorboard.url + ENTRY)
+    wait_for(browser, RENDERED)
+
+    def all_loaded(count):
+        return (f"const images = [...document.querySelectorAll('main img')]; return images.length === {count} "
+                "&& images.every((i) => i.complete && i.naturalWidth > 0);")
+
+    open_view(browser, "activations")
+    choose(browser, "Run", "alpha")
+    captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".gallery figcaption")]
+    assert captions == [f"step {s}" for s in STEPS]
+    wait_for(browser, all_loaded(len(STEPS)))
+    browser.save_screenshot(str(tmp_path / "activations.png"))
+
+    open_view(browser, "deep_visualization")
+    choose(browser, "Run", "beta")
+    wait_for(browser, "return document.querySelectorAll('.layer figure img').length === 3")
+    assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".layer figcaption")] == ["unit 0", "unit 1",
+                                                                                              "unit 2"]
+    settings = [d.text for d in browser.find_elements(By.CSS_SELECTOR, ".settings dt")]
+    assert sorted(settings) == ["blur_every", "blur_sigma", "l2_decay", "steps"]
+    assert "preset yosinski" in browser.find_element(By.CSS_SELECTOR, ".layer h3").text
+    browser.save_screenshot(str(tmp_path / "deep_visualization.png"))
+
+    open_view(browser, "deconvolution")
+    wait_for(browser, f"return document.querySelectorAll('.rows figure.row').length === {PROBES}")
+    wait_for(browser, all_loaded(2 * PROBES))
+    assert "feature maps [3,1,4]" in browser.find_element(By.CSS_SELECTOR, ".rows figcaption").text
+    browser.save_screenshot(str(tmp_path / "deconvolution.png"))
+
+    open_view(browser, "faithfulness")
+    choose(browser, "Run", "alpha")
+    wait_for(browser, "return document.querySelectorAll('table.scores tbody tr').length === 2")
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table.scores th")]
+    assert headers == ["step", *TABLE_COLUMNS]
+    first = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.scores tbody tr:first-child td")]
+    assert first == [str(STEPS[-1]), "gradcam", "0.700", "0.230", "0.750"]
+    choose(browser, "Step", "all")
+    wait_for(browser, f"return document.querySelectorAll('table.scores tbody tr').length === {2 * len(STEPS)}")
+    browser.save_screenshot(str(tmp_path / "faithfulness.png"))
+
+    link = browser.find_element(By.CSS_SELECTOR, "a.scalars-link")
+    assert link.get_attribute("target") == "_top"
+    assert link.get_attribute("href") == tensorboard.url + "/#scalars&tagFilter=progress"
+
+
+def test_the_real_tab_shows_the_plugin_in_its_iframe(browser, tensorboard, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(tensorboard.url + "/#kerasfg")
+    wait_for(browser, "return document.querySelector('iframe')")
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    assert frame.get_attribute("src").endswith(ENTRY)
+    browser.switch_to.frame(frame)
+    try:
+        wait_for(browser, RENDERED)
+        assert wait_for(browser, PROBES_LOADED)
+        assert all(browser.execute_script(NON_BLANK))
+    finally:
+        browser.switch_to.default_content()
+    browser.save_screenshot(str(tmp_path / "tensorboard_tab.png"))

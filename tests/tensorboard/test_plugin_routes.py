@@ -1,0 +1,97 @@
+"""The plugin's routes in a real TensorBoard, with each data provider, against what the event files hold."""
+
+import base64
+import io
+import pathlib
+import urllib.parse
+
+import numpy as np
+import pytest
+from conftest import EXPECTED_STEPS, LONG_RUN, PROBES, RUNS, STEPS, TABLE_COLUMNS, XSS_RUN, table_rows
+from PIL import Image
+
+from kerasfg.tensorboard import metadata
+
+STATIC = pathlib.Path(__file__).resolve().parents[2] / "kerasfg" / "tensorboard" / "static"
+
+
+def route(name, **params):
+    return f"/data/plugin/kerasfg/{name}?{urllib.parse.urlencode(params)}"
+
+
+def decode(png):
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def test_the_tab_is_listed_as_an_iframe_plugin(tensorboard):
+    listing = tensorboard.json("/data/plugins_listing")["kerasfg"]
+    assert listing["enabled"] is True
+    assert listing["tab_name"] == "kerasfg"
+    assert listing["loading_mechanism"] == {"type": "IFRAME", "module_path": "/data/plugin/kerasfg/index.js"}
+
+
+def test_runs_list_every_recording_with_its_metadata_content(tensorboard, plugin_logdir, event_recordings):
+    runs = tensorboard.json("/data/plugin/kerasfg/runs")
+    assert sorted(runs) == sorted([*RUNS, XSS_RUN, LONG_RUN])
+    assert {run: [r["steps"] for r in recordings] for run, recordings in runs.items()} == EXPECTED_STEPS
+    for run in (*RUNS, XSS_RUN):
+        written = event_recordings.contents(plugin_logdir / run)
+        assert {r["tag"]: r["content"] for r in runs[run]} == written
+        assert {r["tag"]: r["kind"] for r in runs[run]} == {tag: content["kind"] for tag, content in written.items()}
+    alpha = {r["tag"]: r for r in runs["alpha"]}
+    assert alpha["kerasfg/attention/stage2_block1_attention/spatial"]["max_length"] == PROBES
+    assert alpha["kerasfg/faithfulness/identity"]["content"]["columns"] == TABLE_COLUMNS
+
+
+def test_every_step_is_kept_beyond_tensorboards_default_of_ten(tensorboard):
+    (recording,) = tensorboard.json("/data/plugin/kerasfg/runs")[LONG_RUN]
+    assert len(recording["steps"]) == 15
+    steps = tensorboard.json(route("steps", run=LONG_RUN, tag=recording["tag"]))
+    assert steps == list(range(15))
+    for step in (0, 9, 14):  # each step's own picture, not a neighbour's
+        _, _, png = tensorboard.get(route("picture", run=LONG_RUN, tag=recording["tag"], step=step, index=0))
+        assert np.all(decode(png) == step)
+
+
+@pytest.mark.parametrize("tag", ["kerasfg/attention/stage2_block1_attention/spatial",
+                                 "kerasfg/deconvolution/stage2_block1", "kerasfg/probe/images"])
+def test_pictures_are_the_recorded_pictures(tensorboard, plugin_logdir, event_recordings, tag):
+    written = event_recordings.pictures(plugin_logdir / "alpha", tag)
+    for step, expected in written.items():
+        pictures = tensorboard.json(route("pictures", run="alpha", tag=tag, step=step))
+        assert [p["index"] for p in pictures] == list(range(len(expected)))
+        for picture, reference in zip(pictures, expected):
+            png = base64.b64decode(picture["png"])
+            assert (picture["height"], picture["width"]) == reference.shape[:2]
+            np.testing.assert_array_equal(decode(png).reshape(reference.shape), reference)
+            status, headers, single = tensorboard.get(
+                route("picture", run="alpha", tag=tag, step=step, index=picture["index"]))
+            assert status == 200 and headers["Content-Type"] == "image/png" and single == png
+            assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_two_runs_have_their_own_maps(tensorboard):
+    tag = "kerasfg/attention/stage2_block1_attention/spatial"
+    alpha, beta = (tensorboard.json(route("pictures", run=run, tag=tag, step=STEPS[-1])) for run in RUNS)
+    assert [p["png"] for p in alpha] != [p["png"] for p in beta]
+
+
+def test_tables_are_the_recorded_rows(tensorboard):
+    for run in (*RUNS, XSS_RUN):
+        for step in STEPS:
+            table = tensorboard.json(route("table", run=run, tag="kerasfg/faithfulness/identity", step=step))
+            assert table["columns"] == TABLE_COLUMNS
+            assert table["rows"] == table_rows(run, step)  # JSON keeps floats exactly
+
+
+@pytest.mark.parametrize(("path", "content_type"), [("index.js", "text/javascript"), ("style.css", "text/css")])
+def test_the_frontend_is_served_from_the_package(tensorboard, path, content_type):
+    status, headers, body = tensorboard.get(f"/data/plugin/kerasfg/{path}")
+    assert status == 200 and body == (STATIC / path).read_bytes()
+    assert headers["Content-Type"].startswith(content_type)
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_plugin_entry_page_loads_the_module(tensorboard):
+    status, _, body = tensorboard.get("/data/plugin_entry.html?name=" + metadata.PLUGIN_NAME)
+    assert status == 200 and b"plugin/kerasfg/" in body
