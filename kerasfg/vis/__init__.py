@@ -3,17 +3,25 @@ rendering helpers that turn their maps into uint8 pictures. Nothing here knows o
 TensorBoard."""
 
 from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
+from kerasfg.vis.faithfulness import (area_under_curve, energy_in_mask, faithfulness_table, mask_share,
+                                     perturbation_curves, pointing_game)
 from kerasfg.vis.graph import ModelGraph, output_names
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
 __all__ = [
            "AttentionMapProbe",
            "ModelGraph",
+           "area_under_curve",
            "attention_layers",
            "colorize",
+           "energy_in_mask",
+           "faithfulness_table",
+           "mask_share",
            "normalize",
            "output_names",
            "overlay",
+           "perturbation_curves",
+           "pointing_game",
            "resize",
            "scores_to_spatial",
            "tile",
