@@ -2,6 +2,17 @@
 
 from kerasfg.callbacks.attention_maps import AttentionMaps
 from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
+from kerasfg.callbacks.confusion_matrix import ConfusionMatrix
+from kerasfg.callbacks.embeddings import Embeddings
+from kerasfg.callbacks.faithfulness import Faithfulness
 from kerasfg.callbacks.progress import TrainingProgress
 
-__all__ = ["AttentionMaps", "RecordingCallback", "TensorBoardRecorder", "TrainingProgress"]
+__all__ = [
+    "AttentionMaps",
+    "ConfusionMatrix",
+    "Embeddings",
+    "Faithfulness",
+    "RecordingCallback",
+    "TensorBoardRecorder",
+    "TrainingProgress",
+]
