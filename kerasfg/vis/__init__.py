@@ -3,6 +3,7 @@ rendering helpers that turn their maps into uint8 pictures. Nothing here knows o
 TensorBoard."""
 
 from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
+from kerasfg.vis.explain import METHODS, Explainer, explain
 from kerasfg.vis.faithfulness import (area_under_curve, energy_in_mask, faithfulness_table, mask_share,
                                      perturbation_curves, pointing_game)
 from kerasfg.vis.graph import ModelGraph, output_names
@@ -10,11 +11,14 @@ from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_ui
 
 __all__ = [
            "AttentionMapProbe",
+           "Explainer",
+           "METHODS",
            "ModelGraph",
            "area_under_curve",
            "attention_layers",
            "colorize",
            "energy_in_mask",
+           "explain",
            "faithfulness_table",
            "mask_share",
            "normalize",

@@ -1,0 +1,257 @@
+"""Class activation maps: CAM, Grad-CAM, Grad-CAM++, Layer-CAM and Score-CAM, on any `ModelGraph` model.
+
+Every method weighs the feature maps `A` (`(n, h', w', K)`) of one layer, by default the last 4-D layer
+of the model (inside nested models too), sums over channels, and resizes the map bilinearly to the
+input size. The functions take an `kerasfg.vis.Explainer` and are called through it
+(``explain(model, images, "gradcam", layer="conv5")``); each keeps one compiled function per layer
+and output on it.
+
+References:
+    Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016 (CAM).
+    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+    Localization", ICCV 2017.
+    Chattopadhay et al., "Grad-CAM++: Improved Visual Explanations for Deep Convolutional Networks",
+    WACV 2018.
+    Jiang et al., "LayerCAM: Exploring Hierarchical Class Activation Maps for Localization", TIP 2021.
+    Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks",
+    CVPR workshops 2020.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasfg.vis.graph import _functional_of
+
+
+def _output_rank(layer):
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):  # never called, or called more than once
+        return None
+    return len(output.shape) if hasattr(output, "shape") else None
+
+
+def feature_layer(graph, name=None):
+    """The path of the layer whose feature maps the CAM methods weigh.
+
+    Args:
+        graph: a `ModelGraph`.
+        name: a layer path or unique name; by default the last layer (in model order, looking inside
+            nested models) with a 4-D output.
+    """
+    if name is not None:
+        path = graph.find(name)
+        rank = _output_rank(graph.layers[path])
+        if rank not in (None, 4):
+            raise ValueError(f"Layer '{path}' has a {rank}-D output; CAM methods need a 4-D "
+                             "(batch, height, width, channels) feature map.")
+        return path
+    candidates = [path for path, layer in graph.layers.items()
+                  if not isinstance(layer, (keras.Model, keras.layers.InputLayer)) and _output_rank(layer) == 4]
+    if not candidates:
+        raise ValueError(f"Model '{graph.model.name}' has no layer with a 4-D output to compute a CAM on.")
+    return candidates[-1]
+
+
+def _upsample(maps, image):
+    return tf.image.resize(maps[..., None], tf.shape(image)[1:3], method="bilinear")[..., 0]
+
+
+# === Grad-CAM family ===
+
+
+def _gradient_cam(name, combine):
+    """A CAM method that weighs the layer's feature maps with the class score's gradients."""
+
+    def method(explainer, image, rest, classes, *, output, layer=None):
+        path = feature_layer(explainer.graph, layer)
+
+        def build():
+            def compute(image, rest, classes):
+                with tf.GradientTape() as tape:
+                    logits, taps = explainer.logits(image, rest, output, taps=[path])
+                    features = taps[path]
+                    score = explainer.class_scores(logits, classes)
+                grads = tf.cast(tape.gradient(score, features), tf.float32)
+                return _upsample(tf.nn.relu(combine(tf.cast(features, tf.float32), grads)), image)
+
+            return compute
+
+        return explainer.compiled((name, path, output), build)(image, rest, classes)
+
+    method.__name__ = name.replace("+", "_plus")
+    return method
+
+
+def _gradcam_maps(features, grads):
+    weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
+    return tf.reduce_sum(weights * features, axis=-1)
+
+
+def _gradcam_plus_plus_maps(features, grads):
+    # The paper's alphas for an exponential of the score: exp(score) cancels in the alphas and scales
+    # each image's map by a positive constant, so it is left out.
+    squared = grads**2
+    denominator = 2 * squared + tf.reduce_sum(features, axis=[1, 2], keepdims=True) * grads**3
+    alphas = squared / tf.where(denominator != 0, denominator, tf.ones_like(denominator))
+    weights = tf.reduce_sum(alphas * tf.nn.relu(grads), axis=[1, 2], keepdims=True)
+    return tf.reduce_sum(weights * features, axis=-1)
+
+
+def _layercam_maps(features, grads):
+    return tf.reduce_sum(tf.nn.relu(grads) * features, axis=-1)
+
+
+gradcam = _gradient_cam("gradcam", _gradcam_maps)
+gradcam.__doc__ = "Grad-CAM: ReLU of the feature maps weighted by the spatial mean of the score's gradients."
+gradcam_plus_plus = _gradient_cam("gradcam++", _gradcam_plus_plus_maps)
+gradcam_plus_plus.__doc__ = "Grad-CAM++: the feature maps weighted by alpha-weighted positive gradients."
+layercam = _gradient_cam("layercam", _layercam_maps)
+layercam.__doc__ = "Layer-CAM: ReLU of the feature maps weighted position by position by the positive gradients."
+
+
+# === Score-CAM ===
+
+
+def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channels=None, batch_size=256):
+    """Score-CAM: feature maps weighted by the softmax over channels of the class scores of the image
+    masked by each (upsampled, min-max normalised) feature map.
+
+    Args:
+        max_channels: only the channels whose feature maps vary most, per image (Faster-Score-CAM).
+        batch_size: masked images per forward pass.
+    """
+    path = feature_layer(explainer.graph, layer)
+
+    def build_features():
+        def features(image, rest, classes):
+            logits, taps = explainer.logits(image, rest, output, taps=[path])
+            return tf.cast(taps[path], tf.float32), explainer.chosen_classes(logits, classes)
+
+        return features
+
+    def build_scores():
+        def masked_scores(image, rest, classes, masks):
+            channels = tf.shape(masks)[1]
+            masked = image[:, None] * masks[..., None]
+            masked = tf.reshape(masked, tf.concat([[-1], tf.shape(image)[1:]], 0))
+            repeated = {name: tf.repeat(value, channels, axis=0) for name, value in rest.items()}
+            logits, _ = explainer.logits(masked, repeated, output)
+            scores = explainer.class_scores(logits, tf.repeat(classes, channels))
+            return tf.reshape(scores, [-1, channels])
+
+        return masked_scores
+
+    features, classes = explainer.compiled(("scorecam/features", path, output), build_features)(image, rest, classes)
+    if max_channels is not None and max_channels < features.shape[-1]:
+        variances = tf.math.reduce_variance(features, axis=[1, 2])
+        chosen = tf.math.top_k(variances, k=max_channels).indices
+        features = tf.gather(features, chosen, axis=3, batch_dims=1)
+    masks = tf.transpose(tf.image.resize(features, tf.shape(image)[1:3], method="bilinear"), [0, 3, 1, 2])
+    low = tf.reduce_min(masks, axis=[2, 3], keepdims=True)
+    high = tf.reduce_max(masks, axis=[2, 3], keepdims=True)
+    masks = tf.math.divide_no_nan(masks - low, high - low)
+    masked_scores = explainer.compiled(("scorecam/scores", output), build_scores)
+    step = max(1, batch_size // int(image.shape[0]))
+    scores = tf.concat([masked_scores(image, rest, classes, masks[:, start:start + step])
+                        for start in range(0, masks.shape[1], step)], axis=1)
+    weights = tf.nn.softmax(scores, axis=-1)[:, None, None, :]
+    return _upsample(tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)), image)
+
+
+# === CAM ===
+
+
+def _output_tensor(graph, output):
+    functional = _functional_of(graph.model)
+    if functional is None:
+        raise ValueError(f"CAM needs a model with a graph; Sequential model '{graph.model.name}' has none "
+                         "(build it with a keras.Input).")
+    structure = getattr(functional, "_outputs_struct", None)
+    if isinstance(structure, dict):
+        return structure[output]
+    return keras.tree.flatten(functional.outputs)[graph.output_names.index(output)]
+
+
+def _producer(tensor, scopes=()):
+    """``(layer, path, input tensors, scopes)`` of the layer that computed ``tensor``, looking through
+    nested models (``scopes`` are the nested models entered, innermost last); None for a model input."""
+    while True:
+        operation, node_index, tensor_index = tensor._keras_history
+        prefix = scopes[-1][2] if scopes else ""
+        if isinstance(operation, keras.layers.InputLayer):
+            if not scopes:
+                return None
+            model, node, _ = scopes[-1]
+            scopes = scopes[:-1]
+            inner = [id(t) for t in keras.tree.flatten(_functional_of(model).inputs)]
+            tensor = node.input_tensors[inner.index(id(tensor))]
+            continue
+        node = operation._inbound_nodes[node_index]
+        if isinstance(operation, keras.Model):
+            scopes = (*scopes, (operation, node, f"{prefix}{operation.name}/"))
+            tensor = keras.tree.flatten(_functional_of(operation).outputs)[tensor_index]
+            continue
+        return operation, prefix + operation.name, node.input_tensors, scopes
+
+
+def _is_squashing(layer):
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return isinstance(layer, keras.layers.Activation) and layer.activation.__name__ in ("softmax", "sigmoid")
+
+
+def gap_head(graph, output):
+    """``(feature layer path, dense layer)`` of a GlobalAveragePooling2D -> Dense output.
+
+    Raises:
+        ValueError: when ``output`` is not a Dense layer (with an optional softmax, and dropout before
+            it) on the global average of a 4-D layer's feature maps.
+    """
+    chain = []
+
+    def fail():
+        raise ValueError(f"CAM needs output {output!r} to be a Dense layer on GlobalAveragePooling2D of a 4-D "
+                         f"feature map (Zhou et al.); from the output back, model '{graph.model.name}' has "
+                         f"{chain}. Use gradcam instead.")
+
+    found = _producer(_output_tensor(graph, output))
+    if found is not None and _is_squashing(found[0]):
+        chain.append(found[1])
+        found = _producer(found[2][0], found[3])
+    if found is None or not isinstance(found[0], keras.layers.Dense):
+        chain.append(found[1] if found else "an input")
+        fail()
+    dense = found[0]
+    chain.append(found[1])
+    found = _producer(found[2][0], found[3])
+    while found is not None and isinstance(found[0], keras.layers.Dropout):
+        chain.append(found[1])
+        found = _producer(found[2][0], found[3])
+    if found is None or not isinstance(found[0], keras.layers.GlobalAveragePooling2D) or found[0].keepdims:
+        chain.append(found[1] if found else "an input")
+        fail()
+    chain.append(found[1])
+    features = _producer(found[2][0], found[3])
+    if features is None:
+        chain.append("an input")
+        fail()
+    return features[1], dense
+
+
+def cam(explainer, image, rest, classes, *, output):
+    """CAM: the feature maps before global average pooling weighted by the Dense output layer's weights
+    of the class (no ReLU, as in Zhou et al.)."""
+    path, dense = gap_head(explainer.graph, output)
+
+    def build():
+        def compute(image, rest, classes):
+            logits, taps = explainer.logits(image, rest, output, taps=[path])
+            kernel = tf.cast(tf.convert_to_tensor(dense.kernel), tf.float32)
+            weights = tf.gather(tf.transpose(kernel), explainer.chosen_classes(logits, classes))
+            maps = tf.einsum("nhwk,nk->nhw", tf.cast(taps[path], tf.float32), weights)
+            return _upsample(maps, image)
+
+        return compute
+
+    return explainer.compiled(("cam", path, output), build)(image, rest, classes)

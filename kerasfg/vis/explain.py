@@ -1,0 +1,178 @@
+"""One entry point to every visual explanation: ``explain(model, inputs, "gradcam")``.
+
+`Explainer` runs the methods of `kerasfg.vis.gradients` and `kerasfg.vis.cam` on any model that
+`kerasfg.vis.ModelGraph` runs (Functional, Sequential, nested, multi-input, multi-output), batched over
+the inputs, with one compiled function per method, layer and output that it keeps for later calls.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasfg.vis import cam, gradients
+from kerasfg.vis.graph import ModelGraph
+
+METHODS = {
+    "cam": cam.cam,
+    "gradcam": cam.gradcam,
+    "gradcam++": cam.gradcam_plus_plus,
+    "guided_backprop": gradients.guided_backprop,
+    "layercam": cam.layercam,
+    "saliency": gradients.saliency,
+    "scorecam": cam.scorecam,
+    "smoothgrad": gradients.smoothgrad,
+}
+"""``{method name: implementation}``; each implementation is called as
+``fn(explainer, image, rest, classes, output=..., layer=..., **options)`` and returns maps `(n, h, w)`."""
+
+LAYER_METHODS = ("gradcam", "gradcam++", "layercam", "scorecam")
+"""The methods that weigh the feature maps of a layer (``layer=`` chooses it)."""
+
+
+def image_input_name(model):
+    """The name of a multi-input model's image input (``"image"``, or its only 4-D input); None for a
+    single-input model."""
+    if len(model.inputs) == 1:
+        return None
+    names = [tensor.name for tensor in model.inputs]
+    if "image" in names:
+        return "image"
+    images = [tensor.name for tensor in model.inputs if len(tensor.shape) == 4]
+    if len(images) != 1:
+        raise ValueError(f"Model '{model.name}' has inputs {names}; explanations need one image input, named "
+                         "'image' or the only 4-D input.")
+    return images[0]
+
+
+class Explainer:
+    """Explain a model's outputs with heat maps over its image input, keeping compiled functions.
+
+    Args:
+        model: a built Keras model whose image input has shape `(batch, height, width, channels)`.
+
+    Call arguments:
+        inputs: a batch: an array of images, or for a multi-input model a dict of named arrays whose
+            image entry (``"image"``, or the only 4-D input) is what the maps explain.
+        method: one of `METHODS`.
+        layer: the layer (path or unique name) whose feature maps the CAM methods weigh; by default
+            the last 4-D layer of the model, inside nested models too.
+        output: the output (head) to explain; the model's first output by default.
+        classes: the class to explain: None (each image's predicted class), an int, or one int per
+            image.
+        **options: options of the method (``samples``, ``noise`` and ``seed`` for smoothgrad,
+            ``max_channels`` and ``batch_size`` for scorecam).
+
+    Returns:
+        float32 array `(n, height, width)`: one map per image at the input resolution.
+
+    Example:
+
+    ```python
+    explainer = Explainer(model)
+    maps = explainer({"image": images, "expression": expressions}, "gradcam", output="identity")
+    ```
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.graph = ModelGraph(model)
+        self.image_name = image_input_name(model)
+        self._compiled = {}
+
+    def __call__(self, inputs, method, *, layer=None, output=None, classes=None, **options):
+        if method not in METHODS:
+            raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
+        if layer is not None and method not in LAYER_METHODS:
+            raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
+        image, rest = self._split(inputs)
+        output = self.output_name(output)
+        classes = self._classes(classes, image.shape[0])
+        if method in LAYER_METHODS:
+            options["layer"] = layer
+        maps = METHODS[method](self, image, rest, classes, output=output, **options)
+        return np.asarray(maps, np.float32)
+
+    def output_name(self, output=None):
+        """``output``, checked against the model's output names, or the first output's name."""
+        if output is None:
+            return self.graph.output_names[0]
+        if output not in self.graph.output_names:
+            raise ValueError(f"Model '{self.model.name}' has no output {output!r}; its outputs are "
+                             f"{self.graph.output_names}.")
+        return output
+
+    def compiled(self, key, build):
+        """The compiled function ``tf.function(build())`` kept under ``key``."""
+        if key not in self._compiled:
+            self._compiled[key] = tf.function(build(), reduce_retracing=True)
+        return self._compiled[key]
+
+    def model_inputs(self, image, rest):
+        """The model's inputs from the image and the other named inputs."""
+        return image if self.image_name is None else {**rest, self.image_name: image}
+
+    def logits(self, image, rest, output, *, taps=(), relu=None):
+        """``(float32 scores before the softmax of output, {path: tapped tensor})``."""
+        outputs, tapped = self.graph(self.model_inputs(image, rest), taps=taps, logits=True, relu=relu)
+        return tf.cast(outputs[output], tf.float32), tapped
+
+    @staticmethod
+    def chosen_classes(logits, classes):
+        """``classes`` with each negative entry replaced by the image's top-scoring class."""
+        return tf.where(classes < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), classes)
+
+    @classmethod
+    def class_scores(cls, logits, classes):
+        """Each image's score of its class (`chosen_classes`)."""
+        return tf.gather(logits, cls.chosen_classes(logits, classes), batch_dims=1)
+
+    def _split(self, inputs):
+        if self.image_name is None:
+            if isinstance(inputs, dict):
+                if len(inputs) != 1:
+                    raise ValueError(f"Model '{self.model.name}' takes one input; got a dict of {sorted(inputs)}.")
+                (inputs,) = inputs.values()
+            image, rest = inputs, {}
+        else:
+            if not isinstance(inputs, dict) or self.image_name not in inputs:
+                received = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+                raise ValueError(f"Model '{self.model.name}' takes the inputs {[t.name for t in self.model.inputs]}; "
+                                 f"pass a dict with the image under {self.image_name!r}, got {received}.")
+            image = inputs[self.image_name]
+            rest = {name: tf.convert_to_tensor(value) for name, value in inputs.items() if name != self.image_name}
+        image = tf.convert_to_tensor(np.asarray(image, np.float32))
+        if image.shape.rank != 4:
+            raise ValueError(f"Explanations need images of shape (batch, height, width, channels); got {image.shape}.")
+        return image, rest
+
+    @staticmethod
+    def _classes(classes, count):
+        if classes is None:
+            classes = -1
+        classes = np.broadcast_to(np.asarray(classes, np.int32), (count,)) if np.ndim(classes) == 0 \
+            else np.asarray(classes, np.int32)
+        if classes.shape != (count,):
+            raise ValueError(f"classes must be None, an int or one int per image ({count}); got shape {classes.shape}.")
+        return tf.constant(classes)
+
+
+def explain(model, inputs, method, *, layer=None, output=None, classes=None, **options):
+    """Heat maps `(n, height, width)` that explain ``model``'s output for a batch of inputs.
+
+    A one-off `Explainer` call; keep an `Explainer` to explain the same model repeatedly without
+    compiling again.
+
+    Args:
+        model: a built Keras model (Functional, Sequential, nested, multi-input or multi-output).
+        inputs: an array of images, or a dict of named inputs with the image under ``"image"`` (or the
+            only 4-D input).
+        method: ``"saliency"``, ``"smoothgrad"``, ``"guided_backprop"``, ``"cam"``, ``"gradcam"``,
+            ``"gradcam++"``, ``"layercam"`` or ``"scorecam"`` (see `METHODS`).
+        layer: the layer of the Grad-CAM family and Score-CAM; the last 4-D layer by default.
+        output: the output to explain; the first by default.
+        classes: None (the predicted class of each image), an int, or one int per image.
+        **options: method options, see `Explainer`.
+
+    Returns:
+        float32 array `(n, height, width)` at the input resolution.
+    """
+    return Explainer(model)(inputs, method, layer=layer, output=output, classes=classes, **options)
