@@ -43,6 +43,7 @@ class Faithfulness(RecordingCallback):
         self.output = output
         self.max_images = max_images
         self.options = dict(steps=steps, tolerance=tolerance, deletion_baseline=deletion_baseline, seed=seed)
+        self._explainer = None
 
     def setup(self):
         from kerasfg.vis.graph import output_names
@@ -53,10 +54,11 @@ class Faithfulness(RecordingCallback):
         elif self.output not in names:
             raise ValueError(f"Faithfulness: model '{self.model.name}' has no output {self.output!r}; its "
                              f"outputs are {names}.")
-        if self.methods is None:
-            from kerasfg.vis.explain import METHODS
+        from kerasfg.vis.explain import METHODS, Explainer
 
+        if self.methods is None:
             self.methods = list(METHODS)
+        self._explainer = Explainer(self.model)
 
     def _probe_masks(self):
         masks = self.masks
@@ -70,7 +72,7 @@ class Faithfulness(RecordingCallback):
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
         rows = faithfulness_table(self.model, inputs, methods=self.methods, masks=self._probe_masks(),
-                                  output=self.output, **self.options)
+                                  output=self.output, explainer=self._explainer, **self.options)
         columns = list(rows[0])
         tag = f"faithfulness/{self.output}"
         summary.scalars(self.writer, {f"{tag}/{row['method']}/{metric}": row[metric] for row in rows

@@ -243,7 +243,7 @@ def area_under_curve(curves):
     return (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2 * (curves.shape[1] - 1))
 
 
-def _method_function(name, method):
+def _method_function(name, method, explainer):
     if callable(method):
         return method
     if not isinstance(method, str):
@@ -251,9 +251,7 @@ def _method_function(name, method):
                          f"(model, inputs, *, output, classes) -> maps; got {method!r}.")
 
     def explain_with(model, inputs, *, output, classes):
-        from kerasfg.vis.explain import explain
-
-        return explain(model, inputs, method, output=output, classes=classes)
+        return explainer(inputs, method, output=output, classes=classes)
 
     return explain_with
 
@@ -286,7 +284,7 @@ def faithfulness_scores(model, inputs, maps, *, masks=None, output=None, classes
 
 
 def faithfulness_table(model, inputs, *, methods, masks=None, output=None, classes=None, tolerance=2, steps=16,
-                       deletion_baseline="zeros", blur_sigma=None, seed=0, random_baseline=True):
+                       deletion_baseline="zeros", blur_sigma=None, seed=0, random_baseline=True, explainer=None):
     """Score several explanation methods on one batch: one row per method, plus the random reference.
 
     Every method explains the same classes (the model's predicted classes of ``output`` by default), and
@@ -307,6 +305,8 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
             and the chance levels of the pointing game and of the energy in the mask (the mask's area
             share, grown by the tolerance for the pointing game), which is what a map that knows
             nothing scores on average.
+        explainer: a `kerasfg.vis.Explainer` of ``model`` that computes the named methods, to reuse its
+            compiled functions across calls; a new one by default.
 
     Returns:
         A list of dicts, one per method, with the keys of `COLUMNS` (without ``pointing_game`` and
@@ -320,9 +320,13 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
         classes = probability(_with_images(images, rest, 1)).argmax(axis=-1)
     options = dict(output=probability.output, classes=classes, tolerance=tolerance, steps=steps,
                    deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed, probability=probability)
+    if explainer is None and any(isinstance(method, str) for method in methods.values()):
+        from kerasfg.vis.explain import Explainer
+
+        explainer = Explainer(model)
     rows = []
     for name, method in methods.items():
-        maps = _method_function(name, method)(model, inputs, output=probability.output, classes=classes)
+        maps = _method_function(name, method, explainer)(model, inputs, output=probability.output, classes=classes)
         scores = faithfulness_scores(model, inputs, maps, masks=masks, **options)
         rows.append(_row(name, scores))
     if random_baseline:

@@ -18,9 +18,11 @@ def sigmoid(x):
 def region_model(multi=False):
     """logit 0 = WEIGHT * (sum of the image's pixels in REGION), logit 1 = 0, then a softmax: so the
     probability of class 0 is sigmoid(WEIGHT * region sum). The multi-output form adds an unused input and
-    a second output ``b`` with the two logits swapped."""
+    a second output ``b`` with the two logits swapped. An identity 1x1 convolution gives the CAM methods
+    feature maps to weigh."""
     image = keras.Input((SIZE, SIZE, 1), name="image")
-    flat = keras.layers.Flatten()(image)
+    identity = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="conv")
+    flat = keras.layers.Flatten()(identity(image))
     kernel = np.zeros((SIZE * SIZE, 2), "float32")
     kernel[REGION.ravel(), 0] = WEIGHT
     a = keras.layers.Dense(2, use_bias=False, activation="softmax", name="a")
@@ -152,6 +154,18 @@ def test_table_ranks_a_faithful_map_above_an_unfaithful_one_and_reports_chance()
     assert by["saliency"]["insertion_auc"] > by["inverted"]["insertion_auc"]
     no_masks = fa.faithfulness_table(model, x, methods={"saliency": saliency}, steps=2, random_baseline=False)
     assert list(no_masks[0]) == ["method", "deletion_auc", "insertion_auc"]
+
+
+def test_explain_methods_by_name_beat_the_random_reference():
+    model, x = region_model(), images()
+    masks = np.stack([REGION, REGION])
+    rows = fa.faithfulness_table(model, x, methods=["saliency", "gradcam"], masks=masks, steps=4)
+    by = {row["method"]: row for row in rows}
+    for method in ("saliency", "gradcam"):
+        assert by[method]["energy_in_mask"] > by["random"]["energy_in_mask"] + 0.4, method
+        assert by[method]["deletion_auc"] < by["random"]["deletion_auc"], method
+    assert by["saliency"]["energy_in_mask"] == pytest.approx(1.0)  # the gradient is WEIGHT on the region, 0 off it
+    assert by["gradcam"]["energy_in_mask"] == pytest.approx((1.0 + 8 / 11) / 2)  # the region's share of the image
 
 
 def test_bad_maps_and_masks_are_named():
