@@ -22,8 +22,9 @@ class Faithfulness(RecordingCallback):
 
     Args:
         methods: method names of `kerasfg.vis.explain`, or ``{name: method name or callable}`` where a
-            callable is ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``; every method that
-            `kerasfg.vis.explain` offers by default.
+            callable is ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``; by default every
+            method that `kerasfg.vis.explain` offers and that applies to the model (see
+            `kerasfg.vis.faithfulness.applicable_methods`).
         masks: boolean evidence masks `(n, h, w)` aligned with the probe, or ``{output name: masks}``;
             without masks only deletion and insertion are scored. `kerasfg.training.fit` fills them in
             on synthetic faces, from the evidence masks of the probe's task.
@@ -54,11 +55,15 @@ class Faithfulness(RecordingCallback):
         elif self.output not in names:
             raise ValueError(f"Faithfulness: model '{self.model.name}' has no output {self.output!r}; its "
                              f"outputs are {names}.")
-        from kerasfg.vis.explain import METHODS, Explainer
+        from kerasfg.vis.explain import Explainer
+        from kerasfg.vis.faithfulness import applicable_methods
 
-        if self.methods is None:
-            self.methods = list(METHODS)
         self._explainer = Explainer(self.model)
+        if self.methods is None:
+            self.methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), output=self.output)
+            for name, reason in skipped.items():
+                logger.warning("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
+                               self.model.name, reason)
 
     def _probe_masks(self):
         masks = self.masks

@@ -256,6 +256,36 @@ def _method_function(name, method, explainer):
     return explain_with
 
 
+def applicable_methods(explainer, inputs, methods=None, output=None):
+    """The methods of `kerasfg.vis.explain` that apply to a model, and why the others do not.
+
+    Each method explains the first example of ``inputs`` once; a method that raises a ``ValueError``
+    (CAM on a model without a global-average-pooling head, for example) does not apply.
+
+    Args:
+        explainer: a `kerasfg.vis.Explainer` of the model.
+        inputs: a batch in the form the model takes.
+        methods: method names to try; all of `kerasfg.vis.explain.METHODS` by default.
+        output: the output to explain.
+
+    Returns:
+        ``(names, reasons)``: the names that apply, in order, and ``{name: error message}`` for the others.
+    """
+    from kerasfg.vis.explain import METHODS
+
+    first = {key: np.asarray(value)[:1] for key, value in inputs.items()} if isinstance(inputs, dict) \
+        else np.asarray(inputs)[:1]
+    names, reasons = [], {}
+    for name in methods or METHODS:
+        try:
+            explainer(first, name, output=output)
+        except ValueError as error:
+            reasons[name] = str(error)
+        else:
+            names.append(name)
+    return names, reasons
+
+
 def faithfulness_scores(model, inputs, maps, *, masks=None, output=None, classes=None, tolerance=2, **curve_options):
     """Per-image faithfulness scores of one set of maps.
 
