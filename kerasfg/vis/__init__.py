@@ -3,9 +3,11 @@ rendering helpers that turn their maps into uint8 pictures. Nothing here knows o
 TensorBoard."""
 
 from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers, scores_to_spatial
+from kerasfg.vis.confusion import confusion_matrix, render_confusion_matrix
+from kerasfg.vis.embeddings import penultimate_features, penultimate_layer
 from kerasfg.vis.explain import METHODS, Explainer, explain
-from kerasfg.vis.faithfulness import (area_under_curve, energy_in_mask, faithfulness_table, mask_share,
-                                     perturbation_curves, pointing_game)
+from kerasfg.vis.faithfulness import (applicable_methods, area_under_curve, energy_in_mask, faithfulness_table,
+                                     mask_share, perturbation_curves, pointing_game)
 from kerasfg.vis.graph import ModelGraph, output_names
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
@@ -14,9 +16,11 @@ __all__ = [
            "Explainer",
            "METHODS",
            "ModelGraph",
+           "applicable_methods",
            "area_under_curve",
            "attention_layers",
            "colorize",
+           "confusion_matrix",
            "energy_in_mask",
            "explain",
            "faithfulness_table",
@@ -24,8 +28,11 @@ __all__ = [
            "normalize",
            "output_names",
            "overlay",
+           "penultimate_features",
+           "penultimate_layer",
            "perturbation_curves",
            "pointing_game",
+           "render_confusion_matrix",
            "resize",
            "scores_to_spatial",
            "tile",

@@ -144,6 +144,19 @@ def test_faithfulness_without_masks_scores_deletion_and_insertion_only(tmp_path)
         unknown.on_train_begin()
 
 
+def test_faithfulness_scores_every_explain_method_by_default(tmp_path):
+    from kerasfg.vis.explain import METHODS
+
+    model = multi_output_model()  # a Dense on global average pooling: CAM applies too
+    x, _ = data(3, 0)
+    callback = Faithfulness(probe=x, log_dir=tmp_path, steps=2)
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_train_end()
+    (rows,) = tables(tmp_path, "faithfulness/identity").values()
+    assert [row[0] for row in rows] == [*METHODS, "random"]
+
+
 def test_fit_gives_faithfulness_the_evidence_masks_of_the_probe(tmp_path):
     from kerasfg import config as config_lib
     from kerasfg.data.synthetic import synthetic_faces

@@ -168,6 +168,15 @@ def test_explain_methods_by_name_beat_the_random_reference():
     assert by["gradcam"]["energy_in_mask"] == pytest.approx((1.0 + 8 / 11) / 2)  # the region's share of the image
 
 
+def test_applicable_methods_leave_out_cam_without_a_pooling_head():
+    from kerasfg.vis import Explainer
+    from kerasfg.vis.explain import METHODS
+
+    names, reasons = fa.applicable_methods(Explainer(region_model()), images())
+    assert list(reasons) == ["cam"] and "GlobalAveragePooling2D" in reasons["cam"]
+    assert names == [name for name in METHODS if name != "cam"]
+
+
 def test_bad_maps_and_masks_are_named():
     with pytest.raises(ValueError, match=r"maps and masks must both have shape"):
         fa.pointing_game(np.zeros((2, 4, 4)), np.zeros((2, 4, 5), bool))
