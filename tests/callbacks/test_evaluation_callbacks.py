@@ -178,3 +178,27 @@ def test_fit_gives_faithfulness_the_evidence_masks_of_the_probe(tmp_path):
         np.testing.assert_array_equal(faithful.masks[task], validation.masks[task][:5])
     assert given.masks.shape == (1,)  # explicit masks are kept
     assert confusion.class_names["gender"] == ["female", "male"]
+
+
+@pytest.mark.slow
+def test_fit_records_faithfulness_confusion_and_embeddings_on_synthetic_faces(tmp_path):
+    from kerasfg import config as config_lib
+    from kerasfg.callbacks import Embeddings
+
+    config = config_lib.from_dict({
+        "name": "tiny", "runs_dir": str(tmp_path / "runs"),
+        "data": {"inputs": ["image", "expression"], "targets": ["identity"], "batch_size": 8,
+                 "synthetic": {"num_identities": 3, "train_images": 16, "val_images": 8, "test_images": 8,
+                               "image_size": 32}},
+        "model": {"options": {"widths": [16, 32], "blocks": [1, 1], "hidden_units": 8, "dropout": 0.0}},
+        "train": {"epochs": 1, "precision": "float32", "verbose": 0}})
+    callbacks = [Faithfulness(methods=["gradcam", "saliency"], every_n_epochs=1, steps=2, max_images=4),
+                 ConfusionMatrix(), Embeddings()]
+    result = training.fit(config, callbacks=callbacks)
+    logs = result.run_dir / "logs" / "vis"
+    rows = tables(logs, "faithfulness/identity")
+    assert sorted(rows) == [0, 1] and [row[0] for row in rows[1]] == ["gradcam", "saliency", "random"]
+    assert all(len(row) == 5 and 0.0 <= row[2] <= 1.0 for row in rows[1])  # masks came from fit
+    (counts,) = [table for step, table in tables(logs, "confusion_matrix/identity/counts").items() if step == 1]
+    assert sum(sum(row[1:]) for row in counts) == 8 and counts[0][0] == "person_000"
+    assert (logs / "projector_config.pbtxt").is_file() and (logs / "metadata_epoch1.tsv").is_file()
