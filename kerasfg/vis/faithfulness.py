@@ -360,7 +360,7 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
         scores = faithfulness_scores(model, inputs, maps, masks=masks, **options)
         rows.append(_row(name, scores))
     if random_baseline:
-        scores = faithfulness_scores(model, inputs, random_maps(images.shape[:3], seed), **options)
+        scores = faithfulness_scores(model, inputs, random_maps(images.shape[:3], seed + 1), **options)
         if masks is not None:
             scores["pointing_game"] = mask_share(masks, tolerance)
             scores["energy_in_mask"] = mask_share(masks)
