@@ -56,20 +56,26 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=64, help="probe images explained (fit's probe: 64)")
     parser.add_argument("--steps", type=int, default=16, help="steps of the deletion and insertion curves")
     parser.add_argument("--set", action="append", default=[], help="quick-start config override")
+    parser.add_argument("--save-model", help="where to save the trained model, to rerun with --model")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as workdir:
         config = quickstart.default_config(["export.enabled=false", "train.verbose=0", f"runs_dir={workdir}",
                                             *args.set])
         start = time.perf_counter()
+        epoch_seconds = None
         if args.model:
             model = keras.models.load_model(args.model)
             print(f"loaded {args.model}")
         else:
             result = training.fit(config)
             model = result.model
-            print(f"trained the quick-start model in {time.perf_counter() - start:.0f} s: test metrics "
+            seconds = time.perf_counter() - start
+            epoch_seconds = seconds / config.train.epochs
+            print(f"trained the quick-start model in {seconds:.0f} s: test metrics "
                   + ", ".join(f"{name} {value:.3f}" for name, value in result.test_metrics.items()))
+            if args.save_model:
+                model.save(args.save_model)
         data = training.build_datasets(config.data)
     first = next(iter(data.validation.unbatch().batch(args.images)))
     inputs, targets = (keras.tree.map_structure(np.asarray, part) for part in first)
@@ -108,6 +114,13 @@ def main(argv=None):
         timings.append([name, seconds])
     print_table(timings, ["method", "seconds"])
     print(f"\nwhole table (maps, curves of {len(methods) + 1} rows, first calls compiling): {table_seconds:.1f} s")
+
+    # What one recording of the Faithfulness callback costs at its defaults (16 images, the applicable methods).
+    probe = {k: v[:16] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[:16]
+    recording = median_seconds(lambda: faithfulness_table(model, probe, methods=names, masks=masks[:16],
+                                                          output=output, explainer=explainer), repeats=3)
+    ratio = f", {recording / epoch_seconds:.2f} of a training epoch ({epoch_seconds:.0f} s)" if epoch_seconds else ""
+    print(f"one Faithfulness recording at its defaults (16 images, {len(names)} methods): {recording:.1f} s{ratio}")
 
 
 if __name__ == "__main__":
