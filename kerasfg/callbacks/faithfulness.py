@@ -6,7 +6,8 @@ import numpy as np
 
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
-from kerasfg.vis.faithfulness import faithfulness_table
+from kerasfg.vis.explain import Explainer
+from kerasfg.vis.faithfulness import applicable_methods, faithfulness_table
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +46,14 @@ class Faithfulness(RecordingCallback):
         self.max_images = max_images
         self.options = dict(steps=steps, tolerance=tolerance, deletion_baseline=deletion_baseline, seed=seed)
         self._explainer = None
+        self._methods = None
 
     def setup(self):
-        from kerasfg.vis.graph import output_names
-
-        names = output_names(self.model)
-        if self.output is None:
-            self.output = names[0]
-        elif self.output not in names:
-            raise ValueError(f"Faithfulness: model '{self.model.name}' has no output {self.output!r}; its "
-                             f"outputs are {names}.")
-        from kerasfg.vis.explain import Explainer
-        from kerasfg.vis.faithfulness import applicable_methods
-
         self._explainer = Explainer(self.model)
+        self.output = self._explainer.output_name(self.output)
+        self._methods = self.methods
         if self.methods is None:
-            self.methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), output=self.output)
+            self._methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), output=self.output)
             for name, reason in skipped.items():
                 logger.warning("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
                                self.model.name, reason)
@@ -76,7 +69,7 @@ class Faithfulness(RecordingCallback):
 
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
-        rows = faithfulness_table(self.model, inputs, methods=self.methods, masks=self._probe_masks(),
+        rows = faithfulness_table(self.model, inputs, methods=self._methods, masks=self._probe_masks(),
                                   output=self.output, explainer=self._explainer, **self.options)
         columns = list(rows[0])
         tag = f"faithfulness/{self.output}"

@@ -141,14 +141,16 @@ def _with_images(images, rest, repeats):
 
 
 class ClassProbability:
-    """The softmax probabilities of one output of a model, whatever its final activation.
+    """The softmax probabilities of one output of a model, whatever its final activation, compiled.
 
     The model runs through `kerasfg.vis.ModelGraph` with its final softmax skipped, and the softmax is
-    applied here, so models that end in logits and models that end in a softmax score alike.
+    applied here, so models that end in logits and models that end in a softmax score alike. The
+    compiled function is kept in the `kerasfg.vis.Explainer`'s cache, so a kept explainer compiles it once.
 
     Args:
         model: a built Keras model (any form `ModelGraph` runs).
         output: the output's name; the first output by default.
+        explainer: the `kerasfg.vis.Explainer` of ``model`` whose cache to use; a new one by default.
 
     Call arguments:
         inputs: a batch in the form the model takes.
@@ -157,21 +159,25 @@ class ClassProbability:
         float32 array `(batch, classes)`.
     """
 
-    def __init__(self, model, output=None):
-        from kerasfg.vis.graph import ModelGraph
+    def __init__(self, model, output=None, explainer=None):
+        from kerasfg.vis.explain import Explainer
 
-        self.graph = ModelGraph(model)
-        names = self.graph.output_names
-        if output is not None and output not in names:
-            raise ValueError(f"Model '{model.name}' has no output {output!r}; its outputs are {names}.")
-        self.output = output or names[0]
+        explainer = explainer or Explainer(model)
+        self.output = explainer.output_name(output)
+
+        def build():
+            import tensorflow as tf
+
+            def probabilities(inputs):
+                outputs, _ = explainer.graph(inputs, logits=True)
+                return tf.nn.softmax(tf.cast(outputs[self.output], tf.float32), axis=-1)
+
+            return probabilities
+
+        self._function = explainer.compiled(("faithfulness/probabilities", self.output), build)
 
     def __call__(self, inputs):
-        import keras
-
-        outputs, _ = self.graph(inputs, logits=True)
-        logits = keras.ops.cast(outputs[self.output], "float32")
-        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+        return self._function(inputs).numpy()
 
 
 def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps=16, deletion_baseline="zeros",
@@ -335,8 +341,8 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
             and the chance levels of the pointing game and of the energy in the mask (the mask's area
             share, grown by the tolerance for the pointing game), which is what a map that knows
             nothing scores on average.
-        explainer: a `kerasfg.vis.Explainer` of ``model`` that computes the named methods, to reuse its
-            compiled functions across calls; a new one by default.
+        explainer: a `kerasfg.vis.Explainer` of ``model`` that computes the named methods and the
+            probabilities, to reuse its compiled functions across calls; a new one by default.
 
     Returns:
         A list of dicts, one per method, with the keys of `COLUMNS` (without ``pointing_game`` and
@@ -344,16 +350,16 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
     """
     if not isinstance(methods, dict):
         methods = {name: name for name in methods}
-    probability = ClassProbability(model, output)
+    if explainer is None:
+        from kerasfg.vis.explain import Explainer
+
+        explainer = Explainer(model)
+    probability = ClassProbability(model, output, explainer)
     images, rest = _image_and_rest(inputs)
     if classes is None:
         classes = probability(_with_images(images, rest, 1)).argmax(axis=-1)
     options = dict(output=probability.output, classes=classes, tolerance=tolerance, steps=steps,
                    deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed, probability=probability)
-    if explainer is None and any(isinstance(method, str) for method in methods.values()):
-        from kerasfg.vis.explain import Explainer
-
-        explainer = Explainer(model)
     rows = []
     for name, method in methods.items():
         maps = _method_function(name, method, explainer)(model, inputs, output=probability.output, classes=classes)
