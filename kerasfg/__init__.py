@@ -25,6 +25,7 @@ _SUBMODULES = (
     "tensorboard",
     "training",
     "vis",
+    "visualize",
 )
 
 

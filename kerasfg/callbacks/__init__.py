@@ -4,6 +4,7 @@ from kerasfg.callbacks.attention_maps import AttentionMaps
 from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
 from kerasfg.callbacks.confusion_matrix import ConfusionMatrix
 from kerasfg.callbacks.embeddings import Embeddings
+from kerasfg.callbacks.explanations import GradCAM, Saliency
 from kerasfg.callbacks.faithfulness import Faithfulness
 from kerasfg.callbacks.progress import TrainingProgress
 
@@ -12,7 +13,9 @@ __all__ = [
     "ConfusionMatrix",
     "Embeddings",
     "Faithfulness",
+    "GradCAM",
     "RecordingCallback",
+    "Saliency",
     "TensorBoardRecorder",
     "TrainingProgress",
 ]

@@ -26,7 +26,7 @@ from kerasfg.vis.graph import _functional_of
 def _output_rank(layer):
     try:
         output = layer.output
-    except (AttributeError, ValueError):  # never called, or called more than once
+    except AttributeError:  # never called
         return None
     return len(output.shape) if hasattr(output, "shape") else None
 
@@ -60,27 +60,22 @@ def _upsample(maps, image):
 # === Grad-CAM family ===
 
 
-def _gradient_cam(name, combine):
-    """A CAM method that weighs the layer's feature maps with the class score's gradients."""
+def _gradient_cam(explainer, image, rest, classes, output, layer, name, combine):
+    """A CAM that combines the layer's feature maps with the class score's gradients by ``combine``."""
+    path = feature_layer(explainer.graph, layer)
 
-    def method(explainer, image, rest, classes, *, output, layer=None):
-        path = feature_layer(explainer.graph, layer)
+    def build():
+        def compute(image, rest, classes):
+            with tf.GradientTape() as tape:
+                logits, taps = explainer.logits(image, rest, output, taps=[path])
+                features = taps[path]
+                score = explainer.class_scores(logits, classes)
+            grads = tf.cast(tape.gradient(score, features), tf.float32)
+            return _upsample(tf.nn.relu(combine(tf.cast(features, tf.float32), grads)), image)
 
-        def build():
-            def compute(image, rest, classes):
-                with tf.GradientTape() as tape:
-                    logits, taps = explainer.logits(image, rest, output, taps=[path])
-                    features = taps[path]
-                    score = explainer.class_scores(logits, classes)
-                grads = tf.cast(tape.gradient(score, features), tf.float32)
-                return _upsample(tf.nn.relu(combine(tf.cast(features, tf.float32), grads)), image)
+        return compute
 
-            return compute
-
-        return explainer.compiled((name, path, output), build)(image, rest, classes)
-
-    method.__name__ = name.replace("+", "_plus")
-    return method
+    return explainer.compiled((name, path, output), build)(image, rest, classes)
 
 
 def _gradcam_maps(features, grads):
@@ -102,12 +97,19 @@ def _layercam_maps(features, grads):
     return tf.reduce_sum(tf.nn.relu(grads) * features, axis=-1)
 
 
-gradcam = _gradient_cam("gradcam", _gradcam_maps)
-gradcam.__doc__ = "Grad-CAM: ReLU of the feature maps weighted by the spatial mean of the score's gradients."
-gradcam_plus_plus = _gradient_cam("gradcam++", _gradcam_plus_plus_maps)
-gradcam_plus_plus.__doc__ = "Grad-CAM++: the feature maps weighted by alpha-weighted positive gradients."
-layercam = _gradient_cam("layercam", _layercam_maps)
-layercam.__doc__ = "Layer-CAM: ReLU of the feature maps weighted position by position by the positive gradients."
+def gradcam(explainer, image, rest, classes, *, output, layer=None):
+    """Grad-CAM: ReLU of the feature maps weighted by the spatial mean of the score's gradients."""
+    return _gradient_cam(explainer, image, rest, classes, output, layer, "gradcam", _gradcam_maps)
+
+
+def gradcam_plus_plus(explainer, image, rest, classes, *, output, layer=None):
+    """Grad-CAM++: ReLU of the feature maps weighted by the alpha-weighted positive gradients."""
+    return _gradient_cam(explainer, image, rest, classes, output, layer, "gradcam++", _gradcam_plus_plus_maps)
+
+
+def layercam(explainer, image, rest, classes, *, output, layer=None):
+    """Layer-CAM: ReLU of the feature maps weighted, position by position, by the positive gradients."""
+    return _gradient_cam(explainer, image, rest, classes, output, layer, "layercam", _layercam_maps)
 
 
 # === Score-CAM ===
@@ -195,7 +197,8 @@ def _producer(tensor, scopes=()):
         return operation, prefix + operation.name, node.input_tensors, scopes
 
 
-def _is_squashing(layer):
+def is_squashing_layer(layer):
+    """Whether ``layer`` is a separate softmax or sigmoid layer (``Softmax``, or such an ``Activation``)."""
     if isinstance(layer, keras.layers.Softmax):
         return True
     return isinstance(layer, keras.layers.Activation) and layer.activation.__name__ in ("softmax", "sigmoid")
@@ -216,7 +219,7 @@ def gap_head(graph, output):
                          f"{chain}. Use gradcam instead.")
 
     found = _producer(_output_tensor(graph, output))
-    if found is not None and _is_squashing(found[0]):
+    if found is not None and is_squashing_layer(found[0]):
         chain.append(found[1])
         found = _producer(found[2][0], found[3])
     if found is None or not isinstance(found[0], keras.layers.Dense):

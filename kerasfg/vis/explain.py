@@ -28,6 +28,14 @@ LAYER_METHODS = ("gradcam", "gradcam++", "layercam", "scorecam")
 """The methods that weigh the feature maps of a layer (``layer=`` chooses it)."""
 
 
+def check_method(method, layer=None):
+    """Raise a ValueError unless ``method`` is one of `METHODS` that takes ``layer`` (when given)."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
+    if layer is not None and method not in LAYER_METHODS:
+        raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
+
+
 def image_input_name(model):
     """The name of a multi-input model's image input (``"image"``, or its only 4-D input); None for a
     single-input model."""
@@ -79,11 +87,8 @@ class Explainer:
         self._compiled = {}
 
     def __call__(self, inputs, method, *, layer=None, output=None, classes=None, **options):
-        if method not in METHODS:
-            raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
-        if layer is not None and method not in LAYER_METHODS:
-            raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
-        image, rest = self._split(inputs)
+        check_method(method, layer)
+        image, rest = self.split_inputs(inputs)
         output = self.output_name(output)
         classes = self._classes(classes, image.shape[0])
         if method in LAYER_METHODS:
@@ -99,6 +104,15 @@ class Explainer:
             raise ValueError(f"Model '{self.model.name}' has no output {output!r}; its outputs are "
                              f"{self.graph.output_names}.")
         return output
+
+    def layer_path(self, method, output=None, layer=None):
+        """The path of the layer whose feature maps ``method`` weighs for ``output``; None for the
+        gradient methods, which explain the input directly."""
+        if method == "cam":
+            return cam.gap_head(self.graph, self.output_name(output))[0]
+        if method in LAYER_METHODS:
+            return cam.feature_layer(self.graph, layer)
+        return None
 
     def compiled(self, key, build):
         """The compiled function ``tf.function(build())`` kept under ``key``."""
@@ -125,7 +139,8 @@ class Explainer:
         """Each image's score of its class (`chosen_classes`)."""
         return tf.gather(logits, cls.chosen_classes(logits, classes), batch_dims=1)
 
-    def _split(self, inputs):
+    def split_inputs(self, inputs):
+        """``(float32 image tensor, {name: tensor} of the other inputs)`` of a batch of inputs."""
         if self.image_name is None:
             if isinstance(inputs, dict):
                 if len(inputs) != 1:

@@ -39,18 +39,26 @@ def _to_map(grads):
     return tf.reduce_max(tf.abs(grads), axis=-1)
 
 
+def _gradient_map(explainer, image, rest, classes, output, name, relu=None):
+    def build():
+        gradient = _input_gradients(explainer, output, relu)
+
+        def gradient_map(image, rest, classes):
+            return _to_map(gradient(image, rest, classes))
+
+        return gradient_map
+
+    return explainer.compiled((name, output), build)(image, rest, classes)
+
+
 def saliency(explainer, image, rest, classes, *, output):
     """Saliency: ``max over channels |d score / d image|``."""
-    fn = explainer.compiled(("saliency", output), lambda: lambda *args: _to_map(
-        _input_gradients(explainer, output)(*args)))
-    return fn(image, rest, classes)
+    return _gradient_map(explainer, image, rest, classes, output, "saliency")
 
 
 def guided_backprop(explainer, image, rest, classes, *, output):
     """Guided backpropagation: the saliency map with every ReLU replaced by `guided_relu`."""
-    fn = explainer.compiled(("guided_backprop", output), lambda: lambda *args: _to_map(
-        _input_gradients(explainer, output, relu=guided_relu)(*args)))
-    return fn(image, rest, classes)
+    return _gradient_map(explainer, image, rest, classes, output, "guided_backprop", relu=guided_relu)
 
 
 def smoothgrad(explainer, image, rest, classes, *, output, samples=20, noise=0.2, seed=0):

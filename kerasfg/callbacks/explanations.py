@@ -1,0 +1,118 @@
+"""Record saliency maps and class activation maps of a fixed probe set while a model trains."""
+
+from kerasfg.callbacks.base import RecordingCallback, probe_images
+from kerasfg.tensorboard import summary
+from kerasfg.vis.explain import Explainer, check_method
+
+
+def write_explanation(writer, explainer, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
+                      colormap="jet", **options):
+    """Explain ``inputs`` with ``explainer`` and write the heat maps with `summary.heatmaps`.
+
+    The tag is ``<method>/<output>``, or ``<method>/<output>/<layer path>`` for the methods that weigh
+    a layer's feature maps.
+
+    Returns:
+        The maps, float32 `(n, height, width)`.
+    """
+    path = explainer.layer_path(method, output, layer)
+    maps = explainer(inputs, method, output=output, layer=layer, classes=classes, **options)
+    tag = f"{method}/{output}" if path is None else f"{method}/{output}/{path}"
+    where = "" if path is None else f" of layer {path}"
+    target = "the predicted class" if classes is None else f"class {classes}"
+    summary.heatmaps(writer, tag, maps, probe_images(inputs), step, method=method, output=output, layer=path,
+                     alpha=alpha, colormap=colormap, description=f"{method}{where} for {target} of output {output}")
+    return maps
+
+
+class _Explanations(RecordingCallback):
+    """Write `kerasfg.vis.explain` heat maps of every chosen output over the probe images.
+
+    Tags: ``<method>/<output>`` for the gradient methods, ``<method>/<output>/<layer path>`` for the
+    methods that weigh a layer's feature maps.
+    """
+
+    METHODS = ()
+
+    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, *, method, outputs=None, layer=None,
+                 max_images=8, colormap="jet", alpha=0.5, **options):
+        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
+        if method not in self.METHODS:
+            raise ValueError(f"{type(self).__name__} records one of the methods {list(self.METHODS)}, "
+                             f"got {method!r}.")
+        check_method(method, layer)
+        self.method = method
+        self.outputs = outputs
+        self.layer = layer
+        self.max_images = max_images
+        self.colormap = colormap
+        self.alpha = alpha
+        self.options = options
+        self._explainer = None
+        self._outputs = []
+
+    def setup(self):
+        self._explainer = Explainer(self.model)
+        self._outputs = [self._explainer.output_name(output)
+                         for output in self.outputs or self._explainer.graph.output_names]
+
+    def record(self, step):
+        inputs = self.probe_inputs(self.max_images)
+        for output in self._outputs:
+            write_explanation(self.writer, self._explainer, inputs, step, method=self.method, output=output,
+                              layer=self.layer, alpha=self.alpha, colormap=self.colormap, **self.options)
+
+
+class Saliency(_Explanations):
+    """Record saliency maps (Simonyan et al.), SmoothGrad or guided backpropagation of the probe images.
+
+    Each map is the gradient of the predicted class's score before the softmax with respect to the
+    image, its absolute value, maximum over the colour channels, one per probe image and output,
+    written with `kerasfg.tensorboard.summary.heatmaps` under ``<method>/<output>``.
+
+    Args:
+        probe: a batch of model inputs; its ``"image"`` entry (or the array itself) is explained.
+        log_dir: folder of the event files.
+        every_n_epochs: recording cadence.
+        method: ``"saliency"``, ``"smoothgrad"`` or ``"guided_backprop"``.
+        outputs: the outputs to explain; all outputs of the model by default.
+        max_images: at most this many probe images are recorded.
+        colormap, alpha: the Images dashboard's overlays.
+        **options: method options (``samples``, ``noise``, ``seed`` for SmoothGrad).
+    """
+
+    METHODS = ("saliency", "smoothgrad", "guided_backprop")
+
+    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, *, method="saliency", outputs=None,
+                 max_images=8, colormap="jet", alpha=0.5, **options):
+        super().__init__(probe, log_dir, every_n_epochs, method=method, outputs=outputs, max_images=max_images,
+                         colormap=colormap, alpha=alpha, **options)
+
+
+class GradCAM(_Explanations):
+    """Record class activation maps of the probe images: Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM or CAM.
+
+    One map per probe image, output and layer, for the predicted class, resized to the image and
+    written with `kerasfg.tensorboard.summary.heatmaps` under ``<method>/<output>/<layer path>``
+    (e.g. ``gradcam/identity/stage3_block1_out``).
+
+    Args:
+        probe: a batch of model inputs; its ``"image"`` entry (or the array itself) is explained.
+        log_dir: folder of the event files.
+        every_n_epochs: recording cadence.
+        method: ``"gradcam"``, ``"gradcam++"``, ``"layercam"``, ``"scorecam"`` or ``"cam"`` (CAM needs
+            Dense outputs on global average pooling, and uses the pooled layer).
+        layer: the layer whose feature maps are weighed (path or unique name); the last 4-D layer by
+            default.
+        outputs: the outputs to explain; all outputs of the model by default.
+        max_images: at most this many probe images are recorded.
+        colormap, alpha: the Images dashboard's overlays.
+        **options: method options (``max_channels``, ``batch_size`` for Score-CAM).
+    """
+
+    METHODS = ("gradcam", "gradcam++", "layercam", "scorecam", "cam")
+
+    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, *, method="gradcam", layer=None, outputs=None,
+                 max_images=8, colormap="jet", alpha=0.5, **options):
+        super().__init__(probe, log_dir, every_n_epochs, method=method, outputs=outputs, layer=layer,
+                         max_images=max_images, colormap=colormap, alpha=alpha, **options)
