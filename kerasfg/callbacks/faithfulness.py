@@ -6,7 +6,7 @@ import numpy as np
 
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
-from kerasfg.vis.explain import Explainer
+from kerasfg.vis.explain import Explainer, check_method
 from kerasfg.vis.faithfulness import applicable_methods, faithfulness_table
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ class Faithfulness(RecordingCallback):
     def __init__(self, methods=None, masks=None, output=None, probe=None, log_dir=None, every_n_epochs=5,
                  max_images=16, steps=16, tolerance=2, deletion_baseline="zeros", seed=0):
         super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
+        for method in (methods.values() if isinstance(methods, dict) else methods or ()):
+            if isinstance(method, str):
+                check_method(method)
         self.methods = methods
         self.masks = masks
         self.output = output

@@ -250,11 +250,14 @@ def area_under_curve(curves):
 
 
 def _method_function(name, method, explainer):
+    from kerasfg.vis.explain import check_method
+
     if callable(method):
         return method
     if not isinstance(method, str):
         raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain or a callable "
                          f"(model, inputs, *, output, classes) -> maps; got {method!r}.")
+    check_method(method)
 
     def explain_with(model, inputs, *, output, classes):
         return explainer(inputs, method, output=output, classes=classes)
@@ -277,12 +280,13 @@ def applicable_methods(explainer, inputs, methods=None, output=None):
     Returns:
         ``(names, reasons)``: the names that apply, in order, and ``{name: error message}`` for the others.
     """
-    from kerasfg.vis.explain import METHODS
+    from kerasfg.vis.explain import METHODS, check_method
 
     first = {key: np.asarray(value)[:1] for key, value in inputs.items()} if isinstance(inputs, dict) \
         else np.asarray(inputs)[:1]
     names, reasons = [], {}
     for name in methods or METHODS:
+        check_method(name)  # a misspelt name is an error, not a method that does not apply
         try:
             explainer(first, name, output=output)
         except ValueError as error:

@@ -138,6 +138,8 @@ def test_faithfulness_without_masks_scores_deletion_and_insertion_only(tmp_path)
     callback.on_train_end()
     (rows,) = tables(tmp_path, "faithfulness/identity").values()
     assert [len(row) for row in rows] == [3, 3]
+    with pytest.raises(ValueError, match="Unknown explanation method 'gradcan'"):
+        Faithfulness(methods=["gradcan"])
     unknown = Faithfulness(methods={}, output="age", probe=x, log_dir=tmp_path)
     unknown.set_model(model)
     with pytest.raises(ValueError, match="no output 'age'"):
