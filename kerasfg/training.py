@@ -52,6 +52,9 @@ class DataSplits:
         train_size: number of training examples.
         preprocessing: how stored images become model pixels, for the serving signatures (a
             `kerasfg.export.Preprocessing`), or None when the images need no resizing.
+        validation_masks: the evidence masks of the validation images per target task (bool
+            `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
+            otherwise.
     """
 
     train: tf.data.Dataset
@@ -62,6 +65,7 @@ class DataSplits:
     class_names: dict
     train_size: int
     preprocessing: object | None = None
+    validation_masks: dict | None = None
 
 
 @dataclasses.dataclass
@@ -99,6 +103,8 @@ def fit(config, *, callbacks=(), resume=None):
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
             callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
             need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
+            On synthetic faces, `kerasfg.callbacks.Faithfulness` callbacks without masks get the evidence
+            masks of that batch.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
 
@@ -128,7 +134,8 @@ def fit(config, *, callbacks=(), resume=None):
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names)
+    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
+                          data.validation_masks)
     meter = Throughput(config.data.batch_size)
     backup = ResumableBackup(run_dir / "backup")
     built_in = [
@@ -176,10 +183,11 @@ def fit(config, *, callbacks=(), resume=None):
     return result
 
 
-def _configure_recordings(callbacks, log_dir, validation, class_names):
+def _configure_recordings(callbacks, log_dir, validation, class_names, validation_masks=None):
     """Give kerasfg's recording callbacks the run's log folder, class names and, once, a fixed probe
-    batch with its targets."""
-    from kerasfg.callbacks import RecordingCallback, TensorBoardRecorder
+    batch with its targets (and, for `Faithfulness`, its evidence masks when they are known)."""
+    from kerasfg.callbacks import Faithfulness, RecordingCallback, TensorBoardRecorder
+    from kerasfg.callbacks.base import probe_images
 
     probe = None
     for callback in callbacks:
@@ -190,6 +198,9 @@ def _configure_recordings(callbacks, log_dir, validation, class_names):
                 if probe is None:  # the first validation batch: the same examples at every recording
                     probe = tuple(_to_numpy(part) for part in next(iter(validation)))
                 callback.probe, callback.probe_targets = probe
+                if isinstance(callback, Faithfulness) and callback.masks is None and validation_masks:
+                    count = len(probe_images(callback.probe))
+                    callback.masks = {task: masks[:count] for task, masks in validation_masks.items()}
             if callback.class_names is None:
                 callback.class_names = {task: list(names) for task, names in class_names.items()}
 
@@ -255,7 +266,8 @@ def _synthetic_splits(data_config, tasks):
         train=as_dataset(train, True), validation=as_dataset(validation, False),
         test=as_dataset(test, False), input_shape=train.images.shape[1:],
         num_classes={task: train.num_classes[task] for task in tasks},
-        class_names={task: train.class_names[task] for task in tasks}, train_size=len(train))
+        class_names={task: train.class_names[task] for task in tasks}, train_size=len(train),
+        validation_masks={task: validation.masks[task] for task in data_config.targets})
 
 
 def _dataset_splits(data_config, tasks, run_dir):

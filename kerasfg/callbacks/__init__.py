@@ -3,10 +3,25 @@
 from kerasfg.callbacks.activations import LayerActivations
 from kerasfg.callbacks.attention_maps import AttentionMaps
 from kerasfg.callbacks.base import RecordingCallback, TensorBoardRecorder
+from kerasfg.callbacks.confusion_matrix import ConfusionMatrix
 from kerasfg.callbacks.deconvolution import Deconvolution
 from kerasfg.callbacks.deep_visualization import DeepVisualization
+from kerasfg.callbacks.embeddings import Embeddings
 from kerasfg.callbacks.explanations import GradCAM, Saliency
+from kerasfg.callbacks.faithfulness import Faithfulness
 from kerasfg.callbacks.progress import TrainingProgress
 
-__all__ = ["AttentionMaps", "Deconvolution", "DeepVisualization", "GradCAM", "LayerActivations",
-           "RecordingCallback", "Saliency", "TensorBoardRecorder", "TrainingProgress"]
+__all__ = [
+    "AttentionMaps",
+    "ConfusionMatrix",
+    "Deconvolution",
+    "DeepVisualization",
+    "Embeddings",
+    "Faithfulness",
+    "GradCAM",
+    "LayerActivations",
+    "RecordingCallback",
+    "Saliency",
+    "TensorBoardRecorder",
+    "TrainingProgress",
+]

@@ -107,3 +107,14 @@ def take(inputs, count=None):
 def probe_images(inputs):
     """The image part of a batch of model inputs: its ``"image"`` entry, or the array itself."""
     return np.asarray(inputs["image"] if isinstance(inputs, dict) else inputs)
+
+
+def by_output(model, values):
+    """A model's outputs, or targets, as ``{output name: array}``: a dict as it is, an array or a list in
+    the order of the model's outputs (see `kerasfg.vis.output_names`)."""
+    from kerasfg.vis.graph import output_names
+
+    if isinstance(values, dict):
+        return {name: np.asarray(value) for name, value in values.items()}
+    flat = values if isinstance(values, (list, tuple)) else [values]
+    return {name: np.asarray(value) for name, value in zip(output_names(model), flat, strict=True)}

@@ -1,0 +1,127 @@
+"""Faithfulness of every explanation method on the quick-start model, against the synthetic faces'
+evidence masks and the model's own deletion and insertion curves, with their cost.
+
+Trains the quick-start model (``kerasfg/configs/quickstart.yaml``, seeded; export off) or loads a
+trained one (``--model run_dir/model.keras``, with the same ``--set`` overrides it was trained with),
+takes the first ``--images`` validation faces (the probe that `kerasfg.training.fit` gives the
+callbacks) with the evidence masks of the explained output's task, and prints
+`kerasfg.vis.faithfulness_table` for every method of `kerasfg.vis.explain`, the CBAM spatial attention
+of the last attention layer, and the random reference (the chance levels of the mask scores and a random
+pixel order for the curves); a method that does not apply to the model (CAM needs a global-average-
+pooling head) is named and left out. Then the seconds each method takes to explain the probe (warm, median of
+3) and the seconds of the whole table.
+
+    python -m benchmarks.bench_faithfulness [--model PATH] [--images 64] [--steps 16] [--set key=value ...]
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from benchmarks.timing import median_seconds, print_table
+from kerasfg import quickstart, training
+from kerasfg.vis import Explainer, faithfulness_table, mask_share, resize
+from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers
+from kerasfg.vis.faithfulness import applicable_methods
+
+
+def attention_method(model):
+    """The spatial gate of the model's last attention layer that has one, as a faithfulness method."""
+    layers = [layer.name for layer in attention_layers(model)]
+    probe = AttentionMapProbe(model, layers[-1:]) if layers else None
+    if probe is None or "spatial" not in probe(_dummy_inputs(model))[layers[-1]]:
+        return None
+
+    def attention(model, inputs, *, output, classes):
+        spatial = probe(inputs)[layers[-1]]["spatial"][..., 0]
+        return resize(spatial, np.asarray(inputs["image"] if isinstance(inputs, dict) else inputs).shape[1:3])
+
+    return attention
+
+
+def _dummy_inputs(model):
+    return {tensor.name: np.zeros((1, *tensor.shape[1:]), tensor.dtype) for tensor in model.inputs} \
+        if len(model.inputs) > 1 else np.zeros((1, *model.inputs[0].shape[1:]), "float32")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="a trained quick-start model (.keras); trained here by default")
+    parser.add_argument("--images", type=int, default=64, help="probe images explained (fit's probe: 64)")
+    parser.add_argument("--steps", type=int, default=16, help="steps of the deletion and insertion curves")
+    parser.add_argument("--set", action="append", default=[], help="quick-start config override")
+    parser.add_argument("--save-model", help="where to save the trained model, to rerun with --model")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as workdir:
+        config = quickstart.default_config(["export.enabled=false", "train.verbose=0", f"runs_dir={workdir}",
+                                            *args.set])
+        start = time.perf_counter()
+        epoch_seconds = None
+        if args.model:
+            model = keras.models.load_model(args.model)
+            print(f"loaded {args.model}")
+        else:
+            result = training.fit(config)
+            model = result.model
+            seconds = time.perf_counter() - start
+            epoch_seconds = seconds / config.train.epochs
+            print(f"trained the quick-start model in {seconds:.0f} s: test metrics "
+                  + ", ".join(f"{name} {value:.3f}" for name, value in result.test_metrics.items()))
+            if args.save_model:
+                model.save(args.save_model)
+        data = training.build_datasets(config.data)
+    first = next(iter(data.validation.unbatch().batch(args.images)))
+    inputs, targets = (keras.tree.map_structure(np.asarray, part) for part in first)
+    output = config.data.targets[0]
+    masks = data.validation_masks[output][:args.images]
+
+    explainer = Explainer(model)
+    names, skipped = applicable_methods(explainer, inputs, output=output)
+    for name, reason in skipped.items():
+        print(f"{name}: does not apply to this model ({reason})")
+    methods = {name: name for name in names}
+    attention = attention_method(model)
+    if attention is not None:
+        methods["cbam_spatial_attention"] = attention
+    start = time.perf_counter()
+    rows = faithfulness_table(model, inputs, methods=methods, masks=masks, output=output, steps=args.steps,
+                              explainer=explainer)
+    table_seconds = time.perf_counter() - start
+
+    accuracy = float(np.mean(model.predict(inputs, verbose=0)[output].argmax(-1) == np.ravel(targets[output])))
+    print(f"\nfaithfulness of the explanations of output {output!r} on {len(masks)} validation faces "
+          f"(probe accuracy {accuracy:.3f}); evidence mask: {mask_share(masks).mean():.3f} of the image, "
+          f"{mask_share(masks, 2).mean():.3f} grown by the pointing game's 2-pixel tolerance")
+    print("pointing_game, energy_in_mask: higher is better (random row = chance); deletion_auc: lower is "
+          f"better; insertion_auc: higher is better ({args.steps} steps, deletion to black, insertion from "
+          "a blur)\n")
+    print_table([list(row.values()) for row in rows], list(rows[0]))
+
+    print("\nseconds to explain the probe (warm, median of 3)")
+    timings = []
+    for name, method in methods.items():
+        if isinstance(method, str):
+            seconds = median_seconds(lambda m=method: explainer(inputs, m, output=output), repeats=3)
+        else:
+            seconds = median_seconds(lambda m=method: m(model, inputs, output=output, classes=None), repeats=3)
+        timings.append([name, seconds])
+    print_table(timings, ["method", "seconds"])
+    print(f"\nwhole table (maps, curves of {len(methods) + 1} rows, first calls compiling): {table_seconds:.1f} s")
+
+    # What one recording of the Faithfulness callback costs at its defaults (16 images, the applicable methods).
+    probe = {k: v[:16] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[:16]
+    recording = median_seconds(lambda: faithfulness_table(model, probe, methods=names, masks=masks[:16],
+                                                          output=output, explainer=explainer), repeats=3)
+    ratio = f", {recording / epoch_seconds:.2f} of a training epoch ({epoch_seconds:.0f} s)" if epoch_seconds else ""
+    print(f"one Faithfulness recording at its defaults (16 images, {len(names)} methods): {recording:.1f} s{ratio}")
+
+
+if __name__ == "__main__":
+    main()

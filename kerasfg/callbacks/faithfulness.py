@@ -1,0 +1,84 @@
+"""Record how faithful the explanation methods are on a fixed probe set while a model trains."""
+
+import logging
+
+import numpy as np
+
+from kerasfg.callbacks.base import RecordingCallback, probe_images
+from kerasfg.tensorboard import summary
+from kerasfg.vis.explain import Explainer, check_method
+from kerasfg.vis.faithfulness import applicable_methods, faithfulness_table
+
+logger = logging.getLogger(__name__)
+
+
+class Faithfulness(RecordingCallback):
+    """Write a faithfulness table of explanation methods (see `kerasfg.vis.faithfulness_table`).
+
+    Each recording explains the model's predicted class of ``output`` on the probe with every method,
+    and scores the maps: the pointing game and the energy in the evidence mask when masks are known,
+    and the areas under the deletion and insertion curves, next to a random reference row. It writes a
+    table under ``faithfulness/<output>`` and each number as a scalar
+    ``faithfulness/<output>/<method>/<metric>``.
+
+    Args:
+        methods: method names of `kerasfg.vis.explain`, or ``{name: method name or callable}`` where a
+            callable is ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``; by default every
+            method that `kerasfg.vis.explain` offers and that applies to the model (see
+            `kerasfg.vis.faithfulness.applicable_methods`).
+        masks: boolean evidence masks `(n, h, w)` aligned with the probe, or ``{output name: masks}``;
+            without masks only deletion and insertion are scored. `kerasfg.training.fit` fills them in
+            on synthetic faces, from the evidence masks of the probe's task.
+        output: the explained output's name; the first output by default.
+        probe: a batch of model inputs.
+        log_dir: folder of the event files.
+        every_n_epochs: recording cadence (the methods and curves cost many model calls).
+        max_images: at most this many probe images are explained.
+        steps, tolerance, deletion_baseline, seed: see `kerasfg.vis.faithfulness_table`.
+    """
+
+    def __init__(self, methods=None, masks=None, output=None, probe=None, log_dir=None, every_n_epochs=5,
+                 max_images=16, steps=16, tolerance=2, deletion_baseline="zeros", seed=0):
+        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
+        for method in (methods.values() if isinstance(methods, dict) else methods or ()):
+            if isinstance(method, str):
+                check_method(method)
+        self.methods = methods
+        self.masks = masks
+        self.output = output
+        self.max_images = max_images
+        self.options = dict(steps=steps, tolerance=tolerance, deletion_baseline=deletion_baseline, seed=seed)
+        self._explainer = None
+        self._methods = None
+
+    def setup(self):
+        self._explainer = Explainer(self.model)
+        self.output = self._explainer.output_name(self.output)
+        self._methods = self.methods
+        if self.methods is None:
+            self._methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), output=self.output)
+            for name, reason in skipped.items():
+                logger.warning("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
+                               self.model.name, reason)
+
+    def _probe_masks(self):
+        masks = self.masks
+        if isinstance(masks, dict):
+            if self.output not in masks:
+                logger.warning("Faithfulness: no evidence masks for output %r (masks are known for %s); "
+                               "scoring deletion and insertion only.", self.output, sorted(masks))
+            masks = masks.get(self.output)
+        return None if masks is None else np.asarray(masks, bool)[:self.max_images]
+
+    def record(self, step):
+        inputs = self.probe_inputs(self.max_images)
+        rows = faithfulness_table(self.model, inputs, methods=self._methods, masks=self._probe_masks(),
+                                  output=self.output, explainer=self._explainer, **self.options)
+        columns = list(rows[0])
+        tag = f"faithfulness/{self.output}"
+        summary.scalars(self.writer, {f"{tag}/{row['method']}/{metric}": row[metric] for row in rows
+                                      for metric in columns[1:]}, step)
+        summary.table(self.writer, tag, columns, [[row[c] for c in columns] for row in rows], step,
+                      output=self.output,
+                      description=f"faithfulness of the explanations of output {self.output} on "
+                                  f"{len(probe_images(inputs))} probe images")

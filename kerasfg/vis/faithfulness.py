@@ -1,0 +1,382 @@
+"""How faithful an explanation map is: does it point at the evidence, and does the model need what it shows?
+
+Two families of scores, computed per image and averaged:
+
+- **Against known evidence** (synthetic faces, where each task's evidence mask is known, see
+  `kerasfg.data.synthetic`): the *pointing game* (Zhang et al., 2016: is the map's maximum inside the
+  mask, with a tolerance of a few pixels) and the *energy in the mask* (the share of the map's positive
+  mass inside the mask). A map that knows nothing scores the mask's own area share on both (the area of
+  the mask grown by the tolerance for the pointing game): these chance levels come with the scores, and a
+  score means something only above them. The evidence masks of the synthetic faces cover every region that
+  *can* carry a task's signal, so they are generous and their chance levels are high.
+- **Against the model itself** (any data): the *deletion* and *insertion* curves (Petsiuk et al., 2018,
+  RISE). Pixels are ranked by the map; deletion removes them most-important-first (replacing them by a
+  baseline, black by default as in the paper) and insertion puts them back, most-important-first, into a
+  blurred copy of the image. The curves follow the probability of the explained class; a faithful map
+  gives a small area under the deletion curve (the probability falls fast) and a large area under the
+  insertion curve. A random ranking is the reference.
+
+Maps are `(n, h, w)` at the input resolution (smaller maps are resized bilinearly); masks are boolean
+`(n, h, w)`; images are the ``"image"`` input of the model (or its only input).
+"""
+
+import numpy as np
+
+from kerasfg.vis import render
+
+COLUMNS = ("method", "pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc")
+RANDOM = "random"
+
+
+def _check_pair(maps, masks):
+    maps, masks = np.asarray(maps, np.float32), np.asarray(masks, bool)
+    if maps.ndim == 4 and maps.shape[-1] == 1:
+        maps = maps[..., 0]
+    if masks.ndim != 3 or maps.shape != masks.shape:
+        raise ValueError(f"maps and masks must both have shape (n, h, w); got maps {maps.shape} and masks "
+                         f"{masks.shape}.")
+    return maps, masks
+
+
+def dilate(masks, tolerance):
+    """Grow boolean masks `(n, h, w)` by ``tolerance`` pixels in each direction (a square neighbourhood)."""
+    masks = np.asarray(masks, bool)
+    if tolerance <= 0:
+        return masks
+    grown = masks.copy()
+    for axis in (1, 2):
+        source = grown.copy()
+        for shift in range(1, tolerance + 1):
+            lead = [slice(None)] * 3
+            trail = [slice(None)] * 3
+            lead[axis], trail[axis] = slice(shift, None), slice(None, -shift)
+            grown[tuple(lead)] |= source[tuple(trail)]
+            grown[tuple(trail)] |= source[tuple(lead)]
+    return grown
+
+
+def mask_share(masks, tolerance=0):
+    """The share of each image's pixels inside its mask (grown by ``tolerance`` pixels): `(n,)` floats.
+
+    This is the chance level of `energy_in_mask` (``tolerance=0``) and of `pointing_game` (with the
+    pointing game's tolerance): what a map that knows nothing scores on average.
+    """
+    grown = dilate(masks, tolerance)
+    return grown.reshape(len(grown), -1).mean(axis=1)
+
+
+def pointing_game(maps, masks, tolerance=2):
+    """Whether each map's maximum falls inside its mask, give or take ``tolerance`` pixels.
+
+    A map whose maximum is reached at several pixels scores the share of those pixels that hit, so a
+    constant map scores chance rather than whatever its first pixel happens to be.
+
+    Args:
+        maps: `(n, h, w)` explanation maps.
+        masks: `(n, h, w)` booleans, the evidence of each image.
+        tolerance: pixels of slack around the mask (a square neighbourhood); 2 pixels on the 64-pixel
+            synthetic faces, where maps computed on an 8x8 feature grid and upsampled place their
+            maximum only to within a few pixels.
+
+    Returns:
+        `(n,)` floats in [0, 1] (1 or 0 when the maximum is unique).
+    """
+    maps, masks = _check_pair(maps, masks)
+    flat = maps.reshape(len(maps), -1)
+    at_max = flat >= flat.max(axis=1, keepdims=True)
+    hits = at_max & dilate(masks, tolerance).reshape(len(masks), -1)
+    return hits.sum(axis=1) / at_max.sum(axis=1)
+
+
+def energy_in_mask(maps, masks):
+    """The share of each map's positive mass that lies inside its mask: `(n,)` floats in [0, 1].
+
+    Negative values count as zero. A map with no positive value points nowhere and scores the mask's
+    area share (chance).
+    """
+    maps, masks = _check_pair(maps, masks)
+    positive = np.maximum(maps, 0).reshape(len(maps), -1)
+    inside = (positive * masks.reshape(len(masks), -1)).sum(axis=1)
+    total = positive.sum(axis=1)
+    chance = mask_share(masks)
+    return np.where(total > 0, inside / np.maximum(total, 1e-30), chance)
+
+
+def random_maps(shape, seed=0):
+    """Uniformly random maps of ``shape`` `(n, h, w)`: the ranking that knows nothing."""
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def blur(images, sigma):
+    """Gaussian blur of images `(n, h, w, c)` with standard deviation ``sigma`` pixels (edges repeated)."""
+    images = np.asarray(images, np.float32)
+    radius = max(1, int(round(3 * sigma)))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    for axis in (1, 2):
+        pad = [(0, 0)] * images.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(images, pad, mode="edge")
+        size = images.shape[axis]
+        images = sum(weight * np.take(padded, np.arange(k, k + size), axis=axis)
+                     for k, weight in enumerate(kernel))
+    return images.astype(np.float32)
+
+
+def _image_and_rest(inputs):
+    if isinstance(inputs, dict):
+        if "image" not in inputs:
+            raise ValueError(f"inputs must be an image array or a dict with an 'image' entry; got keys "
+                             f"{sorted(inputs)}.")
+        return np.asarray(inputs["image"], np.float32), {k: np.asarray(v) for k, v in inputs.items()
+                                                          if k != "image"}
+    return np.asarray(inputs, np.float32), None
+
+
+def _with_images(images, rest, repeats):
+    if rest is None:
+        return images
+    return {"image": images, **{name: np.concatenate([value] * repeats) for name, value in rest.items()}}
+
+
+class ClassProbability:
+    """The softmax probabilities of one output of a model, whatever its final activation, compiled.
+
+    The model runs through `kerasfg.vis.ModelGraph` with its final softmax skipped, and the softmax is
+    applied here, so models that end in logits and models that end in a softmax score alike. The
+    compiled function is kept in the `kerasfg.vis.Explainer`'s cache, so a kept explainer compiles it once.
+
+    Args:
+        model: a built Keras model (any form `ModelGraph` runs).
+        output: the output's name; the first output by default.
+        explainer: the `kerasfg.vis.Explainer` of ``model`` whose cache to use; a new one by default.
+
+    Call arguments:
+        inputs: a batch in the form the model takes.
+
+    Returns:
+        float32 array `(batch, classes)`.
+    """
+
+    def __init__(self, model, output=None, explainer=None):
+        from kerasfg.vis.explain import Explainer
+
+        explainer = explainer or Explainer(model)
+        self.output = explainer.output_name(output)
+
+        def build():
+            import tensorflow as tf
+
+            def probabilities(inputs):
+                outputs, _ = explainer.graph(inputs, logits=True)
+                return tf.nn.softmax(tf.cast(outputs[self.output], tf.float32), axis=-1)
+
+            return probabilities
+
+        self._function = explainer.compiled(("faithfulness/probabilities", self.output), build)
+
+    def __call__(self, inputs):
+        return self._function(inputs).numpy()
+
+
+def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps=16, deletion_baseline="zeros",
+                        blur_sigma=None, seed=0, probability=None):
+    """The deletion and insertion curves of explanation maps.
+
+    Pixels (all channels of a position) are ranked by the map, highest first; ties are broken at random
+    (seeded). After step ``k`` of ``steps``, the top ``round(k / steps * h * w)`` pixels are removed
+    (deletion) or inserted (insertion), and the probability of the explained class is read. Each step
+    runs the model once, on the deletion and the insertion images of all maps together.
+
+    Args:
+        model: a built Keras model.
+        inputs: the explained batch (an image array, or a dict with an ``"image"`` entry; other entries
+            are kept as they are).
+        maps: `(n, h, w)` maps; resized bilinearly to the image size when smaller.
+        output: the scored output's name; the first output by default.
+        classes: `(n,)` class indices to score; the model's predicted classes by default.
+        steps: number of steps ``K``; each curve has ``K + 1`` points, from 0 to all pixels.
+        deletion_baseline: what removed pixels become: ``"zeros"`` (black, as in the RISE paper) or
+            ``"blur"`` (the blurred image, a milder and less out-of-distribution removal).
+        blur_sigma: standard deviation in pixels of the blur that insertion starts from; a sixteenth
+            of the image's larger side by default (4 pixels on 64-pixel faces).
+        seed: seed of the tie-breaking.
+        probability: a `ClassProbability` of this model and output, to reuse across calls.
+
+    Returns:
+        ``{"deletion": (n, K + 1), "insertion": (n, K + 1), "classes": (n,)}``, the curves as float32.
+    """
+    if deletion_baseline not in ("zeros", "blur"):
+        raise ValueError(f"deletion_baseline must be 'zeros' or 'blur', got {deletion_baseline!r}.")
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    probability = probability or ClassProbability(model, output)
+    images, rest = _image_and_rest(inputs)
+    n, height, width = images.shape[:3]
+    maps = np.asarray(maps, np.float32)
+    if maps.ndim == 4 and maps.shape[-1] == 1:
+        maps = maps[..., 0]
+    if maps.ndim != 3 or len(maps) != n:
+        raise ValueError(f"Expected one map (n, h, w) per image ({n} images), got maps of shape {maps.shape}.")
+    if maps.shape[1:] != (height, width):
+        maps = render.resize(maps, (height, width))
+    blurred = blur(images, blur_sigma or max(height, width) / 16)
+    removed = blurred if deletion_baseline == "blur" else np.zeros_like(images)
+
+    pixels = height * width
+    tie_break = np.random.default_rng(seed).random((n, pixels))
+    order = np.lexsort((tie_break, -maps.reshape(n, pixels)), axis=-1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(pixels)[None].repeat(n, 0), axis=-1)
+    rank = rank.reshape(n, height, width, 1)
+
+    if classes is None:
+        classes = probability(_with_images(images, rest, 1)).argmax(axis=-1)
+    classes = np.asarray(classes, np.int64).reshape(n)
+    rows = np.arange(2 * n)
+    curves = np.empty((steps + 1, 2 * n), np.float32)
+    for k in range(steps + 1):
+        chosen = rank < round(k / steps * pixels)
+        batch = np.concatenate([np.where(chosen, removed, images), np.where(chosen, images, blurred)])
+        curves[k] = probability(_with_images(batch, rest, 2))[rows, np.concatenate([classes, classes])]
+    return {"deletion": curves[:, :n].T.copy(), "insertion": curves[:, n:].T.copy(), "classes": classes}
+
+
+def area_under_curve(curves):
+    """The area under curves `(n, K + 1)` sampled at ``0, 1/K, ..., 1`` (trapezoids): `(n,)`."""
+    curves = np.asarray(curves, np.float32)
+    return (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2 * (curves.shape[1] - 1))
+
+
+def _method_function(name, method, explainer):
+    from kerasfg.vis.explain import check_method
+
+    if callable(method):
+        return method
+    if not isinstance(method, str):
+        raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain or a callable "
+                         f"(model, inputs, *, output, classes) -> maps; got {method!r}.")
+    check_method(method)
+
+    def explain_with(model, inputs, *, output, classes):
+        return explainer(inputs, method, output=output, classes=classes)
+
+    return explain_with
+
+
+def applicable_methods(explainer, inputs, methods=None, output=None):
+    """The methods of `kerasfg.vis.explain` that apply to a model, and why the others do not.
+
+    Each method explains the first example of ``inputs`` once; a method that raises a ``ValueError``
+    (CAM on a model without a global-average-pooling head, for example) does not apply.
+
+    Args:
+        explainer: a `kerasfg.vis.Explainer` of the model.
+        inputs: a batch in the form the model takes.
+        methods: method names to try; all of `kerasfg.vis.explain.METHODS` by default.
+        output: the output to explain.
+
+    Returns:
+        ``(names, reasons)``: the names that apply, in order, and ``{name: error message}`` for the others.
+    """
+    from kerasfg.vis.explain import METHODS, check_method
+
+    first = {key: np.asarray(value)[:1] for key, value in inputs.items()} if isinstance(inputs, dict) \
+        else np.asarray(inputs)[:1]
+    names, reasons = [], {}
+    for name in methods or METHODS:
+        check_method(name)  # a misspelt name is an error, not a method that does not apply
+        try:
+            explainer(first, name, output=output)
+        except ValueError as error:
+            reasons[name] = str(error)
+        else:
+            names.append(name)
+    return names, reasons
+
+
+def faithfulness_scores(model, inputs, maps, *, masks=None, output=None, classes=None, tolerance=2, **curve_options):
+    """Per-image faithfulness scores of one set of maps.
+
+    Args:
+        model, inputs, output, classes: as in `perturbation_curves`.
+        maps: `(n, h, w)` explanation maps of ``inputs``.
+        masks: `(n, h, w)` evidence masks, or None (then only deletion and insertion are scored).
+        tolerance: the pointing game's tolerance in pixels.
+        **curve_options: ``steps``, ``deletion_baseline``, ``blur_sigma``, ``seed``, ``probability`` of
+            `perturbation_curves`.
+
+    Returns:
+        ``{"pointing_game", "energy_in_mask" (with masks), "deletion_auc", "insertion_auc",
+        "deletion", "insertion" (the curves)}``, arrays with one row per image.
+    """
+    curves = perturbation_curves(model, inputs, maps, output=output, classes=classes, **curve_options)
+    scores = {}
+    if masks is not None:
+        height, width = np.asarray(masks).shape[1:3]
+        maps = np.asarray(maps, np.float32)
+        maps = maps if maps.shape[1:3] == (height, width) else render.resize(maps, (height, width))
+        scores = {"pointing_game": pointing_game(maps, masks, tolerance), "energy_in_mask": energy_in_mask(maps, masks)}
+    return {**scores, "deletion_auc": area_under_curve(curves["deletion"]),
+            "insertion_auc": area_under_curve(curves["insertion"]), "deletion": curves["deletion"],
+            "insertion": curves["insertion"]}
+
+
+def faithfulness_table(model, inputs, *, methods, masks=None, output=None, classes=None, tolerance=2, steps=16,
+                       deletion_baseline="zeros", blur_sigma=None, seed=0, random_baseline=True, explainer=None):
+    """Score several explanation methods on one batch: one row per method, plus the random reference.
+
+    Every method explains the same classes (the model's predicted classes of ``output`` by default), and
+    every score is averaged over the batch.
+
+    Args:
+        model: a built Keras model.
+        inputs: the batch to explain (an image array, or a dict with an ``"image"`` entry).
+        methods: method names of `kerasfg.vis.explain` (``["gradcam", "saliency"]``), or a dict
+            ``{name: method name or callable}``; a callable is called as
+            ``fn(model, inputs, output=output, classes=classes)`` and returns `(n, h, w)` maps.
+        masks: `(n, h, w)` boolean evidence masks of the batch, or None (no pointing game, no energy).
+        output: the explained output's name; the first output by default.
+        classes: `(n,)` class indices to explain; the predicted classes by default.
+        tolerance: the pointing game's tolerance in pixels.
+        steps, deletion_baseline, blur_sigma, seed: as in `perturbation_curves`.
+        random_baseline: add a ``"random"`` row: deletion and insertion in a random pixel order (seeded),
+            and the chance levels of the pointing game and of the energy in the mask (the mask's area
+            share, grown by the tolerance for the pointing game), which is what a map that knows
+            nothing scores on average.
+        explainer: a `kerasfg.vis.Explainer` of ``model`` that computes the named methods and the
+            probabilities, to reuse its compiled functions across calls; a new one by default.
+
+    Returns:
+        A list of dicts, one per method, with the keys of `COLUMNS` (without ``pointing_game`` and
+        ``energy_in_mask`` when there are no masks); values are Python floats.
+    """
+    if not isinstance(methods, dict):
+        methods = {name: name for name in methods}
+    if explainer is None:
+        from kerasfg.vis.explain import Explainer
+
+        explainer = Explainer(model)
+    probability = ClassProbability(model, output, explainer)
+    images, rest = _image_and_rest(inputs)
+    if classes is None:
+        classes = probability(_with_images(images, rest, 1)).argmax(axis=-1)
+    options = dict(output=probability.output, classes=classes, tolerance=tolerance, steps=steps,
+                   deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed, probability=probability)
+    rows = []
+    for name, method in methods.items():
+        maps = _method_function(name, method, explainer)(model, inputs, output=probability.output, classes=classes)
+        scores = faithfulness_scores(model, inputs, maps, masks=masks, **options)
+        rows.append(_row(name, scores))
+    if random_baseline:
+        scores = faithfulness_scores(model, inputs, random_maps(images.shape[:3], seed + 1), **options)
+        if masks is not None:
+            scores["pointing_game"] = mask_share(masks, tolerance)
+            scores["energy_in_mask"] = mask_share(masks)
+        rows.append(_row(RANDOM, scores))
+    return rows
+
+
+def _row(name, scores):
+    return {"method": name, **{column: float(np.mean(scores[column])) for column in COLUMNS[1:] if column in scores}}
