@@ -15,8 +15,31 @@ def default_config(overrides=()):
         return config_lib.load(file, overrides)
 
 
+def recordings(config):
+    """Every kerasfg recording callback, each at its default cadence, as the quick start uses them.
+
+    Per-batch progress; attention maps (when the model has attention); saliency, guided
+    backpropagation, Grad-CAM and Grad-CAM++ heat maps; stage activations; deconvolutions; deep
+    visualizations of the first classes; confusion matrices; the faithfulness table; and the
+    projector's embeddings. All of them together add a few percent to training (see
+    ``benchmarks/bench_callbacks.py``).
+    """
+    from kerasfg import callbacks
+
+    chosen = [callbacks.TrainingProgress(every_n_batches=5)]
+    if config.model.attention not in (None, "none"):
+        chosen.append(callbacks.AttentionMaps())
+    chosen += [
+        callbacks.Saliency(), callbacks.Saliency(method="guided_backprop"),
+        callbacks.GradCAM(), callbacks.GradCAM(method="gradcam++"),
+        callbacks.LayerActivations(), callbacks.Deconvolution(), callbacks.DeepVisualization(),
+        callbacks.ConfusionMatrix(), callbacks.Faithfulness(), callbacks.Embeddings(),
+    ]
+    return chosen
+
+
 def run(overrides=()):
-    """Train, evaluate, record progress and attention maps, and export, with the quick start's config.
+    """Train, evaluate, record every visualization (`recordings`) and export, with the quick start's config.
 
     Args:
         overrides: ``key=value`` config overrides.
@@ -25,13 +48,9 @@ def run(overrides=()):
         The `kerasfg.training.RunResult`.
     """
     from kerasfg import training
-    from kerasfg.callbacks import AttentionMaps, TrainingProgress
 
     config = default_config(overrides)
-    recordings = [TrainingProgress(every_n_batches=5)]
-    if config.model.attention not in (None, "none"):
-        recordings.append(AttentionMaps())
-    result = training.fit(config, callbacks=recordings)
+    result = training.fit(config, callbacks=recordings(config))
     write_sample_faces(config, result.run_dir / "samples")
     return result
 

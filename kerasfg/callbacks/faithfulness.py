@@ -11,6 +11,10 @@ from kerasfg.vis.faithfulness import applicable_methods, faithfulness_table
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_METHODS = ("saliency", "guided_backprop", "cam", "gradcam", "gradcam++", "layercam")
+"""The methods scored by default: each costs one forward and backward pass. SmoothGrad (one pass per
+sample) and Score-CAM (one forward pass per channel) cost tens of times more; name them to score them."""
+
 
 class Faithfulness(RecordingCallback):
     """Write a faithfulness table of explanation methods (see `kerasfg.vis.faithfulness_table`).
@@ -23,9 +27,8 @@ class Faithfulness(RecordingCallback):
 
     Args:
         methods: method names of `kerasfg.vis.explain`, or ``{name: method name or callable}`` where a
-            callable is ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``; by default every
-            method that `kerasfg.vis.explain` offers and that applies to the model (see
-            `kerasfg.vis.faithfulness.applicable_methods`).
+            callable is ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``; by default those of
+            `DEFAULT_METHODS` that apply to the model (see `kerasfg.vis.faithfulness.applicable_methods`).
         masks: boolean evidence masks `(n, h, w)` aligned with the probe, or ``{output name: masks}``;
             without masks only deletion and insertion are scored. `kerasfg.training.fit` fills them in
             on synthetic faces, from the evidence masks of the probe's task.
@@ -56,7 +59,8 @@ class Faithfulness(RecordingCallback):
         self.output = self._explainer.output_name(self.output)
         self._methods = self.methods
         if self.methods is None:
-            self._methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), output=self.output)
+            self._methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), DEFAULT_METHODS,
+                                                        output=self.output)
             for name, reason in skipped.items():
                 logger.warning("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
                                self.model.name, reason)

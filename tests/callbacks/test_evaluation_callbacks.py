@@ -146,8 +146,8 @@ def test_faithfulness_without_masks_scores_deletion_and_insertion_only(tmp_path)
         unknown.on_train_begin()
 
 
-def test_faithfulness_scores_every_explain_method_by_default(tmp_path):
-    from kerasfg.vis.explain import METHODS
+def test_faithfulness_scores_the_one_pass_methods_by_default(tmp_path):
+    from kerasfg.callbacks.faithfulness import DEFAULT_METHODS
 
     model = multi_output_model()  # a Dense on global average pooling: CAM applies too
     x, _ = data(3, 0)
@@ -156,7 +156,7 @@ def test_faithfulness_scores_every_explain_method_by_default(tmp_path):
     callback.on_train_begin()
     callback.on_train_end()
     (rows,) = tables(tmp_path, "faithfulness/identity").values()
-    assert [row[0] for row in rows] == [*METHODS, "random"]
+    assert [row[0] for row in rows] == [*DEFAULT_METHODS, "random"]
 
 
 def test_fit_gives_faithfulness_the_evidence_masks_of_the_probe(tmp_path):
