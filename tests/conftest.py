@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow, the TensorFlow backend, a clean Keras state per test, and a
 reader of the image summaries that callbacks write."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -30,7 +31,7 @@ class EventImages:
     """Reads the pictures of event files back, as TensorBoard would find them.
 
     Reads the stock image summaries by default; with ``plugin="kerasfg"``, kerasfg's own recordings
-    (tags ``kerasfg/...``, a plain list of PNGs, and a JSON metadata content).
+    (tags ``kerasfg/...``, a plain list of PNGs or a JSON string, and a JSON metadata content).
     """
 
     def __init__(self, plugin="images"):
@@ -65,6 +66,13 @@ class EventImages:
 
         skip = 2 if self.plugin == "images" else 0  # stock images: [width, height, png, ...]
         return {step: [tf.io.decode_png(blob).numpy() for blob in tf.make_ndarray(value.tensor)[skip:]]
+                for step, value in self._values(log_dir) if value.tag == tag}
+
+    def json(self, log_dir, tag):
+        """``{step: decoded JSON}`` of ``tag``, a kerasfg table or annotations recording."""
+        import tensorflow as tf
+
+        return {step: json.loads(tf.make_ndarray(value.tensor).item())
                 for step, value in self._values(log_dir) if value.tag == tag}
 
 

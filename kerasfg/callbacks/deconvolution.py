@@ -13,9 +13,9 @@ class Deconvolution(RecordingCallback):
 
     One picture per probe image: a row of ``top_n`` reconstructions, strongest first, each scaled by
     its own minimum and maximum (see `kerasfg.vis.Deconvnet`). Tag ``deconvolution/<layer path>``,
-    kind ``deconvolution`` with fields ``layer`` and ``feature_maps`` (the channel of each
-    reconstruction, a list per probe image). The deconvnet reads the layers' current weights, so
-    each recording shows the network as it is at that step.
+    kind ``deconvolution`` with field ``layer``, and annotations ``feature_maps`` per step (the channel
+    of each reconstruction, a list per probe image). The deconvnet reads the layers' current weights,
+    so each recording shows the network as it is at that step, and its own feature maps.
 
     Args:
         probe: a batch of model inputs, chosen once.
@@ -48,6 +48,6 @@ class Deconvolution(RecordingCallback):
         pictures = np.stack([render.tile(row, columns=top_n) for row in scaled])
         layer = self._deconvnet.layer
         summary.recording(self.writer, f"deconvolution/{layer}", pictures, step, kind="deconvolution", layer=layer,
-                          feature_maps=feature_maps.tolist(),
+                          annotations={"feature_maps": feature_maps.tolist()},
                           description=f"deconvnet reconstructions of the {top_n} strongest feature maps of {layer}, "
                                       "a row per probe image")

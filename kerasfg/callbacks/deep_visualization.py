@@ -17,8 +17,8 @@ class DeepVisualization(RecordingCallback):
     units in one batch), so it records every 5 epochs and 4 units by default. Tag
     ``deep_visualization/<layer path or output name>``, kind ``deep_visualization`` with fields
     ``layer`` (the layer path or output name), ``units``, ``preset`` (the preset's name, or None
-    for custom settings), ``settings`` (all `DeepVisSettings` fields) and ``activations`` (each
-    unit's final activation).
+    for custom settings) and ``settings`` (all `DeepVisSettings` fields), and annotations
+    ``activations`` per step (each unit's final activation).
 
     Args:
         probe: a batch of model inputs; only its range is used (see ``input_range``).
@@ -74,5 +74,6 @@ class DeepVisualization(RecordingCallback):
         target = visualizer.target
         summary.recording(self.writer, f"deep_visualization/{target}", pictures, step, kind="deep_visualization",
                           layer=target, units=[int(unit) for unit in self._units], preset=self.preset,
-                          settings=dataclasses.asdict(self.settings), activations=activations.tolist(),
+                          settings=dataclasses.asdict(self.settings),
+                          annotations={"activations": activations.tolist()},
                           description=f"deep visualizations of units {self._units} of {target}")

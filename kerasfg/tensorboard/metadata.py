@@ -5,18 +5,26 @@ Every kerasfg recording is stored under the plugin name ``kerasfg`` with a JSON 
 
 ``{"version": 1, "kind": <one of KINDS>, ...kind-specific fields}``
 
+TensorBoard keeps the content of a time series' first step only, so the content holds what stays the
+same at every step; what changes from step to step (the *annotations* of the step, listed below where a
+kind has them) is written with the step's data instead, as an ``annotations`` recording that the content's
+field ``annotations`` names.
+
 - ``probe``: the probe images themselves (RGB); ``labels`` (optional) names each image.
 - ``heatmap``: one map per probe image, stored as 8-bit grayscale at the probe images' size (0 = none,
   255 = the map's maximum); ``method`` (``gradcam``, ``saliency``, ``attention``...), ``layer``,
   ``output`` and ``probe`` (the tag of the probe images the maps belong to).
 - ``activations``: one filter grid (conv layers) or strip (dense layers) per probe image; ``layer``.
-- ``deconvolution``: one row of reconstructions of the top feature maps per probe image; ``layer``,
-  ``feature_maps`` (the indices shown, per image).
-- ``deep_visualization``: one picture per unit; ``layer``, ``units``, ``preset`` and ``settings``.
+- ``deconvolution``: one row of reconstructions of the top feature maps per probe image; ``layer``;
+  annotations ``feature_maps`` (the indices shown, a list per image).
+- ``deep_visualization``: one picture per unit; ``layer``, ``units``, ``preset`` and ``settings``;
+  annotations ``activations`` (each unit's final activation).
 - ``confusion_matrix``: one picture; ``output`` and ``class_names``.
 - ``table``: a JSON table (``columns`` in the content, ``rows`` in the tensor), such as faithfulness.
+- ``annotations``: a JSON object per step (in the tensor), the annotations of the recording ``<tag>``,
+  written under ``<tag>/annotations``; no fields.
 
-Pictures are blob sequences of PNG bytes, tables are string tensors; `DATA_CLASSES` says which.
+Pictures are blob sequences of PNG bytes, tables and annotations JSON string tensors.
 This module imports no TensorFlow, so that the plugin stays light.
 """
 
@@ -24,7 +32,8 @@ import json
 
 PLUGIN_NAME = "kerasfg"
 VERSION = 1
-KINDS = ("probe", "heatmap", "activations", "deconvolution", "deep_visualization", "confusion_matrix", "table")
+KINDS = ("probe", "heatmap", "activations", "deconvolution", "deep_visualization", "confusion_matrix", "table",
+         "annotations")
 TAG_PREFIX = PLUGIN_NAME + "/"
 
 

@@ -14,6 +14,8 @@ Routes, under ``/data/plugin/kerasfg``:
 - ``/pictures?run&tag&step``: all pictures of one step, base64 PNGs with their sizes.
 - ``/picture?run&tag&step&index``: one picture, ``image/png``.
 - ``/table?run&tag&step``: the columns and rows of a table recording.
+- ``/annotations?run&tag&step``: the annotations of one step (what changes from step to step, such as
+  a deconvolution's feature maps); ``tag`` is the one that a recording's content names as ``annotations``.
 
 Bad parameters (unknown run, tag, step or index, malformed numbers) get HTTP 400 with a message.
 This module imports no TensorFlow.
@@ -66,6 +68,7 @@ class KerasfgPlugin(base_plugin.TBPlugin):
             "/steps": self._json(self._recordings.steps),
             "/pictures": self._json(self._recordings.pictures),
             "/table": self._json(self._recordings.table),
+            "/annotations": self._json(self._recordings.annotations),
             "/picture": self._answer(self._recordings.picture, "image/png"),
         })
         return apps

@@ -139,7 +139,8 @@ class Recordings:
         raise BadRequest(f"No recording at step {step} of this run and tag.")
 
     def steps(self, ctx, experiment_id, args):
-        """The sorted steps of the recording (pictures or table) named by ``args["run"]`` and ``args["tag"]``."""
+        """The sorted steps of the recording (pictures, table or annotations) named by ``args["run"]`` and
+        ``args["tag"]``."""
         try:
             series = self._series(ctx, experiment_id, args, self._provider.read_blob_sequences)
         except BadRequest:
@@ -213,19 +214,31 @@ class Recordings:
 
     def table(self, ctx, experiment_id, args):
         """A ``table`` recording at one run, tag and step: ``{"columns": [...], "rows": [[...], ...]}``."""
+        content, rows = self._json_step(ctx, experiment_id, args, "table", list)
+        return {"columns": content.get("columns", []), "rows": rows}
+
+    def annotations(self, ctx, experiment_id, args):
+        """The annotations of one step of a recording (a dict such as ``{"feature_maps": [...]}``), named by
+        ``args["tag"]``: the tag that the recording's content gives as ``annotations``, plugin prefix included."""
+        return self._json_step(ctx, experiment_id, args, "annotations", dict)[1]
+
+    def _json_step(self, ctx, experiment_id, args, kind, value_type):
+        """``(content, value)`` of one step of a recording of ``kind`` stored as a JSON string tensor, whose
+        value must be a ``value_type``."""
         run, tag = text(args, "run"), text(args, "tag")
         listing = self._pool.submit(self._provider.list_tensors, ctx, experiment_id=experiment_id,
                                     plugin_name=metadata.PLUGIN_NAME,
                                     run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
         datum = self._datum(ctx, experiment_id, args, self._provider.read_tensors)
         content = metadata.parse(listing.result()[run][tag].plugin_content)
-        if content.get("kind") != "table":
-            raise BadRequest("This run and tag hold no kerasfg table.")
+        if content.get("kind") != kind:
+            raise BadRequest(f"This run and tag hold no kerasfg {kind}.")
         raw = datum.numpy.item() if datum.numpy.ndim == 0 else b""
         try:
-            rows = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+            value = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         except (UnicodeDecodeError, ValueError, AttributeError):
-            rows = None
-        if not isinstance(rows, list):
-            raise BadRequest("This table's rows are not a JSON list (kerasfg.tensorboard.summary.table writes one).")
-        return {"columns": content.get("columns", []), "rows": rows}
+            value = None
+        if not isinstance(value, value_type):
+            raise BadRequest(f"This {kind} recording holds no JSON {value_type.__name__} at this step "
+                             "(kerasfg.tensorboard.summary writes one).")
+        return content, value

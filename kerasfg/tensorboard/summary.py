@@ -5,7 +5,8 @@ A recording is written twice, for two readers:
 - kerasfg's TensorBoard plugin reads a blob sequence of PNGs under ``kerasfg/<tag>``, whose metadata
   declares the plugin name ``kerasfg``, the blob-sequence data class and a JSON description of what the
   pictures are (see `kerasfg.tensorboard.metadata`). Heat maps are stored raw (8-bit grayscale), so the
-  plugin can colour and blend them itself.
+  plugin can colour and blend them itself. What changes from step to step goes with the step, as a JSON
+  string tensor under ``kerasfg/<tag>/annotations``.
 - The stock Images dashboard reads an ordinary image summary under ``<tag>`` (heat maps already
   blended over the probe images).
 
@@ -49,13 +50,29 @@ def image(writer, tag, pictures, step, description=None):
     writer.flush()
 
 
+def _metadata(kind, description, data_class, **fields):
+    return summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=metadata.PLUGIN_NAME, content=metadata.content(kind, **fields)),
+        data_class=data_class)
+
+
+def _write_json(writer, tag, value, step, *, kind, description=None, **fields):
+    """Write ``value`` as a JSON string tensor under ``kerasfg/<tag>``, a recording of ``kind``."""
+    with writer.as_default():
+        tf.summary.write(metadata.plugin_tag(tag), tf.constant(json.dumps(value)), step=step,
+                         metadata=_metadata(kind, description, summary_pb2.DATA_CLASS_TENSOR, **fields))
+
+
 def _png(picture):
     buffer = io.BytesIO()
     Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def recording(writer, tag, pictures, step, *, kind, dashboard=None, description=None, **fields):
+def recording(writer, tag, pictures, step, *, kind, dashboard=None, description=None, annotations=None,
+              **fields):
     """Write a kerasfg recording: pictures for the plugin, and pictures for the Images dashboard.
 
     Args:
@@ -66,17 +83,23 @@ def recording(writer, tag, pictures, step, *, kind, dashboard=None, description=
         kind: one of `kerasfg.tensorboard.metadata.KINDS`.
         dashboard: uint8 pictures for the stock Images dashboard; ``pictures`` by default.
         description: a sentence shown in both dashboards.
-        **fields: JSON-serialisable fields of the metadata content (``layer``, ``method``...).
+        annotations: a JSON-serialisable dict of what belongs to this step only (such as the indices of
+            the feature maps shown), written as an ``annotations`` recording under ``<tag>/annotations``,
+            which the content's field ``annotations`` names. TensorBoard keeps the metadata content of a
+            tag's first step only, so whatever changes from step to step belongs here, not in ``fields``.
+        **fields: JSON-serialisable fields of the metadata content (``layer``, ``method``...), the same
+            at every step.
     """
     pictures = _check_pictures(tag, pictures)
-    meta = summary_pb2.SummaryMetadata(
-        summary_description=description or "",
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=metadata.PLUGIN_NAME, content=metadata.content(kind, **fields)),
-        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE)
+    if annotations is not None:
+        if not isinstance(annotations, dict):
+            raise ValueError(f"The annotations of '{tag}' must be a dict, got {type(annotations).__name__}.")
+        fields["annotations"] = f"{tag}/annotations"
+        _write_json(writer, fields["annotations"], annotations, step, kind="annotations",
+                    description=f"what changes from step to step in {tag}")
     with writer.as_default():
         tf.summary.write(metadata.plugin_tag(tag), tf.constant([_png(p) for p in pictures]), step=step,
-                         metadata=meta)
+                         metadata=_metadata(kind, description, summary_pb2.DATA_CLASS_BLOB_SEQUENCE, **fields))
     image(writer, tag, pictures if dashboard is None else dashboard, step, description)
 
 
@@ -121,13 +144,8 @@ def table(writer, tag, columns, rows, step, description=None, **fields):
     rows = [list(row) for row in rows]
     if any(len(row) != len(columns) for row in rows):
         raise ValueError(f"Every row of table '{tag}' needs {len(columns)} values ({columns}).")
-    meta = summary_pb2.SummaryMetadata(
-        summary_description=description or "",
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=metadata.PLUGIN_NAME, content=metadata.content("table", columns=list(columns), **fields)),
-        data_class=summary_pb2.DATA_CLASS_TENSOR)
+    _write_json(writer, tag, rows, step, kind="table", description=description, columns=list(columns), **fields)
     with writer.as_default():
-        tf.summary.write(metadata.plugin_tag(tag), tf.constant(json.dumps(rows)), step=step, metadata=meta)
         tf.summary.text(tag, _markdown(columns, rows), step=step, description=description)
     writer.flush()
 

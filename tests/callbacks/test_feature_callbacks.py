@@ -65,12 +65,35 @@ def test_deconvolution(tmp_path, model_and_data, event_images, event_recordings)
     tag = "kerasfg/deconvolution/pool2"  # the deepest layer the deconvnet reaches
     assert event_recordings.steps(tmp_path)[tag] == [0, 2]
     assert event_images.steps(tmp_path)["deconvolution/pool2"] == [0, 2]
-    content = event_recordings.contents(tmp_path)[tag]
-    _, indices = Deconvnet(model, "pool2")(x[:2], top_n=3)
+    contents = event_recordings.contents(tmp_path)
+    content = contents[tag]
     assert content["kind"] == "deconvolution" and content["layer"] == "pool2"
-    assert content["feature_maps"] == indices.tolist()  # the last recording's maps, per probe image
+    assert content["annotations"] == "deconvolution/pool2/annotations"
+    assert contents[f"{tag}/annotations"]["kind"] == "annotations"
+    _, indices = Deconvnet(model, "pool2")(x[:2], top_n=3)
+    annotations = event_recordings.json(tmp_path, f"{tag}/annotations")
+    assert sorted(annotations) == [0, 2]
+    assert annotations[2] == {"feature_maps": indices.tolist()}  # the last recording's maps, per probe image
     rows = event_recordings.pictures(tmp_path, tag)[2]
     assert len(rows) == 2 and rows[0].shape == (16, 3 * 17 - 1, 3)
+
+
+def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_data, event_recordings):
+    model, x, _ = model_and_data
+    callback = Deconvolution(x[:2], log_dir=tmp_path, layer="conv1", top_n=3)
+    callback.set_model(model)
+    callback.on_train_begin()  # records step 0
+    _, before = Deconvnet(model, "conv1")(x[:2], top_n=3)
+    conv1 = model.get_layer("conv1")
+    kernel, bias = conv1.get_weights()
+    conv1.set_weights([kernel[..., ::-1], bias[::-1]])  # the same filters in reverse order
+    callback.record(1)
+    callback.on_train_end()
+    _, after = Deconvnet(model, "conv1")(x[:2], top_n=3)
+    assert before.tolist() != after.tolist()
+    annotations = event_recordings.json(tmp_path, "kerasfg/deconvolution/conv1/annotations")
+    assert annotations == {0: {"feature_maps": before.tolist()}, 1: {"feature_maps": after.tolist()}}
+    assert "feature_maps" not in event_recordings.contents(tmp_path)["kerasfg/deconvolution/conv1"]
 
 
 def test_deep_visualization(tmp_path, model_and_data, event_recordings):
@@ -87,7 +110,10 @@ def test_deep_visualization(tmp_path, model_and_data, event_recordings):
     low, high = float(x[:4].min()), float(x[:4].max())
     settings = callback.settings
     images, scores = deep_visualization(model, [0, 1, 2], settings=settings, input_range=(low, high))
-    np.testing.assert_allclose(content["activations"], scores, rtol=1e-4)
+    assert content["annotations"] == "deep_visualization/identity/annotations"
+    annotations = event_recordings.json(tmp_path, f"{tag}/annotations")
+    assert sorted(annotations) == [0, 5]
+    np.testing.assert_allclose(annotations[5]["activations"], scores, rtol=1e-4)
     expected = np.clip((images - low) / (high - low) * 255, 0, 255).round()
     np.testing.assert_allclose(np.stack(pictures).astype(int), expected.astype(int), atol=1)
 

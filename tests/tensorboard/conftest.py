@@ -30,10 +30,20 @@ STEPS = (0, 1, 2)
 PROBES = 4
 LONG_RUN, LONG_STEPS = "long", tuple(range(15))
 # The steps of each run's recordings, in tag order (probe images are written once, at step 0).
-_FITTED = [list(STEPS)] * 7 + [[0]] + [list(STEPS)]
-EXPECTED_STEPS = {XSS_RUN: [list(STEPS)] * 5 + [[0]] + [list(STEPS)], "alpha": _FITTED, "beta": _FITTED,
+_FITTED = [list(STEPS)] * 9 + [[0]] + [list(STEPS)]
+EXPECTED_STEPS = {XSS_RUN: [list(STEPS)] * 7 + [[0]] + [list(STEPS)], "alpha": _FITTED, "beta": _FITTED,
                   LONG_RUN: [list(LONG_STEPS)]}
 TABLE_COLUMNS = ["method", "pointing_game", "deletion", "insertion"]
+
+
+def feature_maps(step):
+    """The deconvolution's feature maps written at ``step``: different at every step and for every probe image."""
+    return [[(step + row) % 8, 7 - step, row] for row in range(PROBES)]
+
+
+def activations(step):
+    """The deep visualization's unit activations written at ``step``."""
+    return [0.5 * step + unit for unit in range(3)]
 
 
 def table_rows(run, step):
@@ -73,11 +83,12 @@ def _write_run(log_dir, seed, fit):
                           layer="stage1_block1_conv1")
         pictures = rng.integers(0, 256, (PROBES, 32, 96, 3), np.uint8)
         summary.recording(writer, "deconvolution/stage2_block1", pictures, step, kind="deconvolution",
-                          layer="stage2_block1", feature_maps=[[3, 1, 4]] * PROBES)
+                          layer="stage2_block1", annotations={"feature_maps": feature_maps(step)})
         pictures = rng.integers(0, 256, (3, 32, 32, 3), np.uint8)
         summary.recording(writer, "deep_visualization/identity", pictures, step, kind="deep_visualization",
                           layer="identity", units=[0, 1, 2], preset="yosinski",
-                          settings={"l2_decay": 0.0001, "blur_every": 4, "blur_sigma": 0.5, "steps": 64})
+                          settings={"l2_decay": 0.0001, "blur_every": 4, "blur_sigma": 0.5, "steps": 64},
+                          annotations={"activations": activations(step)})
         summary.table(writer, "faithfulness/identity", TABLE_COLUMNS, table_rows(log_dir.name, step), step)
     writer.close()
 

@@ -5,13 +5,14 @@ with Selenium, never a downloaded browser. Without them the tests skip, except u
 where a missing browser is a failure. Screenshots go to each test's ``tmp_path``.
 """
 
+import json
 import os
 import pathlib
 import shutil
 import time
 
 import pytest
-from conftest import PROBES, STEPS, TABLE_COLUMNS, XSS_RUN
+from conftest import PROBES, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
 
 CHROMIUM = os.environ.get("KERASFG_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KERASFG_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -152,6 +153,7 @@ def test_hostile_run_names_are_shown_as_text(browser, tensorboard, tmp_path):
 
 def test_activations_deep_visualization_deconvolution_and_faithfulness(browser, tensorboard, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     browser.get(tensorboard.url + ENTRY)
     wait_for(browser, RENDERED)
@@ -170,18 +172,32 @@ def test_activations_deep_visualization_deconvolution_and_faithfulness(browser, 
     open_view(browser, "deep_visualization")
     choose(browser, "Run", "beta")
     wait_for(browser, "return document.querySelectorAll('.layer figure img').length === 3")
-    assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".layer figcaption")] == ["unit 0", "unit 1",
-                                                                                              "unit 2"]
+    captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".layer figcaption")]
+    assert captions == [f"unit {unit}: activation {value:.3f}" for unit, value in enumerate(activations(STEPS[-1]))]
+    choose(browser, "Step", str(STEPS[1]))
+    wait_for(browser, f"return document.querySelector('.layer figcaption')?.textContent === "
+                      f"'unit 0: activation {activations(STEPS[1])[0]:.3f}'")
     settings = [d.text for d in browser.find_elements(By.CSS_SELECTOR, ".settings dt")]
     assert sorted(settings) == ["blur_every", "blur_sigma", "l2_decay", "steps"]
     assert "preset yosinski" in browser.find_element(By.CSS_SELECTOR, ".layer h3").text
     browser.save_screenshot(str(tmp_path / "deep_visualization.png"))
 
     open_view(browser, "deconvolution")
-    wait_for(browser, f"return document.querySelectorAll('.rows figure.row').length === {PROBES}")
+    wait_for(browser, f"return document.querySelector('.rows').dataset.renderedStep === '{STEPS[-1]}'")
     wait_for(browser, all_loaded(2 * PROBES))
-    assert "feature maps [3,1,4]" in browser.find_element(By.CSS_SELECTOR, ".rows figcaption").text
+
+    def deconvolution_captions():
+        return [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".rows figcaption")]
+
+    def expected_captions(step):
+        return [f"image {row}: feature maps {json.dumps(maps, separators=(',', ':'))}"
+                for row, maps in enumerate(feature_maps(step))]
+
+    assert deconvolution_captions() == expected_captions(STEPS[-1])
     browser.save_screenshot(str(tmp_path / "deconvolution.png"))
+    browser.find_element(By.CSS_SELECTOR, "input.step-slider").send_keys(Keys.ARROW_LEFT)
+    wait_for(browser, f"return document.querySelector('.rows').dataset.renderedStep === '{STEPS[-2]}'")
+    assert deconvolution_captions() == expected_captions(STEPS[-2])  # each step's own feature maps
 
     open_view(browser, "faithfulness")
     choose(browser, "Run", "alpha")

@@ -50,5 +50,5 @@ def test_the_frontend_is_an_es_module_tab_and_every_route_is_known():
     plugin = KerasfgPlugin(_Context(None))
     frontend = plugin.frontend_metadata()
     assert (frontend.tab_name, frontend.es_module_path) == ("kerasfg", "/index.js")
-    assert sorted(plugin.get_plugin_apps()) == ["/index.js", "/picture", "/pictures", "/runs", "/steps",
-                                                "/style.css", "/table"]
+    assert sorted(plugin.get_plugin_apps()) == ["/annotations", "/index.js", "/picture", "/pictures", "/runs",
+                                                "/steps", "/style.css", "/table"]

@@ -7,7 +7,18 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from conftest import EXPECTED_STEPS, LONG_RUN, PROBES, RUNS, STEPS, TABLE_COLUMNS, XSS_RUN, table_rows
+from conftest import (
+    EXPECTED_STEPS,
+    LONG_RUN,
+    PROBES,
+    RUNS,
+    STEPS,
+    TABLE_COLUMNS,
+    XSS_RUN,
+    activations,
+    feature_maps,
+    table_rows,
+)
 from PIL import Image
 
 from kerasfg.tensorboard import metadata
@@ -82,6 +93,20 @@ def test_tables_are_the_recorded_rows(tensorboard):
             table = tensorboard.json(route("table", run=run, tag="kerasfg/faithfulness/identity", step=step))
             assert table["columns"] == TABLE_COLUMNS
             assert table["rows"] == table_rows(run, step)  # JSON keeps floats exactly
+
+
+@pytest.mark.parametrize(("tag", "name", "expected"), [
+    ("kerasfg/deconvolution/stage2_block1", "feature_maps", feature_maps),
+    ("kerasfg/deep_visualization/identity", "activations", activations),
+])
+def test_annotations_are_those_of_each_step(tensorboard, tag, name, expected):
+    for run in (*RUNS, XSS_RUN):
+        recordings = {r["tag"]: r for r in tensorboard.json("/data/plugin/kerasfg/runs")[run]}
+        annotations = "kerasfg/" + recordings[tag]["content"]["annotations"]
+        assert recordings[annotations]["kind"] == "annotations" and recordings[annotations]["steps"] == list(STEPS)
+        for step in STEPS:
+            assert tensorboard.json(route("annotations", run=run, tag=annotations, step=step)) == {name: expected(step)}
+    assert feature_maps(1) != feature_maps(2)
 
 
 @pytest.mark.parametrize(("path", "content_type"), [("index.js", "text/javascript"), ("style.css", "text/css")])

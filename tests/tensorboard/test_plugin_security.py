@@ -10,6 +10,7 @@ from conftest import XSS_RUN
 
 HEATMAP = "kerasfg/gradcam/identity/stage2"
 TABLE = "kerasfg/faithfulness/identity"
+DECONVOLUTION = "kerasfg/deconvolution/stage2_block1"
 GOOD = {"run": "alpha", "tag": HEATMAP, "step": "1", "index": "0"}
 
 
@@ -32,6 +33,10 @@ BAD_QUERIES = {
     "unknown tag": ("pictures", {**GOOD, "tag": "kerasfg/../../etc/passwd"}),
     "table of a heat map": ("table", {**GOOD, "tag": HEATMAP}),
     "pictures of a table": ("pictures", {**GOOD, "tag": TABLE}),
+    "annotations of pictures": ("annotations", {**GOOD, "tag": DECONVOLUTION}),
+    "annotations of a table": ("annotations", {**GOOD, "tag": TABLE}),
+    "table of annotations": ("table", {**GOOD, "tag": f"{DECONVOLUTION}/annotations"}),
+    "unknown annotations step": ("annotations", {**GOOD, "tag": f"{DECONVOLUTION}/annotations", "step": "7"}),
     "step out of range": ("pictures", {**GOOD, "step": "3"}),
     "negative step": ("pictures", {**GOOD, "step": "-1"}),
     "step not a number": ("picture", {**GOOD, "step": "one"}),

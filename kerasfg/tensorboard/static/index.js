@@ -167,6 +167,15 @@ function probeFor(run, recording, step) {
   return {tag, step: before.length ? before[before.length - 1] : probe.steps[0]};
 }
 
+// The annotations of `recording` at `step` (what changes from step to step, such as the feature maps
+// shown), or {} when it has none there.
+function loadAnnotations(run, recording, step) {
+  if (!recording.content.annotations) return {};
+  const tag = `kerasfg/${recording.content.annotations}`;
+  const annotations = (state.runs[run] || []).find((r) => r.tag === tag && r.kind === "annotations");
+  return annotations && annotations.steps.includes(step) ? getJSON("annotations", {run, tag, step}) : {};
+}
+
 function unionSteps(recordings) {
   return [...new Set(recordings.flatMap((r) => r.steps))].sort((a, b) => a - b);
 }
@@ -348,11 +357,14 @@ function deepVisualizationView(container) {
       ])),
       gallery,
     ]));
-    loadPictures(run, recording.tag, step).then((pictures) => gallery.replaceChildren(...pictures.map((p, i) =>
-      el("figure", {}, [
-        el("img", {src: p.image.src, alt: `unit ${units[i] ?? i}`}),
-        el("figcaption", {textContent: `unit ${units[i] ?? i}`}),
-      ])))).catch(showError);
+    Promise.all([loadPictures(run, recording.tag, step), loadAnnotations(run, recording, step)])
+      .then(([pictures, {activations = []}]) => gallery.replaceChildren(...pictures.map((p, i) => {
+        const activation = i in activations ? `: activation ${Number(activations[i]).toFixed(3)}` : "";
+        return el("figure", {}, [
+          el("img", {src: p.image.src, alt: `unit ${units[i] ?? i}`}),
+          el("figcaption", {textContent: `unit ${units[i] ?? i}${activation}`}),
+        ]);
+      }))).catch(showError);
   }
 }
 
@@ -378,17 +390,18 @@ function deconvolutionView(container) {
   const draw = async (i) => {
     const step = steps[i];
     const probe = probeFor(run, recording, step);
-    const [pictures, probes] = await Promise.all([
+    const [pictures, probes, {feature_maps: featureMaps = []}] = await Promise.all([
       loadPictures(run, recording.tag, step), probe ? loadPictures(run, probe.tag, probe.step) : [],
+      loadAnnotations(run, recording, step),
     ]);
-    const featureMaps = recording.content.feature_maps || [];
     rows.replaceChildren(...pictures.map((picture, row) => el("figure", {className: "row"}, [
       ...(probes[row] ? [el("img", {className: "probe", src: probes[row].image.src, alt: `probe image ${row}`})] : []),
       el("img", {src: picture.image.src, alt: `reconstructions for probe image ${row}`}),
       el("figcaption", {
-        textContent: `image ${row}: feature maps ${JSON.stringify(featureMaps[row] ?? featureMaps)}`,
+        textContent: `image ${row}${featureMaps[row] ? `: feature maps ${JSON.stringify(featureMaps[row])}` : ""}`,
       }),
     ])));
+    rows.dataset.renderedStep = step;
   };
   container.append(el("div", {className: "controls"}, [
     select(runs.map((r) => [r, r]), run, (r) => rebuild({deconvRun: r}), "Run"),
