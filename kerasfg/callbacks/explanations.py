@@ -52,7 +52,7 @@ class _Explanations(RecordingCallback):
         self._outputs = []
 
     def setup(self):
-        self._explainer = Explainer(self.model)
+        self._explainer = Explainer.of(self.model)
         self._outputs = [self._explainer.output_name(output)
                          for output in self.outputs or self._explainer.graph.output_names]
 

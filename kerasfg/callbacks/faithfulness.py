@@ -37,11 +37,12 @@ class Faithfulness(RecordingCallback):
         log_dir: folder of the event files.
         every_n_epochs: recording cadence (the methods and curves cost many model calls).
         max_images: at most this many probe images are explained.
-        steps, tolerance, deletion_baseline, seed: see `kerasfg.vis.faithfulness_table`.
+        steps, tolerance, deletion_baseline, seed: see `kerasfg.vis.faithfulness_table`; 8 curve steps by
+            default, half the table's, to keep the recording cheap during training.
     """
 
     def __init__(self, methods=None, masks=None, output=None, probe=None, log_dir=None, every_n_epochs=5,
-                 max_images=16, steps=16, tolerance=2, deletion_baseline="zeros", seed=0):
+                 max_images=16, steps=8, tolerance=2, deletion_baseline="zeros", seed=0):
         super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
         for method in (methods.values() if isinstance(methods, dict) else methods or ()):
             if isinstance(method, str):
@@ -55,15 +56,15 @@ class Faithfulness(RecordingCallback):
         self._methods = None
 
     def setup(self):
-        self._explainer = Explainer(self.model)
+        self._explainer = Explainer.of(self.model)
         self.output = self._explainer.output_name(self.output)
         self._methods = self.methods
         if self.methods is None:
             self._methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), DEFAULT_METHODS,
                                                         output=self.output)
             for name, reason in skipped.items():
-                logger.warning("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
-                               self.model.name, reason)
+                logger.info("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
+                            self.model.name, reason)
 
     def _probe_masks(self):
         masks = self.masks

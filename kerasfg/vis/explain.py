@@ -5,6 +5,8 @@
 the inputs, with one compiled function per method, layer and output that it keeps for later calls.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -34,6 +36,34 @@ def check_method(method, layer=None):
         raise ValueError(f"Unknown explanation method {method!r}; choose one of {sorted(METHODS)}.")
     if layer is not None and method not in LAYER_METHODS:
         raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
+
+
+_SHARED = weakref.WeakKeyDictionary()
+
+
+def _batch_spec(value):
+    if isinstance(value, (tf.Tensor, np.ndarray)) and len(value.shape):
+        return tf.TensorSpec([None, *value.shape[1:]], tf.as_dtype(value.dtype))
+    return value
+
+
+def any_batch_size(function):
+    """Trace a `tf.function` first with the batch axis of every array argument left unknown.
+
+    The probe batches of the callbacks, the single example of `kerasfg.vis.applicable_methods` and the
+    curves' batches then all run one trace, instead of one trace per batch size (each costs as much
+    as hundreds of calls).
+    """
+    traced = False
+
+    def call(*args):
+        nonlocal traced
+        if not traced:
+            function.get_concrete_function(*tf.nest.map_structure(_batch_spec, args))
+            traced = True
+        return function(*args)
+
+    return call
 
 
 def image_input_name(model):
@@ -114,10 +144,19 @@ class Explainer:
             return cam.feature_layer(self.graph, layer)
         return None
 
+    @classmethod
+    def of(cls, model):
+        """The `Explainer` that ``model``'s recording callbacks share, so that each method is compiled
+        once per model rather than once per callback."""
+        if model not in _SHARED:
+            _SHARED[model] = cls(model)
+        return _SHARED[model]
+
     def compiled(self, key, build):
-        """The compiled function ``tf.function(build())`` kept under ``key``."""
+        """The compiled function ``tf.function(build())`` kept under ``key``, traced once for batches of
+        any size (see `any_batch_size`)."""
         if key not in self._compiled:
-            self._compiled[key] = tf.function(build(), reduce_retracing=True)
+            self._compiled[key] = any_batch_size(tf.function(build(), reduce_retracing=True))
         return self._compiled[key]
 
     def model_inputs(self, image, rest):
