@@ -23,7 +23,7 @@ class ConfusionMatrix(RecordingCallback):
     The picture (tag ``confusion_matrix/<output>``, kind ``confusion_matrix`` in kerasfg's plugin) has
     the true classes as rows and the predicted classes as columns, coloured by the share of each true
     class and with the counts printed; the counts are also written as a table
-    (``confusion_matrix/<output>/counts``).
+    (``confusion_matrix/<output>/counts``), which the picture's field ``counts`` names.
 
     Args:
         validation_data: what the matrices are counted on: a `tf.data.Dataset` of ``(inputs, targets)``
@@ -80,6 +80,7 @@ class ConfusionMatrix(RecordingCallback):
             tag = f"confusion_matrix/{name}"
             summary.recording(self.writer, tag, render_confusion_matrix(matrix, names, title=name), step,
                               kind="confusion_matrix", output=name, class_names=[str(n) for n in names],
+                              counts=f"{tag}/counts",
                               description=f"confusion matrix of output {name}: rows true, columns predicted")
             summary.table(self.writer, f"{tag}/counts", ["true \\ predicted", *map(str, names)],
                           [[str(n), *map(int, row)] for n, row in zip(names, matrix)], step,

@@ -19,7 +19,8 @@ field ``annotations`` names.
   annotations ``feature_maps`` (the indices shown, a list per image).
 - ``deep_visualization``: one picture per unit; ``layer``, ``units``, ``preset`` and ``settings``;
   annotations ``activations`` (each unit's final activation).
-- ``confusion_matrix``: one picture; ``output`` and ``class_names``.
+- ``confusion_matrix``: one picture; ``output``, ``class_names`` and ``counts`` (the tag of the ``table``
+  of the counts, rows true and columns predicted).
 - ``table``: a JSON table (``columns`` in the content, ``rows`` in the tensor), such as faithfulness.
 - ``annotations``: a JSON object per step (in the tensor), the annotations of the recording ``<tag>``,
   written under ``<tag>/annotations``; no fields.

@@ -61,6 +61,7 @@ def test_confusion_matrices_of_every_output_equal_hand_counts(tmp_path, event_im
         assert picture.ndim == 3 and picture.shape[2] == 3 and min(picture.shape[:2]) > 100
         content = event_recordings.contents(tmp_path)[f"kerasfg/confusion_matrix/{output}"]
         assert content["kind"] == "confusion_matrix" and content["output"] == output
+        assert content["counts"] == f"confusion_matrix/{output}/counts"
         assert content["class_names"] == names[output]
     assert event_images.steps(tmp_path)["probe/images"] == [0]  # a probe taken from the validation data
 

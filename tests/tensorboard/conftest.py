@@ -2,9 +2,10 @@
 
 The log directory is written once per session: two runs (``alpha``, ``beta``), each a tiny CBAM
 ResNet fitted for two epochs with `kerasfg.callbacks.AttentionMaps` and `TrainingProgress`, plus
-direct `kerasfg.tensorboard.summary` writes of the kinds whose callbacks are not written yet; a run
-whose directory name is an HTML injection attempt; and a run with more steps than TensorBoard keeps
-of a third-party plugin's series by default (10). One TensorBoard per data provider
+direct `kerasfg.tensorboard.summary` writes of every other kind, with known values; a run (``real``)
+written only by kerasfg's recording callbacks, every one of them, during a real ``fit``; a run whose
+directory name is an HTML injection attempt; and a run with more steps than TensorBoard keeps of a
+third-party plugin's series by default (10). One TensorBoard per data provider
 (``--load_fast=false``: the Python multiplexer; ``--load_fast=true``: the Rust data server) serves it
 for the whole session.
 """
@@ -26,13 +27,16 @@ import pytest
 
 XSS_RUN = "<img src=x onerror=alert(1)>"
 RUNS = ("alpha", "beta")
+REAL_RUN = "real"
 STEPS = (0, 1, 2)
 PROBES = 4
 LONG_RUN, LONG_STEPS = "long", tuple(range(15))
 # The steps of each run's recordings, in tag order (probe images are written once, at step 0).
 _FITTED = [list(STEPS)] * 9 + [[0]] + [list(STEPS)]
+# The real run's: activations (2 layers), attention (2), confusion matrix and counts, deconvolution and deep
+# visualization with their annotations, faithfulness, Grad-CAM, probe images, saliency.
 EXPECTED_STEPS = {XSS_RUN: [list(STEPS)] * 7 + [[0]] + [list(STEPS)], "alpha": _FITTED, "beta": _FITTED,
-                  LONG_RUN: [list(LONG_STEPS)]}
+                  REAL_RUN: [list(STEPS)] * 12 + [[0]] + [list(STEPS)], LONG_RUN: [list(LONG_STEPS)]}
 TABLE_COLUMNS = ["method", "pointing_game", "deletion", "insertion"]
 
 
@@ -93,12 +97,45 @@ def _write_run(log_dir, seed, fit):
     writer.close()
 
 
+def _write_real_run(log_dir, seed=3):
+    """Fit the tiny CBAM ResNet for two epochs with every kerasfg recording callback, recording each epoch."""
+    import keras
+
+    from kerasfg import callbacks
+    from kerasfg.models import build_model
+
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 3, 24)
+    probe, targets = images[:PROBES], {"identity": labels[:PROBES]}
+    masks = np.zeros((PROBES, 32, 32), bool)
+    masks[:, 8:24, 8:24] = True
+    keras.utils.set_random_seed(seed)
+    model = build_model("face_resnet", input_shape=(32, 32, 3), num_classes={"identity": 3}, attention="cbam",
+                        widths=(16, 32), blocks=(1, 1))
+    model.compile(optimizer="adam", loss={"identity": "sparse_categorical_crossentropy"})
+    shared = dict(probe=probe, log_dir=log_dir, every_n_epochs=1)
+    model.fit(images, {"identity": labels}, epochs=STEPS[-1], batch_size=8, verbose=0, callbacks=[
+        callbacks.TrainingProgress(log_dir, every_n_batches=1),
+        callbacks.AttentionMaps(max_images=PROBES, **shared),
+        callbacks.Saliency(max_images=PROBES, **shared),
+        callbacks.GradCAM(max_images=PROBES, **shared),
+        callbacks.LayerActivations(max_images=PROBES, max_filters=16, **shared),
+        callbacks.Deconvolution(top_n=3, max_images=PROBES, **shared),
+        callbacks.DeepVisualization(units=[0, 1, 2], steps=5, **shared),
+        callbacks.ConfusionMatrix(validation_data=(images, {"identity": labels}), **shared),
+        callbacks.Faithfulness(methods=["gradcam", "saliency"], masks=masks, steps=2, max_images=PROBES, **shared),
+        callbacks.Embeddings(probe_targets=targets, **shared),
+    ])
+
+
 @pytest.fixture(scope="session")
 def plugin_logdir(tmp_path_factory):
     """The session's log directory (see the module docstring)."""
     root = tmp_path_factory.mktemp("tensorboard_logs")
     for seed, run in enumerate(RUNS):
         _write_run(root / run, seed, fit=True)
+    _write_real_run(root / REAL_RUN)
     _write_run(root / XSS_RUN, 7, fit=False)
     from kerasfg.tensorboard import summary
 

@@ -10,9 +10,10 @@ import os
 import pathlib
 import shutil
 import time
+import urllib.parse
 
 import pytest
-from conftest import PROBES, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
+from conftest import PROBES, REAL_RUN, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
 
 CHROMIUM = os.environ.get("KERASFG_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KERASFG_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -69,6 +70,12 @@ NON_BLANK = """return [...document.querySelectorAll('canvas.overlay')].map((c) =
   return c.width > 0 && data.some((v, i) => i % 4 !== 3 && v !== data[i % 4]);
 });"""
 PROBES_LOADED = """return [...document.querySelectorAll('img.probe')].map((i) => i.complete && i.naturalWidth > 0);"""
+
+
+def all_loaded(count, selector="main img"):
+    """A script that is true once ``count`` images match ``selector``, all of them decoded."""
+    return (f"const images = [...document.querySelectorAll('{selector}')]; return images.length === {count} "
+            "&& images.every((i) => i.complete && i.naturalWidth > 0);")
 
 
 def choose(driver, label, value):
@@ -142,7 +149,7 @@ def test_hostile_run_names_are_shown_as_text(browser, tensorboard, tmp_path):
     options = [o.get_attribute("textContent") for o in browser.find_elements(By.CSS_SELECTOR, "option")]
     assert XSS_RUN in options
     assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
-    for view in ("activations", "deep_visualization", "deconvolution", "faithfulness"):
+    for view in ("activations", "deep_visualization", "deconvolution", "faithfulness", "confusion_matrix"):
         open_view(browser, view)
         time.sleep(0.2)
         assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
@@ -157,10 +164,6 @@ def test_activations_deep_visualization_deconvolution_and_faithfulness(browser, 
 
     browser.get(tensorboard.url + ENTRY)
     wait_for(browser, RENDERED)
-
-    def all_loaded(count):
-        return (f"const images = [...document.querySelectorAll('main img')]; return images.length === {count} "
-                "&& images.every((i) => i.complete && i.naturalWidth > 0);")
 
     open_view(browser, "activations")
     choose(browser, "Run", "alpha")
@@ -213,6 +216,74 @@ def test_activations_deep_visualization_deconvolution_and_faithfulness(browser, 
     link = browser.find_element(By.CSS_SELECTOR, "a.scalars-link")
     assert link.get_attribute("target") == "_top"
     assert link.get_attribute("href") == tensorboard.url + "/#scalars&tagFilter=progress"
+
+
+def texts(driver, selector):
+    from selenium.webdriver.common.by import By
+
+    return [node.text for node in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def test_every_view_shows_what_the_callbacks_recorded(browser, tensorboard, tmp_path):
+    """The run written only by kerasfg's callbacks during a real fit, in each view."""
+    last = str(STEPS[-1])
+    browser.get(tensorboard.url + ENTRY)
+    wait_for(browser, RENDERED)
+    choose(browser, "Run", REAL_RUN)
+    choose(browser, "Beside it", "")
+    wait_for(browser, RENDERED)
+    assert texts(browser, ".side-by-side h3.run-name") == [REAL_RUN]
+    assert sorted(texts(browser, ".panel thead .method")) == ["attention", "attention", "gradcam", "saliency"]
+    assert wait_for(browser, PROBES_LOADED) == [True] * PROBES
+    assert browser.execute_script(NON_BLANK) == [True] * (4 * PROBES)
+    browser.save_screenshot(str(tmp_path / "real_explanations.png"))
+
+    open_view(browser, "activations")
+    choose(browser, "Run", REAL_RUN)
+    wait_for(browser, all_loaded(len(STEPS)))
+    choose(browser, "Layer", "kerasfg/activations/stage2_block1_out")
+    wait_for(browser, all_loaded(len(STEPS)))
+    assert texts(browser, ".gallery figcaption") == [f"step {s}" for s in STEPS]
+    browser.save_screenshot(str(tmp_path / "real_activations.png"))
+
+    open_view(browser, "deep_visualization")
+    choose(browser, "Run", REAL_RUN)
+    wait_for(browser, all_loaded(3, ".layer figure img"))
+    captions = texts(browser, ".layer figcaption")
+    assert [c.split(":")[0] for c in captions] == ["unit 0", "unit 1", "unit 2"]
+    assert all(": activation " in c for c in captions)
+    assert "preset row3" in texts(browser, ".layer h3")[0]
+    browser.save_screenshot(str(tmp_path / "real_deep_visualization.png"))
+
+    open_view(browser, "deconvolution")
+    choose(browser, "Run", REAL_RUN)
+    wait_for(browser, f"return document.querySelector('.rows').dataset.renderedStep === '{last}'")
+    wait_for(browser, all_loaded(2 * PROBES))  # each probe image and its row of reconstructions
+    recordings = {r["kind"]: r for r in tensorboard.json("/data/plugin/kerasfg/runs")[REAL_RUN]}
+    annotations = tensorboard.json("/data/plugin/kerasfg/annotations?" + urllib.parse.urlencode({
+        "run": REAL_RUN, "tag": "kerasfg/" + recordings["deconvolution"]["content"]["annotations"], "step": last}))
+    assert texts(browser, ".rows figcaption") == [
+        f"image {row}: feature maps {json.dumps(maps, separators=(',', ':'))}"
+        for row, maps in enumerate(annotations["feature_maps"])]
+    browser.save_screenshot(str(tmp_path / "real_deconvolution.png"))
+
+    open_view(browser, "faithfulness")
+    choose(browser, "Run", REAL_RUN)
+    wait_for(browser, "return document.querySelectorAll('table.scores tbody tr').length === 3")
+    assert texts(browser, "section.table h3") == ["faithfulness/identity"]  # the counts are the matrices' own
+    assert texts(browser, "table.scores th") == ["step", "method", "pointing_game", "energy_in_mask",
+                                                  "deletion_auc", "insertion_auc"]
+    assert texts(browser, "table.scores tbody td:nth-child(2)") == ["gradcam", "saliency", "random"]
+    assert set(texts(browser, "table.scores tbody td:first-child")) == {last}
+    browser.save_screenshot(str(tmp_path / "real_faithfulness.png"))
+
+    open_view(browser, "confusion_matrix")
+    wait_for(browser, f"return document.querySelector('.matrices').dataset.renderedStep === '{last}'")
+    wait_for(browser, all_loaded(1, "img.confusion"))
+    assert texts(browser, "section.matrix h3") == ["identity"]
+    assert texts(browser, "table.counts th") == ["true \\ predicted", "0", "1", "2"]
+    assert texts(browser, "table.counts tbody td:first-child") == ["0", "1", "2"]
+    browser.save_screenshot(str(tmp_path / "real_confusion_matrix.png"))
 
 
 def test_the_real_tab_shows_the_plugin_in_its_iframe(browser, tensorboard, tmp_path):

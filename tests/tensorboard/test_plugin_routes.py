@@ -11,6 +11,7 @@ from conftest import (
     EXPECTED_STEPS,
     LONG_RUN,
     PROBES,
+    REAL_RUN,
     RUNS,
     STEPS,
     TABLE_COLUMNS,
@@ -43,9 +44,9 @@ def test_the_tab_is_listed_as_an_iframe_plugin(tensorboard):
 
 def test_runs_list_every_recording_with_its_metadata_content(tensorboard, plugin_logdir, event_recordings):
     runs = tensorboard.json("/data/plugin/kerasfg/runs")
-    assert sorted(runs) == sorted([*RUNS, XSS_RUN, LONG_RUN])
+    assert sorted(runs) == sorted([*RUNS, REAL_RUN, XSS_RUN, LONG_RUN])
     assert {run: [r["steps"] for r in recordings] for run, recordings in runs.items()} == EXPECTED_STEPS
-    for run in (*RUNS, XSS_RUN):
+    for run in (*RUNS, REAL_RUN, XSS_RUN):
         written = event_recordings.contents(plugin_logdir / run)
         assert {r["tag"]: r["content"] for r in runs[run]} == written
         assert {r["tag"]: r["kind"] for r in runs[run]} == {tag: content["kind"] for tag, content in written.items()}
@@ -107,6 +108,80 @@ def test_annotations_are_those_of_each_step(tensorboard, tag, name, expected):
         for step in STEPS:
             assert tensorboard.json(route("annotations", run=run, tag=annotations, step=step)) == {name: expected(step)}
     assert feature_maps(1) != feature_maps(2)
+
+
+# The run written by the recording callbacks themselves (see conftest._write_real_run).
+
+FAITHFULNESS_COLUMNS = ["method", "pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc"]
+
+
+def real_recordings(tensorboard, kind):
+    """The real run's recordings of ``kind``."""
+    return [r for r in tensorboard.json("/data/plugin/kerasfg/runs")[REAL_RUN] if r["kind"] == kind]
+
+
+def test_the_callbacks_record_every_kind(tensorboard):
+    recordings = tensorboard.json("/data/plugin/kerasfg/runs")[REAL_RUN]
+    assert {r["kind"] for r in recordings} == set(metadata.KINDS)
+    for recording in recordings:
+        assert recording["steps"] == ([0] if recording["kind"] == "probe" else list(STEPS)), recording["tag"]
+    methods = sorted(r["content"]["method"] for r in recordings if r["kind"] == "heatmap")
+    assert methods == ["attention", "attention", "gradcam", "saliency"]
+    assert all(r["content"]["probe"] == "probe/images" for r in recordings if r["kind"] == "heatmap")
+    assert [r["content"]["layer"] for r in recordings if r["kind"] == "activations"] == [
+        "stage1_block1_out", "stage2_block1_out"]
+    (deep,) = [r["content"] for r in recordings if r["kind"] == "deep_visualization"]
+    assert deep["layer"] == "identity" and deep["units"] == [0, 1, 2] and deep["settings"]["steps"] == 5
+
+
+def test_the_callbacks_tables_hold_their_rows(tensorboard):
+    tables = {r["tag"]: r for r in real_recordings(tensorboard, "table")}
+    (matrix,) = real_recordings(tensorboard, "confusion_matrix")
+    assert matrix["content"]["output"] == "identity" and matrix["content"]["class_names"] == ["0", "1", "2"]
+    counts = "kerasfg/" + matrix["content"]["counts"]
+    assert sorted(tables) == [counts, "kerasfg/faithfulness/identity"]
+    assert tables["kerasfg/faithfulness/identity"]["content"]["columns"] == FAITHFULNESS_COLUMNS
+    for step in STEPS:
+        table = tensorboard.json(route("table", run=REAL_RUN, tag="kerasfg/faithfulness/identity", step=step))
+        assert table["columns"] == FAITHFULNESS_COLUMNS
+        assert [row[0] for row in table["rows"]] == ["gradcam", "saliency", "random"]
+        assert all(0 <= value <= 1 for row in table["rows"] for value in row[1:])
+        table = tensorboard.json(route("table", run=REAL_RUN, tag=counts, step=step))
+        assert table["columns"] == ["true \\ predicted", "0", "1", "2"]
+        assert [row[0] for row in table["rows"]] == ["0", "1", "2"]
+        assert sum(sum(row[1:]) for row in table["rows"]) == 24  # every training image, once
+
+
+@pytest.mark.parametrize(("kind", "name", "check"), [
+    ("deconvolution", "feature_maps", lambda maps: len(maps) == PROBES and all(len(row) == 3 for row in maps)),
+    ("deep_visualization", "activations", lambda values: len(values) == 3),
+])
+def test_the_callbacks_annotate_every_step(tensorboard, kind, name, check):
+    (recording,) = real_recordings(tensorboard, kind)
+    annotations = "kerasfg/" + recording["content"]["annotations"]
+    for step in STEPS:
+        found = tensorboard.json(route("annotations", run=REAL_RUN, tag=annotations, step=step))
+        assert list(found) == [name] and check(found[name]), found
+
+
+@pytest.mark.parametrize(("kind", "count", "channels"), [
+    ("heatmap", PROBES, None), ("activations", PROBES, None), ("deconvolution", PROBES, None),
+    ("deep_visualization", 3, 3), ("confusion_matrix", 1, 3),
+])
+def test_the_callbacks_pictures_decode(tensorboard, plugin_logdir, event_recordings, kind, count, channels):
+    for recording in real_recordings(tensorboard, kind):
+        written = event_recordings.pictures(plugin_logdir / REAL_RUN, recording["tag"])
+        assert recording["max_length"] == count
+        for step in STEPS:
+            pictures = tensorboard.json(route("pictures", run=REAL_RUN, tag=recording["tag"], step=step))
+            assert len(pictures) == count
+            for picture, reference in zip(pictures, written[step]):
+                decoded = decode(base64.b64decode(picture["png"]))
+                assert decoded.shape[:2] == (picture["height"], picture["width"]) == reference.shape[:2]
+                assert channels is None or decoded.shape[2] == channels
+                np.testing.assert_array_equal(decoded.reshape(reference.shape), reference)
+        if kind == "heatmap":  # drawn over the probe images, at their size
+            assert (pictures[0]["height"], pictures[0]["width"]) == (32, 32)
 
 
 @pytest.mark.parametrize(("path", "content_type"), [("index.js", "text/javascript"), ("style.css", "text/css")])

@@ -10,6 +10,7 @@ const VIEWS = [
   ["deep_visualization", "Deep visualization"],
   ["deconvolution", "Deconvolution"],
   ["faithfulness", "Faithfulness"],
+  ["confusion_matrix", "Confusion matrices"],
 ];
 
 // Colour maps as evenly spaced stops, interpolated linearly into 256-entry lookup tables.
@@ -39,6 +40,8 @@ const state = {
   deconvTag: null,
   deconvStepIndex: null,
   tableRun: null,
+  confusionRun: null,
+  confusionStepIndex: null,
 };
 const pictureCache = new Map();
 const lutCache = new Map();
@@ -198,7 +201,7 @@ function explanationsView(container) {
   const runs = runsWith("heatmap");
   if (runs.length === 0) {
     container.append(message("No heat maps recorded yet: record them with kerasfg.callbacks.AttentionMaps " +
-      "(or the saliency and Grad-CAM callbacks)."));
+      "(or Saliency and GradCAM)."));
     return;
   }
   if (!runs.includes(state.runA)) state.runA = runs[0];
@@ -301,7 +304,7 @@ function explanationGrid({run, columns}, panel) {
 function activationsView(container) {
   const runs = runsWith("activations");
   if (runs.length === 0) {
-    container.append(message("No activations recorded yet: record them with kerasfg's activations callback."));
+    container.append(message("No activations recorded yet: record them with kerasfg.callbacks.LayerActivations."));
     return;
   }
   const run = runs.includes(state.activationsRun) ? state.activationsRun : runs[0];
@@ -331,7 +334,8 @@ function activationsView(container) {
 function deepVisualizationView(container) {
   const runs = runsWith("deep_visualization");
   if (runs.length === 0) {
-    container.append(message("No deep visualizations recorded yet."));
+    container.append(message("No deep visualizations recorded yet: record them with " +
+      "kerasfg.callbacks.DeepVisualization."));
     return;
   }
   const run = runs.includes(state.deepRun) ? state.deepRun : runs[0];
@@ -373,7 +377,7 @@ function deepVisualizationView(container) {
 function deconvolutionView(container) {
   const runs = runsWith("deconvolution");
   if (runs.length === 0) {
-    container.append(message("No deconvolutions recorded yet."));
+    container.append(message("No deconvolutions recorded yet: record them with kerasfg.callbacks.Deconvolution."));
     return;
   }
   const run = runs.includes(state.deconvRun) ? state.deconvRun : runs[0];
@@ -418,10 +422,18 @@ function formatCell(value) {
   return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(3) : String(value);
 }
 
+// The tables of `run` that are not the counts of one of its confusion matrices (the Confusion matrices
+// view shows those).
+function scoreTables(run) {
+  const counts = new Set(recordingsOf(run, "confusion_matrix").filter((r) => r.content.counts)
+    .map((r) => `kerasfg/${r.content.counts}`));
+  return recordingsOf(run, "table").filter((r) => !counts.has(r.tag));
+}
+
 function faithfulnessView(container) {
-  const runs = runsWith("table");
+  const runs = Object.keys(state.runs).filter((run) => scoreTables(run).length > 0);
   if (runs.length === 0) {
-    container.append(message("No faithfulness tables recorded yet."));
+    container.append(message("No faithfulness tables recorded yet: record them with kerasfg.callbacks.Faithfulness."));
     return;
   }
   const run = runs.includes(state.tableRun) ? state.tableRun : runs[0];
@@ -430,7 +442,7 @@ function faithfulnessView(container) {
     container.replaceChildren();
     faithfulnessView(container);
   }, "Run")]));
-  for (const recording of recordingsOf(run, "table")) {
+  for (const recording of scoreTables(run)) {
     const body = el("tbody");
     const columns = recording.content.columns || [];
     const fill = async (chosen) => {
@@ -453,6 +465,60 @@ function faithfulnessView(container) {
   }
 }
 
+// === Confusion matrices ===
+
+function confusionMatrixView(container) {
+  const runs = runsWith("confusion_matrix");
+  if (runs.length === 0) {
+    container.append(message("No confusion matrices recorded yet: record them with " +
+      "kerasfg.callbacks.ConfusionMatrix."));
+    return;
+  }
+  const run = runs.includes(state.confusionRun) ? state.confusionRun : runs[0];
+  const matrices = recordingsOf(run, "confusion_matrix");
+  const steps = unionSteps(matrices);
+  const index = Math.min(state.confusionStepIndex ?? steps.length - 1, steps.length - 1);
+  const sections = el("div", {className: "matrices"});
+  const draw = async (i) => {
+    const step = steps[i];
+    const shown = matrices.filter((r) => r.steps.includes(step));
+    const drawn = await Promise.all(shown.map(async (recording) => {
+      const tag = `kerasfg/${recording.content.counts}`;
+      const counts = recording.content.counts &&
+        (state.runs[run] || []).find((r) => r.tag === tag && r.kind === "table");
+      return Promise.all([
+        loadPictures(run, recording.tag, step),
+        counts && counts.steps.includes(step) ? getJSON("table", {run, tag, step}) : null,
+      ]);
+    }));
+    sections.replaceChildren(...shown.map((recording, m) => {
+      const [pictures, table] = drawn[m];
+      return el("section", {className: "matrix"}, [
+        el("h3", {textContent: recording.content.output || shortTag(recording.tag)}),
+        ...pictures.map((picture) => el("img", {
+          className: "confusion", src: picture.image.src, alt: `confusion matrix of ${shortTag(recording.tag)}`,
+        })),
+        ...(table ? [el("table", {className: "scores counts"}, [
+          el("thead", {}, [el("tr", {}, table.columns.map((c) => el("th", {textContent: c})))]),
+          el("tbody", {}, table.rows.map((row) => el("tr", {}, row.map((value) => el("td", {
+            textContent: formatCell(value),
+          }))))),
+        ])] : []),
+      ]);
+    }));
+    sections.dataset.renderedStep = step;
+  };
+  container.append(el("div", {className: "controls"}, [
+    select(runs.map((r) => [r, r]), run, (r) => {
+      state.confusionRun = r;
+      container.replaceChildren();
+      confusionMatrixView(container);
+    }, "Run"),
+    stepSlider(steps, index, (i) => { state.confusionStepIndex = i; draw(i).catch(showError); }),
+  ]), sections);
+  draw(index).catch(showError);
+}
+
 // === Page ===
 
 const RENDER = {
@@ -461,6 +527,7 @@ const RENDER = {
   deep_visualization: deepVisualizationView,
   deconvolution: deconvolutionView,
   faithfulness: faithfulnessView,
+  confusion_matrix: confusionMatrixView,
 };
 
 function showView() {
