@@ -32,13 +32,13 @@ class Embeddings(RecordingCallback):
         output: the output whose penultimate features are recorded; the first output by default.
         probe: a batch of model inputs.
         log_dir: folder of the projector files (and of the probe images' event file).
-        every_n_epochs: recording cadence.
+        every_n_epochs: recording cadence; every 5 epochs by default (each recording is a checkpoint).
         max_images: at most this many probe images are embedded.
         probe_targets: the probe's targets (an array, or a dict by output name), for the metadata.
         class_names: ``{name: [class names]}`` of the targets; class indices by default.
     """
 
-    def __init__(self, output=None, probe=None, log_dir=None, every_n_epochs=1, max_images=None, probe_targets=None,
+    def __init__(self, output=None, probe=None, log_dir=None, every_n_epochs=5, max_images=None, probe_targets=None,
                  class_names=None):
         super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs, probe_targets=probe_targets,
                          class_names=class_names)

@@ -196,7 +196,7 @@ def test_fit_records_faithfulness_confusion_and_embeddings_on_synthetic_faces(tm
         "model": {"options": {"widths": [16, 32], "blocks": [1, 1], "hidden_units": 8, "dropout": 0.0}},
         "train": {"epochs": 1, "precision": "float32", "verbose": 0}})
     callbacks = [Faithfulness(methods=["gradcam", "saliency"], every_n_epochs=1, steps=2, max_images=4),
-                 ConfusionMatrix(), Embeddings()]
+                 ConfusionMatrix(), Embeddings(every_n_epochs=1)]
     result = training.fit(config, callbacks=callbacks)
     logs = result.run_dir / "logs" / "vis"
     rows = tables(logs, "faithfulness/identity")
