@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_graph import BUILDERS, _inputs, functional
+from vis_models import BUILDERS, model_inputs, functional
 
 from kerasfg.vis.activations import (
     LayerActivationProbe,
@@ -30,7 +30,7 @@ def test_equal_keras_sub_models_of_a_flat_functional_model():
 @pytest.mark.parametrize("kind", BUILDERS)
 def test_chosen_layers_of_every_kind_of_model(kind):
     model = BUILDERS[kind]()
-    inputs = _inputs(kind, np.random.default_rng(1))
+    inputs = model_inputs(kind, np.random.default_rng(1))
     probe = LayerActivationProbe(model, ["conv1", "gap"])
     activations = probe(inputs)
     conv1 = probe.graph.layers[probe.paths[0]]

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_graph import BUILDERS, _inputs
+from vis_models import BUILDERS, model_inputs
 
 from kerasfg.vis.deconvolution import Deconvnet, deconvolution, unpool
 
@@ -181,7 +181,7 @@ def test_top_n_picks_the_maps_with_the_largest_maximum():
 @pytest.mark.parametrize("kind", BUILDERS)
 def test_every_kind_of_model(kind):
     model = BUILDERS[kind]()
-    inputs = _inputs(kind, np.random.default_rng(8))
+    inputs = model_inputs(kind, np.random.default_rng(8))
     deconvnet = Deconvnet(model, "conv2")
     prefix = "backbone/" if kind == "nested" else ""
     assert deconvnet.path == [prefix + name for name in ("conv1", "pool", "conv2")]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy import ndimage
-from test_graph import BUILDERS, functional
+from vis_models import BUILDERS, functional
 
 from kerasfg.vis.deep_visualization import (
     PRESETS,

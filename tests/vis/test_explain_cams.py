@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_graph import BUILDERS, _inputs
+from vis_models import BUILDERS, model_inputs
 
 from kerasfg.vis import METHODS, Explainer, explain
 from kerasfg.vis.cam import feature_layer
@@ -91,7 +91,7 @@ def test_cam_equals_the_dense_weights_applied_to_the_feature_maps():
 @pytest.mark.parametrize("kind", ["sequential", "nested"])
 def test_cam_finds_the_pooled_layer_and_head_through_sequential_and_nested_models(kind):
     model = BUILDERS[kind]()
-    images = _inputs(kind, np.random.default_rng(3))
+    images = model_inputs(kind, np.random.default_rng(3))
     trunk = model.get_layer("backbone") if kind == "nested" else model
     features = keras.Model(trunk.inputs[0], trunk.get_layer("relu2").output)(images).numpy()
     kernel = model.get_layer("preds" if kind == "nested" else "dense").kernel.numpy()
@@ -129,7 +129,7 @@ def test_gradcam_variants_and_scorecam_weigh_the_same_layer_differently():
 def test_every_method_runs_on_every_kind_of_model(kind, policy):
     keras.config.set_dtype_policy(policy)
     model = BUILDERS[kind]()
-    inputs = _inputs(kind, np.random.default_rng(5))
+    inputs = model_inputs(kind, np.random.default_rng(5))
     explainer = Explainer(model)
     for method in METHODS:
         if method == "cam" and kind == "multi_output":  # its heads see the extra input: not GAP -> Dense

@@ -2,58 +2,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from vis_models import BUILDERS, functional, model_inputs, nested
 
 from kerasfg.vis.graph import ModelGraph
-
-
-def _conv_stack():
-    return [keras.layers.Conv2D(4, 3, activation="relu", name="conv1"), keras.layers.MaxPooling2D(name="pool"),
-            keras.layers.Conv2D(6, 3, name="conv2"), keras.layers.ReLU(name="relu2"),
-            keras.layers.GlobalAveragePooling2D(name="gap")]
-
-
-def functional():
-    inputs = keras.Input((12, 12, 3))
-    x = inputs
-    for layer in _conv_stack():
-        x = layer(x)
-    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax", name="preds")(x))
-
-
-def sequential():
-    return keras.Sequential([keras.Input((12, 12, 3)), *_conv_stack(), keras.layers.Dense(5, name="dense"),
-                             keras.layers.Softmax(name="preds")])
-
-
-def nested():
-    backbone = keras.Sequential([keras.Input((12, 12, 3)), *_conv_stack()], name="backbone")
-    inputs = keras.Input((12, 12, 3), name="image")
-    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax", name="preds")(backbone(inputs)))
-
-
-def multi_output():
-    image, extra = keras.Input((12, 12, 3), name="image"), keras.Input((2,), name="extra")
-    x = image
-    for layer in _conv_stack():
-        x = layer(x)
-    x = keras.layers.Concatenate()([x, extra])
-    return keras.Model({"image": image, "extra": extra},
-                       {"identity": keras.layers.Dense(5, activation="softmax", name="identity")(x),
-                        "gender": keras.layers.Dense(2, activation="softmax", name="gender")(x)})
-
-
-BUILDERS = {"functional": functional, "sequential": sequential, "nested": nested, "multi_output": multi_output}
-
-
-def _inputs(kind, rng):
-    image = rng.normal(size=(3, 12, 12, 3)).astype("float32")
-    return {"image": image, "extra": rng.normal(size=(3, 2)).astype("float32")} if kind == "multi_output" else image
 
 
 @pytest.mark.parametrize("kind", BUILDERS)
 def test_outputs_and_taps_equal_the_models_own(kind):
     model = BUILDERS[kind]()
-    inputs = _inputs(kind, np.random.default_rng(0))
+    inputs = model_inputs(kind, np.random.default_rng(0))
     graph = ModelGraph(model)
     outputs, taps = graph(inputs, taps=["conv2", "gap"])
     expected = model(inputs)
@@ -68,7 +25,7 @@ def test_outputs_and_taps_equal_the_models_own(kind):
 @pytest.mark.parametrize("kind", BUILDERS)
 def test_logits_are_the_scores_before_the_softmax(kind):
     model = BUILDERS[kind]()
-    inputs = _inputs(kind, np.random.default_rng(1))
+    inputs = model_inputs(kind, np.random.default_rng(1))
     graph = ModelGraph(model)
     probabilities, _ = graph(inputs)
     logits, _ = graph(inputs, logits=True)

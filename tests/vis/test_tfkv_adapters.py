@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from test_graph import BUILDERS, _conv_stack, _inputs
+from vis_models import BUILDERS, conv_stack, model_inputs
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from kerasfg.models import build_model
@@ -14,7 +14,7 @@ from kerasfg.vis.tfkv import VISUALIZATIONS, TfKerasVis, flatten, replace_to_lin
 def single_input_multi_output():
     image = keras.Input((12, 12, 3), name="image")
     x = image
-    for layer in _conv_stack():
+    for layer in conv_stack():
         x = layer(x)
     return keras.Model(image, {"a": keras.layers.Dense(5, activation="softmax", name="a")(x),
                                "b": keras.layers.Dense(3, activation="softmax", name="b")(x)})
@@ -24,7 +24,7 @@ KINDS = {**BUILDERS, "multi_output_single_input": single_input_multi_output}
 
 
 def _kind_inputs(kind, rng):
-    return _inputs("functional" if kind == "multi_output_single_input" else kind, rng)
+    return model_inputs("functional" if kind == "multi_output_single_input" else kind, rng)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -56,7 +56,7 @@ def test_adapters_run_on_every_kind_of_model_and_agree_with_kerasfg(kind):
 
 def test_replace_to_linear_acts_on_the_clone_of_a_sequential_model():
     model = BUILDERS["sequential"]()  # Dense + a separate Softmax layer: tf-keras-vis's own modifier fails here
-    images = _inputs("sequential", np.random.default_rng(1))
+    images = model_inputs("sequential", np.random.default_rng(1))
     gradcam = VISUALIZATIONS["gradcam"](model, model_modifier=replace_to_linear, clone=True)
     maps = gradcam(CategoricalScore([0, 1, 2]), images, penultimate_layer="relu2", expand_cam=False,
                    normalize_cam=False)
@@ -70,7 +70,7 @@ def test_flatten_unrolls_nested_models_with_the_same_layers():
     flat = flatten(model)
     assert not any(isinstance(layer, keras.Model) for layer in flat.layers)
     assert flat.get_layer("conv2") is model.get_layer("backbone").get_layer("conv2")
-    images = _inputs("nested", np.random.default_rng(2))
+    images = model_inputs("nested", np.random.default_rng(2))
     np.testing.assert_allclose(keras.tree.flatten(flat([images]))[0], model(images), rtol=1e-6)
 
     inputs = keras.Input((12, 12, 3), name="image")  # an outer layer named like one of the backbone's
