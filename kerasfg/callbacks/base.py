@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from kerasfg.tensorboard import summary
+from kerasfg.vis.batches import take
 
 
 class TensorBoardRecorder(keras.callbacks.Callback):
@@ -95,13 +96,6 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
     def _epochs_done(self):
         return int(getattr(self.model, "_initial_epoch", 0) or 0)
-
-
-def take(inputs, count=None):
-    """The first ``count`` examples of a batch (an array, or a dict of named arrays)."""
-    if isinstance(inputs, dict):
-        return {name: np.asarray(value)[:count] for name, value in inputs.items()}
-    return np.asarray(inputs)[:count]
 
 
 def probe_images(inputs):

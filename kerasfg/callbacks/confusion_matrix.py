@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from kerasfg.callbacks.base import RecordingCallback, by_output, take
+from kerasfg.callbacks.base import RecordingCallback, by_output
 from kerasfg.tensorboard import summary
+from kerasfg.vis.batches import take
 from kerasfg.vis.confusion import confusion_matrix, render_confusion_matrix
 
 _CHUNK = 256

@@ -23,6 +23,7 @@ Maps are `(n, h, w)` at the input resolution (smaller maps are resized bilinearl
 import numpy as np
 
 from kerasfg.vis import render
+from kerasfg.vis.batches import take
 
 COLUMNS = ("method", "pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc")
 RANDOM = "random"
@@ -282,8 +283,7 @@ def applicable_methods(explainer, inputs, methods=None, output=None):
     """
     from kerasfg.vis.explain import METHODS, check_method
 
-    first = {key: np.asarray(value)[:1] for key, value in inputs.items()} if isinstance(inputs, dict) \
-        else np.asarray(inputs)[:1]
+    first = take(inputs, 1)
     names, reasons = [], {}
     for name in methods or METHODS:
         check_method(name)  # a misspelt name is an error, not a method that does not apply
