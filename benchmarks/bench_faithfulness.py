@@ -27,13 +27,15 @@ import numpy as np
 from benchmarks.timing import median_seconds, print_table
 from kerasfg import quickstart, training
 from kerasfg.vis import Explainer, faithfulness_table, mask_share, resize
-from kerasfg.vis.attention_maps import AttentionMapProbe, attention_layers
+from kerasfg.layers.base import AttentionLayer
+from kerasfg.vis.attention_maps import AttentionMapProbe
 from kerasfg.vis.faithfulness import applicable_methods
+from kerasfg.vis.graph import ModelGraph
 
 
 def attention_method(model):
     """The spatial gate of the model's last attention layer that has one, as a faithfulness method."""
-    layers = [layer.name for layer in attention_layers(model)]
+    layers = ModelGraph(model).paths_of(AttentionLayer)
     probe = AttentionMapProbe(model, layers[-1:]) if layers else None
     if probe is None or "spatial" not in probe(_dummy_inputs(model))[layers[-1]]:
         return None

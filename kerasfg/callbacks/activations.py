@@ -4,13 +4,7 @@ import numpy as np
 
 from kerasfg.callbacks.base import RecordingCallback
 from kerasfg.tensorboard import summary
-from kerasfg.vis.activations import (
-    LayerActivationProbe,
-    activation_grids,
-    activation_strips,
-    representative_layers,
-    top_channels,
-)
+from kerasfg.vis.activations import activation_grids, activation_strips, representative_layers, top_channels
 
 
 class LayerActivations(RecordingCallback):
@@ -44,16 +38,24 @@ class LayerActivations(RecordingCallback):
         self.layers = layers
         self.max_images = max_images
         self.max_filters = max_filters
-        self._probe_model = None
+        self._paths_to_write = []
         self._channels = {}
 
+    def probe_requests(self):
+        return {"taps": self._paths(), "count": self.max_images}
+
+    def _paths(self):
+        graph = self.shared_pass.explainer.graph
+        return representative_layers(self.model) if self.layers is None else [graph.find(name) for name in self.layers]
+
     def setup(self):
-        layers = representative_layers(self.model) if self.layers is None else self.layers
-        self._probe_model = LayerActivationProbe(self.model, layers)
+        self._paths_to_write = self._paths()
         self._channels = {}
 
     def record(self, step):
-        for path, values in self._probe_model(self.probe_inputs(self.max_images)).items():
+        taps = self.shared_pass(self.probe, self.max_images).taps
+        for path in self._paths_to_write:
+            values = taps[path]
             if values.ndim == 4:
                 channels = self._channels.setdefault(path, top_channels(values, self.max_filters))
                 columns = int(np.ceil(np.sqrt(len(channels))))

@@ -5,7 +5,7 @@ import numpy as np
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
 from kerasfg.vis import render
-from kerasfg.vis.attention_maps import AttentionMapProbe, scores_to_spatial
+from kerasfg.vis.attention_maps import attention_layers, input_shapes, scores_to_spatial
 
 
 class AttentionMaps(RecordingCallback):
@@ -35,19 +35,25 @@ class AttentionMaps(RecordingCallback):
         self.max_images = max_images
         self.colormap = colormap
         self.alpha = alpha
-        self._probe_model = None
+        self._input_shapes = {}
+
+    def probe_requests(self):
+        return {"attention": attention_layers(self.shared_pass.explainer.graph, self.layer_names),
+                "count": self.max_images}
 
     def setup(self):
-        self._probe_model = AttentionMapProbe(self.model, self.layer_names)
+        graph = self.shared_pass.explainer.graph
+        self._input_shapes = input_shapes(graph, attention_layers(graph, self.layer_names))
 
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
         images = probe_images(inputs)
-        for layer, maps in self._probe_model(inputs).items():
-            for name, values in maps.items():
+        attention = self.shared_pass(self.probe, self.max_images).attention
+        for layer in self._input_shapes:
+            for name, values in attention[layer].items():
                 tag = f"attention/{layer}/{name}"
                 if name == "scores":  # (batch, heads, queries, keys) over the layer input's positions
-                    _, height, width, _ = self._probe_model.input_shapes[layer]
+                    _, height, width, _ = self._input_shapes[layer]
                     values = scores_to_spatial(values, height, width)
                 if values.ndim == 4:  # spatial: (batch, h, w, heads)
                     for head in range(values.shape[-1]):

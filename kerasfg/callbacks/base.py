@@ -48,6 +48,11 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     ``setup()``. The probe images are written once, under ``probe/images``, for kerasfg's
     TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
+    What a subclass reads from the probe through one forward and backward pass (heat maps, layer
+    outputs, attention maps, predictions) it names in ``probe_requests()`` and reads with
+    ``self.shared_pass(self.probe, count)``: all recording callbacks of a model then share one compiled
+    pass per recording (see `kerasfg.callbacks.probe_pass.SharedProbePass`).
+
     `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder), ``probe`` and
     ``probe_targets`` (the first batch of the validation set) and ``class_names`` when they are left
     as None.
@@ -70,10 +75,33 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
         self.class_names = class_names
         self.every_n_epochs = every_n_epochs
 
+    def set_model(self, model):
+        super().set_model(model)
+        if model.built:  # every callback asks before the first recording, so the shared pass is built once
+            self._request_probe_pass()
+
+    def _request_probe_pass(self):
+        requests = self.probe_requests()
+        if requests is not None:
+            self.shared_pass.request(**requests)
+
+    def probe_requests(self):
+        """What this callback reads through `shared_pass`: keyword arguments of
+        `kerasfg.callbacks.probe_pass.SharedProbePass.request`, or None (nothing)."""
+        return None
+
+    @property
+    def shared_pass(self):
+        """The `kerasfg.callbacks.probe_pass.SharedProbePass` of the model."""
+        from kerasfg.callbacks.probe_pass import SharedProbePass
+
+        return SharedProbePass.of(self.model)
+
     def on_train_begin(self, logs=None):
         if self.log_dir is None or self.probe is None:
             raise ValueError(f"{type(self).__name__} needs a log_dir and a probe batch; pass them, or "
                              "train with kerasfg.training.fit, which provides both.")
+        self._request_probe_pass()
         self.setup()
         step = self._epochs_done()
         summary.probe_images(self.writer, probe_images(self.probe), step)

@@ -11,11 +11,21 @@ _CHUNK = 256
 
 
 def class_indices(values):
-    """Class indices `(n,)` from sparse labels `(n,)` / `(n, 1)` or from scores and one-hot rows `(n, k)`."""
+    """Class indices `(n,)` from sparse labels `(n,)` / `(n, 1)` or from one-hot rows `(n, k)`."""
     values = np.asarray(values)
     if values.ndim >= 2 and values.shape[-1] > 1:
         return values.argmax(axis=-1).ravel()
     return values.reshape(len(values)).astype(np.int64)
+
+
+def predicted_classes(scores, threshold):
+    """``(predicted class indices (n,), number of classes)`` of scores `(n, k)`: the top class of ``k``,
+    or for a single score per example (a binary output) 1 where it is above ``threshold`` (0.5 for
+    probabilities, 0 for logits), of 2."""
+    scores = np.asarray(scores)
+    if scores.ndim >= 2 and scores.shape[-1] > 1:
+        return scores.argmax(axis=-1).ravel(), scores.shape[-1]
+    return (scores.reshape(len(scores)) > threshold).astype(np.int64), 2
 
 
 class ConfusionMatrix(RecordingCallback):
@@ -46,38 +56,47 @@ class ConfusionMatrix(RecordingCallback):
         self.outputs = outputs
 
     def on_train_begin(self, logs=None):
-        if self.probe is None and self.validation_data is not None:
-            self.probe = take(next(iter(self._batches()))[0], 16)
+        data = self.validation_data
+        if self.probe is None and data is not None:  # the probe images the Images dashboard shows
+            self.probe = take(data[0] if isinstance(data, (tuple, list)) else next(iter(data))[0], 16)
         super().on_train_begin(logs)
 
+    def probe_requests(self):
+        if self.validation_data is not None:
+            return None
+        return {"count": None}  # the predictions on the whole probe
+
     def _batches(self):
+        """``(targets, {output: (predicted classes, number of classes)})`` of each batch counted."""
         data = self.validation_data
         if data is None:
             if self.probe_targets is None:
                 raise ValueError("ConfusionMatrix needs validation_data or probe_targets (kerasfg.training.fit "
                                  "provides the probe's targets).")
-            yield self.probe, self.probe_targets
-        elif isinstance(data, (tuple, list)):
-            inputs, targets = data
-            total = len(next(iter(by_output(self.model, targets).values())))
-            for start in range(0, total, _CHUNK):
-                yield _slice(inputs, start), _slice(targets, start)
+            logits = self.shared_pass(self.probe).logits
+            yield self.probe_targets, {name: predicted_classes(value, 0.0) for name, value in logits.items()}
+            return
+        if isinstance(data, (tuple, list)):
+            all_inputs, all_targets = data
+            total = len(next(iter(by_output(self.model, all_targets).values())))
+            batches = [(_slice(all_inputs, start), _slice(all_targets, start)) for start in range(0, total, _CHUNK)]
         else:
-            for batch in data:
-                yield batch[0], batch[1]
+            batches = ((batch[0], batch[1]) for batch in data)
+        for inputs, targets in batches:
+            outputs = by_output(self.model, self.model.predict_on_batch(inputs))
+            yield targets, {name: predicted_classes(value, 0.5) for name, value in outputs.items()}
 
     def record(self, step):
-        labels, predicted = {}, {}
-        for inputs, targets in self._batches():
-            outputs = by_output(self.model, self.model.predict_on_batch(inputs))
+        labels, predicted, counts = {}, {}, {}
+        for targets, classes in self._batches():
             targets = by_output(self.model, targets)
-            for name in self.outputs or outputs:
+            for name in self.outputs or classes:
                 labels.setdefault(name, []).append(class_indices(targets[name]))
-                predicted.setdefault(name, []).append(outputs[name])
+                predicted.setdefault(name, []).append(classes[name][0])
+                counts[name] = classes[name][1]
         for name in labels:
-            scores = np.concatenate(predicted[name])
-            names = list((self.class_names or {}).get(name) or range(scores.shape[-1]))
-            matrix = confusion_matrix(np.concatenate(labels[name]), class_indices(scores), len(names))
+            names = list((self.class_names or {}).get(name) or range(counts[name]))
+            matrix = confusion_matrix(np.concatenate(labels[name]), np.concatenate(predicted[name]), len(names))
             tag = f"confusion_matrix/{name}"
             summary.recording(self.writer, tag, render_confusion_matrix(matrix, names, title=name), step,
                               kind="confusion_matrix", output=name, class_names=[str(n) for n in names],

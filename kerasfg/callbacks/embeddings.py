@@ -8,7 +8,7 @@ from PIL import Image
 from kerasfg.callbacks.base import RecordingCallback, by_output, probe_images
 from kerasfg.io_utils import atomic_file, write_text
 from kerasfg.vis import render
-from kerasfg.vis.embeddings import penultimate_features
+from kerasfg.vis.embeddings import penultimate_layer
 from kerasfg.vis.graph import output_names
 
 SPRITE = "sprite.png"
@@ -46,6 +46,9 @@ class Embeddings(RecordingCallback):
         self.max_images = max_images
         self._variables = {}
 
+    def probe_requests(self):
+        return {"taps": [penultimate_layer(self.model, self.output)], "count": self.max_images}
+
     def setup(self):
         self.output = self.output or output_names(self.model)[0]
         self._variables = {}
@@ -66,7 +69,10 @@ class Embeddings(RecordingCallback):
         from tensorboard.plugins import projector
         from tensorboard.plugins.projector import metadata as projector_metadata
 
-        features, predicted = penultimate_features(self.model, self.probe_inputs(self.max_images), self.output)
+        result = self.shared_pass(self.probe, self.max_images)
+        features = result.taps[penultimate_layer(self.model, self.output)]
+        features = features.reshape(len(features), -1)
+        predicted = result.logits[self.output].argmax(axis=-1)
         self._variables[step] = tf.Variable(features, trainable=False)
         checkpoint = tf.train.Checkpoint(**{self._name(s): v for s, v in self._variables.items()})
         tf.train.CheckpointManager(checkpoint, self._folder, max_to_keep=1, checkpoint_name=CHECKPOINT).save()

@@ -3,25 +3,33 @@
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
 from kerasfg.vis.explain import Explainer, check_method
+from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation
+
+
+def write_heatmaps(writer, maps, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
+                   colormap="jet"):
+    """Write the heat maps `(n, height, width)` of ``method`` for ``inputs`` with `summary.heatmaps`.
+
+    The tag is ``<method>/<output>``, or ``<method>/<output>/<layer path>`` for the methods that weigh
+    a layer's feature maps.
+    """
+    tag = f"{method}/{output}" if layer is None else f"{method}/{output}/{layer}"
+    where = "" if layer is None else f" of layer {layer}"
+    target = "the predicted class" if classes is None else f"class {classes}"
+    summary.heatmaps(writer, tag, maps, probe_images(inputs), step, method=method, output=output, layer=layer,
+                     alpha=alpha, colormap=colormap, description=f"{method}{where} for {target} of output {output}")
 
 
 def write_explanation(writer, explainer, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
                       colormap="jet", **options):
-    """Explain ``inputs`` with ``explainer`` and write the heat maps with `summary.heatmaps`.
-
-    The tag is ``<method>/<output>``, or ``<method>/<output>/<layer path>`` for the methods that weigh
-    a layer's feature maps.
+    """Explain ``inputs`` with ``explainer`` and write the heat maps (see `write_heatmaps`).
 
     Returns:
         The maps, float32 `(n, height, width)`.
     """
-    path = explainer.layer_path(method, output, layer)
     maps = explainer(inputs, method, output=output, layer=layer, classes=classes, **options)
-    tag = f"{method}/{output}" if path is None else f"{method}/{output}/{path}"
-    where = "" if path is None else f" of layer {path}"
-    target = "the predicted class" if classes is None else f"class {classes}"
-    summary.heatmaps(writer, tag, maps, probe_images(inputs), step, method=method, output=output, layer=path,
-                     alpha=alpha, colormap=colormap, description=f"{method}{where} for {target} of output {output}")
+    write_heatmaps(writer, maps, inputs, step, method=method, output=output,
+                   layer=explainer.layer_path(method, output, layer), classes=classes, alpha=alpha, colormap=colormap)
     return maps
 
 
@@ -41,6 +49,8 @@ class _Explanations(RecordingCallback):
             raise ValueError(f"{type(self).__name__} records one of the methods {list(self.METHODS)}, "
                              f"got {method!r}.")
         check_method(method, layer)
+        if method in ONE_PASS_METHODS and options:
+            raise ValueError(f"Method {method!r} takes no options; got {sorted(options)}.")
         self.method = method
         self.outputs = outputs
         self.layer = layer
@@ -49,18 +59,34 @@ class _Explanations(RecordingCallback):
         self.alpha = alpha
         self.options = options
         self._explainer = None
-        self._outputs = []
+        self._explanations_to_write = []
+
+    def probe_requests(self):
+        if self.method not in ONE_PASS_METHODS:
+            return None
+        return {"explanations": self._explanations(Explainer.of(self.model)), "count": self.max_images}
+
+    def _explanations(self, explainer):
+        outputs = [explainer.output_name(output) for output in self.outputs or explainer.graph.output_names]
+        return [Explanation(self.method, output, explainer.layer_path(self.method, output, self.layer))
+                for output in outputs]
 
     def setup(self):
         self._explainer = Explainer.of(self.model)
-        self._outputs = [self._explainer.output_name(output)
-                         for output in self.outputs or self._explainer.graph.output_names]
+        self._explanations_to_write = self._explanations(self._explainer)
 
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
-        for output in self._outputs:
-            write_explanation(self.writer, self._explainer, inputs, step, method=self.method, output=output,
-                              layer=self.layer, alpha=self.alpha, colormap=self.colormap, **self.options)
+        shared = self.probe_requests() is not None
+        maps = self.shared_pass(self.probe, self.max_images).maps if shared else None
+        for explanation in self._explanations_to_write:
+            if shared:
+                values = maps[explanation]
+            else:
+                values = self._explainer(inputs, self.method, output=explanation.output, layer=self.layer,
+                                         **self.options)
+            write_heatmaps(self.writer, values, inputs, step, method=self.method, output=explanation.output,
+                           layer=explanation.layer, alpha=self.alpha, colormap=self.colormap)
 
 
 class Saliency(_Explanations):

@@ -1,29 +1,16 @@
 """The maps of every attention layer of a model, for a batch of inputs, in one compiled call.
 
 Every kerasfg attention layer returns its float32 maps when called with ``return_attention=True``
-(see `kerasfg.layers.base`). `AttentionMapProbe` builds one functional model that computes, from the
-model's own inputs, the maps of all (or the chosen) attention layers, sharing the trained weights.
+(see `kerasfg.layers.base`). `AttentionMapProbe` runs the model through `kerasfg.vis.ModelGraph`,
+which calls the chosen attention layers that way, so it reads the maps of Functional, Sequential and
+nested models alike, with the trained layers themselves.
 """
 
-import keras
 import numpy as np
+import tensorflow as tf
 
 from kerasfg.layers.base import AttentionLayer
-
-
-class _MapsOf(keras.layers.Layer):
-    """Calls an existing attention layer with ``return_attention=True`` and returns its maps.
-
-    Re-calling a layer that is already part of a model on a tensor of that model does not connect in
-    Keras 3; calling it inside another layer's ``call`` does, and shares its weights.
-    """
-
-    def __init__(self, layer, **kwargs):
-        super().__init__(**kwargs)
-        self.layer = layer
-
-    def call(self, inputs):
-        return self.layer(inputs, return_attention=True, training=False)[1]
+from kerasfg.vis.graph import ModelGraph
 
 
 def scores_to_spatial(scores, height, width):
@@ -45,25 +32,41 @@ def scores_to_spatial(scores, height, width):
     return received.transpose(0, 2, 3, 1)
 
 
-def attention_layers(model):
-    """The attention layers of a flat functional model, in model order."""
-    return [layer for layer in model.layers if isinstance(layer, AttentionLayer)]
+def attention_layers(graph, layer_names=None):
+    """The paths of a model's attention layers, in model order (inside nested models too).
+
+    Args:
+        graph: a `kerasfg.vis.ModelGraph` of the model.
+        layer_names: paths or unique names of the attention layers to keep; all by default.
+    """
+    paths = graph.paths_of(AttentionLayer)
+    if layer_names is not None:
+        chosen = [graph.find(name) for name in layer_names]
+        missing = [name for name, path in zip(layer_names, chosen) if path not in paths]
+        if missing:
+            raise ValueError(f"Layers {missing} of model '{graph.model.name}' are not attention layers; its "
+                             f"attention layers are {paths}.")
+        paths = chosen
+    if not paths:
+        raise ValueError(f"Model '{graph.model.name}' has no kerasfg attention layer.")
+    return paths
 
 
 class AttentionMapProbe:
     """Compute the attention maps of a model's attention layers.
 
     Args:
-        model: a functional Keras model with kerasfg attention layers.
-        layer_names: names of the attention layers to read; all of them by default.
+        model: a built Keras model with kerasfg attention layers (Functional, Sequential or nested).
+        layer_names: paths or unique names of the attention layers to read; all of them by default.
 
     Call arguments:
         inputs: a batch in the form the model takes (an array, or a dict of named inputs).
 
     Returns:
-        A dict ``{layer name: {map name: float32 array}}``; spatial maps have shape
+        A dict ``{layer path: {map name: float32 array}}``; spatial maps have shape
         `(batch, height, width, n)`, channel gates `(batch, channels)`, attention scores
-        `(batch, heads, queries, keys)` (see `scores_to_spatial`).
+        `(batch, heads, queries, keys)` (see `scores_to_spatial`). The path of a layer of the model
+        itself is its name.
 
     Example:
 
@@ -75,23 +78,20 @@ class AttentionMapProbe:
     """
 
     def __init__(self, model, layer_names=None):
-        layers = attention_layers(model)
-        if layer_names is not None:
-            by_name = {layer.name: layer for layer in layers}
-            missing = [name for name in layer_names if name not in by_name]
-            if missing:
-                raise ValueError(f"No attention layer named {missing} in model '{model.name}'; its "
-                                 f"attention layers are {sorted(by_name)}.")
-            layers = [by_name[name] for name in layer_names]
-        if not layers:
-            raise ValueError(f"Model '{model.name}' has no kerasfg attention layer.")
-        self.layer_names = [layer.name for layer in layers]
-        self.input_shapes = {layer.name: tuple(layer.input.shape) for layer in layers}
-        outputs = {layer.name: _MapsOf(layer, name=f"{layer.name}_maps")(layer.input)
-                   for layer in layers}
-        self._probe = keras.Model(model.inputs, outputs, name=f"{model.name}_attention_maps")
+        from kerasfg.vis.explain import any_batch_size
+
+        graph = ModelGraph(model)
+        self.layer_names = attention_layers(graph, layer_names)
+        self.input_shapes = input_shapes(graph, self.layer_names)
+        self._maps = any_batch_size(tf.function(
+            lambda inputs: graph.run(inputs, attention=self.layer_names).attention, autograph=False))
 
     def __call__(self, inputs):
-        maps = self._probe.predict_on_batch(inputs)
+        maps = self._maps(tf.nest.map_structure(tf.convert_to_tensor, inputs))
         return {layer: {name: np.asarray(value, np.float32) for name, value in layer_maps.items()}
                 for layer, layer_maps in maps.items()}
+
+
+def input_shapes(graph, paths):
+    """``{path: input shape}`` of layers of a `kerasfg.vis.ModelGraph`, with ``None`` for the batch."""
+    return {path: tuple(graph.layers[path].input.shape) for path in paths}

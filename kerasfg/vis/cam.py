@@ -2,9 +2,10 @@
 
 Every method weighs the feature maps `A` (`(n, h', w', K)`) of one layer, by default the last 4-D layer
 of the model (inside nested models too), sums over channels, and resizes the map bilinearly to the
-input size. The functions take an `kerasfg.vis.Explainer` and are called through it
-(``explain(model, images, "gradcam", layer="conv5")``); each keeps one compiled function per layer
-and output on it.
+input size. CAM and the Grad-CAM family are computed from one forward and backward pass by
+`kerasfg.vis.one_pass` with the functions here; Score-CAM, which needs a forward pass per channel, keeps
+its own compiled functions on the `kerasfg.vis.Explainer` it is called through
+(``explain(model, images, "gradcam", layer="conv5")``).
 
 References:
     Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016 (CAM).
@@ -60,24 +61,6 @@ def _upsample(maps, image):
 # === Grad-CAM family ===
 
 
-def _gradient_cam(explainer, image, rest, classes, output, layer, name, combine):
-    """A CAM that combines the layer's feature maps with the class score's gradients by ``combine``."""
-    path = feature_layer(explainer.graph, layer)
-
-    def build():
-        def compute(image, rest, classes):
-            with tf.GradientTape() as tape:
-                logits, taps = explainer.logits(image, rest, output, taps=[path])
-                features = taps[path]
-                score = explainer.class_scores(logits, classes)
-            grads = tf.cast(tape.gradient(score, features), tf.float32)
-            return _upsample(tf.nn.relu(combine(tf.cast(features, tf.float32), grads)), image)
-
-        return compute
-
-    return explainer.compiled((name, path, output), build)(image, rest, classes)
-
-
 def _gradcam_maps(features, grads):
     weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
     return tf.reduce_sum(weights * features, axis=-1)
@@ -97,19 +80,20 @@ def _layercam_maps(features, grads):
     return tf.reduce_sum(tf.nn.relu(grads) * features, axis=-1)
 
 
-def gradcam(explainer, image, rest, classes, *, output, layer=None):
-    """Grad-CAM: ReLU of the feature maps weighted by the spatial mean of the score's gradients."""
-    return _gradient_cam(explainer, image, rest, classes, output, layer, "gradcam", _gradcam_maps)
+GRADIENT_CAMS = {
+    "gradcam": _gradcam_maps,  # ReLU of the feature maps weighted by the spatial mean of the gradients
+    "gradcam++": _gradcam_plus_plus_maps,  # ... by the alpha-weighted positive gradients
+    "layercam": _layercam_maps,  # ... position by position, by the positive gradients
+}
+"""``{method: combine(features, gradients)}`` of the methods that weigh feature maps by the class
+score's gradients (Grad-CAM, Grad-CAM++, Layer-CAM)."""
 
 
-def gradcam_plus_plus(explainer, image, rest, classes, *, output, layer=None):
-    """Grad-CAM++: ReLU of the feature maps weighted by the alpha-weighted positive gradients."""
-    return _gradient_cam(explainer, image, rest, classes, output, layer, "gradcam++", _gradcam_plus_plus_maps)
-
-
-def layercam(explainer, image, rest, classes, *, output, layer=None):
-    """Layer-CAM: ReLU of the feature maps weighted, position by position, by the positive gradients."""
-    return _gradient_cam(explainer, image, rest, classes, output, layer, "layercam", _layercam_maps)
+def gradient_cam(method, features, grads, image):
+    """The maps of one of `GRADIENT_CAMS` from a layer's feature maps `(n, h', w', K)` and the class
+    score's gradients with respect to them, ReLU'd and resized to the image's size."""
+    return _upsample(tf.nn.relu(GRADIENT_CAMS[method](tf.cast(features, tf.float32), tf.cast(grads, tf.float32))),
+                     image)
 
 
 # === Score-CAM ===
@@ -242,19 +226,10 @@ def gap_head(graph, output):
     return features[1], dense
 
 
-def cam(explainer, image, rest, classes, *, output):
-    """CAM: the feature maps before global average pooling weighted by the Dense output layer's weights
-    of the class (no ReLU, as in Zhou et al.)."""
-    path, dense = gap_head(explainer.graph, output)
-
-    def build():
-        def compute(image, rest, classes):
-            logits, taps = explainer.logits(image, rest, output, taps=[path])
-            kernel = tf.cast(tf.convert_to_tensor(dense.kernel), tf.float32)
-            weights = tf.gather(tf.transpose(kernel), explainer.chosen_classes(logits, classes))
-            maps = tf.einsum("nhwk,nk->nhw", tf.cast(taps[path], tf.float32), weights)
-            return _upsample(maps, image)
-
-        return compute
-
-    return explainer.compiled(("cam", path, output), build)(image, rest, classes)
+def class_activation_map(features, dense, classes, image):
+    """CAM: the feature maps `(n, h', w', K)` before global average pooling weighted by the ``dense``
+    output layer's weights of each image's class `(n,)` (no ReLU, as in Zhou et al.), resized to the
+    image's size."""
+    kernel = tf.cast(tf.convert_to_tensor(dense.kernel), tf.float32)
+    weights = tf.gather(tf.transpose(kernel), classes)
+    return _upsample(tf.einsum("nhwk,nk->nhw", tf.cast(features, tf.float32), weights), image)

@@ -1,9 +1,9 @@
 """One entry point to every visual explanation: ``explain(model, inputs, "gradcam")``.
 
-`Explainer` runs the methods of `kerasfg.vis.gradients` and `kerasfg.vis.cam` on any model that
-`kerasfg.vis.ModelGraph` runs (Functional, Sequential, nested, multi-input, multi-output), batched over
-the inputs, with one compiled function per method, layer and output that it keeps for later calls.
-"""
+`Explainer` runs the methods of `kerasfg.vis.one_pass`, `kerasfg.vis.gradients` and `kerasfg.vis.cam`
+on any model that `kerasfg.vis.ModelGraph` runs (Functional, Sequential, nested, multi-input,
+multi-output), batched over the inputs, with one compiled function per method, layer and output (or per
+set of them, see `kerasfg.vis.one_pass.run_one_pass`) that it keeps for later calls."""
 
 import weakref
 
@@ -12,19 +12,14 @@ import tensorflow as tf
 
 from kerasfg.vis import cam, gradients
 from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
 
-METHODS = {
-    "cam": cam.cam,
-    "gradcam": cam.gradcam,
-    "gradcam++": cam.gradcam_plus_plus,
-    "guided_backprop": gradients.guided_backprop,
-    "layercam": cam.layercam,
-    "saliency": gradients.saliency,
-    "scorecam": cam.scorecam,
-    "smoothgrad": gradients.smoothgrad,
-}
-"""``{method name: implementation}``; each implementation is called as
-``fn(explainer, image, rest, classes, output=..., layer=..., **options)`` and returns maps `(n, h, w)`."""
+METHODS = ("cam", "gradcam", "gradcam++", "guided_backprop", "layercam", "saliency", "scorecam", "smoothgrad")
+"""The names of the explanation methods. Those of `kerasfg.vis.one_pass.ONE_PASS_METHODS` are computed
+by `kerasfg.vis.one_pass`; SmoothGrad and Score-CAM by `kerasfg.vis.gradients.smoothgrad` and
+`kerasfg.vis.cam.scorecam`."""
+
+_MULTI_PASS = {"scorecam": cam.scorecam, "smoothgrad": gradients.smoothgrad}
 
 LAYER_METHODS = ("gradcam", "gradcam++", "layercam", "scorecam")
 """The methods that weigh the feature maps of a layer (``layer=`` chooses it)."""
@@ -118,12 +113,17 @@ class Explainer:
 
     def __call__(self, inputs, method, *, layer=None, output=None, classes=None, **options):
         check_method(method, layer)
-        image, rest = self.split_inputs(inputs)
         output = self.output_name(output)
-        classes = self._classes(classes, image.shape[0])
+        if method in ONE_PASS_METHODS:
+            if options:
+                raise ValueError(f"Method {method!r} takes no options; got {sorted(options)}.")
+            explanation = Explanation(method, output, self.layer_path(method, output, layer))
+            return run_one_pass(self, inputs, [explanation], classes={output: classes}).maps[explanation]
+        image, rest = self.split_inputs(inputs)
         if method in LAYER_METHODS:
             options["layer"] = layer
-        maps = METHODS[method](self, image, rest, classes, output=output, **options)
+        maps = _MULTI_PASS[method](self, image, rest, self.classes_tensor(classes, image.shape[0]), output=output,
+                                   **options)
         return np.asarray(maps, np.float32)
 
     def output_name(self, output=None):
@@ -156,7 +156,7 @@ class Explainer:
         """The compiled function ``tf.function(build())`` kept under ``key``, traced once for batches of
         any size (see `any_batch_size`)."""
         if key not in self._compiled:
-            self._compiled[key] = any_batch_size(tf.function(build(), reduce_retracing=True))
+            self._compiled[key] = any_batch_size(tf.function(build(), reduce_retracing=True, autograph=False))
         return self._compiled[key]
 
     def model_inputs(self, image, rest):
@@ -199,7 +199,9 @@ class Explainer:
         return image, rest
 
     @staticmethod
-    def _classes(classes, count):
+    def classes_tensor(classes, count):
+        """The int32 `(count,)` tensor of classes to explain: -1 (the predicted class) for None, an int for
+        every image, or one int per image."""
         if classes is None:
             classes = -1
         classes = np.broadcast_to(np.asarray(classes, np.int32), (count,)) if np.ndim(classes) == 0 \

@@ -2,8 +2,10 @@
 
 Each map is the gradient of the class score before the softmax with respect to the input image, its
 absolute value, and the maximum over the colour channels (Simonyan et al. 2014, as in
-`004_f2d7da29ee344cf2.txt`). The functions take an `kerasfg.vis.Explainer` and are called through it
-(``explain(model, images, "saliency")``).
+`004_f2d7da29ee344cf2.txt`), see `gradient_map`; guided backpropagation takes it through `guided_relu`
+in place of every ReLU. Saliency and guided backpropagation are computed in `kerasfg.vis.one_pass`
+with the other methods that need one backward pass; SmoothGrad, which needs one per noisy copy, is
+here. They are called through an `kerasfg.vis.Explainer` (``explain(model, images, "saliency")``).
 
 References:
     Simonyan et al., "Deep Inside Convolutional Networks", ICLR workshop 2014.
@@ -24,41 +26,20 @@ def guided_relu(x):
     return tf.nn.relu(x), gradient
 
 
-def _input_gradients(explainer, output, relu=None):
+def _input_gradients(explainer, output):
     def gradient(image, rest, classes):
         with tf.GradientTape() as tape:
             tape.watch(image)
-            logits, _ = explainer.logits(image, rest, output, relu=relu)
+            logits, _ = explainer.logits(image, rest, output)
             score = explainer.class_scores(logits, classes)
         return tape.gradient(score, image)
 
     return gradient
 
 
-def _to_map(grads):
+def gradient_map(grads):
+    """Saliency of image gradients `(n, h, w, c)`: ``max over channels |gradient|``, `(n, h, w)`."""
     return tf.reduce_max(tf.abs(grads), axis=-1)
-
-
-def _gradient_map(explainer, image, rest, classes, output, name, relu=None):
-    def build():
-        gradient = _input_gradients(explainer, output, relu)
-
-        def gradient_map(image, rest, classes):
-            return _to_map(gradient(image, rest, classes))
-
-        return gradient_map
-
-    return explainer.compiled((name, output), build)(image, rest, classes)
-
-
-def saliency(explainer, image, rest, classes, *, output):
-    """Saliency: ``max over channels |d score / d image|``."""
-    return _gradient_map(explainer, image, rest, classes, output, "saliency")
-
-
-def guided_backprop(explainer, image, rest, classes, *, output):
-    """Guided backpropagation: the saliency map with every ReLU replaced by `guided_relu`."""
-    return _gradient_map(explainer, image, rest, classes, output, "guided_backprop", relu=guided_relu)
 
 
 def smoothgrad(explainer, image, rest, classes, *, output, samples=20, noise=0.2, seed=0):
@@ -79,12 +60,15 @@ def smoothgrad(explainer, image, rest, classes, *, output, samples=20, noise=0.2
             value_range = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True) - tf.reduce_min(
                 image, axis=[1, 2, 3], keepdims=True)
             classes = explainer.chosen_classes(explainer.logits(image, rest, output)[0], classes)
-            total = tf.zeros_like(image)
-            for sample in tf.range(samples):
+
+            def add_sample(sample, total):
                 noisy = image + noise * value_range * tf.random.stateless_normal(
                     tf.shape(image), seed=tf.stack([seed, sample]))
-                total += gradient(noisy, rest, classes)
-            return _to_map(total / tf.cast(samples, tf.float32))
+                return sample + 1, total + gradient(noisy, rest, classes)
+
+            _, total = tf.while_loop(lambda sample, _: sample < samples, add_sample,
+                                     (tf.constant(0), tf.zeros_like(image)))
+            return gradient_map(total / tf.cast(samples, tf.float32))
 
         return smoothed
 

@@ -11,6 +11,7 @@ Sequential, nested, multi-input and multi-output models alike, inside `tf.Gradie
 """
 
 import contextlib
+import dataclasses
 
 import keras
 
@@ -51,6 +52,22 @@ def output_names(model):
     if isinstance(structure, dict):
         return list(structure)
     return [layer.name for layer in _output_layers(model)]
+
+
+@dataclasses.dataclass
+class GraphRun:
+    """What `ModelGraph.run` computed.
+
+    Attributes:
+        outputs: ``{output name: tensor}``.
+        taps: ``{layer path: output tensor}`` of the tapped layers.
+        attention: ``{layer path: {map name: tensor}}`` of the attention layers asked for (see
+            `kerasfg.layers.base.AttentionLayer`).
+    """
+
+    outputs: dict
+    taps: dict
+    attention: dict
 
 
 class ModelGraph:
@@ -120,20 +137,40 @@ class ModelGraph:
         Returns:
             ``(outputs, taps)``: ``{output name: tensor}`` and ``{path: tensor}``.
         """
+        run = self.run(inputs, taps=taps, logits=logits, relu=relu, replace=replace)
+        return run.outputs, run.taps
+
+    def run(self, inputs, *, taps=(), attention=(), logits=False, relu=None, replace=None):
+        """Run the model in inference mode, like calling the graph, and also read attention maps.
+
+        Args:
+            inputs, taps, logits, relu, replace: as when calling the graph.
+            attention: paths (or unique names) of kerasfg attention layers whose maps to return;
+                each is called with ``return_attention=True``.
+
+        Returns:
+            A `GraphRun`.
+        """
+        from kerasfg.layers.base import AttentionLayer
+
         self._taps = {self.find(name): None for name in taps}
+        self._attention = {self.find(name): None for name in attention}
+        not_attention = [path for path in self._attention if not isinstance(self.layers[path], AttentionLayer)]
+        if not_attention:
+            raise ValueError(f"Layers {not_attention} of model '{self.model.name}' are not kerasfg attention layers.")
         self._replace = {self.find(name): fn for name, fn in (replace or {}).items()}
         self._logits, self._relu = logits, relu
         try:
             outputs = self._run(self.model, inputs, "")
-            found = dict(self._taps)
+            found, maps = dict(self._taps), dict(self._attention)
         finally:
-            self._taps, self._replace = {}, {}
-        missing = [path for path, value in found.items() if value is None]
+            self._taps, self._attention, self._replace = {}, {}, {}
+        missing = [path for path, value in {**found, **maps}.items() if value is None]
         if missing:
             raise ValueError(f"Layers {missing} are not on the path from the inputs to the outputs.")
-        if isinstance(outputs, dict):
-            return dict(outputs), found
-        return dict(zip(self.output_names, keras.tree.flatten(outputs), strict=True)), found
+        if not isinstance(outputs, dict):
+            outputs = dict(zip(self.output_names, keras.tree.flatten(outputs), strict=True))
+        return GraphRun(dict(outputs), found, maps)
 
     def _run(self, model, inputs, prefix):
         functional = _functional_of(model)
@@ -151,6 +188,8 @@ class ModelGraph:
         def call(*args, **kwargs):
             if _is_model(operation):
                 output = self._run(operation, args[0], path + "/")
+            elif path in self._attention:
+                output, self._attention[path] = operation(*args, **kwargs, return_attention=True, training=False)
             else:
                 output = self._call_layer(operation, args, kwargs)
             if path in self._taps:

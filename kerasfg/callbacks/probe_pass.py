@@ -1,0 +1,80 @@
+"""The one compiled pass over the probe batch that the recording callbacks of a model share."""
+
+import weakref
+
+from kerasfg.vis.batches import take
+from kerasfg.vis.explain import Explainer
+from kerasfg.vis.one_pass import run_one_pass
+
+_SHARED = weakref.WeakKeyDictionary()
+
+
+class SharedProbePass:
+    """Everything a model's recording callbacks read from the probe, from one compiled pass per recording.
+
+    Each callback says what it reads (`request`) when it gets its model, before anything is recorded:
+    heat maps of `kerasfg.vis.one_pass.ONE_PASS_METHODS`, layer outputs, attention maps, and on how
+    many probe examples. At a recording, the first callback to ask runs `kerasfg.vis.run_one_pass` for
+    all of them (one forward and backward pass, one compiled function for the whole training), and the
+    others get the same result, until the model's weights change (its optimizer takes a step) or another
+    probe batch is asked for.
+
+    Args:
+        model: a built Keras model.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.explainer = Explainer.of(model)
+        self._explanations, self._taps, self._attention = set(), set(), set()
+        self._count = self._explained = 0
+        self._cached = None
+
+    @classmethod
+    def of(cls, model):
+        """The pass that the recording callbacks of ``model`` share."""
+        if model not in _SHARED:
+            _SHARED[model] = cls(model)
+        return _SHARED[model]
+
+    def request(self, *, explanations=(), taps=(), attention=(), count=None):
+        """Add to what the pass computes.
+
+        The logits of every output are always computed. Heat maps and attention maps are computed for
+        the most examples any request of them reads, the logits and layer outputs (by a forward pass
+        alone, which costs a fraction of a heat map) for the most examples any request reads.
+
+        Args:
+            explanations: `kerasfg.vis.one_pass.Explanation`s (layer paths resolved).
+            taps: layer paths whose outputs to read.
+            attention: attention layer paths whose maps to read.
+            count: the number of probe examples read; None for all of them.
+        """
+        self._explanations.update(explanations)
+        self._taps.update(taps)
+        self._attention.update(attention)
+        self._count = _most(self._count, count)
+        if explanations or attention:
+            self._explained = _most(self._explained, count)
+
+    def __call__(self, probe, count=None):
+        """The `kerasfg.vis.one_pass.PassResult` of the first ``count`` examples of ``probe`` (all when None)."""
+        fingerprint = (frozenset(self._explanations), frozenset(self._taps), frozenset(self._attention),
+                       self._count, self._explained, self._weights_version())
+        cached = self._cached
+        if cached is None or cached[0] is not probe or cached[1] != fingerprint or fingerprint[-1] is None:
+            result = run_one_pass(self.explainer, take(probe, self._count), self._explanations, taps=self._taps,
+                                  attention=self._attention, explained=self._explained)
+            self._cached = cached = (probe, fingerprint, result)
+        return cached[2].first(count)
+
+    def _weights_version(self):
+        """The optimizer's step count, which changes whenever training changes the weights; None when the
+        model has no optimizer (the result is then never reused)."""
+        optimizer = getattr(self.model, "optimizer", None)
+        return None if optimizer is None else int(optimizer.iterations)
+
+
+def _most(count, other):
+    """The larger of two example counts, where None means all examples."""
+    return None if count is None or other is None else max(count, other)

@@ -1,0 +1,175 @@
+"""Several explanations, layer outputs and attention maps of a batch from one forward and backward pass.
+
+Saliency, CAM, Grad-CAM, Grad-CAM++ and Layer-CAM of a class all need the same forward pass and, for
+the gradient methods, the same backward pass: the class score's gradients with respect to the image
+and to a layer's feature maps come from one tape. Guided backpropagation needs its own pass with
+`kerasfg.vis.gradients.guided_relu` in place of every ReLU, done in the same compiled function.
+`one_pass` builds that function for any set of explanations, tapped layers and attention layers, so
+that the recording callbacks of a model trace and run one function per recording rather than one
+per method, and `kerasfg.vis.Explainer` uses it for each of these methods alone.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from kerasfg.vis import cam, gradients
+
+ONE_PASS_METHODS = ("saliency", "guided_backprop", "cam", "gradcam", "gradcam++", "layercam")
+"""The methods computed from one forward and backward pass (`one_pass`)."""
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Explanation:
+    """One heat map to compute: a method of `ONE_PASS_METHODS` for an output, on a layer's feature maps
+    (the layer path; None for saliency and guided backpropagation, which explain the image)."""
+
+    method: str
+    output: str
+    layer: str | None = None
+
+    @property
+    def key(self):
+        """``"method|output|layer"``, its key among the compiled function's outputs."""
+        return f"{self.method}|{self.output}|{self.layer or ''}"
+
+
+@dataclasses.dataclass
+class PassResult:
+    """What `one_pass` computed for a batch, as NumPy arrays.
+
+    Attributes:
+        maps: ``{Explanation: float32 (n, height, width)}`` at the image resolution.
+        logits: ``{output name: float32 (n, classes)}``, the scores before the softmax or sigmoid.
+        taps: ``{layer path: float32 array}``, the outputs of the tapped layers.
+        attention: ``{layer path: {map name: float32 array}}``, the maps of the attention layers.
+    """
+
+    maps: dict
+    logits: dict
+    taps: dict
+    attention: dict
+
+    def first(self, count):
+        """The result for the first ``count`` examples of the batch (all of them when None)."""
+        cut = slice(None, count)
+        return PassResult({key: value[cut] for key, value in self.maps.items()},
+                          {key: value[cut] for key, value in self.logits.items()},
+                          {key: value[cut] for key, value in self.taps.items()},
+                          {path: {name: value[cut] for name, value in maps.items()}
+                           for path, maps in self.attention.items()})
+
+
+def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=False):
+    """A function ``(image, rest, classes) -> dict of tensors`` that computes everything asked for.
+
+    Args:
+        explainer: the `kerasfg.vis.Explainer` of the model.
+        explanations: `Explanation`s, with their layers resolved to paths (see
+            `kerasfg.vis.Explainer.layer_path`).
+        taps: paths of the layers whose outputs to return.
+        attention: paths of the attention layers whose maps to return.
+        forward_more: whether the batch has more examples than are explained, whose logits and taps are
+            computed by a forward pass only.
+
+    The function takes the image tensor, the model's other inputs and ``{output: int32 (n,)}`` classes
+    to explain for each explained output (-1: the image's predicted class), and returns
+    ``{"maps": {Explanation.key: map}, "logits": ..., "taps": ..., "attention": ...}``; the maps and
+    the attention maps are of the first ``n`` examples, where ``n`` is the length of the classes (the
+    number of examples explained), the logits and taps of all examples. See `run_one_pass` for the
+    NumPy form.
+    """
+    explanations = sorted(set(explanations))
+    cam_heads = {e.output: cam.gap_head(explainer.graph, e.output)[1] for e in explanations if e.method == "cam"}
+    features = sorted({e.layer for e in explanations if e.layer is not None})
+    plain = [e for e in explanations if e.method != "guided_backprop"]
+    guided = [e for e in explanations if e.method == "guided_backprop"]
+
+    def compute(image, rest, classes, explained):
+        head = image[:explained]
+        head_rest = {name: value[:explained] for name, value in rest.items()}
+        maps = {}
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(head)
+            run = explainer.graph.run(explainer.model_inputs(head, head_rest), taps=sorted({*taps, *features}),
+                                      attention=attention, logits=True)
+            logits = {name: tf.cast(value, tf.float32) for name, value in run.outputs.items()}
+            chosen = {output: explainer.chosen_classes(logits[output], classes[output]) for output in classes}
+            scores = {output: tf.gather(logits[output], chosen[output], batch_dims=1) for output in classes}
+        for output in sorted({e.output for e in plain}):
+            wanted = [e for e in plain if e.output == output]
+            image_needed = any(e.method == "saliency" for e in wanted)
+            layers = sorted({e.layer for e in wanted if e.method in cam.GRADIENT_CAMS})
+            targets = [head] * image_needed + [run.taps[layer] for layer in layers]
+            grads = dict(zip([None] * image_needed + layers, tape.gradient(scores[output], targets) if targets else []))
+            for e in wanted:
+                if e.method == "saliency":
+                    maps[e.key] = gradients.gradient_map(grads[None])
+                elif e.method == "cam":
+                    maps[e.key] = cam.class_activation_map(run.taps[e.layer], cam_heads[output], chosen[output], head)
+                else:
+                    maps[e.key] = cam.gradient_cam(e.method, run.taps[e.layer], grads[e.layer], head)
+        del tape
+        if guided:
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(head)
+                outputs, _ = explainer.graph(explainer.model_inputs(head, head_rest), logits=True,
+                                             relu=gradients.guided_relu)
+                guided_scores = {e.output: tf.gather(tf.cast(outputs[e.output], tf.float32), chosen[e.output],
+                                                     batch_dims=1) for e in guided}
+            for e in guided:
+                maps[e.key] = gradients.gradient_map(tape.gradient(guided_scores[e.output], head))
+            del tape
+        tapped = {path: run.taps[path] for path in taps}
+        if forward_more:
+            tail_rest = {name: value[explained:] for name, value in rest.items()}
+            tail = explainer.graph.run(explainer.model_inputs(image[explained:], tail_rest), taps=taps, logits=True)
+            logits = {name: tf.concat([value, tf.cast(tail.outputs[name], tf.float32)], 0)
+                      for name, value in logits.items()}
+            tapped = {path: tf.concat([value, tail.taps[path]], 0) for path, value in tapped.items()}
+        return {"maps": maps, "logits": logits, "taps": tapped, "attention": run.attention}
+
+    return compute
+
+
+def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), classes=None, explained=None):
+    """Compute explanations, layer outputs and attention maps of a batch in one compiled pass.
+
+    The compiled function is kept by ``explainer`` for this set of explanations, taps and attention
+    layers, so a repeated call runs without tracing again.
+
+    Args:
+        explainer: the `kerasfg.vis.Explainer` of the model.
+        inputs: the batch, in a form `kerasfg.vis.Explainer` accepts.
+        explanations: `Explanation`s (layer paths resolved).
+        taps: layer paths whose outputs to return.
+        attention: attention layer paths whose maps to return.
+        classes: ``{output: None, an int or one int per explained example}``, the class explained for
+            each output; the predicted class by default.
+        explained: how many of the first examples to explain and read attention maps of; all by
+            default. The others run forward only, for their logits and taps, which costs a fraction of
+            an explanation.
+
+    Returns:
+        A `PassResult`; its maps and attention maps cover the explained examples.
+    """
+    explanations = tuple(sorted(set(explanations)))
+    taps, attention = tuple(sorted(set(taps))), tuple(sorted(set(attention)))
+    image, rest = explainer.split_inputs(inputs)
+    count = image.shape[0]
+    explained = count if explained is None or not (explanations or attention) else min(explained, count)
+    forward_more = explained < count
+    classes = classes or {}
+    classes = {output: explainer.classes_tensor(classes.get(output), explained)
+               for output in sorted({e.output for e in explanations})}
+    compiled = explainer.compiled(("one_pass", explanations, taps, attention, forward_more),
+                                  lambda: one_pass(explainer, explanations, taps, attention, forward_more))
+    result = compiled(image, rest, classes, tf.constant(explained))
+    by_key = {e.key: e for e in explanations}
+    return PassResult(
+        maps={by_key[key]: np.asarray(value, np.float32) for key, value in result["maps"].items()},
+        logits={name: np.asarray(value, np.float32) for name, value in result["logits"].items()},
+        taps={path: np.asarray(value, np.float32) for path, value in result["taps"].items()},
+        attention={path: {name: np.asarray(value, np.float32) for name, value in maps.items()}
+                   for path, maps in result["attention"].items()})
