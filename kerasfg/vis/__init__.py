@@ -25,6 +25,7 @@ from kerasfg.vis.faithfulness import (
     pointing_game,
 )
 from kerasfg.vis.graph import ModelGraph, output_names
+from kerasfg.vis.one_pass import Explanation, run_one_pass
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "DeepVisSettings",
     "DeepVisualizer",
     "Explainer",
+    "Explanation",
     "LayerActivationProbe",
     "METHODS",
     "ModelGraph",
@@ -60,6 +62,7 @@ __all__ = [
     "pointing_game",
     "render_confusion_matrix",
     "resize",
+    "run_one_pass",
     "scores_to_spatial",
     "tile",
     "to_uint8_rgb",
