@@ -264,13 +264,12 @@ def _curves_of_maps(probability, inputs, maps_list, classes, *, steps, deletion_
     # are chosen, and whether they are deleted (else inserted). First the ends: the image (nothing
     # deleted), the blurred image (nothing inserted) and the baseline (everything deleted).
     pixels = height * width
-    ends = np.repeat([0, 0, pixels], n), np.repeat([True, False, True], n)
-    sets, inner, image, deletion = np.meshgrid(np.arange(len(ranks)), np.arange(1, steps), np.arange(n),
-                                               [True, False], indexing="ij")
-    chosen_counts = np.concatenate([ends[0], np.round(inner.ravel() / steps * pixels).astype(np.int64)])
-    sets = np.concatenate([np.zeros(3 * n, np.int64), sets.ravel()])
-    image = np.concatenate([np.tile(np.arange(n), 3), image.ravel()])
-    deletion = np.concatenate([ends[1], deletion.ravel()])
+    sets, step, image, deletion = (grid.ravel() for grid in np.meshgrid(
+        np.arange(len(ranks)), np.arange(1, steps), np.arange(n), [True, False], indexing="ij"))
+    sets = np.concatenate([np.zeros(3 * n, np.int64), sets])
+    chosen_counts = np.concatenate([np.repeat([0, 0, pixels], n), np.round(step / steps * pixels).astype(np.int64)])
+    image = np.concatenate([np.tile(np.arange(n), 3), image])
+    deletion = np.concatenate([np.repeat([True, False, True], n), deletion])
 
     scores = np.empty(len(image), np.float32)
     for start in range(0, len(image), CHUNK_IMAGES):
@@ -283,10 +282,10 @@ def _curves_of_maps(probability, inputs, maps_list, classes, *, steps, deletion_
         scores[part] = probability(_with_images(batch, rest, index))[np.arange(len(index)), classes[index]]
 
     whole, start_blurred, baseline = scores[:3 * n].reshape(3, n, 1)
-    inner = scores[3 * n:].reshape(len(ranks), steps - 1, n, 2).transpose(0, 2, 1, 3)
+    middle = scores[3 * n:].reshape(len(ranks), steps - 1, n, 2).transpose(0, 2, 1, 3)
     return [{"deletion": np.concatenate([whole, steps_of[..., 0], baseline], axis=1),
              "insertion": np.concatenate([start_blurred, steps_of[..., 1], whole], axis=1), "classes": classes}
-            for steps_of in inner]
+            for steps_of in middle]
 
 
 def area_under_curve(curves):
