@@ -135,10 +135,11 @@ def _image_and_rest(inputs):
     return np.asarray(inputs, np.float32), None
 
 
-def _with_images(images, rest, repeats):
+def _with_images(images, rest, index):
+    """The model's inputs from perturbed ``images`` of the batch's examples ``index``."""
     if rest is None:
         return images
-    return {"image": images, **{name: np.concatenate([value] * repeats) for name, value in rest.items()}}
+    return {"image": images, **{name: value[index] for name, value in rest.items()}}
 
 
 class ClassProbability:
@@ -181,14 +182,18 @@ class ClassProbability:
         return self._function(inputs).numpy()
 
 
+CHUNK_IMAGES = 512
+"""The most perturbed images that the curves run through the model in one call (bounds their memory)."""
+
+
 def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps=16, deletion_baseline="zeros",
                         blur_sigma=None, seed=0, probability=None):
     """The deletion and insertion curves of explanation maps.
 
     Pixels (all channels of a position) are ranked by the map, highest first; ties are broken at random
     (seeded). After step ``k`` of ``steps``, the top ``round(k / steps * h * w)`` pixels are removed
-    (deletion) or inserted (insertion), and the probability of the explained class is read. Each step
-    runs the model once, on the deletion and the insertion images of all maps together.
+    (deletion) or inserted (insertion), and the probability of the explained class is read. The
+    perturbed images of all steps run through the model together, at most `CHUNK_IMAGES` per call.
 
     Args:
         model: a built Keras model.
@@ -208,13 +213,13 @@ def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps
     Returns:
         ``{"deletion": (n, K + 1), "insertion": (n, K + 1), "classes": (n,)}``, the curves as float32.
     """
-    if deletion_baseline not in ("zeros", "blur"):
-        raise ValueError(f"deletion_baseline must be 'zeros' or 'blur', got {deletion_baseline!r}.")
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-    probability = probability or ClassProbability(model, output)
-    images, rest = _image_and_rest(inputs)
-    n, height, width = images.shape[:3]
+    (curves,) = _curves_of_maps(probability or ClassProbability(model, output), inputs, [maps], classes,
+                                steps=steps, deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed)
+    return curves
+
+
+def _pixel_ranks(maps, n, height, width, seed):
+    """Each pixel's rank in its map `(n, h, w)`, highest first, ties broken at random (seeded)."""
     maps = np.asarray(maps, np.float32)
     if maps.ndim == 4 and maps.shape[-1] == 1:
         maps = maps[..., 0]
@@ -222,26 +227,65 @@ def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps
         raise ValueError(f"Expected one map (n, h, w) per image ({n} images), got maps of shape {maps.shape}.")
     if maps.shape[1:] != (height, width):
         maps = render.resize(maps, (height, width))
-    blurred = blur(images, blur_sigma or max(height, width) / 16)
-    removed = blurred if deletion_baseline == "blur" else np.zeros_like(images)
-
     pixels = height * width
     tie_break = np.random.default_rng(seed).random((n, pixels))
     order = np.lexsort((tie_break, -maps.reshape(n, pixels)), axis=-1)
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(pixels)[None].repeat(n, 0), axis=-1)
-    rank = rank.reshape(n, height, width, 1)
+    return rank.reshape(n, height, width).astype(np.int32)
 
+
+def _curves_of_maps(probability, inputs, maps_list, classes, *, steps, deletion_baseline, blur_sigma, seed):
+    """The `perturbation_curves` of several sets of maps of one batch, in as few model calls as possible.
+
+    The ends of the curves do not depend on the map (deletion starts from the image and ends at the
+    baseline, insertion starts from the blurred image and ends at the image): they are scored once per
+    image. The inner steps of every set of maps are scored together, at most `CHUNK_IMAGES` per call.
+
+    Returns:
+        One ``{"deletion", "insertion", "classes"}`` per set of maps, as `perturbation_curves` returns.
+    """
+    if deletion_baseline not in ("zeros", "blur"):
+        raise ValueError(f"deletion_baseline must be 'zeros' or 'blur', got {deletion_baseline!r}.")
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    images, rest = _image_and_rest(inputs)
+    n, height, width = images.shape[:3]
+    if not maps_list:
+        return []
+    ranks = np.stack([_pixel_ranks(maps, n, height, width, seed) for maps in maps_list])
+    blurred = blur(images, blur_sigma or max(height, width) / 16)
+    fills = np.stack([blurred, blurred if deletion_baseline == "blur" else np.zeros_like(images)])
     if classes is None:
-        classes = probability(_with_images(images, rest, 1)).argmax(axis=-1)
+        classes = probability(_with_images(images, rest, slice(None))).argmax(axis=-1)
     classes = np.asarray(classes, np.int64).reshape(n)
-    rows = np.arange(2 * n)
-    curves = np.empty((steps + 1, 2 * n), np.float32)
-    for k in range(steps + 1):
-        chosen = rank < round(k / steps * pixels)
-        batch = np.concatenate([np.where(chosen, removed, images), np.where(chosen, images, blurred)])
-        curves[k] = probability(_with_images(batch, rest, 2))[rows, np.concatenate([classes, classes])]
-    return {"deletion": curves[:, :n].T.copy(), "insertion": curves[:, n:].T.copy(), "classes": classes}
+
+    # What to score, one entry per perturbed image: which maps, which image, how many of its top pixels
+    # are chosen, and whether they are deleted (else inserted). First the ends: the image (nothing
+    # deleted), the blurred image (nothing inserted) and the baseline (everything deleted).
+    pixels = height * width
+    sets, step, image, deletion = (grid.ravel() for grid in np.meshgrid(
+        np.arange(len(ranks)), np.arange(1, steps), np.arange(n), [True, False], indexing="ij"))
+    sets = np.concatenate([np.zeros(3 * n, np.int64), sets])
+    chosen_counts = np.concatenate([np.repeat([0, 0, pixels], n), np.round(step / steps * pixels).astype(np.int64)])
+    image = np.concatenate([np.tile(np.arange(n), 3), image])
+    deletion = np.concatenate([np.repeat([True, False, True], n), deletion])
+
+    scores = np.empty(len(image), np.float32)
+    for start in range(0, len(image), CHUNK_IMAGES):
+        part = slice(start, start + CHUNK_IMAGES)
+        index, deleted = image[part], deletion[part]
+        chosen = ranks[sets[part], index] < chosen_counts[part, None, None]
+        # The image's own pixels are those not deleted or those inserted; the rest come from the fill.
+        original = (chosen != deleted[:, None, None])[..., None]
+        batch = np.where(original, images[index], fills[deleted.astype(np.int64), index])
+        scores[part] = probability(_with_images(batch, rest, index))[np.arange(len(index)), classes[index]]
+
+    whole, start_blurred, baseline = scores[:3 * n].reshape(3, n, 1)
+    middle = scores[3 * n:].reshape(len(ranks), steps - 1, n, 2).transpose(0, 2, 1, 3)
+    return [{"deletion": np.concatenate([whole, steps_of[..., 0], baseline], axis=1),
+             "insertion": np.concatenate([start_blurred, steps_of[..., 1], whole], axis=1), "classes": classes}
+            for steps_of in middle]
 
 
 def area_under_curve(curves):
@@ -312,6 +356,11 @@ def faithfulness_scores(model, inputs, maps, *, masks=None, output=None, classes
         "deletion", "insertion" (the curves)}``, arrays with one row per image.
     """
     curves = perturbation_curves(model, inputs, maps, output=output, classes=classes, **curve_options)
+    return _scores(curves, maps, masks, tolerance)
+
+
+def _scores(curves, maps, masks, tolerance):
+    """`faithfulness_scores` from the curves of ``maps``."""
     scores = {}
     if masks is not None:
         height, width = np.asarray(masks).shape[1:3]
@@ -361,16 +410,16 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
     probability = ClassProbability(model, output, explainer)
     images, rest = _image_and_rest(inputs)
     if classes is None:
-        classes = probability(_with_images(images, rest, 1)).argmax(axis=-1)
-    options = dict(output=probability.output, classes=classes, tolerance=tolerance, steps=steps,
-                   deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed, probability=probability)
-    rows = []
-    for name, method in methods.items():
-        maps = _method_function(name, method, explainer)(model, inputs, output=probability.output, classes=classes)
-        scores = faithfulness_scores(model, inputs, maps, masks=masks, **options)
-        rows.append(_row(name, scores))
+        classes = probability(_with_images(images, rest, slice(None))).argmax(axis=-1)
+    named = [(name, _method_function(name, method, explainer)(model, inputs, output=probability.output,
+                                                               classes=classes))
+             for name, method in methods.items()]
+    random = [random_maps(images.shape[:3], seed + 1)] if random_baseline else []
+    curves = _curves_of_maps(probability, inputs, [maps for _, maps in named] + random, classes, steps=steps,
+                             deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed)
+    rows = [_row(name, _scores(curve, maps, masks, tolerance)) for (name, maps), curve in zip(named, curves)]
     if random_baseline:
-        scores = faithfulness_scores(model, inputs, random_maps(images.shape[:3], seed + 1), **options)
+        scores = _scores(curves[-1], random[0], None, tolerance)
         if masks is not None:
             scores["pointing_game"] = mask_share(masks, tolerance)
             scores["energy_in_mask"] = mask_share(masks)

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from vis_models import functional
 
 from kerasfg.vis import faithfulness as fa
 
@@ -182,3 +183,49 @@ def test_bad_maps_and_masks_are_named():
         fa.pointing_game(np.zeros((2, 4, 4)), np.zeros((2, 4, 5), bool))
     with pytest.raises(ValueError, match="deletion_baseline"):
         fa.perturbation_curves(region_model(), images(), np.zeros((2, 4, 4)), deletion_baseline="grey")
+    with pytest.raises(ValueError, match=r"one map \(n, h, w\) per image \(2 images\)"):
+        fa.perturbation_curves(region_model(), images(), np.zeros((3, 4, 4)))
+
+
+def test_curves_match_a_step_by_step_reference(monkeypatch):
+    monkeypatch.setattr(fa, "CHUNK_IMAGES", 7)  # the perturbed images run in several calls
+    keras.utils.set_random_seed(1)
+    model, rng = functional(), np.random.default_rng(2)
+    x = rng.uniform(0, 3, (3, 12, 12, 3)).astype("float32")
+    maps = rng.random((3, 12, 12)).astype("float32")  # no ties: the ranking is the descending order
+    steps, classes = 5, np.array([0, 3, 4])
+    curves = fa.perturbation_curves(model, x, maps, classes=classes, steps=steps, deletion_baseline="blur",
+                                    blur_sigma=1.5)
+    blurred = fa.blur(x, 1.5)
+    rank = maps.reshape(3, -1).argsort(axis=1)[:, ::-1].argsort(axis=1).reshape(3, 12, 12, 1)
+    for k in range(steps + 1):
+        chosen = rank < round(k / steps * 144)
+        for name, batch in (("deletion", np.where(chosen, blurred, x)), ("insertion", np.where(chosen, x, blurred))):
+            expected = model.predict(batch, verbose=0)[np.arange(3), classes]
+            np.testing.assert_allclose(curves[name][:, k], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_table_rows_equal_the_scores_of_each_method_alone(multi, monkeypatch):
+    monkeypatch.setattr(fa, "CHUNK_IMAGES", 5)
+    model, x = region_model(multi), images()
+    inputs = {"image": x, "extra": np.zeros((2, 1), "float32")} if multi else x
+    masks = np.stack([REGION, ~REGION])
+    methods = {"saliency": saliency, "gradcam": "gradcam",
+               "inverted": lambda model, inputs, output, classes: 1.0 - masks.astype("float32")}
+    options = dict(steps=3, deletion_baseline="blur", blur_sigma=1.0, seed=4, tolerance=1)
+    rows = fa.faithfulness_table(model, inputs, methods=methods, masks=masks, output="a" if multi else None,
+                                 **options)  # explains the predicted classes, 0 and 0
+    from kerasfg.vis import Explainer
+
+    explainer = Explainer(model)
+    alone = {"saliency": saliency(model, inputs, output="a", classes=[0, 0]),
+             "gradcam": explainer(inputs, "gradcam", output="a", classes=[0, 0]),
+             "inverted": 1.0 - masks.astype("float32"), "random": fa.random_maps((2, SIZE, SIZE), seed=5)}
+    assert [row["method"] for row in rows] == list(alone)
+    for row, maps in zip(rows, alone.values()):
+        scores = fa.faithfulness_scores(model, inputs, maps, masks=masks, output="a" if multi else None,
+                                        classes=[0, 0], **options)
+        for column in ("deletion_auc", "insertion_auc") + (("pointing_game", "energy_in_mask")
+                                                          if row["method"] != "random" else ()):
+            assert row[column] == pytest.approx(float(np.mean(scores[column])), abs=1e-6), (row["method"], column)
