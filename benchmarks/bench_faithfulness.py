@@ -85,7 +85,7 @@ def main(argv=None):
     masks = data.validation_masks[output][:args.images]
 
     explainer = Explainer(model)
-    names, skipped = applicable_methods(explainer, inputs, output=output)
+    names, skipped = applicable_methods(explainer, output=output)
     for name, reason in skipped.items():
         print(f"{name}: does not apply to this model ({reason})")
     methods = {name: name for name in names}

@@ -6,8 +6,9 @@ import numpy as np
 
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
-from kerasfg.vis.explain import Explainer, check_method
+from kerasfg.vis.explain import check_method
 from kerasfg.vis.faithfulness import applicable_methods, faithfulness_table
+from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +55,29 @@ class Faithfulness(RecordingCallback):
         self.options = dict(steps=steps, tolerance=tolerance, deletion_baseline=deletion_baseline, seed=seed)
         self._explainer = None
         self._methods = None
+        self._shared = {}
+
+    def probe_requests(self):
+        explainer = self.shared_pass.explainer
+        output = explainer.output_name(self.output)
+        return {"explanations": _shared(explainer, output, self._chosen_methods(explainer, output)).values(),
+                "count": self.max_images}
+
+    def _chosen_methods(self, explainer, output):
+        """``{name: method}`` to score: ``methods``, or those of `DEFAULT_METHODS` that apply."""
+        if self.methods is not None:
+            return dict(self.methods) if isinstance(self.methods, dict) else {name: name for name in self.methods}
+        names, skipped = applicable_methods(explainer, DEFAULT_METHODS, output=output)
+        for name, reason in skipped.items():
+            logger.info("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
+                        self.model.name, reason)
+        return {name: name for name in names}
 
     def setup(self):
-        self._explainer = Explainer.of(self.model)
+        self._explainer = self.shared_pass.explainer
         self.output = self._explainer.output_name(self.output)
-        self._methods = self.methods
-        if self.methods is None:
-            self._methods, skipped = applicable_methods(self._explainer, self.probe_inputs(1), DEFAULT_METHODS,
-                                                        output=self.output)
-            for name, reason in skipped.items():
-                logger.info("Faithfulness: method %r does not apply to model '%s' and is left out: %s", name,
-                            self.model.name, reason)
+        self._methods = self._chosen_methods(self._explainer, self.output)
+        self._shared = _shared(self._explainer, self.output, self._methods)
 
     def _probe_masks(self):
         masks = self.masks
@@ -77,8 +90,12 @@ class Faithfulness(RecordingCallback):
 
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
-        rows = faithfulness_table(self.model, inputs, methods=self._methods, masks=self._probe_masks(),
-                                  output=self.output, explainer=self._explainer, **self.options)
+        shared = self.shared_pass(self.probe, self.max_images)
+        methods = {name: shared.maps[self._shared[name]] if name in self._shared else method
+                   for name, method in self._methods.items()}
+        rows = faithfulness_table(self.model, inputs, methods=methods, masks=self._probe_masks(), output=self.output,
+                                  classes=shared.logits[self.output].argmax(axis=-1), explainer=self._explainer,
+                                  **self.options)
         columns = list(rows[0])
         tag = f"faithfulness/{self.output}"
         summary.scalars(self.writer, {f"{tag}/{row['method']}/{metric}": row[metric] for row in rows
@@ -87,3 +104,10 @@ class Faithfulness(RecordingCallback):
                       output=self.output,
                       description=f"faithfulness of the explanations of output {self.output} on "
                                   f"{len(probe_images(inputs))} probe images")
+
+
+def _shared(explainer, output, methods):
+    """``{name: Explanation}`` of the methods that the shared probe pass computes (see
+    `kerasfg.callbacks.probe_pass.SharedProbePass`)."""
+    return {name: Explanation(method, output, explainer.layer_path(method, output)) for name, method in methods.items()
+            if isinstance(method, str) and method in ONE_PASS_METHODS}

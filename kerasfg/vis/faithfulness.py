@@ -23,7 +23,6 @@ Maps are `(n, h, w)` at the input resolution (smaller maps are resized bilinearl
 import numpy as np
 
 from kerasfg.vis import render
-from kerasfg.vis.batches import take
 
 COLUMNS = ("method", "pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc")
 RANDOM = "random"
@@ -294,31 +293,43 @@ def area_under_curve(curves):
     return (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2 * (curves.shape[1] - 1))
 
 
-def _method_function(name, method, explainer):
+def _explain_all(methods, explainer, model, inputs, output, classes):
+    """``{name: maps}`` of every method of ``methods`` (see `faithfulness_table`); the named methods of
+    `kerasfg.vis.one_pass.ONE_PASS_METHODS` come from one pass."""
     from kerasfg.vis.explain import check_method
+    from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
 
-    if callable(method):
-        return method
-    if not isinstance(method, str):
-        raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain or a callable "
-                         f"(model, inputs, *, output, classes) -> maps; got {method!r}.")
-    check_method(method)
+    for name, method in methods.items():
+        if isinstance(method, str):
+            check_method(method)
+        elif not (callable(method) or isinstance(method, np.ndarray)):
+            raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain, a callable "
+                             f"(model, inputs, *, output, classes) -> maps or an array of maps; got {method!r}.")
+    one_pass = {name: Explanation(method, output, explainer.layer_path(method, output))
+                for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
+    computed = run_one_pass(explainer, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
+    maps = {}
+    for name, method in methods.items():
+        if name in one_pass:
+            maps[name] = computed[one_pass[name]]
+        elif isinstance(method, str):
+            maps[name] = explainer(inputs, method, output=output, classes=classes)
+        elif callable(method):
+            maps[name] = method(model, inputs, output=output, classes=classes)
+        else:
+            maps[name] = method
+    return maps
 
-    def explain_with(model, inputs, *, output, classes):
-        return explainer(inputs, method, output=output, classes=classes)
 
-    return explain_with
-
-
-def applicable_methods(explainer, inputs, methods=None, output=None):
+def applicable_methods(explainer, methods=None, output=None):
     """The methods of `kerasfg.vis.explain` that apply to a model, and why the others do not.
 
-    Each method explains the first example of ``inputs`` once; a method that raises a ``ValueError``
-    (CAM on a model without a global-average-pooling head, for example) does not apply.
+    A method does not apply when the layer it needs cannot be found (CAM on a model without a
+    global-average-pooling head, the Grad-CAM family on a model without 4-D feature maps); nothing is
+    computed to find out.
 
     Args:
         explainer: a `kerasfg.vis.Explainer` of the model.
-        inputs: a batch in the form the model takes.
         methods: method names to try; all of `kerasfg.vis.explain.METHODS` by default.
         output: the output to explain.
 
@@ -327,12 +338,11 @@ def applicable_methods(explainer, inputs, methods=None, output=None):
     """
     from kerasfg.vis.explain import METHODS, check_method
 
-    first = take(inputs, 1)
     names, reasons = [], {}
     for name in methods or METHODS:
         check_method(name)  # a misspelt name is an error, not a method that does not apply
         try:
-            explainer(first, name, output=output)
+            explainer.layer_path(name, output)
         except ValueError as error:
             reasons[name] = str(error)
         else:
@@ -383,8 +393,10 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
         model: a built Keras model.
         inputs: the batch to explain (an image array, or a dict with an ``"image"`` entry).
         methods: method names of `kerasfg.vis.explain` (``["gradcam", "saliency"]``), or a dict
-            ``{name: method name or callable}``; a callable is called as
-            ``fn(model, inputs, output=output, classes=classes)`` and returns `(n, h, w)` maps.
+            ``{name: method name, callable or maps}``; a callable is called as
+            ``fn(model, inputs, output=output, classes=classes)`` and returns `(n, h, w)` maps; maps are a
+            NumPy array `(n, h, w)` already computed for ``classes``. The named methods that need one
+            forward and backward pass are computed together (`kerasfg.vis.run_one_pass`).
         masks: `(n, h, w)` boolean evidence masks of the batch, or None (no pointing game, no energy).
         output: the explained output's name; the first output by default.
         classes: `(n,)` class indices to explain; the predicted classes by default.
@@ -411,9 +423,7 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
     images, rest = _image_and_rest(inputs)
     if classes is None:
         classes = probability(_with_images(images, rest, slice(None))).argmax(axis=-1)
-    named = [(name, _method_function(name, method, explainer)(model, inputs, output=probability.output,
-                                                               classes=classes))
-             for name, method in methods.items()]
+    named = list(_explain_all(methods, explainer, model, inputs, probability.output, classes).items())
     random = [random_maps(images.shape[:3], seed + 1)] if random_baseline else []
     curves = _curves_of_maps(probability, inputs, [maps for _, maps in named] + random, classes, steps=steps,
                              deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed)

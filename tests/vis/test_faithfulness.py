@@ -173,7 +173,7 @@ def test_applicable_methods_leave_out_cam_without_a_pooling_head():
     from kerasfg.vis import Explainer
     from kerasfg.vis.explain import METHODS
 
-    names, reasons = fa.applicable_methods(Explainer(region_model()), images())
+    names, reasons = fa.applicable_methods(Explainer(region_model()))
     assert list(reasons) == ["cam"] and "GlobalAveragePooling2D" in reasons["cam"]
     assert names == [name for name in METHODS if name != "cam"]
 
