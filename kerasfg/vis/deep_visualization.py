@@ -325,7 +325,7 @@ class DeepVisualizer:
         """The compiled loop: ``steps`` updates of the centred ``start``, then the images and their activations.
 
         The loop body is traced once and runs ``steps + 1`` times: its last run only evaluates the
-        final image (no update), so the model is traced once, not a second time after the loop.
+        final image (no gradient, no update), so the model is traced once, not a second time after the loop.
         """
         settings = self.settings
         low, high = self.input_range or (-np.inf, np.inf)
@@ -335,9 +335,9 @@ class DeepVisualizer:
                 tape.watch(image)
                 activations = self.activations(image + centre, units)
                 score = tf.reduce_sum(activations)
-            gradient = tape.gradient(score, image)
 
             def update():
+                gradient = tape.gradient(score, image)
                 updated = regularize(image + settings.learning_rate * gradient, gradient, step, settings)
                 return tf.clip_by_value(updated, low - centre, high - centre)
 
