@@ -236,7 +236,7 @@ class Deconvnet:
         self.graph = ModelGraph(model)
         self.input_name, self.path = deconvnet_path(self.graph, deepest_layer(self.graph) if layer is None else layer)
         self.layer = self.path[-1]
-        self._project = tf.function(self._reconstruct, reduce_retracing=True)
+        self._project = tf.function(self._reconstruct, reduce_retracing=True, autograph=False)
 
     def __call__(self, inputs, top_n=9):
         channels = self.graph.layers[self.layer].output.shape[-1]
@@ -255,10 +255,24 @@ class Deconvnet:
         names = [tensor._keras_history.operation.name for tensor in self.graph.model.inputs]
         return inputs[names.index(self.input_name)]
 
+    def _forward(self, image):
+        """The output of every layer of the path, each layer run in inference mode on the previous one's output.
+
+        Only the path is traced, not the whole model: every layer gets its input in the dtype that the
+        model feeds it (the model's and nested models' inputs convert to their own dtypes).
+        """
+        outputs = []
+        for path in self.path:
+            layer = self.graph.layers[path]
+            image = tf.cast(image, _input_tensors(layer, path)[0].dtype)
+            image = layer(image, **({"training": False} if layer._call_has_training_arg else {}))
+            outputs.append(image)
+        return outputs
+
     def _reconstruct(self, inputs, top_n):
-        _, taps = self.graph(inputs, taps=self.path)
-        taps = {path: tf.cast(value, tf.float32) for path, value in taps.items()}  # mixed precision: project in float32
-        features = taps[self.layer]
+        image = self._image(inputs)
+        outputs = [tf.cast(value, tf.float32) for value in [image, *self._forward(image)]]  # project in float32
+        features = outputs[-1]
         if features.shape.rank != 4:
             raise ValueError(f"The deconvnet projects feature maps (batch, h, w, c); '{self.layer}' outputs "
                              f"{features.shape}.")
@@ -269,7 +283,6 @@ class Deconvnet:
             return tf.repeat(tensor, top_n, axis=0)
 
         signal = keep_maximum(repeat(features), tf.reshape(strongest, (-1,)))
-        outputs = [tf.cast(self._image(inputs), tf.float32)] + [taps[path] for path in self.path]
         for depth in range(len(self.path) - 1, -1, -1):
             layer = self.graph.layers[self.path[depth]]
             layer_input, layer_output = outputs[depth], outputs[depth + 1]

@@ -266,9 +266,9 @@ class DeepVisualizer:
         image = model.inputs[[t._keras_history.operation.name for t in model.inputs].index(self.input_name)]
         self.image_shape = tuple(image.shape[1:])
         self.unit_count = _unit_count(self.graph, self.layer, self.output)
-        self._ascend = tf.function(self._ascent, input_signature=(  # one trace for any number of units
-            tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((None,), tf.int32),
-            tf.TensorSpec((), tf.float32)))
+        signature = (tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((None,), tf.int32),
+                     tf.TensorSpec((), tf.float32))  # one trace for any number of units
+        self._ascend = tf.function(self._ascent, input_signature=signature, autograph=False)
 
     @property
     def target(self):
@@ -322,17 +322,30 @@ class DeepVisualizer:
         return [inputs[tensor._keras_history.operation.name] for tensor in model.inputs]
 
     def _ascent(self, start, units, centre):
+        """The compiled loop: ``steps`` updates of the centred ``start``, then the images and their activations.
+
+        The loop body is traced once and runs ``steps + 1`` times: its last run only evaluates the
+        final image (no gradient, no update), so the model is traced once, not a second time after the loop.
+        """
         settings = self.settings
         low, high = self.input_range or (-np.inf, np.inf)
-        image = start
-        for step in tf.range(1, settings.steps + 1):
+
+        def ascend(step, image, _):
             with tf.GradientTape() as tape:
                 tape.watch(image)
-                score = tf.reduce_sum(self.activations(image + centre, units))
-            gradient = tape.gradient(score, image)
-            image = regularize(image + settings.learning_rate * gradient, gradient, step, settings)
-            image = tf.clip_by_value(image, low - centre, high - centre)
-        return image + centre, self.activations(image + centre, units)
+                activations = self.activations(image + centre, units)
+                score = tf.reduce_sum(activations)
+
+            def update():
+                gradient = tape.gradient(score, image)
+                updated = regularize(image + settings.learning_rate * gradient, gradient, step, settings)
+                return tf.clip_by_value(updated, low - centre, high - centre)
+
+            return step + 1, tf.cond(step <= settings.steps, update, lambda: image), activations
+
+        _, image, activations = tf.while_loop(lambda step, *_: step <= settings.steps + 1, ascend,
+                                              (tf.constant(1), start, tf.zeros_like(units, tf.float32)))
+        return image + centre, activations
 
 
 def deep_visualization(model, units, *, layer=None, output=None, settings="row3", seed=0, input_range=(0.0, 255.0),

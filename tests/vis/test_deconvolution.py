@@ -8,6 +8,7 @@ import tensorflow as tf
 from vis_models import BUILDERS, model_inputs
 
 from kerasfg.vis.deconvolution import Deconvnet, deconvolution, unpool
+from kerasfg.vis.graph import ModelGraph
 
 
 def _same_padding(size, kernel, stride):
@@ -236,3 +237,22 @@ def test_the_path_steps_into_and_out_of_nested_models():
                                                    conv_step(head)], 2)
         np.testing.assert_array_equal(indices[n], order)
         np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_only_the_path_runs_and_sees_what_the_model_feeds_it(monkeypatch):
+    keras.config.set_dtype_policy("mixed_bfloat16")  # the conftest restores float32
+    backbone = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+                                 keras.layers.BatchNormalization(name="bn"), keras.layers.MaxPooling2D(name="pool")],
+                                name="backbone")
+    image = keras.Input((8, 8, 3), name="image")
+    head = keras.layers.Dense(2, name="head")
+    model = keras.Model(image, head(keras.layers.Flatten()(backbone(image))))
+    images = np.random.default_rng(11).normal(size=(3, 8, 8, 3))  # float64: the model converts it
+    calls = []
+    monkeypatch.setattr(head, "call", lambda *args, **kwargs: calls.append(1))
+    _, indices = Deconvnet(model, "pool")(images, top_n=4)
+    assert not calls  # the layers behind the path are not traced
+    monkeypatch.undo()
+    _, taps = ModelGraph(model)(tf.constant(images), taps=["backbone/pool"])
+    strongest = np.argsort(-np.max(np.asarray(tf.cast(taps["backbone/pool"], tf.float32)), axis=(1, 2)), kind="stable")
+    np.testing.assert_array_equal(indices, strongest)

@@ -60,6 +60,21 @@ def test_activations_are_the_pre_softmax_score_and_the_centre_unit():
     np.testing.assert_allclose(values, conv2[:, 1, 1, 3], rtol=1e-4, atol=1e-5)  # the centre of the 3x3 map
 
 
+def test_final_activations_are_those_of_the_returned_images_and_the_model_is_traced_once(monkeypatch):
+    model = functional()
+    settings = DeepVisSettings(learning_rate=300.0, steps=4, l2_decay=0.1, blur_every=2, blur_std=1.0,
+                               norm_percentile=20)  # the last step blurs, clips and moves the images
+    visualizer = DeepVisualizer(model, settings=settings, input_range=(0, 255))
+    traced = []
+    activations = visualizer.activations
+    monkeypatch.setattr(visualizer, "activations", lambda *args: traced.append(1) or activations(*args))
+    images, scores = visualizer([1, 4, 4], seed=5)
+    assert len(traced) == 1
+    np.testing.assert_allclose(scores, _logits(model, images)[[0, 1, 2], [1, 4, 4]], rtol=1e-4, atol=1e-4)
+    before, _ = deep_visualization(model, [1, 4, 4], settings=dataclasses.replace(settings, steps=3), seed=5)
+    assert not np.allclose(images, before, atol=1e-2)  # the last update counts
+
+
 def test_images_stay_in_the_input_range_and_start_from_seeded_noise():
     model = functional()
     settings = DeepVisSettings(learning_rate=0.0, steps=1)
