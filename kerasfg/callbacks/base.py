@@ -45,8 +45,8 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
     (step = number of epochs done). Subclasses implement ``record(step)`` and may override
-    ``setup()``. The probe images are written once, under ``probe/images``, for kerasfg's
-    TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
+    ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
+    kerasfg's TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
     What a subclass reads from the probe through one forward and backward pass (heat maps, layer
     outputs, attention maps, predictions) it names in ``probe_requests()`` and reads with
@@ -104,7 +104,8 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
         self._request_probe_pass()
         self.setup()
         step = self._epochs_done()
-        summary.probe_images(self.writer, probe_images(self.probe), step)
+        if self.shared_pass.claim_probe_images(self.log_dir, self.probe, step):
+            summary.probe_images(self.writer, probe_images(self.probe), step)
         self.record(step=step)
 
     def setup(self):

@@ -1,5 +1,6 @@
 """The one compiled pass over the probe batch that the recording callbacks of a model share."""
 
+import pathlib
 import weakref
 
 from kerasfg.vis.batches import take
@@ -29,6 +30,7 @@ class SharedProbePass:
         self._explanations, self._taps, self._attention = set(), set(), set()
         self._count = self._explained = 0
         self._cached = None
+        self._written_probes = {}
 
     @classmethod
     def of(cls, model):
@@ -67,6 +69,15 @@ class SharedProbePass:
                                   attention=self._attention, explained=self._explained)
             self._cached = cached = (probe, fingerprint, result)
         return cached[2].first(count)
+
+    def claim_probe_images(self, log_dir, probe, step):
+        """Whether the probe images of ``probe`` at ``step`` are still to be written to ``log_dir``; the
+        first callback to ask writes them, so that a log directory holds them once."""
+        key = (str(pathlib.Path(log_dir).resolve()), step)
+        if self._written_probes.get(key) is probe:
+            return False
+        self._written_probes[key] = probe
+        return True
 
     def _weights_version(self):
         """The optimizer's step count, which changes whenever training changes the weights; None when the
