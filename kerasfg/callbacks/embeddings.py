@@ -45,12 +45,14 @@ class Embeddings(RecordingCallback):
         self.output = output
         self.max_images = max_images
         self._variables = {}
+        self._features_layer = None
 
     def probe_requests(self):
         return {"taps": [penultimate_layer(self.model, self.output)], "count": self.max_images}
 
     def setup(self):
         self.output = self.output or output_names(self.model)[0]
+        self._features_layer = penultimate_layer(self.model, self.output)
         self._variables = {}
         self._folder = pathlib.Path(self.log_dir)
         images = render.to_uint8_rgb(probe_images(self.probe_inputs(self.max_images)))
@@ -70,7 +72,7 @@ class Embeddings(RecordingCallback):
         from tensorboard.plugins.projector import metadata as projector_metadata
 
         result = self.shared_pass(self.probe, self.max_images)
-        features = result.taps[penultimate_layer(self.model, self.output)]
+        features = result.taps[self._features_layer]
         features = features.reshape(len(features), -1)
         predicted = result.logits[self.output].argmax(axis=-1)
         self._variables[step] = tf.Variable(features, trainable=False)

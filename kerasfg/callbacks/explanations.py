@@ -3,7 +3,7 @@
 from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
 from kerasfg.vis.explain import Explainer, check_method
-from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation
+from kerasfg.vis.one_pass import ONE_PASS_METHODS
 
 
 def write_heatmaps(writer, maps, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
@@ -68,8 +68,7 @@ class _Explanations(RecordingCallback):
 
     def _explanations(self, explainer):
         outputs = [explainer.output_name(output) for output in self.outputs or explainer.graph.output_names]
-        return [Explanation(self.method, output, explainer.layer_path(self.method, output, self.layer))
-                for output in outputs]
+        return [explainer.explanation(self.method, output, self.layer) for output in outputs]
 
     def setup(self):
         self._explainer = Explainer.of(self.model)
@@ -77,7 +76,7 @@ class _Explanations(RecordingCallback):
 
     def record(self, step):
         inputs = self.probe_inputs(self.max_images)
-        shared = self.probe_requests() is not None
+        shared = self.method in ONE_PASS_METHODS
         maps = self.shared_pass(self.probe, self.max_images).maps if shared else None
         for explanation in self._explanations_to_write:
             if shared:

@@ -8,7 +8,7 @@ from kerasfg.callbacks.base import RecordingCallback, probe_images
 from kerasfg.tensorboard import summary
 from kerasfg.vis.explain import check_method
 from kerasfg.vis.faithfulness import applicable_methods, faithfulness_table
-from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation
+from kerasfg.vis.one_pass import ONE_PASS_METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -113,5 +113,5 @@ class Faithfulness(RecordingCallback):
 def _shared(explainer, output, methods):
     """``{name: Explanation}`` of the methods that the shared probe pass computes (see
     `kerasfg.callbacks.probe_pass.SharedProbePass`)."""
-    return {name: Explanation(method, output, explainer.layer_path(method, output)) for name, method in methods.items()
+    return {name: explainer.explanation(method, output) for name, method in methods.items()
             if isinstance(method, str) and method in ONE_PASS_METHODS}

@@ -117,7 +117,7 @@ class Explainer:
         if method in ONE_PASS_METHODS:
             if options:
                 raise ValueError(f"Method {method!r} takes no options; got {sorted(options)}.")
-            explanation = Explanation(method, output, self.layer_path(method, output, layer))
+            explanation = self.explanation(method, output, layer)
             return run_one_pass(self, inputs, [explanation], classes={output: classes}).maps[explanation]
         image, rest = self.split_inputs(inputs)
         if method in LAYER_METHODS:
@@ -143,6 +143,11 @@ class Explainer:
         if method in LAYER_METHODS:
             return cam.feature_layer(self.graph, layer)
         return None
+
+    def explanation(self, method, output=None, layer=None):
+        """The `kerasfg.vis.one_pass.Explanation` of a one-pass method, with its output and layer resolved."""
+        output = self.output_name(output)
+        return Explanation(method, output, self.layer_path(method, output, layer))
 
     @classmethod
     def of(cls, model):

@@ -297,7 +297,7 @@ def _explain_all(methods, explainer, model, inputs, output, classes):
     """``{name: maps}`` of every method of ``methods`` (see `faithfulness_table`); the named methods of
     `kerasfg.vis.one_pass.ONE_PASS_METHODS` come from one pass."""
     from kerasfg.vis.explain import check_method
-    from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
+    from kerasfg.vis.one_pass import ONE_PASS_METHODS, run_one_pass
 
     for name, method in methods.items():
         if isinstance(method, str):
@@ -305,7 +305,7 @@ def _explain_all(methods, explainer, model, inputs, output, classes):
         elif not (callable(method) or isinstance(method, np.ndarray)):
             raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain, a callable "
                              f"(model, inputs, *, output, classes) -> maps or an array of maps; got {method!r}.")
-    one_pass = {name: Explanation(method, output, explainer.layer_path(method, output))
+    one_pass = {name: explainer.explanation(method, output)
                 for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
     computed = run_one_pass(explainer, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
     maps = {}
