@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.vis import render
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.graph import ModelGraph
 
 EXCLUDED_LAYERS = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Flatten)
@@ -82,7 +83,7 @@ class LayerActivationProbe:
         self.graph = ModelGraph(model)
         names = _default_layers(self.graph) if layers is None else layers
         self.paths = [self.graph.find(name) for name in names]
-        self._forward = tf.function(lambda inputs: self.graph(inputs, taps=self.paths)[1])
+        self._forward = RecordingFunction(lambda inputs: self.graph(inputs, taps=self.paths)[1])
 
     def __call__(self, inputs):
         inputs = tf.nest.map_structure(tf.convert_to_tensor, inputs)

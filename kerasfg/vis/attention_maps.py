@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.layers.base import AttentionLayer
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.graph import ModelGraph
 
 
@@ -78,13 +79,10 @@ class AttentionMapProbe:
     """
 
     def __init__(self, model, layer_names=None):
-        from kerasfg.vis.explain import any_batch_size
-
         graph = ModelGraph(model)
         self.layer_names = attention_layers(graph, layer_names)
         self.input_shapes = input_shapes(graph, self.layer_names)
-        self._maps = any_batch_size(tf.function(
-            lambda inputs: graph.run(inputs, attention=self.layer_names).attention, autograph=False))
+        self._maps = RecordingFunction(lambda inputs: graph.run(inputs, attention=self.layer_names).attention)
 
     def __call__(self, inputs):
         maps = self._maps(tf.nest.map_structure(tf.convert_to_tensor, inputs))

@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.layers import MaxUnpooling2D
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.graph import ModelGraph
 
 _ACTIVATIONS = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
@@ -236,7 +237,7 @@ class Deconvnet:
         self.graph = ModelGraph(model)
         self.input_name, self.path = deconvnet_path(self.graph, deepest_layer(self.graph) if layer is None else layer)
         self.layer = self.path[-1]
-        self._project = tf.function(self._reconstruct, reduce_retracing=True, autograph=False)
+        self._project = RecordingFunction(self._reconstruct)
 
     def __call__(self, inputs, top_n=9):
         channels = self.graph.layers[self.layer].output.shape[-1]

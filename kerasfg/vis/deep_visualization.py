@@ -44,6 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.graph import ModelGraph
 
 _PERCENTILES = ("value_percentile", "norm_percentile", "contribution_percentile", "abs_contribution_percentile")
@@ -268,7 +269,7 @@ class DeepVisualizer:
         self.unit_count = _unit_count(self.graph, self.layer, self.output)
         signature = (tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((None,), tf.int32),
                      tf.TensorSpec((), tf.float32))  # one trace for any number of units
-        self._ascend = tf.function(self._ascent, input_signature=signature, autograph=False)
+        self._ascend = RecordingFunction(self._ascent, input_signature=signature)
 
     @property
     def target(self):

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.vis import cam, gradients
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.graph import ModelGraph
 from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
 
@@ -34,31 +35,6 @@ def check_method(method, layer=None):
 
 
 _SHARED = weakref.WeakKeyDictionary()
-
-
-def _batch_spec(value):
-    if isinstance(value, (tf.Tensor, np.ndarray)) and len(value.shape):
-        return tf.TensorSpec([None, *value.shape[1:]], tf.as_dtype(value.dtype))
-    return value
-
-
-def any_batch_size(function):
-    """Trace a `tf.function` first with the batch axis of every array argument left unknown.
-
-    The probe batches of the callbacks, the single example of `kerasfg.vis.applicable_methods` and the
-    curves' batches then all run one trace, instead of one trace per batch size (each costs as much
-    as hundreds of calls).
-    """
-    traced = False
-
-    def call(*args):
-        nonlocal traced
-        if not traced:
-            function.get_concrete_function(*tf.nest.map_structure(_batch_spec, args))
-            traced = True
-        return function(*args)
-
-    return call
 
 
 def image_input_name(model):
@@ -158,10 +134,10 @@ class Explainer:
         return _SHARED[model]
 
     def compiled(self, key, build):
-        """The compiled function ``tf.function(build())`` kept under ``key``, traced once for batches of
-        any size (see `any_batch_size`)."""
+        """The compiled function of ``build()`` kept under ``key``, traced once for batches of any size
+        (a `kerasfg.vis.compiled.RecordingFunction`)."""
         if key not in self._compiled:
-            self._compiled[key] = any_batch_size(tf.function(build(), reduce_retracing=True, autograph=False))
+            self._compiled[key] = RecordingFunction(build())
         return self._compiled[key]
 
     def model_inputs(self, image, rest):

@@ -2,8 +2,8 @@
 
 Each map is the gradient of the class score before the softmax with respect to the input image, its
 absolute value, and the maximum over the colour channels (Simonyan et al. 2014, as in
-`004_f2d7da29ee344cf2.txt`), see `gradient_map`; guided backpropagation takes it through `guided_relu`
-in place of every ReLU. Saliency and guided backpropagation are computed in `kerasfg.vis.one_pass`
+`004_f2d7da29ee344cf2.txt`), see `gradient_map`; guided backpropagation takes it through ReLUs whose
+gradient passes only positive values (`GuidableRelu`). Saliency and guided backpropagation are computed in `kerasfg.vis.one_pass`
 with the other methods that need one backward pass; SmoothGrad, which needs one per noisy copy, is
 here. They are called through an `kerasfg.vis.Explainer` (``explain(model, images, "saliency")``).
 
@@ -13,17 +13,45 @@ References:
     Springenberg et al., "Striving for Simplicity: The All Convolutional Net", ICLR workshop 2015.
 """
 
+import contextlib
+
 import tensorflow as tf
 
 
-@tf.custom_gradient
-def guided_relu(x):
-    """ReLU whose gradient passes only where both the input and the incoming gradient are positive."""
+class GuidableRelu:
+    """A ReLU whose backward pass is chosen when each gradient is built: the ReLU's own, or guided.
 
-    def gradient(upstream):
-        return upstream * tf.cast(x > 0, upstream.dtype) * tf.cast(upstream > 0, upstream.dtype)
+    Used in place of every ReLU of a model (``ModelGraph.run(..., relu=GuidableRelu())``), one forward
+    pass gives both the plain gradients (saliency, Grad-CAM) and, from the same tape inside `guided`,
+    guided backpropagation's, where the gradient passes only where both the ReLU's input and the
+    incoming gradient are positive (Springenberg et al. 2015). The choice is read when the tape
+    builds the gradient, so it also holds inside a `tf.function`.
+    """
 
-    return tf.nn.relu(x), gradient
+    def __init__(self):
+        self.guiding = False
+
+    @contextlib.contextmanager
+    def guided(self):
+        """Build the gradients asked for in this context with guided backpropagation."""
+        self.guiding = True
+        try:
+            yield
+        finally:
+            self.guiding = False
+
+    def __call__(self, x):
+        @tf.custom_gradient
+        def relu(x):
+            def gradient(upstream):
+                passed = x > 0
+                if self.guiding:
+                    passed = tf.logical_and(passed, upstream > 0)
+                return tf.where(passed, upstream, tf.zeros_like(upstream))
+
+            return tf.nn.relu(x), gradient
+
+        return relu(x)
 
 
 def _input_gradients(explainer, output):

@@ -2,8 +2,8 @@
 
 Saliency, CAM, Grad-CAM, Grad-CAM++ and Layer-CAM of a class all need the same forward pass and, for
 the gradient methods, the same backward pass: the class score's gradients with respect to the image
-and to a layer's feature maps come from one tape. Guided backpropagation needs its own pass with
-`kerasfg.vis.gradients.guided_relu` in place of every ReLU, done in the same compiled function.
+and to a layer's feature maps come from one tape. Guided backpropagation takes a second gradient of the
+same forward pass, through `kerasfg.vis.gradients.GuidableRelu` in place of every ReLU.
 `one_pass` builds that function for any set of explanations, tapped layers and attention layers, so
 that the recording callbacks of a model trace and run one function per recording rather than one
 per method, and `kerasfg.vis.Explainer` uses it for each of these methods alone.
@@ -90,10 +90,11 @@ def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=Fal
         head = image[:explained]
         head_rest = {name: value[:explained] for name, value in rest.items()}
         maps = {}
+        relu = gradients.GuidableRelu() if guided else None
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(head)
             run = explainer.graph.run(explainer.model_inputs(head, head_rest), taps=sorted({*taps, *features}),
-                                      attention=attention, logits=True)
+                                      attention=attention, logits=True, relu=relu)
             logits = {name: tf.cast(value, tf.float32) for name, value in run.outputs.items()}
             chosen = {output: explainer.chosen_classes(logits[output], classes[output]) for output in classes}
             scores = {output: tf.gather(logits[output], chosen[output], batch_dims=1) for output in classes}
@@ -110,17 +111,11 @@ def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=Fal
                     maps[e.key] = cam.class_activation_map(run.taps[e.layer], cam_heads[output], chosen[output], head)
                 else:
                     maps[e.key] = cam.gradient_cam(e.method, run.taps[e.layer], grads[e.layer], head)
-        del tape
         if guided:
-            with tf.GradientTape(persistent=True) as tape:
-                tape.watch(head)
-                outputs, _ = explainer.graph(explainer.model_inputs(head, head_rest), logits=True,
-                                             relu=gradients.guided_relu)
-                guided_scores = {e.output: tf.gather(tf.cast(outputs[e.output], tf.float32), chosen[e.output],
-                                                     batch_dims=1) for e in guided}
-            for e in guided:
-                maps[e.key] = gradients.gradient_map(tape.gradient(guided_scores[e.output], head))
-            del tape
+            with relu.guided():
+                for e in guided:
+                    maps[e.key] = gradients.gradient_map(tape.gradient(scores[e.output], head))
+        del tape
         tapped = {path: run.taps[path] for path in taps}
         if forward_more:
             tail_rest = {name: value[explained:] for name, value in rest.items()}
