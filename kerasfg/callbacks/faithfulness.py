@@ -41,13 +41,15 @@ class Faithfulness(RecordingCallback):
         probe: a batch of model inputs.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence (the methods and curves cost many model calls).
-        max_images: at most this many probe images are explained.
+        max_images: at most this many probe images are explained and scored; 8 by default, as many as the
+            heat-map callbacks draw, since each one costs ``2 * (steps - 1)`` forward passes per method.
+            `kerasfg.vis.faithfulness_table` scores a larger set after training.
         steps, tolerance, deletion_baseline, seed: see `kerasfg.vis.faithfulness_table`; 8 curve steps by
             default, half the table's, to keep the recording cheap during training.
     """
 
     def __init__(self, methods=None, masks=None, output=None, probe=None, log_dir=None, every_n_epochs=5,
-                 max_images=16, steps=8, tolerance=2, deletion_baseline="zeros", seed=0):
+                 max_images=8, steps=8, tolerance=2, deletion_baseline="zeros", seed=0):
         super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
         for method in (methods.values() if isinstance(methods, dict) else methods or ()):
             if isinstance(method, str):

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.image import metadata as image_metadata
 
 from kerasfg.tensorboard import metadata
 from kerasfg.vis import render
@@ -42,11 +43,19 @@ def _check_pictures(tag, pictures):
     return pictures
 
 
-def image(writer, tag, pictures, step, description=None):
-    """Write uint8 pictures `(n, h, w, 1|3|4)` (or one `(h, w, c)`) as a stock image summary."""
+def image(writer, tag, pictures, step, description=None, *, encoded=None):
+    """Write uint8 pictures `(n, h, w, 1|3|4)` (or one `(h, w, c)`) as a stock image summary.
+
+    The summary is the one `tf.summary.image` writes (width, height, then one PNG per picture), with
+    the PNGs encoded here, or passed as ``encoded`` when they already are.
+    """
     pictures = _check_pictures(tag, pictures)
+    encoded = [_png(picture) for picture in pictures] if encoded is None else encoded
+    height, width = pictures.shape[1:3]
     with writer.as_default():
-        tf.summary.image(tag, pictures, step=step, max_outputs=len(pictures), description=description)
+        tf.summary.write(tag, tf.constant([str(width).encode(), str(height).encode(), *encoded]), step=step,
+                         metadata=image_metadata.create_summary_metadata(display_name=None,
+                                                                         description=description))
     writer.flush()
 
 
@@ -66,8 +75,10 @@ def _write_json(writer, tag, value, step, *, kind, description=None, **fields):
 
 
 def _png(picture):
+    """PNG bytes of a uint8 picture `(h, w, 1|3|4)`, at the fastest compression (recordings are small)."""
     buffer = io.BytesIO()
-    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, format="PNG")
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, format="PNG",
+                                                                                  compress_level=1)
     return buffer.getvalue()
 
 
@@ -97,10 +108,14 @@ def recording(writer, tag, pictures, step, *, kind, dashboard=None, description=
         fields["annotations"] = f"{tag}/annotations"
         _write_json(writer, fields["annotations"], annotations, step, kind="annotations",
                     description=f"what changes from step to step in {tag}")
+    encoded = [_png(picture) for picture in pictures]
     with writer.as_default():
-        tf.summary.write(metadata.plugin_tag(tag), tf.constant([_png(p) for p in pictures]), step=step,
+        tf.summary.write(metadata.plugin_tag(tag), tf.constant(encoded), step=step,
                          metadata=_metadata(kind, description, summary_pb2.DATA_CLASS_BLOB_SEQUENCE, **fields))
-    image(writer, tag, pictures if dashboard is None else dashboard, step, description)
+    if dashboard is None:
+        image(writer, tag, pictures, step, description, encoded=encoded)
+    else:
+        image(writer, tag, dashboard, step, description)
 
 
 def probe_images(writer, images, step, tag="probe/images", labels=None):

@@ -3,9 +3,10 @@
 Each map is the gradient of the class score before the softmax with respect to the input image, its
 absolute value, and the maximum over the colour channels (Simonyan et al. 2014, as in
 `004_f2d7da29ee344cf2.txt`), see `gradient_map`; guided backpropagation takes it through ReLUs whose
-gradient passes only positive values (`GuidableRelu`). Saliency and guided backpropagation are computed in `kerasfg.vis.one_pass`
-with the other methods that need one backward pass; SmoothGrad, which needs one per noisy copy, is
-here. They are called through an `kerasfg.vis.Explainer` (``explain(model, images, "saliency")``).
+gradient passes only positive values (`GuidableRelu`). Saliency and guided backpropagation are computed
+in `kerasfg.vis.one_pass` with the other methods that need one backward pass; SmoothGrad, which needs
+one per noisy copy, is here. They are called through an `kerasfg.vis.Explainer`
+(``explain(model, images, "saliency")``).
 
 References:
     Simonyan et al., "Deep Inside Convolutional Networks", ICLR workshop 2014.
@@ -13,40 +14,31 @@ References:
     Springenberg et al., "Striving for Simplicity: The All Convolutional Net", ICLR workshop 2015.
 """
 
-import contextlib
-
 import tensorflow as tf
 
 
 class GuidableRelu:
-    """A ReLU whose backward pass is chosen when each gradient is built: the ReLU's own, or guided.
+    """A ReLU whose gradient is guided for some examples of the batch and its own for the others.
 
-    Used in place of every ReLU of a model (``ModelGraph.run(..., relu=GuidableRelu())``), one forward
-    pass gives both the plain gradients (saliency, Grad-CAM) and, from the same tape inside `guided`,
-    guided backpropagation's, where the gradient passes only where both the ReLU's input and the
-    incoming gradient are positive (Springenberg et al. 2015). The choice is read when the tape
-    builds the gradient, so it also holds inside a `tf.function`.
+    Guided backpropagation (Springenberg et al. 2015) passes the gradient only where both the ReLU's
+    input and the incoming gradient are positive. Used in place of every ReLU of a model
+    (``ModelGraph.run(..., relu=GuidableRelu(guided))``) on a batch that holds the explained images
+    twice, one backward pass gives the plain gradients (saliency, Grad-CAM) of the first copy and the
+    guided ones of the second: in inference every example runs through the model on its own.
+
+    Args:
+        guided: bool `(batch,)`, the examples whose gradient is guided.
     """
 
-    def __init__(self):
-        self.guiding = False
-
-    @contextlib.contextmanager
-    def guided(self):
-        """Build the gradients asked for in this context with guided backpropagation."""
-        self.guiding = True
-        try:
-            yield
-        finally:
-            self.guiding = False
+    def __init__(self, guided):
+        self.guided = guided
 
     def __call__(self, x):
         @tf.custom_gradient
         def relu(x):
             def gradient(upstream):
-                passed = x > 0
-                if self.guiding:
-                    passed = tf.logical_and(passed, upstream > 0)
+                guided = tf.reshape(self.guided, [-1] + [1] * (x.shape.rank - 1))
+                passed = tf.logical_and(x > 0, tf.logical_or(tf.logical_not(guided), upstream > 0))
                 return tf.where(passed, upstream, tf.zeros_like(upstream))
 
             return tf.nn.relu(x), gradient

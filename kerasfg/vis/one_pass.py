@@ -2,8 +2,9 @@
 
 Saliency, CAM, Grad-CAM, Grad-CAM++ and Layer-CAM of a class all need the same forward pass and, for
 the gradient methods, the same backward pass: the class score's gradients with respect to the image
-and to a layer's feature maps come from one tape. Guided backpropagation takes a second gradient of the
-same forward pass, through `kerasfg.vis.gradients.GuidableRelu` in place of every ReLU.
+and to a layer's feature maps come from one tape. Guided backpropagation comes from the same backward
+pass: the batch holds the explained images twice, and `kerasfg.vis.gradients.GuidableRelu`, in place of
+every ReLU, guides the gradient of the second copy.
 `one_pass` builds that function for any set of explanations, tapped layers and attention layers, so
 that the recording callbacks of a model trace and run one function per recording rather than one
 per method, and `kerasfg.vis.Explainer` uses it for each of these methods alone.
@@ -83,47 +84,52 @@ def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=Fal
     explanations = sorted(set(explanations))
     cam_heads = {e.output: cam.gap_head(explainer.graph, e.output)[1] for e in explanations if e.method == "cam"}
     features = sorted({e.layer for e in explanations if e.layer is not None})
-    plain = [e for e in explanations if e.method != "guided_backprop"]
-    guided = [e for e in explanations if e.method == "guided_backprop"]
+    copies = 2 if any(e.method == "guided_backprop" for e in explanations) else 1
 
     def compute(image, rest, classes, explained):
         head = image[:explained]
-        head_rest = {name: value[:explained] for name, value in rest.items()}
+        # With guided backpropagation, the explained examples go twice; the second copy's gradient is guided.
+        batch = tf.concat([head] * copies, 0)
+        batch_rest = {name: tf.concat([value[:explained]] * copies, 0) for name, value in rest.items()}
+        relu = gradients.GuidableRelu(tf.range(copies * explained) >= explained) if copies > 1 else None
+        first = slice(None, explained)
         maps = {}
-        relu = gradients.GuidableRelu() if guided else None
         with tf.GradientTape(persistent=True) as tape:
-            tape.watch(head)
-            run = explainer.graph.run(explainer.model_inputs(head, head_rest), taps=sorted({*taps, *features}),
+            tape.watch(batch)
+            run = explainer.graph.run(explainer.model_inputs(batch, batch_rest), taps=sorted({*taps, *features}),
                                       attention=attention, logits=True, relu=relu)
-            logits = {name: tf.cast(value, tf.float32) for name, value in run.outputs.items()}
-            chosen = {output: explainer.chosen_classes(logits[output], classes[output]) for output in classes}
-            scores = {output: tf.gather(logits[output], chosen[output], batch_dims=1) for output in classes}
-        for output in sorted({e.output for e in plain}):
-            wanted = [e for e in plain if e.output == output]
-            image_needed = any(e.method == "saliency" for e in wanted)
+            both = {name: tf.cast(value, tf.float32) for name, value in run.outputs.items()}
+            chosen = {output: explainer.chosen_classes(both[output][first], classes[output]) for output in classes}
+            scores = {output: tf.gather(both[output], tf.concat([chosen[output]] * copies, 0), batch_dims=1)
+                      for output in classes}
+        for output in sorted({e.output for e in explanations}):
+            wanted = [e for e in explanations if e.output == output]
+            image_needed = any(e.method in ("saliency", "guided_backprop") for e in wanted)
             layers = sorted({e.layer for e in wanted if e.method in cam.GRADIENT_CAMS})
-            targets = [head] * image_needed + [run.taps[layer] for layer in layers]
+            targets = [batch] * image_needed + [run.taps[layer] for layer in layers]
             grads = dict(zip([None] * image_needed + layers, tape.gradient(scores[output], targets) if targets else []))
             for e in wanted:
                 if e.method == "saliency":
-                    maps[e.key] = gradients.gradient_map(grads[None])
+                    maps[e.key] = gradients.gradient_map(grads[None][first])
+                elif e.method == "guided_backprop":
+                    maps[e.key] = gradients.gradient_map(grads[None][explained:])
                 elif e.method == "cam":
-                    maps[e.key] = cam.class_activation_map(run.taps[e.layer], cam_heads[output], chosen[output], head)
+                    maps[e.key] = cam.class_activation_map(run.taps[e.layer][first], cam_heads[output],
+                                                           chosen[output], head)
                 else:
-                    maps[e.key] = cam.gradient_cam(e.method, run.taps[e.layer], grads[e.layer], head)
-        if guided:
-            with relu.guided():
-                for e in guided:
-                    maps[e.key] = gradients.gradient_map(tape.gradient(scores[e.output], head))
+                    maps[e.key] = cam.gradient_cam(e.method, run.taps[e.layer][first], grads[e.layer][first], head)
         del tape
-        tapped = {path: run.taps[path] for path in taps}
+        logits = {name: value[first] for name, value in both.items()}
+        tapped = {path: run.taps[path][first] for path in taps}
+        attended = {path: {name: value[first] for name, value in layer_maps.items()}
+                    for path, layer_maps in run.attention.items()}
         if forward_more:
             tail_rest = {name: value[explained:] for name, value in rest.items()}
             tail = explainer.graph.run(explainer.model_inputs(image[explained:], tail_rest), taps=taps, logits=True)
             logits = {name: tf.concat([value, tf.cast(tail.outputs[name], tf.float32)], 0)
                       for name, value in logits.items()}
             tapped = {path: tf.concat([value, tail.taps[path]], 0) for path, value in tapped.items()}
-        return {"maps": maps, "logits": logits, "taps": tapped, "attention": run.attention}
+        return {"maps": maps, "logits": logits, "taps": tapped, "attention": attended}
 
     return compute
 

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerasfg.vis import METHODS, Explainer, explain
+from kerasfg.vis.gradients import GuidableRelu
 
 
 def _tiny_model(dtype="float32"):
@@ -66,6 +67,24 @@ def test_guided_backprop_passes_only_positive_gradients_where_the_input_was_posi
     maps = explain(model, images.numpy(), "guided_backprop")
     np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
     assert not np.allclose(maps, explain(model, images.numpy(), "saliency"))
+
+
+def test_guidable_relu_guides_the_gradient_of_the_chosen_examples_only():
+    x = tf.constant([[-1.0, 0.5, 2.0, 3.0], [-1.0, 0.5, 2.0, 3.0]])
+    upstream = tf.constant([[1.0, -2.0, 3.0, -4.0], [1.0, -2.0, 3.0, -4.0]])
+    relu = GuidableRelu(tf.constant([False, True]))
+
+    @tf.function(autograph=False)
+    def forward_and_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = relu(x)
+        return y, tape.gradient(y, x, output_gradients=upstream)
+
+    y, gradient = forward_and_backward(x)
+    np.testing.assert_array_equal(y, [[0.0, 0.5, 2.0, 3.0]] * 2)
+    np.testing.assert_array_equal(gradient[0], [0.0, -2.0, 3.0, -4.0])  # the ReLU's own derivative
+    np.testing.assert_array_equal(gradient[1], [0.0, 0.0, 3.0, 0.0])  # and only positive gradients pass
 
 
 def test_smoothgrad_averages_gradients_over_noisy_copies():
