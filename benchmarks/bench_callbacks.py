@@ -1,9 +1,11 @@
 """What kerasfg's recording callbacks add to the quick start's training time.
 
 Trains the quick-start model (its config, export off) without kerasfg's recordings and with all of
-them at their default cadence (`kerasfg.quickstart.recordings`), in turns in one process, and prints
-the median ratio of the two fit times (budget: at most 1.05) and the seconds each callback spent in
-its hooks.
+them at their default cadence (`kerasfg.quickstart.recordings`), in turns in one process (without and
+with, then with and without, and so on), and prints the median ratio of the two fit times (budget: at
+most 1.05), the seconds each callback spent in its hooks (``set_model`` included), and the fit with
+recordings less those seconds against the fit without, which tells the machine's noise apart from any
+cost the recordings have outside their hooks.
 
     python -m benchmarks.bench_callbacks [--rounds 2] [--set key=value ...]
 """
@@ -21,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from benchmarks.timing import median_ratio, print_table
 from kerasfg import quickstart, training
 
-HOOKS = ("on_train_begin", "on_epoch_end", "on_train_batch_end", "on_train_end")
+HOOKS = ("set_model", "on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_batch_end", "on_train_end")
 
 
 def timed(callbacks, spent):
@@ -67,18 +69,30 @@ def main(argv=None):
         warm = quickstart.default_config(["export.enabled=false", "train.verbose=0", f"runs_dir={runs}",
                                           "train.epochs=1", "data.synthetic.train_images=640", *args.set])
         training.fit(warm)  # the process's one-time start-up costs fall on neither side
-        for _ in range(args.rounds):
-            times["without"].append(fit([]))
-            times["with"].append(fit(timed(quickstart.recordings(config), spent)))
+        times["outside hooks"] = []
+        for round_ in range(args.rounds):
+            # without, with; then with, without: a load that drifts during the run falls on both sides
+            for variant in ("without", "with") if round_ % 2 == 0 else ("with", "without"):
+                if variant == "without":
+                    times["without"].append(fit([]))
+                else:
+                    before = sum(spent.values())
+                    times["with"].append(fit(timed(quickstart.recordings(config), spent)))
+                    times["outside hooks"].append(times["with"][-1] - (sum(spent.values()) - before))
 
     ratio = median_ratio(times, "with", "without")
     without = statistics.median(times["without"])
     hooks = sum(spent.values()) / args.rounds
     print(f"\nquick-start fit ({config.train.epochs} epochs, {config.data.synthetic.train_images} images): "
           f"{without:.1f} s without recordings, {statistics.median(times['with']):.1f} s with all of them")
-    print(f"ratio with / without: {ratio:.3f} (budget <= 1.05)")
+    print(f"ratio with / without: {ratio:.3f} (budget <= 1.05), per round: "
+          f"{', '.join(f'{a / b:.3f}' for a, b in zip(times['with'], times['without']))}")
     print(f"the callbacks' hooks: {hooks:.1f} s per fit, {hooks / without:.1%} of the fit without them (the part of "
-          "the ratio that does not depend on how fast this machine happens to train in each round)\n")
+          "the ratio that does not depend on how fast this machine happens to train in each round)")
+    outside = median_ratio(times, "outside hooks", "without")
+    print(f"the fit with recordings less its hooks / the fit without: {outside:.3f}"
+          " (1 when the recordings cost nothing outside their hooks; the rest is how much this machine's speed "
+          "varied between rounds)\n")
     rows = [(label, seconds / args.rounds) for label, seconds in sorted(spent.items(), key=lambda item: -item[1])]
     print_table(rows, ["callback", "seconds per fit"])
 

@@ -9,12 +9,17 @@ from kerasfg.tensorboard import summary
 from kerasfg.vis import render
 from kerasfg.vis.deep_visualization import DeepVisualizer, resolve_settings
 
+RECORDING_STEPS = 30
+"""The gradient steps of a preset's recording during training, fewer than the presets' 50 to keep the
+recordings cheap; the activations they reach are what the ``activations`` annotations show."""
+
 
 class DeepVisualization(RecordingCallback):
     """Write one deep visualization per unit to TensorBoard (see `kerasfg.vis.DeepVisualizer`).
 
     It is the most expensive recording (``steps`` forward and backward passes of the model, all
-    units in one batch), so it records every 5 epochs and 4 units by default. Tag
+    units in one batch), so it records every 5 epochs, 4 units, and a preset with `RECORDING_STEPS`
+    steps by default (the presets take 50; pass ``steps=`` for more). Tag
     ``deep_visualization/<layer path or output name>``, kind ``deep_visualization`` with fields
     ``layer`` (the layer path or output name), ``units``, ``preset`` (the preset's name, or None
     for custom settings) and ``settings`` (all `DeepVisSettings` fields), and annotations
@@ -29,7 +34,9 @@ class DeepVisualization(RecordingCallback):
             only output by default.
         units: unit or class indices, one picture each; the first 4 by default.
         settings: a preset name of `kerasfg.vis.PRESETS` (default ``"row3"``) or a `DeepVisSettings`.
-        steps, learning_rate: override those of ``settings`` when given.
+        steps: gradient steps per recording; by default `RECORDING_STEPS` for a preset, and those of
+            custom ``settings``.
+        learning_rate: overrides that of ``settings`` when given.
         input_range: ``"probe"`` (the minimum and maximum of the probe images), a ``(low, high)``
             pair, or None (unbounded; each picture is then scaled by its own range).
         spatial: ``"center"`` or ``"mean"``, for convolution filters.
@@ -43,6 +50,8 @@ class DeepVisualization(RecordingCallback):
         super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs, probe_targets=probe_targets,
                          class_names=class_names)
         self.preset, settings = resolve_settings(settings)
+        if steps is None and self.preset is not None:
+            steps = RECORDING_STEPS
         overrides = {name: value for name, value in (("steps", steps), ("learning_rate", learning_rate))
                      if value is not None}
         self.settings = dataclasses.replace(settings, **overrides)

@@ -1,6 +1,8 @@
 """LayerActivations, Deconvolution and DeepVisualization write the tags, kinds, fields, steps and
 pictures that kerasfg's plugin reads, computed from the model as it is at each step."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -129,3 +131,12 @@ def test_deep_visualization_of_a_layer_with_custom_settings(tmp_path, model_and_
     content = event_recordings.contents(tmp_path)["kerasfg/deep_visualization/conv2"]
     assert content["preset"] is None and content["units"] == [1, 1, 7] and content["settings"]["norm_percentile"] == 20
     assert len(event_recordings.pictures(tmp_path, "kerasfg/deep_visualization/conv2")[1]) == 3
+
+
+def test_deep_visualization_takes_fewer_steps_of_a_preset_during_training_unless_told():
+    from kerasfg.callbacks.deep_visualization import RECORDING_STEPS
+    from kerasfg.vis import PRESETS, DeepVisSettings
+
+    assert DeepVisualization().settings == dataclasses.replace(PRESETS["row3"], steps=RECORDING_STEPS)
+    assert DeepVisualization(settings="row2", steps=80).settings.steps == 80
+    assert DeepVisualization(settings=DeepVisSettings(steps=7)).settings.steps == 7
