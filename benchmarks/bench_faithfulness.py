@@ -26,6 +26,7 @@ import numpy as np
 
 from benchmarks.timing import median_seconds, print_table
 from kerasfg import quickstart, training
+from kerasfg.callbacks.faithfulness import DEFAULT_METHODS, Faithfulness
 from kerasfg.vis import Explainer, faithfulness_table, mask_share, resize
 from kerasfg.layers.base import AttentionLayer
 from kerasfg.vis.attention_maps import AttentionMapProbe
@@ -117,12 +118,18 @@ def main(argv=None):
     print_table(timings, ["method", "seconds"])
     print(f"\nwhole table (maps, curves of {len(methods) + 1} rows, first calls compiling): {table_seconds:.1f} s")
 
-    # What one recording of the Faithfulness callback costs at its defaults (16 images, the applicable methods).
-    probe = {k: v[:16] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[:16]
-    recording = median_seconds(lambda: faithfulness_table(model, probe, methods=names, masks=masks[:16],
-                                                          output=output, explainer=explainer), repeats=3)
+    # What one recording of the Faithfulness callback costs at its defaults (its images, methods and curve steps;
+    # the callback reads the maps from the recording callbacks' shared pass, here they are computed too).
+    defaults = Faithfulness()
+    count = defaults.max_images
+    chosen, _ = applicable_methods(explainer, DEFAULT_METHODS, output=output)
+    probe = {k: v[:count] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[:count]
+    recording = median_seconds(lambda: faithfulness_table(model, probe, methods=chosen, masks=masks[:count],
+                                                          output=output, explainer=explainer, **defaults.options),
+                               repeats=3)
     ratio = f", {recording / epoch_seconds:.2f} of a training epoch ({epoch_seconds:.0f} s)" if epoch_seconds else ""
-    print(f"one Faithfulness recording at its defaults (16 images, {len(names)} methods): {recording:.1f} s{ratio}")
+    print(f"one Faithfulness recording at its defaults ({count} images, {len(chosen)} methods, "
+          f"{defaults.options['steps']} steps): {recording:.2f} s{ratio}")
 
 
 if __name__ == "__main__":
