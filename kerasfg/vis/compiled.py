@@ -4,8 +4,8 @@ A `tf.function` pays twice before its first result: tracing the Python code into
 rewrites of that graph (constant folding, arithmetic simplification, op fusion) when it is first called.
 The rewrites pay off for a function called thousands of times, like a training step; a recording runs a
 few times per training on a small batch, where they cost more than they save. For the quick-start model,
-Grappler takes about 0.35 s of the first call of the recording callbacks' shared pass and of the deep
-visualization loop, and the later calls run as fast without it (`benchmarks/bench_callbacks.py`).
+Grappler took about 0.35 s of the first call of the recording callbacks' shared pass and of the deep
+visualization loop, and the later calls ran as fast without it.
 
 `RecordingFunction` compiles such a function: traced once for batches of any size, and called without
 Grappler's rewrites. Other functions of the process, the training step included, keep them.
@@ -91,4 +91,3 @@ class RecordingFunction:
             self._traced = True
         with without_graph_rewrites():
             return self.function(*args)
-
