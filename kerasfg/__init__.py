@@ -15,6 +15,7 @@ _SUBMODULES = (
     "cli",
     "config",
     "data",
+    "distributed",
     "export",
     "io_utils",
     "layers",

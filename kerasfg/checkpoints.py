@@ -9,7 +9,7 @@ import shutil
 
 import keras
 
-from kerasfg.io_utils import TEMP_PREFIX, atomic_directory, atomic_file
+from kerasfg.io_utils import TEMP_PREFIX, atomic_directory, atomic_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -56,38 +56,57 @@ class ResumableBackup(keras.callbacks.Callback):
 
     Unlike `keras.callbacks.BackupAndRestore`, which rewrites its weight file in place and keeps no
     optimizer state, each backup here is a directory ``epoch_NNNNN`` holding the whole model
-    (weights and optimizer state) and the epoch number, written under a temporary name and renamed
-    into place. A restart loads the newest complete backup, so a run killed at any point, even during
-    a write, resumes exactly where its last finished epoch left it.
+    (weights and optimizer state) and ``state.json`` (the epoch and the number of workers), written
+    under a temporary name and renamed into place, and then a commit marker ``commit.json``. A
+    restart loads the newest committed backup, so a run killed at any point, even during a write,
+    resumes exactly where its last finished epoch left it.
+
+    With several workers (``worker``), the chief writes the backup, then every worker acknowledges
+    that it finished the epoch holding the chief's weights (`kerasfg.distributed.Worker.acknowledge`),
+    and only then does the chief write the commit marker, with the number of workers that
+    acknowledged. A backup is complete when its marker counts all the workers that trained it: one
+    written while a worker failed is never resumed from. A resumed chief hands its state to the other
+    workers (see `kerasfg.distributed`).
 
     Args:
-        directory: folder of the backups.
-        keep: number of backups to keep.
+        directory: folder of the backups; None on a worker that writes nothing (not the chief).
+        keep: number of committed backups to keep.
+        worker: this process's `kerasfg.distributed.Worker` when several workers train; None for a
+            single process.
 
     Attributes:
         resumed_from: the backup directory training resumed from, or None.
         initial_epoch: the number of epochs that were done when training (re)started.
     """
 
+    COMMIT = "commit.json"
     _PATTERN = re.compile(r"^epoch_(\d{5})$")
 
-    def __init__(self, directory, keep=2):
+    def __init__(self, directory, keep=2, worker=None):
         super().__init__()
-        self.directory = pathlib.Path(directory)
+        self.directory = None if directory is None else pathlib.Path(directory)
         self.keep = keep
+        self.worker = worker
         self.resumed_from = None
         self.initial_epoch = 0
 
+    @property
+    def writes(self):
+        """Whether this process writes and reads the backups (the chief, or a single process)."""
+        return self.directory is not None and (self.worker is None or self.worker.is_chief)
+
     def latest(self):
-        """The newest complete backup directory, or None."""
-        if not self.directory.is_dir():
-            return None
-        complete = sorted(p for p in self.directory.iterdir()
-                          if self._PATTERN.match(p.name) and (p / "state.json").is_file())
-        return complete[-1] if complete else None
+        """The newest committed backup directory, or None."""
+        committed = self._committed()
+        return committed[-1] if committed else None
+
+    def _committed(self):
+        if self.directory is None or not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if self._PATTERN.match(p.name) and is_committed(p))
 
     def on_train_begin(self, logs=None):
-        latest = self.latest()
+        latest = self.latest() if self.writes else None
         if latest is None:
             return
         optimizer = self.model.optimizer
@@ -98,17 +117,39 @@ class ResumableBackup(keras.callbacks.Callback):
         self.initial_epoch = state["epoch"]
         self.model._initial_epoch = state["epoch"]  # the hook fit() reads, as BackupAndRestore uses
         self.resumed_from = latest
-        logger.info("resuming from %s (epoch %d done)", latest, state["epoch"])
+        logger.info("resuming from %s (epoch %d done by %d worker(s))", latest, state["epoch"],
+                    state.get("workers", 1))
 
     def on_epoch_end(self, epoch, logs=None):
-        with atomic_directory(self.directory / f"epoch_{epoch + 1:05d}", overwrite=True) as temp:
-            self.model.save(temp / "model.keras")
-            (temp / "state.json").write_text(json.dumps({"epoch": epoch + 1}))
-        self._prune()
+        done = epoch + 1
+        workers = 1 if self.worker is None else self.worker.count
+        path = self.directory / f"epoch_{done:05d}" if self.writes else None
+        if path is not None:
+            with atomic_directory(path, overwrite=True) as temp:
+                self.model.save(temp / "model.keras")
+                (temp / "state.json").write_text(json.dumps({"epoch": done, "workers": workers}))
+        acknowledged = 1 if self.worker is None else self.worker.acknowledge(
+            [*self.model.weights, *self.model.optimizer.variables], done)
+        if path is not None:
+            write_json(path / self.COMMIT, {"epoch": done, "acknowledged": acknowledged})
+            self._prune()
 
     def _prune(self):
-        backups = sorted(p for p in self.directory.iterdir() if self._PATTERN.match(p.name))
-        for old in backups[:-self.keep]:
-            shutil.rmtree(old)
+        committed = self._committed()
+        newest = committed[-1].name
+        for old in self.directory.iterdir():
+            if self._PATTERN.match(old.name) and old not in committed[-self.keep:] and old.name < newest:
+                shutil.rmtree(old)
         for stale in self.directory.glob(f"{TEMP_PREFIX}*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def is_committed(backup):
+    """Whether the backup directory ``backup`` is complete: its commit marker names its epoch and
+    counts every worker that trained it."""
+    try:
+        state = json.loads((backup / "state.json").read_text())
+        commit = json.loads((backup / ResumableBackup.COMMIT).read_text())
+    except (OSError, ValueError):
+        return False
+    return commit.get("epoch") == state.get("epoch") and commit.get("acknowledged") == state.get("workers")

@@ -12,12 +12,21 @@ def _train(args):
         raise SystemExit("kerasfg train: give a CONFIG file, or --resume RUN_DIR.")
     from kerasfg import config as config_lib
     from kerasfg import training
+    from kerasfg.distributed import cluster_from_flags
 
+    try:
+        cluster = cluster_from_flags(args.workers, args.worker_index)
+    except ValueError as error:
+        print(f"kerasfg train: error: {error}", file=sys.stderr)
+        return 2
     path = args.config or f"{args.resume}/config.yaml"
-    config = config_lib.load(path, args.set)
-    result = training.fit(config, resume=args.resume)
+    config = config_lib.load(path, [*(["train.distribute=multi_worker"] if cluster else []), *args.set])
+    result = training.fit(config, resume=args.resume, cluster=cluster)
     print(f"test metrics: {result.test_metrics}")
-    print(f"run directory: {result.run_dir}")
+    if result.run_dir is None:
+        print("run directory: written by the chief (worker 0)")
+    else:
+        print(f"run directory: {result.run_dir}")
     return 0
 
 
@@ -42,6 +51,11 @@ def build_parser():
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=override_help)
     train.add_argument("--resume", metavar="RUN_DIR",
                        help="continue a killed run from its newest backup")
+    train.add_argument("--workers", metavar="HOST:PORT,...",
+                       help="train on several machines: every worker's address, the chief first (the "
+                            "same list on every worker; sets train.distribute=multi_worker)")
+    train.add_argument("--worker-index", type=int, metavar="N",
+                       help="this worker's position in --workers (0 is the chief, which writes the run)")
     train.set_defaults(handler=_train)
 
     quick = commands.add_parser(

@@ -19,7 +19,7 @@ import typing
 import yaml
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-DISTRIBUTIONS = ("none", "mirrored")
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 SCHEDULES = ("constant", "cosine", "step")
 
 
@@ -155,8 +155,13 @@ class TrainConfig:
             ``"mixed_float16"``.
         jit_compile: ``"auto"`` (XLA on GPUs, where it is faster; not on CPUs, where it is slower),
             true or false.
-        distribute: ``"none"`` or ``"mirrored"`` (`tf.distribute.MirroredStrategy` over all local
-            devices).
+        distribute: ``"none"``; ``"mirrored"`` (`tf.distribute.MirroredStrategy` over all local
+            devices); or ``"multi_worker"`` (synchronous data-parallel training over several
+            machines, each started with the workers' addresses and its index: see
+            `kerasfg.distributed` and ``docs/distributed.md``).
+        sync_batch_norm: under ``"mirrored"`` or ``"multi_worker"``, normalize with the statistics of
+            the whole global batch instead of each replica's part (the result then matches a single
+            process; costs small all-reduces in every batch-norm layer).
         early_stopping_patience: stop after this many epochs without a better validation loss; None
             disables early stopping.
         seed: seed of weights, dropout and shuffling.
@@ -169,6 +174,7 @@ class TrainConfig:
     precision: str = "auto"
     jit_compile: bool | str = "auto"
     distribute: str = "none"
+    sync_batch_norm: bool = False
     early_stopping_patience: int | None = None
     seed: int = 0
     verbose: int = 1

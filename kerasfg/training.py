@@ -34,7 +34,10 @@ import keras
 import tensorflow as tf
 
 from kerasfg import config as config_lib
+from kerasfg import distributed
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
+from kerasfg.distributed import Worker
+from kerasfg.distributed.batch_norm import synchronize_batch_norm
 from kerasfg.io_utils import atomic_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ class DataSplits:
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
+        steps_per_epoch: training steps per epoch when the datasets are one worker's shard (the
+            same on every worker); None otherwise.
     """
 
     train: tf.data.Dataset
@@ -66,6 +71,7 @@ class DataSplits:
     train_size: int
     preprocessing: object | None = None
     validation_masks: dict | None = None
+    steps_per_epoch: int | None = None
 
 
 @dataclasses.dataclass
@@ -73,7 +79,8 @@ class RunResult:
     """What a finished run produced.
 
     Attributes:
-        run_dir: the run directory.
+        run_dir: the run directory (None on the workers of a multi-worker run other than the chief,
+            which write nothing).
         model: the trained model.
         history: per-epoch logs of this invocation of fit (a resumed run holds the remaining epochs).
         test_metrics: metrics of the model on the test split.
@@ -95,7 +102,7 @@ class RunResult:
     export: object | None = None
 
 
-def fit(config, *, callbacks=(), resume=None):
+def fit(config, *, callbacks=(), resume=None, cluster=None):
     """Train the model that ``config`` describes, evaluate it on the test split and save the run.
 
     Args:
@@ -107,80 +114,92 @@ def fit(config, *, callbacks=(), resume=None):
             masks of that batch.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
+        cluster: the `kerasfg.distributed.Cluster` of a ``multi_worker`` run; by default read from
+            the ``TF_CONFIG`` environment variable.
 
     Returns:
         A `RunResult`.
     """
+    strategy = make_strategy(config.train.distribute, cluster)  # first: workers start before TensorFlow runs
     precision = resolve_precision(config.train.precision)
-    strategy = make_strategy(config.train.distribute)
+    worker = Worker.of(strategy)  # the chief (or only process) writes the run directory
     jit_compile = resolve_jit_compile(config.train.jit_compile, strategy)
     resolved = dataclasses.replace(
         config, train=dataclasses.replace(config.train, precision=precision, jit_compile=jit_compile))
-    run_dir = pathlib.Path(resume) if resume else new_run_dir(config.runs_dir, config.name)
-    if resume and not run_dir.is_dir():
-        raise FileNotFoundError(f"resume: run directory {run_dir} does not exist.")
-    config_lib.save(resolved, run_dir / "config.yaml")
-    logger.info("run directory %s (precision %s, jit_compile %s)", run_dir, precision, jit_compile)
+    worker.agree("the config", training_identity(resolved))
+    run_dir = None
+    if worker.is_chief:
+        run_dir = pathlib.Path(resume) if resume else new_run_dir(config.runs_dir, config.name)
+        if resume and not run_dir.is_dir():
+            raise FileNotFoundError(f"resume: run directory {run_dir} does not exist.")
+        config_lib.save(resolved, run_dir / "config.yaml")
+        logger.info("run directory %s (precision %s, jit_compile %s)", run_dir, precision, jit_compile)
 
     keras.utils.set_random_seed(config.train.seed)
-    data = build_datasets(config.data, run_dir=run_dir)
+    data = build_datasets(config.data, run_dir=run_dir, shard=worker.shard)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
         with strategy.scope():
             model = build_model(config, data)
-            steps_per_epoch = math.ceil(data.train_size / config.data.batch_size)
+            if config.train.sync_batch_norm:
+                synchronize_batch_norm(model)
+            steps_per_epoch = data.steps_per_epoch or math.ceil(data.train_size / config.data.batch_size)
             compile_model(model, config.train, jit_compile, steps_per_epoch)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
-                          data.validation_masks)
     meter = Throughput(config.data.batch_size)
-    backup = ResumableBackup(run_dir / "backup")
-    built_in = [
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
-        Checkpoint(run_dir / "checkpoints"),
-        backup,
-        meter,
-    ]
+    backup = ResumableBackup(run_dir / "backup" if run_dir else None, worker=worker if worker.multi else None)
+    built_in = [backup, meter]
+    if worker.is_chief:
+        _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
+                              data.validation_masks)
+        built_in = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
+                    Checkpoint(run_dir / "checkpoints"), *built_in]
     if config.train.early_stopping_patience is not None:
         built_in.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.train.early_stopping_patience,
             restore_best_weights=True))
     start = time.perf_counter()
-    history = model.fit(data.train, validation_data=data.validation, epochs=config.train.epochs,
-                        shuffle=False,  # the training dataset shuffles itself
-                        callbacks=[*built_in, *callbacks], verbose=config.train.verbose)
-    test_metrics = {k: float(v) for k, v in model.evaluate(
-        data.test, return_dict=True, verbose=0).items()}
-
-    with atomic_file(run_dir / "model.keras", mode=None) as temp:
-        model.save(temp)
-    target_names = {task: list(data.class_names[task]) for task in config.data.targets}
-    write_json(run_dir / "class_names.json", target_names)  # read by `kerasfg export RUN_DIR`
+    history = worker.fit(model, data.train, validation=data.validation, epochs=config.train.epochs,
+                         steps_per_epoch=steps_per_epoch, callbacks=worker.callbacks([*built_in, *callbacks]),
+                         verbose=config.train.verbose, backup=backup)
+    test_metrics = worker.evaluate(model, data.test)
     result = RunResult(
         run_dir=run_dir, model=model, history={k: [float(v) for v in values]
                                                for k, values in history.history.items()},
         test_metrics=test_metrics, class_names=data.class_names, precision=precision,
         jit_compile=jit_compile, train_images_per_second=meter.images_per_second())
+    if worker.is_chief:
+        _save_run(result, config, data, backup, fit_seconds=time.perf_counter() - start)
+    worker.wait_for_chief()
+    return result
+
+
+def _save_run(result, config, data, backup, fit_seconds):
+    """Write the final model, class names, export and metrics of a finished run."""
+    run_dir, model = result.run_dir, result.model
+    with atomic_file(run_dir / "model.keras", mode=None) as temp:
+        model.save(temp)
+    target_names = {task: list(data.class_names[task]) for task in config.data.targets}
+    write_json(run_dir / "class_names.json", target_names)  # read by `kerasfg export RUN_DIR`
     if config.export.enabled:
         from kerasfg.export import export_saved_model
 
         result.export = export_saved_model(model, config.export.base_path, class_names=target_names,
                                            preprocessing=data.preprocessing)
     write_json(run_dir / "metrics.json", {
-        "test": test_metrics,
+        "test": result.test_metrics,
         "history": result.history,
         "epochs_completed": backup.initial_epoch + len(result.history.get("loss", [])),
         "resumed_from": str(backup.resumed_from) if backup.resumed_from else None,
-        "precision": precision,
-        "jit_compile": jit_compile,
+        "precision": result.precision,
+        "jit_compile": result.jit_compile,
         "train_images_per_second": result.train_images_per_second,
-        "fit_seconds": time.perf_counter() - start,
+        "fit_seconds": fit_seconds,
         "export_path": str(result.export.path) if result.export else None,
     })
-    return result
 
 
 def _configure_recordings(callbacks, log_dir, validation, class_names, validation_masks=None):
@@ -223,28 +242,35 @@ def new_run_dir(runs_dir, name):
     raise FileExistsError(f"could not create a new run directory under {base}.")
 
 
-def build_datasets(data_config, run_dir=None):
+def build_datasets(data_config, run_dir=None, shard=None):
     """Build the train, validation and test datasets that ``data_config`` describes.
 
     Args:
         data_config: a `DataConfig`.
         run_dir: where a dataset on disk writes its report of skipped files.
+        shard: a `kerasfg.distributed.InputShard`: build only this worker's part of each split, in
+            per-replica batches of the global batch size (see `kerasfg.distributed.sharding`).
 
     Returns:
         A `DataSplits`.
     """
     tasks = [*data_config.targets, *(name for name in data_config.inputs if name != "image")]
+    if shard is not None:
+        try:
+            shard.replica_batch_size(data_config.batch_size)
+        except ValueError as error:
+            raise config_lib.ConfigError(f"data.batch_size: {error}") from None
     if data_config.source == "dataset":
-        splits = _dataset_splits(data_config, tasks, run_dir)
+        splits = _dataset_splits(data_config, tasks, run_dir, shard)
     else:
-        splits = _synthetic_splits(data_config, tasks)
+        splits = _synthetic_splits(data_config, tasks, shard)
     if list(data_config.inputs) == ["image"]:  # a single-input model takes the image tensor itself
         for role in ("train", "validation", "test"):
             setattr(splits, role, getattr(splits, role).map(lambda x, y: (x["image"], y)))
     return splits
 
 
-def _synthetic_splits(data_config, tasks):
+def _synthetic_splits(data_config, tasks, shard):
     from kerasfg.data.synthetic import synthetic_faces
 
     synthetic = data_config.synthetic
@@ -260,17 +286,19 @@ def _synthetic_splits(data_config, tasks):
     def as_dataset(faces, training):
         return faces.as_dataset(inputs=data_config.inputs, targets=data_config.targets,
                                 batch_size=data_config.batch_size,
-                                shuffle=training and data_config.shuffle, seed=synthetic.seed)
+                                shuffle=training and data_config.shuffle, seed=synthetic.seed,
+                                shard=shard, training=training)
 
     return DataSplits(
         train=as_dataset(train, True), validation=as_dataset(validation, False),
         test=as_dataset(test, False), input_shape=train.images.shape[1:],
         num_classes={task: train.num_classes[task] for task in tasks},
         class_names={task: train.class_names[task] for task in tasks}, train_size=len(train),
-        validation_masks={task: validation.masks[task] for task in data_config.targets})
+        validation_masks={task: validation.masks[task] for task in data_config.targets},
+        steps_per_epoch=shard and shard.steps_per_epoch(None, range(len(train)), data_config.batch_size))
 
 
-def _dataset_splits(data_config, tasks, run_dir):
+def _dataset_splits(data_config, tasks, run_dir, shard):
     from kerasfg.data import load_splits
     from kerasfg.export import Preprocessing
 
@@ -286,14 +314,16 @@ def _dataset_splits(data_config, tasks, run_dir):
     def as_dataset(part, training):
         return part.as_dataset(data_config.batch_size, training=training, inputs=data_config.inputs,
                                targets=data_config.targets, shuffle=training and data_config.shuffle,
-                               augment=spec.augment if training else None, seed=spec.seed)
+                               augment=spec.augment if training else None, seed=spec.seed, shard=shard)
 
     return DataSplits(
         train=as_dataset(train, True), validation=as_dataset(parts[spec.val_split], False),
         test=as_dataset(parts[spec.test_split], False), input_shape=train.input_shape,
         num_classes={task: train.num_classes[task] for task in tasks},
         class_names={task: tuple(train.class_names[task]) for task in tasks}, train_size=len(train),
-        preprocessing=Preprocessing(**train.preprocessing))
+        preprocessing=Preprocessing(**train.preprocessing),
+        steps_per_epoch=shard and shard.steps_per_epoch(train.source, train.source_index,
+                                                        data_config.batch_size))
 
 
 def _check_tasks(tasks, available, source):
@@ -390,11 +420,34 @@ def resolve_jit_compile(jit_compile, strategy=None):
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def make_strategy(distribute):
-    """``"mirrored"``: a `tf.distribute.MirroredStrategy` over all local devices; else the default."""
+def make_strategy(distribute, cluster=None):
+    """The `tf.distribute.Strategy` of ``distribute`` (the config's ``train.distribute``).
+
+    ``"mirrored"``: a `tf.distribute.MirroredStrategy` over all local devices; ``"multi_worker"``: a
+    `tf.distribute.MultiWorkerMirroredStrategy` over the workers of ``cluster`` (a
+    `kerasfg.distributed.Cluster`; by default from ``TF_CONFIG``), once they have all connected;
+    otherwise the default strategy.
+    """
     if distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if distribute == "multi_worker":
+        cluster = cluster or distributed.Cluster.from_environment()
+        if cluster is None:
+            raise config_lib.ConfigError(
+                "train.distribute: 'multi_worker' needs the workers' addresses and this worker's index: "
+                "run kerasfg train CONFIG --workers HOST:PORT,HOST:PORT --worker-index N, or set TF_CONFIG.")
+        return distributed.multi_worker_strategy(cluster)
     return tf.distribute.get_strategy()
+
+
+def training_identity(config):
+    """What must be equal on every worker of a run: the data, model and training sections of
+    ``config`` (without the progress output), as YAML."""
+    import yaml
+
+    sections = config.to_dict()
+    sections["train"].pop("verbose")
+    return yaml.safe_dump({key: sections[key] for key in ("data", "model", "train")}, sort_keys=True)
 
 
 class Throughput(keras.callbacks.Callback):

@@ -221,7 +221,7 @@ class FaceDataset:
 
     def as_dataset(self, batch_size=32, training=False, *, tasks=None, inputs=None, targets=None,
                    shuffle=None, augment=None, seed=0, shuffle_buffer=None, cache=True, drop_remainder=None,
-                   dtype="float32", repeat=False):
+                   dtype="float32", repeat=False, shard=None):
         """The ``tf.data`` pipeline of batches.
 
         Args:
@@ -242,6 +242,8 @@ class FaceDataset:
             dtype: ``"float32"`` (or ``"bfloat16"``/``"float16"``) pixels in 0..255, the scale kerasfg models
                 and serving signatures use (normalization is a layer of the model); or ``"uint8"``.
             repeat: repeat forever (then pass ``steps_per_epoch`` to ``fit``).
+            shard: a `kerasfg.distributed.InputShard`: yield only this worker's part of the data, in
+                per-replica batches of the global ``batch_size`` (see `kerasfg.distributed.sharding`).
 
         Returns:
             A ``tf.data.Dataset``; images are ``[B, H, W, C]``; labels are int32 (class, regression) or
@@ -279,7 +281,7 @@ class FaceDataset:
             resize=(self.image_size, self.resize_method, self.antialias), batch_size=batch_size,
             training=training, arrange=arrange, shuffle=shuffle, augment=augment, seed=seed,
             shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder, dtype=dtype,
-            repeat=repeat)
+            repeat=repeat, shard=shard)
 
     @property
     def preprocessing(self):

@@ -218,11 +218,25 @@ class TFRecordSource:
     and ``label/<task>`` (int64 list) features; the manifest holds the same labels and metadata as arrays.
     """
 
-    def __init__(self, root, manifest):
+    def __init__(self, root, manifest, files=None):
         self.root = pathlib.Path(root)
         self.manifest = manifest
-        self.files = [str(self.root / f) for f in manifest["shards"]]
+        self.files = [str(self.root / f) for f in manifest["shards"]] if files is None else list(files)
         self.decoder = "tfrecord"
+
+    def shard(self, index, count, source_index):
+        """The files ``index, index + count, ...`` of this source, and where their items are in ``source_index``.
+
+        Records are dealt round-robin over the manifest's shards, so item ``i`` is in shard
+        ``i % len(shards)``.
+
+        Returns:
+            ``(TFRecordSource over those files, positions in source_index of the items they hold)``.
+        """
+        num_files = len(self.manifest["shards"])
+        source_index = np.asarray(source_index, np.int64)
+        positions = np.flatnonzero(source_index % num_files % count == index)
+        return TFRecordSource(self.root, self.manifest, self.files[index::count]), positions
 
     def __len__(self):
         return int(self.manifest["count"])
@@ -266,11 +280,13 @@ class TFRecordSource:
 
 def make_dataset(source, source_index, labels, *, channels, resize, batch_size, training, arrange,
                  shuffle=None, augment=None, seed=0, shuffle_buffer=None, cache=True, drop_remainder=None,
-                 dtype="float32", repeat=False):
+                 dtype="float32", repeat=False, shard=None):
     """Build the ``tf.data`` pipeline; see :meth:`kerasfg.data.FaceDataset.as_dataset` for the arguments.
 
     ``resize`` is ``(image_size, method, antialias)``; ``arrange(images, labels)`` gives the final
-    ``(x, y)`` structure of a batch.
+    ``(x, y)`` structure of a batch. With a ``shard`` (a `kerasfg.distributed.InputShard`), the
+    pipeline yields this worker's part of the data in per-replica batches of the global
+    ``batch_size``; training then keeps exactly ``shard.steps_per_epoch(...)`` steps of full batches.
     """
     source_index = np.asarray(source_index, np.int64)
     if len(source_index) == 0:
@@ -279,6 +295,19 @@ def make_dataset(source, source_index, labels, *, channels, resize, batch_size, 
     shuffle = training if shuffle is None else shuffle
     if drop_remainder is None:
         drop_remainder = training
+    if shard is not None:
+        global_batch_size, batch_size = batch_size, shard.replica_batch_size(batch_size)
+        if training:
+            drop_remainder = True  # every replica trains on a full batch at every step
+            steps = shard.steps_per_epoch(source, source_index, global_batch_size)
+            read_by_file = shard.by_file(source)
+            source, mine = shard.training_examples(source, source_index)
+        else:
+            mine = shard.evaluation_examples(len(source_index))
+        source_index, labels = source_index[mine], {task: values[mine] for task, values in labels.items()}
+        if len(source_index) == 0:
+            raise ValueError(f"worker {shard.index} of {shard.count} has no examples to evaluate; use "
+                             "fewer workers or a larger evaluation set.")
     # Without a cache, shuffle the (cheap) file list before decoding; with one, after the cache.
     ds = source.elements(source_index, labels, channels, resize,
                          shuffle_seed=seed if shuffle and not cache else None)
@@ -287,10 +316,14 @@ def make_dataset(source, source_index, labels, *, channels, resize, batch_size, 
         if shuffle:
             buffer = shuffle_buffer or min(len(source_index), 20_000)
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if shard is not None and training and not read_by_file:
+        ds = shard.interleave(ds, len(source_index), global_batch_size)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE,
                   deterministic=True)
+    if shard is not None and training and not repeat:
+        ds = ds.take(steps * shard.replicas)
 
     def finish(images, y, batch_seed=None):
         if dtype != "uint8":
@@ -304,7 +337,8 @@ def make_dataset(source, source_index, labels, *, channels, resize, batch_size, 
     if config.active:
         if dtype == "uint8":
             raise ValueError("augmentation needs float images; use dtype='float32' (or augment=None)")
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        augment_seed = seed if shard is None else shard.seed(seed)  # each worker draws its own
+        seeds = tf.data.Dataset.random(seed=augment_seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda batch, s: finish(batch[0], batch[1], s), num_parallel_calls=AUTOTUNE)
     else:

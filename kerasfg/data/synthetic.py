@@ -133,7 +133,7 @@ class SyntheticFaces:
         return {task: len(names) for task, names in self.class_names.items()}
 
     def as_dataset(self, inputs=("image",), targets=("identity",), batch_size=None, shuffle=False,
-                   seed=None):
+                   seed=None, shard=None, training=False):
         """Return the faces as a `tf.data.Dataset` of `(inputs, targets)` dicts.
 
         Args:
@@ -144,6 +144,10 @@ class SyntheticFaces:
             batch_size: if given, batch the dataset (keeping a last partial batch) and prefetch.
             shuffle: reshuffle the whole set each epoch.
             seed: shuffle seed.
+            shard: a `kerasfg.distributed.InputShard`: yield only this worker's part of the faces in
+                per-replica batches of the global ``batch_size`` (see `kerasfg.distributed.sharding`).
+            training: with a ``shard``, the faces are a training set: split by data after shuffling,
+                full batches only; otherwise each worker gets a contiguous block.
 
         Returns:
             A `tf.data.Dataset` of `(dict of inputs, dict of targets)`.
@@ -155,11 +159,18 @@ class SyntheticFaces:
         if unknown:
             raise ValueError(f"Unknown dataset field(s) {unknown}; expected names from "
                              f"{sorted(columns)}.")
+        if shard is not None and not training:
+            block = shard.evaluation_examples(len(self))
+            columns = {name: values[block] for name, values in columns.items()}
         dataset = tf.data.Dataset.from_tensor_slices(
             ({name: columns[name] for name in inputs}, {name: columns[name] for name in targets}))
         if shuffle:
             dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-        if batch_size:
+        if shard is not None:
+            if training:
+                dataset = shard.interleave(dataset, len(self), batch_size)
+            dataset = dataset.batch(shard.replica_batch_size(batch_size), drop_remainder=training)
+        elif batch_size:
             dataset = dataset.batch(batch_size)
 
         def to_float(features, labels):

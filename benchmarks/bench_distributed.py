@@ -1,0 +1,187 @@
+"""Multi-worker training: per-step overhead of the distributed path, and the all-reduce payload of ResNet-50.
+
+Two local workers on a 2-core machine cannot show a speed-up, so this prints what scaling depends on:
+
+1. **Per-step overhead.** ``kerasfg.training.fit`` of the quick-start model, each process pinned to one
+   core (``taskset``), at the same batch per process: one process (``train.distribute: none``, Keras's
+   ``fit``), and two workers (``multi_worker``, global batch twice as large) without and with
+   synchronized batch norm. The ratio of a worker's step time to the single process's is the cost of
+   the distributed path (all-reduces, the per-step metric reduction, the training loop) at that batch.
+2. **All-reduce payload.** The gradient bytes every step sums across workers for ResNet-50 at 224x224
+   (1000 classes), the bytes each worker sends in a ring all-reduce, and the all-reduces synchronized
+   batch norm adds; and the time two local workers take to all-reduce that payload over loopback.
+
+``docs/distributed.md`` turns these figures into the expected scaling. Run it alone (``flock
+/tmp/kerasfg-bench.lock python -m benchmarks.bench_distributed``); on a busy machine the ratios are
+noisy.
+
+    python -m benchmarks.bench_distributed [--batch 32] [--steps 24] [--set KEY=VALUE ...]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks.timing import print_table  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PAYLOAD_REPEATS = 5
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return ",".join(addresses)
+
+
+def pinned(core):
+    """``taskset`` to one core, when it exists and the machine has that core."""
+    if shutil.which("taskset") and core < (os.cpu_count() or 1):
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+def run_processes(commands, timeout=1800):
+    """Run the commands together; return the JSON each printed on its last line."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command in commands]
+    results = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=timeout)
+            if process.returncode != 0:
+                raise RuntimeError(f"benchmark worker failed ({process.returncode}):\n{err[-3000:]}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    return results
+
+
+# === One training process (run as a subprocess) ===
+
+def train_once(args):
+    """Train with kerasfg.training.fit and print the median step seconds (after the first epoch)."""
+    from kerasfg import quickstart, training
+    from kerasfg.distributed import Cluster
+
+    workers = args.workers.split(",") if args.workers else []
+    count = max(1, len(workers))
+    steps = args.steps
+    overrides = [
+        f"data.batch_size={args.batch * count}", f"data.synthetic.train_images={args.batch * count * steps}",
+        f"data.synthetic.val_images={args.batch * count}", f"data.synthetic.test_images={args.batch * count}",
+        "train.epochs=2", "train.verbose=0", "train.precision=float32", "export.enabled=false",
+        f"runs_dir={args.runs}", f"train.distribute={'multi_worker' if workers else 'none'}",
+        f"train.sync_batch_norm={str(args.sync_batch_norm).lower()}", *args.set]
+    config = quickstart.default_config(overrides)
+    cluster = Cluster(tuple(workers), args.index) if workers else None
+    result = training.fit(config, cluster=cluster)
+    record = {"step_seconds": config.data.batch_size / result.train_images_per_second}
+    if workers and args.payload:
+        record["allreduce_seconds"] = time_allreduce(result.model.distribute_strategy, args.payload)
+    print(json.dumps(record))
+
+
+def time_allreduce(strategy, num_floats):
+    """Median seconds of a SUM all-reduce of ``num_floats`` float32 values across the workers."""
+    import tensorflow as tf
+
+    @tf.function
+    def all_reduce(value):
+        return strategy.run(
+            lambda v: tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, v), args=(value,))
+
+    value = tf.ones([num_floats], tf.float32)
+    all_reduce(value)  # trace and warm up
+    times = []
+    for _ in range(PAYLOAD_REPEATS):
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), strategy.experimental_local_results(all_reduce(value)))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# === The report ===
+
+def resnet50_payload():
+    """Gradient floats, batch-norm layers and trainable variables of ResNet-50 at 224x224, 1000 classes."""
+    import keras
+
+    from kerasfg.models import build_model
+
+    model = build_model("resnet50", input_shape=(224, 224, 3), num_classes=1000)
+    floats = sum(int(keras.ops.size(v)) for v in model.trainable_variables)
+    batch_norms = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    return floats, batch_norms, len(model.trainable_variables)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=32, help="batch per process (per worker)")
+    parser.add_argument("--steps", type=int, default=24, help="training steps per epoch (2 epochs, the first untimed)")
+    parser.add_argument("--set", action="append", default=[], help="quick-start config override")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--sync-batch-norm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--payload", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return train_once(args)
+
+    floats, batch_norms, variables = resnet50_payload()
+    megabytes = floats * 4 / 1e6
+    print(f"ResNet-50 (224x224, 1000 classes): {floats / 1e6:.2f} M trainable floats in {variables} variables, "
+          f"{batch_norms} batch-norm layers")
+    print(f"  gradient all-reduce per step: {megabytes:.1f} MB (float32); in a ring all-reduce each worker "
+          "sends and receives 2 (W-1)/W of it:")
+    print_table([[w, f"{2 * (w - 1) / w * megabytes:.1f}"] for w in (2, 4, 8, 16)], ["workers W", "MB per worker"])
+    print(f"  synchronized batch norm adds {3 * batch_norms} small all-reduces per forward pass "
+          f"({batch_norms} layers x sum, sum of squares, count) and as many in the backward pass")
+
+    common = [sys.executable, "-m", "benchmarks.bench_distributed", "--worker", "--batch", str(args.batch),
+              "--steps", str(args.steps), *(f"--set={s}" for s in args.set)]
+    with tempfile.TemporaryDirectory() as runs:
+        single = run_processes([[*pinned(0), *common, "--runs", f"{runs}/single"]])[0]
+        timings = {}
+        for label, extra in (("2 workers", []), ("2 workers, sync batch norm", ["--sync-batch-norm"])):
+            workers = free_ports(2)
+            payload = ["--payload", str(floats)] if not extra else []
+            timings[label] = run_processes([
+                [*pinned(index), *common, "--workers", workers, "--index", str(index), "--runs",
+                 f"{runs}/{label}-{index}", *extra, *payload] for index in (0, 1)])
+
+    step = single["step_seconds"]
+    rows = [["1 process (Keras fit)", args.batch, f"{step * 1000:.1f}", "1.00"]]
+    for label, results in timings.items():
+        worker_step = max(r["step_seconds"] for r in results)
+        rows.append([label, 2 * args.batch, f"{worker_step * 1000:.1f}", f"{worker_step / step:.2f}"])
+    print(f"\nQuick-start model, {args.batch} images per process and step, one core per process "
+          f"({'taskset' if pinned(0) else 'not pinned: taskset missing'}):")
+    print_table(rows, ["run", "global batch", "ms per step", "x single process"])
+    seconds = statistics.median(r["allreduce_seconds"] for r in timings["2 workers"])
+    print(f"\nAll-reduce of the ResNet-50 payload ({megabytes:.1f} MB) between the 2 local workers: "
+          f"{seconds * 1000:.0f} ms ({megabytes / seconds:.0f} MB/s of gradient over loopback)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
