@@ -40,6 +40,7 @@ import tensorflow as tf
 from kerasfg.export import preprocess as _pre
 from kerasfg.export import warmup as _warmup
 from kerasfg.export._verify_worker import scan_ops
+from kerasfg.export.versions import list_versions, next_version  # noqa: F401 (public here too)
 from kerasfg.io_utils import atomic_directory
 
 log = logging.getLogger(__name__)
@@ -363,22 +364,6 @@ def default_tolerance(model) -> tuple[float, float]:
     if "float16" in dtypes:
         return 5e-3, 2e-3
     return 1e-4, 1e-5
-
-
-# === Versions ===
-
-
-def list_versions(base_path) -> list[int]:
-    """The integer versions under ``base_path`` (TF Serving only considers all-digit directory names)."""
-    base = pathlib.Path(base_path)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def next_version(base_path) -> int:
-    versions = list_versions(base_path)
-    return versions[-1] + 1 if versions else 1
 
 
 # === Export ===

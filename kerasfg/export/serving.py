@@ -25,6 +25,8 @@ import urllib.request
 
 import numpy as np
 
+from kerasfg.errors import UserError
+
 _DT = {  # TensorFlow DataType enum names -> numpy dtypes
     "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32, "DT_INT64": np.int64,
     "DT_UINT8": np.uint8, "DT_INT8": np.int8, "DT_INT16": np.int16, "DT_UINT16": np.uint16,
@@ -33,8 +35,9 @@ _DT = {  # TensorFlow DataType enum names -> numpy dtypes
 _GRPC_FROM_HTTP = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
-class ServingError(RuntimeError):
-    """The server refused a request; ``code`` is the gRPC status name (INVALID_ARGUMENT, NOT_FOUND, ...)."""
+class ServingError(UserError, RuntimeError):
+    """The server refused a request or cannot be reached; ``code`` is the gRPC status name (INVALID_ARGUMENT,
+    NOT_FOUND, UNAVAILABLE, ...)."""
 
     def __init__(self, code, message):
         super().__init__(f"{code}: {message}")
@@ -311,6 +314,8 @@ class ServingClient:
             except ValueError:
                 message = text
             raise ServingError(_GRPC_FROM_HTTP.get(err.code, f"HTTP_{err.code}"), message) from None
+        except urllib.error.URLError as err:  # no HTTP answer: refused, unknown host, timeout
+            raise ServingError("UNAVAILABLE", f"cannot reach {url}: {err.reason}") from None
 
     # -- API
 

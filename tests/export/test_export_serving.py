@@ -10,7 +10,7 @@ import tensorflow as tf
 from export_helpers import IDENTITIES, encode_png, random_faces
 
 from kerasfg.export import serving
-from kerasfg.export.cli import main as cli_main
+from kerasfg.cli import main as cli_main
 from kerasfg.export.serving import ServingClient, ServingError, TensorSpec
 
 
@@ -152,8 +152,9 @@ def test_predict_command(standin, direct, tmp_path, capsys):
     assert [r["image"] for r in rows] == [str(p) for p in paths]
     first = direct["identity_name"][0].decode()
     assert rows[0]["identity_name"] == first and rows[0]["identity_class"] == int(direct["identity_class"][0])
-    assert cli_main(args) == 1  # the expression input is missing: the client names it
-    assert "missing ['expression']" in capsys.readouterr().err
+    assert cli_main(args) == 2  # the expression input is missing: the client names it
+    assert "kerasfg predict: error: signature 'serving_default' takes inputs" in (err := capsys.readouterr().err)
+    assert "missing ['expression']" in err
 
 
 def test_b64_helper_is_standard_alphabet():
