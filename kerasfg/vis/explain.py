@@ -95,6 +95,38 @@ class Explainer:
                                    **options)
         return np.asarray(maps, np.float32)
 
+    def maps_of(self, methods, inputs, *, output=None, classes=None):
+        """The maps of several methods for one batch: ``{name: float32 (n, height, width)}``.
+
+        Args:
+            methods: ``{name: method}``, each a method name of `METHODS` (those of
+                `kerasfg.vis.one_pass.ONE_PASS_METHODS` are computed together, from one pass), a callable
+                ``fn(model, inputs, *, output, classes) -> (n, h, w) maps`` or an array of maps already
+                computed.
+            inputs, output, classes: as when calling the explainer.
+        """
+        for name, method in methods.items():
+            if isinstance(method, str):
+                check_method(method)
+            elif not (callable(method) or isinstance(method, np.ndarray)):
+                raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain, a callable "
+                                 f"(model, inputs, *, output, classes) -> maps or an array of maps; got {method!r}.")
+        output = self.output_name(output)
+        one_pass = {name: self.explanation(method, output)
+                    for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
+        computed = run_one_pass(self, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
+        maps = {}
+        for name, method in methods.items():
+            if name in one_pass:
+                maps[name] = computed[one_pass[name]]
+            elif isinstance(method, str):
+                maps[name] = self(inputs, method, output=output, classes=classes)
+            elif callable(method):
+                maps[name] = method(self.model, inputs, output=output, classes=classes)
+            else:
+                maps[name] = method
+        return maps
+
     def output_name(self, output=None):
         """``output``, checked against the model's output names, or the first output's name."""
         if output is None:

@@ -271,34 +271,6 @@ def area_under_curve(curves):
     return (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2 * (curves.shape[1] - 1))
 
 
-def _explain_all(methods, explainer, model, inputs, output, classes):
-    """``{name: maps}`` of every method of ``methods`` (see `faithfulness_table`); the named methods of
-    `kerasfg.vis.one_pass.ONE_PASS_METHODS` come from one pass."""
-    from kerasfg.vis.explain import check_method
-    from kerasfg.vis.one_pass import ONE_PASS_METHODS, run_one_pass
-
-    for name, method in methods.items():
-        if isinstance(method, str):
-            check_method(method)
-        elif not (callable(method) or isinstance(method, np.ndarray)):
-            raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain, a callable "
-                             f"(model, inputs, *, output, classes) -> maps or an array of maps; got {method!r}.")
-    one_pass = {name: explainer.explanation(method, output)
-                for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
-    computed = run_one_pass(explainer, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
-    maps = {}
-    for name, method in methods.items():
-        if name in one_pass:
-            maps[name] = computed[one_pass[name]]
-        elif isinstance(method, str):
-            maps[name] = explainer(inputs, method, output=output, classes=classes)
-        elif callable(method):
-            maps[name] = method(model, inputs, output=output, classes=classes)
-        else:
-            maps[name] = method
-    return maps
-
-
 def applicable_methods(explainer, methods=None, output=None):
     """The methods of `kerasfg.vis.explain` that apply to a model, and why the others do not.
 
@@ -401,7 +373,7 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
     images, rest = probability.split(inputs)
     if classes is None:
         classes = probability(probability.with_images(images, rest, slice(None))).argmax(axis=-1)
-    named = list(_explain_all(methods, explainer, model, inputs, probability.output, classes).items())
+    named = list(explainer.maps_of(methods, inputs, output=probability.output, classes=classes).items())
     random = [random_maps(images.shape[:3], seed + 1)] if random_baseline else []
     curves = _curves_of_maps(probability, inputs, [maps for _, maps in named] + random, classes, steps=steps,
                              deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed)
