@@ -42,14 +42,27 @@ from kerasfg.models.registry import register_model
 VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 VGG_FILTERS = (64, 128, 256, 512, 512)
 PLACEMENTS = ("none", "last", "blocks")
+LAYER_NAMES = {"applications": ("block{b}_conv{c}", "block{b}_pool"), "caffe": ("conv{b}_{c}", "pool{b}")}
 HEADS = ("fc", "cam")
 
 # === Layers ===
 
 
 def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu",
-              attention_placement="last", attention_residual=None, pool_padding="valid"):
-    """The five conv blocks of VGG on tensor ``x`` (ending with ``block5_pool``), with attention."""
+              attention_placement="last", attention_residual=None, pool_padding="valid",
+              filters=VGG_FILTERS, naming="applications"):
+    """The five conv blocks of VGG on tensor ``x`` (ending with the last pooling), with attention.
+
+    ``filters`` gives the width of each block; ``naming`` the layer names: ``"applications"``
+    (``block3_conv2``, ``block5_pool``: keras.applications) or ``"caffe"`` (``conv3_2``, ``pool5``:
+    the original Caffe and MatConvNet VGG models, VGG-Face among them).
+    """
+    if naming not in LAYER_NAMES:
+        raise ValueError(f"naming must be one of {sorted(LAYER_NAMES)}; received {naming!r}.")
+    if len(filters) != len(VGG_FILTERS):
+        raise ValueError(f"filters must give the width of each of the {len(VGG_FILTERS)} blocks; "
+                         f"received {filters!r}.")
+    conv_name, pool_name = LAYER_NAMES[naming]
     if depth not in VGG_BLOCKS:
         raise ValueError(f"VGG depth must be one of {sorted(VGG_BLOCKS)}; received {depth!r}.")
     if attention_placement not in PLACEMENTS:
@@ -58,22 +71,22 @@ def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu
     attention = attention if isinstance(attention, Attention) else Attention(attention)
     if attention_residual is None:
         attention_residual = attention_placement == "last"
-    for b, (convs, filters) in enumerate(zip(VGG_BLOCKS[depth], VGG_FILTERS), start=1):
+    for b, (convs, width) in enumerate(zip(VGG_BLOCKS[depth], filters), start=1):
         for c in range(1, convs + 1):
-            name = f"block{b}_conv{c}"
+            name = conv_name.format(b=b, c=c)
             if batch_norm:
-                x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
+                x = keras.layers.Conv2D(width, 3, padding="same", name=name)(x)
                 x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
                 x = act(x, activation, name)
             elif isinstance(activation, str) and activation == "relu":
                 # keras.applications' layout: the activation inside the convolution.
-                x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+                x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=name)(x)
             else:
-                x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
+                x = keras.layers.Conv2D(width, 3, padding="same", name=name)(x)
                 x = act(x, activation, name)
         if attention and attention_placement == "blocks":
             x = _attend(x, attention, f"block{b}", attention_residual)
-        x = keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding, name=f"block{b}_pool")(x)
+        x = keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding, name=pool_name.format(b=b))(x)
     if attention and attention_placement == "last":
         x = _attend(x, attention, "top", attention_residual)
     return x
