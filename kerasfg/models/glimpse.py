@@ -3,19 +3,24 @@
 One image input, at high resolution (600x600 in the thesis; any size works), feeds two streams:
 
 - **where**: the image resized to ``low_resolution`` (224x224 by default: the thesis does not state it;
-  it is VGG-16's and VGG-Face's input size) goes through the five conv blocks of VGG-16 (layer names of
-  keras.applications, ``block1_conv1`` ... ``block5_pool``, so VGG weights load by name). Its
-  ``block5_pool`` features go to the classifier, and a **grid head** scores the ``k x k`` cells:
-  ``grid_head="conv"`` (default) is a 1x1 convolution from ``block5_conv3`` to one score per position
+  it is VGG-16's and VGG-Face's input size) goes through the five conv blocks of VGG-16. With
+  ``trunk="vgg_face"`` (default, the thesis's initialization) the layers have VGG-Face's names
+  (``conv1_1`` ... ``conv5_3``, ``pool5``), the VGG-Face mean colour is subtracted from the RGB 0..255
+  image inside (``vgg_face_mean``), and ``weights=`` loads a VGG-Face weights file into them
+  (`kerasfg.models.load_vgg_face_weights`; the classifier stays Xavier-initialized, as in the thesis);
+  ``trunk="vgg16"`` uses keras.applications' names (``block1_conv1`` ... ``block5_pool``). Its pool5
+  features go to the classifier, and a **grid head** scores the ``k x k`` cells: ``grid_head="conv"``
+  (default) is a 1x1 convolution from the last convolution (``conv5_3``) to one score per position
   (``where_grid_conv``), resized bilinearly to ``k x k``, so that each cell's score comes from the
-  features that see it; ``"dense"`` is a dense layer from the flattened, pooled ``block5_conv3`` (the
-  values of ``block5_pool``) to the ``k**2`` scores (``where_grid_dense``). `kerasfg.layers.GlimpseGrid`
+  features that see it; ``"dense"`` is a dense layer from the flattened, pooled last convolution (the
+  values of pool5) to the ``k**2`` scores (``where_grid_dense``). `kerasfg.layers.GlimpseGrid`
   (``glimpse_grid``) turns the scores into ``G = softmax`` over the cells (``G >= 0``, ``sum G = 1``)
   and chooses the top ``n``.
 - **what**: `kerasfg.layers.GlimpsePatches` (``glimpse_patches``) cuts only the ``n`` chosen cells out of
-  the high-resolution image; they go through VGG's first conv blocks, up to ``block3_pool``
-  (``patch_features="pool3"``, the thesis's choice) or ``block4_pool``, with the where stream's weights
-  (``share_weights=True``) or their own (``patch_block1_conv1``...), then global average pooling
+  the high-resolution image; they go through VGG's first conv blocks, up to pool3
+  (``patch_features="pool3"``, the thesis's choice) or pool4, with the where stream's weights
+  (``share_weights=True``) or their own (``patch_conv1_1``..., initialized like the where stream's), then
+  global average pooling
   (``what_gap``) and `kerasfg.layers.GlimpseWeighting` (``glimpse_weighting``: ``"eltwise"``, Eq. 3.2,
   default; ``"weighted_sum"``, Eq. 3.1; ``"none"``).
 
@@ -40,7 +45,9 @@ from kerasfg.layers.glimpse import GlimpseGrid, GlimpsePatches, GlimpseWeighting
 from kerasfg.models.blocks import Attention, classifier_outputs, image_input
 from kerasfg.models.registry import register_model
 from kerasfg.models.vgg import vgg_block_layers
+from kerasfg.models.vgg_face import vgg_face_preprocessing
 
+TRUNKS = {"vgg_face": "caffe", "vgg16": "applications"}
 GRID_HEADS = ("conv", "dense")
 MERGES = ("concat", "add")
 PATCH_FEATURES = {"pool3": 3, "pool4": 4}
@@ -107,11 +114,12 @@ def _check_cell_size(input_shape, grid_size, patch_size, depth):
 # === Functional Model ===
 
 
-def glimpse_attention(*, input_shape, num_classes, attention=None, activation="relu", grid_size=16,
-                      num_glimpses=5, low_resolution=(224, 224), grid_head="conv", selection="top",
-                      weighting="eltwise", renormalize=False, patch_features="pool3", patch_size=None,
-                      share_weights=True, merge="concat", where_pooling="flatten", fc_units=4096,
-                      dropout=0.5, classifier_activation="softmax", rescale=None, seed=None, name=None):
+def glimpse_attention(*, input_shape, num_classes, attention=None, activation="relu", trunk="vgg_face",
+                      weights=None, grid_size=16, num_glimpses=5, low_resolution=(224, 224), grid_head="conv",
+                      selection="top", weighting="eltwise", renormalize=False, patch_features="pool3",
+                      patch_size=None, share_weights=True, merge="concat", where_pooling="flatten",
+                      fc_units=4096, dropout=0.5, classifier_activation="softmax", rescale=None, seed=None,
+                      name=None):
     """Build the where/what glimpse attention network (module docstring).
 
     Args:
@@ -120,8 +128,12 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         num_classes: an int (one output named ``predictions``) or a dict ``{task: classes}``
             (``{"age": 8, "gender": 2}``).
         attention: an attention module (``"se"``, ``"cbam"``...) after the where stream's
-            ``block5_pool`` (residual, as VGG's ``attention_placement="last"``), or None.
+            pool5 (residual, as VGG's ``attention_placement="last"``), or None.
         activation: activation of the VGG convolutions and of ``fc6``/``fc7``.
+        trunk: ``"vgg_face"`` (VGG-Face's layer names and mean colour) or ``"vgg16"``
+            (keras.applications' names, no mean subtraction).
+        weights: a VGG-Face weights file (keras-vggface ``.h5`` or MatConvNet ``.mat``) for the
+            convolutions (``trunk="vgg_face"``), or None.
         grid_size: ``k``: the grid has ``k x k`` cells.
         num_glimpses: ``n``: the number of cells the what stream looks at.
         low_resolution: ``(height, width)`` of the where stream's input.
@@ -133,13 +145,13 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         patch_size: ``(ph, pw)`` of a cell in pixels; default ``ceil(side / k)``.
         share_weights: the what stream uses the where stream's conv layers (True) or its own.
         merge: ``"concat"`` or ``"add"``.
-        where_pooling: ``"flatten"`` (``block5_pool`` as VGG's fc6 sees it) or ``"gap"`` (global
+        where_pooling: ``"flatten"`` (pool5 as VGG's fc6 sees it) or ``"gap"`` (global
             average pooling: 512 features).
         fc_units: width of ``fc6`` and ``fc7``.
         dropout: dropout rate after ``fc6`` and ``fc7``.
         classifier_activation: ``"softmax"``, or None for logits.
-        rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels rescaled
-            inside; see `kerasfg.models.blocks.image_input`).
+        rescale: None, ``"unit"`` or ``"symmetric"`` (0..255 pixels rescaled inside; see
+            `kerasfg.models.blocks.image_input`); the VGG-Face trunk takes RGB 0..255 (None).
         seed: seed of ``selection="sample"``.
         name: model name.
 
@@ -152,20 +164,26 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
     model = build_model("glimpse_attention", input_shape=(600, 600, 3), num_classes={"age": 8, "gender": 2})
     ```
     """
+    _check_choice("trunk", trunk, TRUNKS)
     _check_choice("grid_head", grid_head, GRID_HEADS)
     _check_choice("merge", merge, MERGES)
     _check_choice("patch_features", patch_features, PATCH_FEATURES)
     _check_choice("where_pooling", where_pooling, WHERE_POOLINGS)
+    if weights is not None and trunk != "vgg_face":
+        raise ValueError("glimpse_attention: `weights` are VGG-Face weights; use them with trunk='vgg_face'.")
     image, x = image_input(input_shape, rescale)
+    if trunk == "vgg_face":
+        x = vgg_face_preprocessing(x)
     low_resolution = tuple(low_resolution)
     if len(low_resolution) != 2:
         raise ValueError(f"glimpse_attention: `low_resolution` must be (height, width); received {low_resolution!r}.")
 
-    blocks = [vgg_block_layers(b, activation=activation) for b in range(1, 6)]
+    naming = TRUNKS[trunk]
+    blocks = [vgg_block_layers(b, activation=activation, naming=naming) for b in range(1, 6)]
     depth = PATCH_FEATURES[patch_features]
     _check_cell_size(input_shape, grid_size, patch_size, depth)
     patch_blocks = blocks[:depth] if share_weights else [
-        vgg_block_layers(b, activation=activation, prefix="patch_") for b in range(1, depth + 1)]
+        vgg_block_layers(b, activation=activation, naming=naming, prefix="patch_") for b in range(1, depth + 1)]
 
     low = keras.layers.Resizing(*low_resolution, interpolation="bilinear", name="where_resize")(x)
     last_conv, pool5 = where_stream(low, blocks, attention)
@@ -177,7 +195,6 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
     # The where stream's pool5 feeds only the merge, by a shorter path than any patch feature map, so it
     # follows the what stream in the model's layer order: it is the last 4-D feature map of the image
     # batch, the layer the CAM methods explain by default (the grid head pools its own copy for this).
-    # and is the last 4-D feature map of the image batch: the layer the CAM methods explain by default.
 
     if where_pooling == "flatten":
         where = keras.layers.Flatten(name="where_flatten")(pool5)
@@ -189,7 +206,21 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"{fc}_dropout")(x)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
-    return keras.Model(image, outputs, name=name or "glimpse_attention")
+    model = keras.Model(image, outputs, name=name or "glimpse_attention")
+    if weights is not None:
+        load_trunk_weights(model, weights, blocks[:depth], patch_blocks)
+    return model
+
+
+def load_trunk_weights(model, path, where_blocks, patch_blocks):
+    """Load VGG-Face weights into the where stream, and copy them into the patch stream's own layers."""
+    from kerasfg.models.vgg_face_weights import load_vgg_face_weights
+
+    loaded = load_vgg_face_weights(model, path, skip=("fc6", "fc7", "fc8"))
+    for where, patch in zip(sum(where_blocks, []), sum(patch_blocks, [])):
+        if patch is not where:
+            patch.set_weights(where.get_weights())
+    return loaded
 
 
 # === Config ===

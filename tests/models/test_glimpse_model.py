@@ -35,13 +35,15 @@ def _apply(model, names, x):
     return x
 
 
-PATCH_LAYERS = ["block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2", "block2_pool",
-                "block3_conv1", "block3_conv2", "block3_conv3", "block3_pool"]
+PATCH_LAYERS = ["conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2", "conv3_1", "conv3_2", "conv3_3",
+                "pool3"]
+WHERE_LAYERS = ["where_resize", *PATCH_LAYERS, "conv4_1", "conv4_2", "conv4_3", "pool4", "conv5_1", "conv5_2",
+                "conv5_3", "pool5"]
 
 
 def test_streams_have_readable_names_and_the_patch_stream_shares_the_first_blocks(model):
     names = {layer.name for layer in model.layers}
-    assert {"where_resize", "where_grid_conv", "glimpse_grid", "glimpse_patches", "what_gap",
+    assert {"vgg_face_mean", "where_resize", "where_grid_conv", "glimpse_grid", "glimpse_patches", "what_gap",
             "glimpse_weighting", "where_flatten", "where_l2", "what_l2", "glimpse_merge", "fc6", "fc7",
             "age", "gender"} <= names
     assert not any(name.startswith("patch_") for name in names)
@@ -63,7 +65,7 @@ def test_the_patch_stream_sees_the_chosen_cells_weighted_by_their_grid_values(mo
         for cell in cells[b]:
             r, c = divmod(int(cell), 4)
             patch = images[b:b + 1, 8 * r:8 * r + 8, 8 * c:8 * c + 8]
-            features = np.asarray(_apply(model, PATCH_LAYERS, patch)).mean(axis=(1, 2))[0]
+            features = np.asarray(_apply(model, ["vgg_face_mean", *PATCH_LAYERS], patch)).mean(axis=(1, 2))[0]
             expected.append(grid[b, cell] * features)
     np.testing.assert_allclose(np.asarray(taps["glimpse_weighting"]), np.reshape(expected, (3, -1)),
                                rtol=1e-4, atol=1e-6)
@@ -86,14 +88,14 @@ def test_gradients_reach_the_grid_only_through_the_chosen_cells(model, images):
 @pytest.mark.slow
 def test_one_cell_one_glimpse_reduces_to_both_streams_on_the_whole_image(images):
     model = small_glimpse(grid_size=1, num_glimpses=1, dropout=0.0)
-    _, taps = ModelGraph(model)(images, taps=["glimpse_grid", "glimpse_weighting", "block5_pool"])
+    _, taps = ModelGraph(model)(images, taps=["glimpse_grid", "glimpse_weighting", "pool5"])
     grid, cells = taps["glimpse_grid"]
     np.testing.assert_allclose(grid, 1.0) and np.testing.assert_array_equal(cells, 0)
-    whole = np.asarray(_apply(model, PATCH_LAYERS, images)).mean(axis=(1, 2))
-    np.testing.assert_allclose(taps["glimpse_weighting"], whole, rtol=1e-4, atol=1e-6)
-    where = _apply(model, ["where_resize", *PATCH_LAYERS, "block4_conv1", "block4_conv2", "block4_conv3",
-                           "block4_pool", "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"], images)
-    np.testing.assert_allclose(taps["block5_pool"], where, rtol=1e-5, atol=1e-6)
+    centred = model.get_layer("vgg_face_mean")(images)
+    whole = np.asarray(_apply(model, PATCH_LAYERS, centred)).mean(axis=(1, 2))
+    np.testing.assert_allclose(taps["glimpse_weighting"], whole, rtol=1e-4, atol=1e-5)
+    where = _apply(model, WHERE_LAYERS, centred)
+    np.testing.assert_allclose(taps["pool5"], where, rtol=1e-5, atol=1e-5)
     # The classifier sees [pool5 / |pool5|, P / |P|].
     merged = np.concatenate([np.reshape(where, (3, -1)), whole], axis=1)
     norms = np.concatenate([np.linalg.norm(np.reshape(where, (3, -1)), axis=1, keepdims=True).repeat(
@@ -106,7 +108,8 @@ def test_one_cell_one_glimpse_reduces_to_both_streams_on_the_whole_image(images)
                                      {"patch_features": "pool4", "merge": "add", "where_pooling": "gap",
                                       "input_shape": (64, 64, 3)}])
 def test_cam_methods_explain_the_where_stream_by_default(options):
-    assert feature_layer(ModelGraph(small_glimpse(**options))) == "block5_pool"
+    assert feature_layer(ModelGraph(small_glimpse(**options))) == "pool5"
+    assert feature_layer(ModelGraph(small_glimpse(trunk="vgg16", **options))) == "block5_pool"
 
 
 @pytest.mark.slow
@@ -162,3 +165,21 @@ def test_callbacks_show_the_grid_the_chosen_cells_and_grad_cam_of_the_where_stre
     assert any("gradcam" in tag for tag in recorded), sorted(recorded)
     overlays = event_images.pictures(tmp_path, "attention/glimpse_grid/chosen")[0]
     assert len(overlays) == 2 and overlays[0].shape == (32, 32, 3)
+
+
+@pytest.mark.slow
+def test_vgg_face_weights_fill_the_where_stream_and_the_separate_patch_stream(tmp_path, images):
+    from vgg_face_files import layer_arrays, write_keras_vggface
+
+    keras.utils.set_random_seed(3)
+    face = build_model("vgg_face", input_shape=(None, None, 3), num_classes=1, include_top=False)
+    arrays = layer_arrays(face)
+    write_keras_vggface(tmp_path / "rcmalli_vggface_tf_notop_vgg16.h5", arrays)
+    model = small_glimpse(share_weights=False, weights=tmp_path / "rcmalli_vggface_tf_notop_vgg16.h5")
+    for name, (kernel, bias) in arrays.items():
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0], kernel)
+        if int(name[4]) <= 3:
+            np.testing.assert_array_equal(model.get_layer(f"patch_{name}").get_weights()[1], bias)
+    _, taps = ModelGraph(model)(images, taps=["pool5"])
+    expected = face(keras.layers.Resizing(32, 32)(images))["pool5"]
+    np.testing.assert_allclose(taps["pool5"], expected, rtol=1e-4, atol=1e-4)
