@@ -44,7 +44,7 @@ import keras
 from kerasfg.layers.glimpse import GlimpseGrid, GlimpsePatches, GlimpseWeighting
 from kerasfg.models.blocks import Attention, classifier_outputs, image_input
 from kerasfg.models.registry import register_model
-from kerasfg.models.vgg import vgg_block_layers
+from kerasfg.models.vgg import VGG_FILTERS, vgg_block_layers
 from kerasfg.models.vgg_face import vgg_face_preprocessing
 
 TRUNKS = {"vgg_face": "caffe", "vgg16": "applications"}
@@ -118,8 +118,8 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
                       weights=None, grid_size=16, num_glimpses=5, low_resolution=(224, 224), grid_head="conv",
                       selection="top", weighting="eltwise", renormalize=False, patch_features="pool3",
                       patch_size=None, share_weights=True, merge="concat", where_pooling="flatten",
-                      fc_units=4096, dropout=0.5, classifier_activation="softmax", rescale=None, seed=None,
-                      name=None):
+                      fc_units=4096, dropout=0.5, filters=VGG_FILTERS, classifier_activation="softmax",
+                      rescale=None, seed=None, name=None):
     """Build the where/what glimpse attention network (module docstring).
 
     Args:
@@ -149,6 +149,8 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
             average pooling: 512 features).
         fc_units: width of ``fc6`` and ``fc7``.
         dropout: dropout rate after ``fc6`` and ``fc7``.
+        filters: the widths of VGG's five conv blocks (VGG's own; smaller ones for smoke runs: pretrained
+            weights need VGG's).
         classifier_activation: ``"softmax"``, or None for logits.
         rescale: None, ``"unit"`` or ``"symmetric"`` (0..255 pixels rescaled inside; see
             `kerasfg.models.blocks.image_input`); the VGG-Face trunk takes RGB 0..255 (None).
@@ -178,12 +180,16 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
     if len(low_resolution) != 2:
         raise ValueError(f"glimpse_attention: `low_resolution` must be (height, width); received {low_resolution!r}.")
 
+    if len(filters) != len(VGG_FILTERS):
+        raise ValueError(f"glimpse_attention: `filters` must give the width of each of VGG's 5 blocks; "
+                         f"received {filters!r}.")
     naming = TRUNKS[trunk]
-    blocks = [vgg_block_layers(b, activation=activation, naming=naming) for b in range(1, 6)]
+    blocks = [vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1]) for b in range(1, 6)]
     depth = PATCH_FEATURES[patch_features]
     _check_cell_size(input_shape, grid_size, patch_size, depth)
     patch_blocks = blocks[:depth] if share_weights else [
-        vgg_block_layers(b, activation=activation, naming=naming, prefix="patch_") for b in range(1, depth + 1)]
+        vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], prefix="patch_")
+        for b in range(1, depth + 1)]
 
     low = keras.layers.Resizing(*low_resolution, interpolation="bilinear", name="where_resize")(x)
     last_conv, pool5 = where_stream(low, blocks, attention)

@@ -10,8 +10,9 @@ from kerasfg.models import build_model
 from kerasfg.vis import AttentionMapProbe, ModelGraph
 from kerasfg.vis.cam import feature_layer
 
+FILTERS = (8, 16, 16, 32, 32)
 SMALL = dict(input_shape=(32, 32, 3), num_classes={"age": 8, "gender": 2}, grid_size=4, num_glimpses=2,
-             low_resolution=(32, 32), fc_units=8)
+             low_resolution=(32, 32), fc_units=8, filters=FILTERS)
 
 
 def small_glimpse(**options):
@@ -172,7 +173,7 @@ def test_vgg_face_weights_fill_the_where_stream_and_the_separate_patch_stream(tm
     from vgg_face_files import layer_arrays, write_keras_vggface
 
     keras.utils.set_random_seed(3)
-    face = build_model("vgg_face", input_shape=(None, None, 3), num_classes=1, include_top=False)
+    face = build_model("vgg_face", input_shape=(None, None, 3), num_classes=1, include_top=False, filters=FILTERS)
     arrays = layer_arrays(face)
     write_keras_vggface(tmp_path / "rcmalli_vggface_tf_notop_vgg16.h5", arrays)
     model = small_glimpse(share_weights=False, weights=tmp_path / "rcmalli_vggface_tf_notop_vgg16.h5")
