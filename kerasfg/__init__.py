@@ -10,12 +10,15 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "age",
     "callbacks",
     "checkpoints",
     "cli",
+    "codes",
     "config",
     "data",
     "distributed",
+    "errors",
     "export",
     "io_utils",
     "layers",
@@ -24,6 +27,7 @@ _SUBMODULES = (
     "quickstart",
     "regularizers",
     "tensorboard",
+    "tf_startup",
     "training",
     "vis",
     "visualize",

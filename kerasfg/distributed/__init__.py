@@ -19,6 +19,7 @@ from kerasfg.distributed.cluster import Cluster
 from kerasfg.distributed.loop import TrainingLoop
 from kerasfg.distributed.sharding import InputShard
 from kerasfg.distributed.worker import Worker, WorkerLost, WorkersDisagree
+from kerasfg.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ __all__ = [
 ]
 
 
-class RouteUnavailable(RuntimeError):
-    """Multi-worker training cannot run with the installed Keras and TensorFlow."""
+class RouteUnavailable(UserError):
+    """Multi-worker training cannot run here: the installed Keras or TensorFlow, or a process in which
+    TensorFlow already runs."""
 
 
 def check_route():

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.distributed.sharding import InputShard
+from kerasfg.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,12 @@ LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError, tf.e
 """What a collective raises when another worker died or cannot be reached."""
 
 
-class WorkersDisagree(RuntimeError):
+class WorkersDisagree(UserError):
     """The workers of a multi-worker run do not hold the same config or the same weights."""
 
 
-class WorkerLost(RuntimeError):
-    """Another worker died or became unreachable."""
+class WorkerLost(UserError):
+    """Another worker died or became unreachable; relaunching every worker with ``--resume`` continues."""
 
 
 def describe(error):

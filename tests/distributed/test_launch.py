@@ -1,9 +1,9 @@
-"""Launching a multi-worker run: command-line flags, and clear errors before anything trains."""
+"""Launching a multi-worker run: command-line flags, and clear errors before anything trains (the command's
+one-line errors for bad flags are rows of tests/test_cli_errors.py)."""
 
 import keras
 import pytest
 
-from kerasfg import cli
 from kerasfg import distributed
 from kerasfg.distributed import Cluster, RouteUnavailable, cluster_from_flags
 
@@ -11,30 +11,6 @@ from kerasfg.distributed import Cluster, RouteUnavailable, cluster_from_flags
 def test_flags_make_the_cluster_or_none():
     assert cluster_from_flags(None, None) is None
     assert cluster_from_flags("h1:2222,h2:2222", 1) == Cluster(("h1:2222", "h2:2222"), 1)
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--workers", "h1:2222,h2:2222"], "--workers and --worker-index go together"),
-    (["--worker-index", "0"], "--workers and --worker-index go together"),
-    (["--workers", "h1:2222,h2", "--worker-index", "0"], "expected HOST:PORT addresses"),
-    (["--workers", "h1:2222,h2:2222", "--worker-index", "2"], "expected an integer in 0..1 for 2 workers"),
-])
-def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text("name: x\n")
-    assert cli.main(["train", str(config), *argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("kerasfg train: error: ") and message in err and "\n" not in err
-
-
-def test_multi_worker_without_workers_is_a_config_error(capsys, tmp_path, monkeypatch):
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    config = tmp_path / "c.yaml"
-    config.write_text("name: x\ntrain: {distribute: multi_worker}\n")
-    assert cli.main(["train", str(config)]) == 2
-    assert "train.distribute: 'multi_worker' needs the workers' addresses and this worker's index: run " \
-           "kerasfg train CONFIG --workers HOST:PORT,HOST:PORT --worker-index N, or set TF_CONFIG." \
-           in capsys.readouterr().err
 
 
 def test_the_route_needs_the_tensorflow_backend(monkeypatch):
