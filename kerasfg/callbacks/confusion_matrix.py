@@ -5,6 +5,7 @@ import numpy as np
 from kerasfg.callbacks.base import RecordingCallback, by_output
 from kerasfg.tensorboard import summary
 from kerasfg.vis.batches import take
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.confusion import confusion_matrix, render_confusion_matrix
 
 _CHUNK = 256
@@ -83,8 +84,16 @@ class ConfusionMatrix(RecordingCallback):
         else:
             batches = ((batch[0], batch[1]) for batch in data)
         for inputs, targets in batches:
-            outputs = by_output(self.model, self.model.predict_on_batch(inputs))
+            outputs = by_output(self.model, self._predict(inputs))
             yield targets, {name: predicted_classes(value, 0.5) for name, value in outputs.items()}
+
+    def _predict(self, inputs):
+        """The model's outputs on ``inputs``, by a plain compiled forward pass: ``predict_on_batch`` would
+        gather its outputs across the workers of a multi-worker run, where only the chief records."""
+        if getattr(self, "_forward_model", None) is not self.model:
+            model = self.model
+            self._forward_model, self._forward = model, RecordingFunction(lambda x: model(x, training=False))
+        return self._forward(inputs)
 
     def record(self, step):
         labels, predicted, counts = {}, {}, {}
