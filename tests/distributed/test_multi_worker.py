@@ -1,11 +1,11 @@
 """Two worker processes on 127.0.0.1 train one model from a config, as ``kerasfg train --workers`` does.
 
 The workers train the same tiny model for three epochs of four steps (global batch 16, 8 per worker,
-batch norm synchronized). The first run's workers must end with identical weights, equal within
-``ATOL``/``RTOL`` to a single process trained with the same global batch and seed, and the chief alone
-writes the run directory and the export. A second pair of runs kills worker 1 in the middle of the
-second epoch, leaves a backup that not every worker acknowledged, relaunches both workers with the
-command line and must end with the first run's weights.
+batch norm synchronized), with two recording callbacks. The first run's workers must end with
+identical weights, equal within ``ATOL``/``RTOL`` to a single process trained with the same global
+batch and seed, and the chief alone writes the run directory, the recordings and the export. A second
+pair of runs kills worker 1 in the middle of the second epoch, leaves a backup that not every worker
+acknowledged, relaunches both workers with the command line and must end with the first run's weights.
 
 Every worker is a subprocess on free ports chosen here, with a timeout after which the test stops it.
 """
@@ -53,6 +53,8 @@ WORKER = textwrap.dedent("""
     import os, sys
     import keras, numpy as np
     from kerasfg import config as config_lib, training
+    from kerasfg.callbacks import ConfusionMatrix, GradCAM
+    from kerasfg.data.synthetic import synthetic_faces
     from kerasfg.distributed import Cluster
 
     config_path, workers, index, weights, kill_at, *overrides = sys.argv[1:]
@@ -65,7 +67,11 @@ WORKER = textwrap.dedent("""
             if f"{self.epoch}:{batch}" == kill_at:
                 os._exit(17)
 
-    result = training.fit(config_lib.load(config_path, overrides), callbacks=[KillMidEpoch()],
+    faces = synthetic_faces(12, num_identities=4, image_size=32, difficulty=0.0, seed=5)
+    held_out = ({"image": faces.images.astype("float32"), "expression": faces.labels["expression"]},
+                {"identity": faces.labels["identity"]})
+    recordings = [GradCAM(), ConfusionMatrix(validation_data=held_out)]  # the chief's alone
+    result = training.fit(config_lib.load(config_path, overrides), callbacks=[KillMidEpoch(), *recordings],
                           cluster=Cluster.parse(workers, int(index)))
     np.savez(weights, *result.model.get_weights())
     """)
@@ -146,7 +152,7 @@ def test_two_workers_train_the_model_one_process_trains(uninterrupted):
     np.testing.assert_allclose(metrics["test"]["accuracy"], single.test_metrics["accuracy"], atol=1e-6)
 
 
-def test_the_chief_alone_writes_the_run_directory_and_the_export(uninterrupted):
+def test_the_chief_alone_writes_the_run_directory_and_the_export(uninterrupted, event_recordings):
     import tensorflow as tf
 
     root, _ = uninterrupted
@@ -155,6 +161,9 @@ def test_the_chief_alone_writes_the_run_directory_and_the_export(uninterrupted):
                                                   "model.keras", "class_names.json", "metrics.json"}
     for split in ("train", "validation"):
         assert list((run_dir / "logs" / split).glob("events.out.tfevents.*"))
+    recorded = event_recordings.steps(run_dir / "logs" / "vis")  # before training and after every epoch
+    assert recorded["confusion_matrix/identity"] == [0, 1, 2, 3]
+    assert [0, 1, 2, 3] in [steps for tag, steps in recorded.items() if "gradcam" in tag.lower()]
     assert sorted(p.name for p in (run_dir / "backup").iterdir()) == ["epoch_00002", "epoch_00003"]
     assert json.loads((run_dir / "backup" / "epoch_00003" / "commit.json").read_text()) == {
         "epoch": 3, "acknowledged": 2}
