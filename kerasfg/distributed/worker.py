@@ -103,6 +103,11 @@ class Worker:
         return self.count > 1
 
     @property
+    def _needs_loop(self):
+        """Whether `keras.Model.fit` cannot drive the strategy (keras-team/keras#20585)."""
+        return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    @property
     def shard(self):
         """The `InputShard` of this worker's data, or None for a single process."""
         return InputShard(self.index, self.count, self.replicas) if self.multi else None
@@ -113,7 +118,7 @@ class Worker:
     # === Training ===
 
     def fit(self, model, train, *, validation, epochs, steps_per_epoch, callbacks, verbose, backup=None):
-        """Train ``model``: `keras.Model.fit` in a single process, `TrainingLoop.fit` on several workers.
+        """Train ``model``: `TrainingLoop.fit` under a multi-worker strategy, `keras.Model.fit` otherwise.
 
         Args:
             model: the compiled model.
@@ -127,7 +132,7 @@ class Worker:
         Returns:
             The `keras.callbacks.History`.
         """
-        if not self.multi:
+        if not self._needs_loop:
             return model.fit(train, validation_data=validation, epochs=epochs, shuffle=False,
                              callbacks=callbacks, verbose=verbose)
         return self._loop(model).fit(train, validation=validation, epochs=epochs,
@@ -135,8 +140,9 @@ class Worker:
                                      verbose=verbose if self.is_chief else 0, backup=backup)
 
     def evaluate(self, model, data):
-        """``{metric: float}`` of ``model`` on ``data`` (all workers' parts together)."""
-        if not self.multi:
+        """``{metric: float}`` of ``model`` on ``data`` (all workers' parts together): `TrainingLoop.evaluate`
+        under a multi-worker strategy, `keras.Model.evaluate` otherwise."""
+        if not self._needs_loop:
             return {name: float(value) for name, value in
                     model.evaluate(data, return_dict=True, verbose=0).items()}
         return self._loop(model).evaluate(data)
