@@ -15,7 +15,7 @@ Two local workers on a 2-core machine cannot show a speed-up, so this prints wha
 /tmp/kerasfg-bench.lock python -m benchmarks.bench_distributed``); on a busy machine the ratios are
 noisy.
 
-    python -m benchmarks.bench_distributed [--batch 32] [--steps 24] [--set KEY=VALUE ...]
+    python -m benchmarks.bench_distributed [--batch 32] [--steps 24] [--rounds 2] [--set KEY=VALUE ...]
 """
 
 import argparse
@@ -77,9 +77,24 @@ def run_processes(commands, timeout=1800):
 # === One training process (run as a subprocess) ===
 
 def train_once(args):
-    """Train with kerasfg.training.fit and print the median step seconds (after the first epoch)."""
+    """Train with kerasfg.training.fit for two epochs; print the wall and CPU seconds per step of the
+    second (its training steps only, from the first step's start to the last step's end)."""
+    import keras
+
     from kerasfg import quickstart, training
     from kerasfg.distributed import Cluster
+
+    class SecondEpochSteps(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:
+                self.start = (time.perf_counter(), time.process_time())
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1:
+                self.end, self.steps = (time.perf_counter(), time.process_time()), batch + 1
 
     workers = args.workers.split(",") if args.workers else []
     count = max(1, len(workers))
@@ -92,8 +107,10 @@ def train_once(args):
         f"train.sync_batch_norm={str(args.sync_batch_norm).lower()}", *args.set]
     config = quickstart.default_config(overrides)
     cluster = Cluster(tuple(workers), args.index) if workers else None
-    result = training.fit(config, cluster=cluster)
-    record = {"step_seconds": config.data.batch_size / result.train_images_per_second}
+    steps = SecondEpochSteps()
+    result = training.fit(config, callbacks=[steps], cluster=cluster)
+    record = {"step_seconds": (steps.end[0] - steps.start[0]) / steps.steps,
+              "step_cpu_seconds": (steps.end[1] - steps.start[1]) / steps.steps}
     if workers and args.payload:
         record["allreduce_seconds"] = time_allreduce(result.model.distribute_strategy, args.payload)
     print(json.dumps(record))
@@ -101,19 +118,18 @@ def train_once(args):
 
 def time_allreduce(strategy, num_floats):
     """Median seconds of a SUM all-reduce of ``num_floats`` float32 values across the workers."""
-    import tensorflow as tf
+    import numpy as np
 
-    @tf.function
-    def all_reduce(value):
-        return strategy.run(
-            lambda v: tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, v), args=(value,))
+    from kerasfg.distributed import Worker
 
-    value = tf.ones([num_floats], tf.float32)
-    all_reduce(value)  # trace and warm up
+    worker = Worker.of(strategy)
+    value = np.ones([num_floats], np.float32)
+    worker.sum([value])  # trace and warm up
     times = []
     for _ in range(PAYLOAD_REPEATS):
         start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), strategy.experimental_local_results(all_reduce(value)))
+        (total,) = worker.sum([value])
+        total.numpy()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -136,6 +152,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=32, help="batch per process (per worker)")
     parser.add_argument("--steps", type=int, default=24, help="training steps per epoch (2 epochs, the first untimed)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the three runs")
     parser.add_argument("--set", action="append", default=[], help="quick-start config override")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workers", default="", help=argparse.SUPPRESS)
@@ -159,25 +176,37 @@ def main(argv=None):
 
     common = [sys.executable, "-m", "benchmarks.bench_distributed", "--worker", "--batch", str(args.batch),
               "--steps", str(args.steps), *(f"--set={s}" for s in args.set)]
-    with tempfile.TemporaryDirectory() as runs:
-        single = run_processes([[*pinned(0), *common, "--runs", f"{runs}/single"]])[0]
-        timings = {}
-        for label, extra in (("2 workers", []), ("2 workers, sync batch norm", ["--sync-batch-norm"])):
-            workers = free_ports(2)
-            payload = ["--payload", str(floats)] if not extra else []
-            timings[label] = run_processes([
-                [*pinned(index), *common, "--workers", workers, "--index", str(index), "--runs",
-                 f"{runs}/{label}-{index}", *extra, *payload] for index in (0, 1)])
+    runs = {"1 process (Keras fit)": [], "2 workers": [], "2 workers, sync batch norm": []}
+    cpu = {label: [] for label in runs}
+    allreduce_seconds = []
+    with tempfile.TemporaryDirectory() as folder:
+        for round_ in range(args.rounds):  # the runs of a round follow each other, so load drift hits all
+            (single,) = run_processes([[*pinned(0), *common, "--runs", f"{folder}/single-{round_}"]])
+            runs["1 process (Keras fit)"].append(single["step_seconds"])
+            cpu["1 process (Keras fit)"].append(single["step_cpu_seconds"])
+            for label, extra in (("2 workers", []), ("2 workers, sync batch norm", ["--sync-batch-norm"])):
+                workers = free_ports(2)
+                payload = ["--payload", str(floats)] if round_ == 0 and not extra else []
+                results = run_processes([
+                    [*pinned(index), *common, "--workers", workers, "--index", str(index), "--runs",
+                     f"{folder}/{label}-{round_}-{index}", *extra, *payload] for index in (0, 1)])
+                runs[label].append(max(r["step_seconds"] for r in results))
+                cpu[label].append(max(r["step_cpu_seconds"] for r in results))
+                allreduce_seconds += [r["allreduce_seconds"] for r in results if "allreduce_seconds" in r]
 
-    step = single["step_seconds"]
-    rows = [["1 process (Keras fit)", args.batch, f"{step * 1000:.1f}", "1.00"]]
-    for label, results in timings.items():
-        worker_step = max(r["step_seconds"] for r in results)
-        rows.append([label, 2 * args.batch, f"{worker_step * 1000:.1f}", f"{worker_step / step:.2f}"])
+    def ratio(values, baseline):  # per round, then the median: the rounds' load drift cancels
+        return f"{statistics.median(v / b for v, b in zip(values, baseline)):.2f}"
+
+    baseline, baseline_cpu = runs["1 process (Keras fit)"], cpu["1 process (Keras fit)"]
+    rows = [[label, args.batch * (1 if label.startswith("1 ") else 2), f"{statistics.median(runs[label]) * 1000:.1f}",
+             ratio(runs[label], baseline), f"{statistics.median(cpu[label]) * 1000:.1f}",
+             ratio(cpu[label], baseline_cpu)] for label in runs]
     print(f"\nQuick-start model, {args.batch} images per process and step, one core per process "
-          f"({'taskset' if pinned(0) else 'not pinned: taskset missing'}):")
-    print_table(rows, ["run", "global batch", "ms per step", "x single process"])
-    seconds = statistics.median(r["allreduce_seconds"] for r in timings["2 workers"])
+          f"({'taskset' if pinned(0) else 'not pinned: taskset missing'}), median of {args.rounds} round(s):")
+    print_table(rows, ["run", "global batch", "wall ms/step", "x single", "CPU ms/step", "x single"])
+    print("(wall: what a step takes, waiting for the other worker included; CPU: the process's own work, "
+          "less disturbed by other load on the machine)")
+    seconds = statistics.median(allreduce_seconds)
     print(f"\nAll-reduce of the ResNet-50 payload ({megabytes:.1f} MB) between the 2 local workers: "
           f"{seconds * 1000:.0f} ms ({megabytes / seconds:.0f} MB/s of gradient over loopback)")
     return 0

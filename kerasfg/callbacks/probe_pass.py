@@ -83,7 +83,8 @@ class SharedProbePass:
         """The optimizer's step count, which changes whenever training changes the weights; None when the
         model has no optimizer (the result is then never reused)."""
         optimizer = getattr(self.model, "optimizer", None)
-        return None if optimizer is None else int(optimizer.iterations)
+        # .numpy(): int() of a variable created under a tf.distribute strategy fails.
+        return None if optimizer is None else int(optimizer.iterations.numpy())
 
 
 def _most(count, other):

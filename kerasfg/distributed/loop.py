@@ -8,8 +8,9 @@ callbacks see and replaces only the driving code, with public Keras API:
 - each step runs ``model.train_step`` on every replica (``strategy.run``): the model's own loss,
   loss scaling, regularization, optimizer and metrics; the optimizer sums the gradients of all
   replicas of all workers;
-- the logs are ``model.get_metrics_result()`` read across replicas, so every worker gets the metrics
-  of the whole global batch (and, for validation, of the whole validation set);
+- the logs are the same on every worker: per step, each replica's running metrics averaged over the
+  replicas in one all-reduce (what `fit` reports under a single-host strategy); per epoch and for
+  validation, ``model.get_metrics_result()`` read across replicas, the metrics of all workers' examples;
 - callbacks get the calls and logs `fit` gives them (`keras.callbacks.CallbackList` with `History`
   and the progress bar), so `EarlyStopping`, `TensorBoard` and kerasfg's recording callbacks work
   unchanged;
@@ -44,6 +45,28 @@ class TrainingLoop:
         self.worker = worker
         self._train_step = None
         self._test_step = None
+        self._built = False
+
+    def _build(self, element_spec):
+        """Create the optimizer's, loss's and metrics' variables before any step is compiled.
+
+        Every worker creates them at the same point (the strategy gives them the chief's initial
+        values), outside compiled steps, by running the loss and metrics once on a batch of zeros
+        shaped as ``element_spec``; the metrics are reset afterwards.
+        """
+        if self._built:
+            return
+        model = self.model
+        zeros = tf.nest.map_structure(lambda spec: tf.zeros([1, *spec.shape[1:]], spec.dtype), element_spec)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(zeros)
+        with self.worker.strategy.scope():
+            y_pred = model(x, training=False)
+            model.compute_loss(x, y, y_pred, sample_weight=sample_weight, training=False)
+            model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+        model.reset_metrics()
+        self._built = True
 
     def fit(self, train, *, epochs, steps_per_epoch, validation=None, callbacks=(), verbose=1, backup=None):
         """Train the model as `keras.Model.fit` does.
@@ -67,9 +90,7 @@ class TrainingLoop:
             WorkerLost: when another worker dies or cannot be reached.
         """
         model, worker = self.model, self.worker
-        with worker.strategy.scope():
-            if not model.optimizer.built:  # its variables are created on all workers at once
-                model.optimizer.build(model.trainable_variables)
+        self._build(train.element_spec)
         if self._train_step is None:
             self._train_step = _step_function(model, worker.strategy, model.train_step)
         train_data = _distribute(worker.strategy, train)
@@ -94,7 +115,7 @@ class TrainingLoop:
                     callbacks.on_train_batch_end(step, logs)
                     if model.stop_training:  # decided from the logs, which every worker shares
                         break
-                epoch_logs = _floats(logs)
+                epoch_logs = _floats(model.get_metrics_result())  # over all replicas' examples
                 worker.average(model.non_trainable_weights)
                 if validation is not None:
                     val_logs = self.evaluate(validation, callbacks=callbacks)
@@ -114,8 +135,9 @@ class TrainingLoop:
     def evaluate(self, data, callbacks=None):
         """The model's metrics over the data of all workers, as `keras.Model.evaluate` gives them.
 
-        Workers may hold different numbers of batches: a worker that has run out runs empty batches
-        until every worker has.
+        Workers may hold different numbers of batches: each evaluates its own batches without waiting
+        for the others (their per-batch logs are their own running metrics), and the result sums the
+        metrics of all workers' examples.
 
         Args:
             data: this worker's part of the dataset.
@@ -124,24 +146,19 @@ class TrainingLoop:
         Returns:
             ``{metric name: float}``, the same on every worker.
         """
-        model, strategy = self.model, self.worker.strategy
+        model = self.model
+        self._build(data.element_spec)
         if self._test_step is None:
-            self._test_step = _step_function(model, strategy, model.test_step)
+            self._test_step = _evaluation_function(model, self.worker, data.element_spec)
         callbacks = callbacks or keras.callbacks.CallbackList(model=model)
         model.reset_metrics()
         callbacks.on_test_begin()
-        iterator = iter(_distribute(strategy, data))
         step = 0
         try:
-            while True:
+            for step, batch in enumerate(data):
                 callbacks.on_test_batch_begin(step)
-                try:
-                    logs = self._test_step(iterator)
-                except (StopIteration, tf.errors.OutOfRangeError):
-                    break
-                callbacks.on_test_batch_end(step, logs)
-                step += 1
-            logs = _floats(model.get_metrics_result())
+                callbacks.on_test_batch_end(step, self._test_step(batch))
+            logs = _floats(model.get_metrics_result())  # summed over the workers
         except LOST_WORKER_ERRORS as error:
             raise _lost(self.worker, f"while evaluating, at batch {step + 1}", error) from error
         callbacks.on_test_end(logs)
@@ -149,16 +166,45 @@ class TrainingLoop:
 
 
 def _step_function(model, strategy, step):
-    """A compiled function that runs ``step`` on every replica and returns the global metrics."""
+    """A compiled function that runs ``step`` on every replica and returns its logs, averaged over
+    the replicas in one packed all-reduce: the running metrics of each replica's part, averaged as
+    Keras's `fit` reports per-batch logs under a single-host strategy (for means over equal batches,
+    the metrics of the whole global batch). Epoch logs are read exactly, with `get_metrics_result`."""
     if model.jit_compile:
         step = tf.function(step, jit_compile=True, reduce_retracing=True)
 
+    def replica_step(data):
+        logs = {name: tf.cast(value, tf.float32) for name, value in step(data).items()}
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, logs)
+
     @tf.function
     def run(iterator):
-        strategy.run(step, args=(next(iterator),))
-        return model.get_metrics_result()
+        logs = strategy.run(replica_step, args=(next(iterator),))
+        return {name: strategy.experimental_local_results(value)[0] for name, value in logs.items()}
 
     return run
+
+
+def _evaluation_function(model, worker, element_spec):
+    """A compiled ``test_step`` over one local batch (of any size), split over this worker's replicas.
+
+    It runs no collective, so that workers with different numbers of batches do not wait for each
+    other, and returns the first local replica's running metrics (for progress display)."""
+    strategy, replicas, step = worker.strategy, worker.replicas, model.test_step
+    if model.jit_compile:
+        step = tf.function(step, jit_compile=True, reduce_retracing=True)
+
+    def run(batch):
+        if replicas > 1:  # replica r of this worker takes the r-th part of the batch
+            size = tf.shape(tf.nest.flatten(batch)[0])[0]
+            batch = strategy.experimental_distribute_values_from_function(
+                lambda context: tf.nest.map_structure(
+                    lambda t: t[size * (context.replica_id_in_sync_group % replicas) // replicas:
+                                size * (context.replica_id_in_sync_group % replicas + 1) // replicas], batch))
+        logs = strategy.run(step, args=(batch,))
+        return {name: strategy.experimental_local_results(value)[0] for name, value in logs.items()}
+
+    return tf.function(run, input_signature=[element_spec])
 
 
 def _distribute(strategy, dataset):

@@ -70,8 +70,8 @@ class Worker:
         self.index = index
         self.count = count
         self.replicas = max(1, strategy.num_replicas_in_sync // count)
-        self._sum_from_chief = None
-        self._sum = None
+        self._reductions = {}  # chief_only -> compiled all-reduce
+        self._means = {}  # ids of the variables -> compiled mean over the replicas
         self._training_loop = None
 
     @classmethod
@@ -170,22 +170,20 @@ class Worker:
 
     def broadcast(self, values):
         """The chief's ``values`` (a list of tensors or arrays), on every worker."""
-        if not self.multi:
-            return [tf.convert_to_tensor(v) for v in values]
-        if self._sum_from_chief is None:
-            self._sum_from_chief = self._all_reduce_function(chief_only=True)
-        return self._local(self._sum_from_chief([tf.convert_to_tensor(v) for v in values]))
+        return self._all_reduce(values, chief_only=True)
 
     def sum(self, values):
         """The sum over all workers of each of ``values`` (a list of tensors or arrays)."""
-        if not self.multi:
-            return [tf.convert_to_tensor(v) for v in values]
-        if self._sum is None:
-            self._sum = self._all_reduce_function(chief_only=False)
-        return self._local(self._sum([tf.convert_to_tensor(v) for v in values]))
+        return self._all_reduce(values, chief_only=False)
 
-    def _local(self, per_replica):
-        return [self.strategy.experimental_local_results(value)[0] for value in per_replica]
+    def _all_reduce(self, values, chief_only):
+        values = [tf.convert_to_tensor(v) for v in values]
+        if not self.multi:
+            return values
+        if chief_only not in self._reductions:
+            self._reductions[chief_only] = self._all_reduce_function(chief_only)
+        return [self.strategy.experimental_local_results(value)[0]
+                for value in self._reductions[chief_only](values)]
 
     def _all_reduce_function(self, chief_only):
         strategy = self.strategy
@@ -197,13 +195,7 @@ class Worker:
             contributes = (tf.equal(context.replica_id_in_sync_group, 0) if chief_only else
                            tf.equal(context.replica_id_in_sync_group % self.replicas, 0))
             mine = [tf.where(contributes, value, tf.zeros_like(value)) for value in values]
-            summed = list(mine)
-            for dtype in {value.dtype for value in mine}:  # one packed all-reduce per dtype
-                positions = [i for i, value in enumerate(mine) if value.dtype == dtype]
-                for i, value in zip(positions, context.all_reduce(
-                        tf.distribute.ReduceOp.SUM, [mine[i] for i in positions])):
-                    summed[i] = value
-            return summed
+            return _packed_all_reduce(context, tf.distribute.ReduceOp.SUM, mine)
 
         return tf.function(lambda values: strategy.run(replica_sum, args=(values,)), reduce_retracing=True)
 
@@ -232,12 +224,19 @@ class Worker:
                 f"chief's (worker 0); start every worker with the same {what}.")
 
     def average(self, variables):
-        """Replace each floating-point variable of ``variables`` by its mean over the workers."""
+        """Replace each floating-point variable of ``variables`` by its mean over all replicas of all
+        workers: per-replica statistics (batch-norm moving averages without ``sync_batch_norm``) are
+        updated by each replica on its own copy."""
         variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
-        if not self.multi or not variables:
+        if self.strategy.num_replicas_in_sync == 1 or not variables:
             return
-        for variable, total in zip(variables, self.sum([v.value for v in variables])):
-            variable.assign(total / self.count)
+        key, strategy = tuple(id(v) for v in variables), self.strategy
+        if key not in self._means:
+            self._means[key] = tf.function(lambda: strategy.run(lambda: _packed_all_reduce(
+                tf.distribute.get_replica_context(), tf.distribute.ReduceOp.MEAN,
+                [tf.identity(v.value) for v in variables])))  # a tensor on this replica's device
+        for variable, mean in zip(variables, self._means[key]()):
+            variable.assign(strategy.experimental_local_results(mean)[0])
 
     def adopt_chief_state(self, variables):
         """Give every worker the chief's values of ``variables`` (after the chief resumed)."""
@@ -281,6 +280,16 @@ class Worker:
                 f"after epoch {epoch} the weights of worker(s) {np.flatnonzero(differing.numpy()).tolist()} "
                 "differ from the chief's; the workers no longer train the same model.")
         return int(acknowledged.numpy())
+
+
+def _packed_all_reduce(context, op, values):
+    """All-reduce ``values`` in the replica ``context``, one packed all-reduce per dtype."""
+    reduced = list(values)
+    for dtype in {value.dtype for value in values}:
+        positions = [i for i, value in enumerate(values) if value.dtype == dtype]
+        for i, value in zip(positions, context.all_reduce(op, [values[i] for i in positions])):
+            reduced[i] = value
+    return reduced
 
 
 @tf.function

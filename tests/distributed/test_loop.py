@@ -2,6 +2,8 @@
 resume as `keras.Model.fit` does (the two-process tests in test_multi_worker.py check the rest)."""
 
 import json
+import pathlib
+import textwrap
 
 import keras
 import numpy as np
@@ -116,3 +118,42 @@ def test_other_workers_than_the_chief_drop_callbacks_that_write(writer, tmp_path
     stop = keras.callbacks.EarlyStopping()
     assert Worker(strategy, 0, 2).callbacks([made, stop]) == [made, stop]
     assert Worker(strategy, 1, 2).callbacks([made, stop]) == [stop]
+
+
+@pytest.mark.slow
+def test_a_worker_with_two_devices_gives_each_a_batch_per_step(checkout_python, tmp_path):
+    """Two logical CPUs under MirroredStrategy stand in for a worker with two GPUs: the loop feeds each
+    replica its own per-replica batch at every step, as Keras's fit splits the global batches; at the
+    end of an epoch the replicas' own batch-norm moving averages become their mean; evaluation splits
+    its batches between the replicas and counts every example once."""
+    code = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import numpy as np, sys
+        sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r})
+        from test_loop import BATCH, SIZE, data, small_model
+        from kerasfg.distributed import TrainingLoop, Worker
+        strategy = tf.distribute.MirroredStrategy()
+        with strategy.scope():
+            reference, model = small_model(), small_model()
+        reference.fit(data(False), epochs=2, verbose=0)
+        per_replica = data(False).unbatch().batch(BATCH // 2, drop_remainder=True)  # as a shard yields them
+        worker = Worker.single(strategy)
+        loop = TrainingLoop(model, worker)
+        loop.fit(per_replica, epochs=2, steps_per_epoch=SIZE // BATCH, verbose=0)
+        trainable = max(float(np.abs(a - b).max()) for a, b in zip(
+            [v.numpy() for v in model.trainable_variables], [v.numpy() for v in reference.trainable_variables]))
+        replica_means = [np.mean([c.numpy() for c in strategy.experimental_local_results(v.value)], axis=0)
+                         for v in reference.non_trainable_variables]
+        moving = max(float(np.abs(a - v.numpy()).max()) for a, v in zip(replica_means, model.non_trainable_variables))
+        plain = small_model()
+        plain.set_weights(model.get_weights())
+        expected = plain.evaluate(data(False, 21), return_dict=True, verbose=0)
+        got = loop.evaluate(data(False, 21))
+        print(worker.replicas, trainable, moving, max(abs(got[k] - expected[k]) for k in expected))
+        """)
+    done = checkout_python("-c", code, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    replicas, trainable, moving, metrics = done.stdout.split()
+    assert replicas == "2" and float(trainable) < 1e-6 and float(moving) < 1e-6 and float(metrics) < 1e-6
