@@ -55,6 +55,7 @@ class DataSplits:
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
+        tasks: the `kerasfg.data.Task` of every task (its kind: class, multilabel or regression).
     """
 
     train: tf.data.Dataset
@@ -66,6 +67,7 @@ class DataSplits:
     train_size: int
     preprocessing: object | None = None
     validation_masks: dict | None = None
+    tasks: dict | None = None
 
 
 @dataclasses.dataclass
@@ -250,12 +252,14 @@ def _synthetic_splits(data_config, tasks):
     synthetic = data_config.synthetic
     render = functools.partial(
         synthetic_faces, num_identities=synthetic.num_identities, image_size=synthetic.image_size,
-        difficulty=synthetic.difficulty, identity_seed=synthetic.identity_seed)
-    # Different image seeds for the three splits, the same people in all of them.
-    train, validation, test = (render(count, seed=synthetic.seed * 3 + offset) for offset, count in
-                               enumerate((synthetic.train_images, synthetic.val_images,
-                                          synthetic.test_images)))
-    _check_tasks(tasks, train.class_names, "the synthetic faces")
+        difficulty=synthetic.difficulty)
+    # Different image seeds for the three splits; the same people in all of them, or other people in
+    # the validation and test splits when they must be subject-disjoint.
+    train, validation, test = (
+        render(count, seed=synthetic.seed * 3 + offset,
+               identity_seed=synthetic.identity_seed + (offset if synthetic.subject_disjoint else 0))
+        for offset, count in enumerate((synthetic.train_images, synthetic.val_images, synthetic.test_images)))
+    _check_tasks(tasks, train.tasks, "the synthetic faces")
 
     def as_dataset(faces, training):
         return faces.as_dataset(inputs=data_config.inputs, targets=data_config.targets,
@@ -265,9 +269,10 @@ def _synthetic_splits(data_config, tasks):
     return DataSplits(
         train=as_dataset(train, True), validation=as_dataset(validation, False),
         test=as_dataset(test, False), input_shape=train.images.shape[1:],
-        num_classes={task: train.num_classes[task] for task in tasks},
-        class_names={task: train.class_names[task] for task in tasks}, train_size=len(train),
-        validation_masks={task: validation.masks[task] for task in data_config.targets})
+        num_classes={task: train.num_classes[task] for task in tasks if task in train.num_classes},
+        class_names={task: train.class_names[task] for task in tasks if task in train.class_names},
+        train_size=len(train), validation_masks={task: validation.masks[task] for task in data_config.targets},
+        tasks={task: train.tasks[task] for task in tasks})
 
 
 def _dataset_splits(data_config, tasks, run_dir):
@@ -281,7 +286,7 @@ def _dataset_splits(data_config, tasks, run_dir):
     parts = load_splits(spec.name, spec.root, tuple(dict.fromkeys(roles.values())), seed=spec.seed,
                         run_dir=run_dir, **optional, **spec.options)
     train = parts[spec.train_split]
-    _check_tasks(tasks, train.class_names, f"dataset {spec.name!r}")
+    _check_tasks(tasks, train.tasks, f"dataset {spec.name!r}")
 
     def as_dataset(part, training):
         return part.as_dataset(data_config.batch_size, training=training, inputs=data_config.inputs,
@@ -291,9 +296,10 @@ def _dataset_splits(data_config, tasks, run_dir):
     return DataSplits(
         train=as_dataset(train, True), validation=as_dataset(parts[spec.val_split], False),
         test=as_dataset(parts[spec.test_split], False), input_shape=train.input_shape,
-        num_classes={task: train.num_classes[task] for task in tasks},
-        class_names={task: tuple(train.class_names[task]) for task in tasks}, train_size=len(train),
-        preprocessing=Preprocessing(**train.preprocessing))
+        num_classes={task: train.num_classes[task] for task in tasks if task in train.num_classes},
+        class_names={task: tuple(train.class_names[task]) for task in tasks if task in train.class_names},
+        train_size=len(train), preprocessing=Preprocessing(**train.preprocessing),
+        tasks={task: train.tasks[task] for task in tasks})
 
 
 def _check_tasks(tasks, available, source):

@@ -19,10 +19,11 @@ _EXPORTS = {
     "AugmentConfig": "kerasfg.data.augment",
     "augment_batch": "kerasfg.data.augment",
     "augmentation_layers": "kerasfg.data.augment",
+    "CELEBA_ATTRIBUTES": "kerasfg.data.labels",
     "EXPRESSIONS": "kerasfg.data.labels",
+    "Task": "kerasfg.data.labels",
     "DatasetLayoutError": "kerasfg.data.dataset",
     "FaceDataset": "kerasfg.data.dataset",
-    "Task": "kerasfg.data.dataset",
     "READERS": "kerasfg.data.datasets",
     "load_dataset": "kerasfg.data.loading",
     "load_splits": "kerasfg.data.loading",
@@ -33,15 +34,18 @@ _EXPORTS = {
     "split_dataset": "kerasfg.data.splits",
     "stratified_split": "kerasfg.data.splits",
     "prepare_faces": "kerasfg.data.prepare",
+    "FaceParameters": "kerasfg.data.synthetic",
     "SyntheticFaces": "kerasfg.data.synthetic",
+    "render_faces": "kerasfg.data.synthetic",
     "synthetic_faces": "kerasfg.data.synthetic",
 }
 
 
 __all__ = [
-    "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError", "FaceDataset", "Task",
-    "augment_batch", "augmentation_layers", "group_split", "kfold", "leave_one_subject_out", "load_dataset",
-    "SyntheticFaces", "load_splits", "prepare_faces", "split_dataset", "stratified_split", "synthetic_faces",
+    "CELEBA_ATTRIBUTES", "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError",
+    "FaceDataset", "FaceParameters", "Task", "augment_batch", "augmentation_layers", "group_split", "kfold",
+    "leave_one_subject_out", "load_dataset", "SyntheticFaces", "load_splits", "prepare_faces", "render_faces",
+    "split_dataset", "stratified_split", "synthetic_faces",
 ]
 
 
