@@ -612,6 +612,9 @@ def synthetic_faces(num_images, num_identities=10, image_size=64, difficulty=0.5
     tasks = {task: Task(task, "regression" if task == "age" else
                         "multilabel" if task == "attributes" else "class", names.get(task))
              for task in labels}
+    strength = {name: draws["strength"][name] for name in ("expression", "age", *_OWN_STRENGTH)
+                if name in draws["strength"]}
+    strength.update({f"{c}_hair": draws["strength"]["hair"] for c in HAIR_COLORS})
     return SyntheticFaces(
         images=render_faces(parameters, image_size, seed),
         labels=labels,
@@ -621,7 +624,7 @@ def synthetic_faces(num_images, num_identities=10, image_size=64, difficulty=0.5
         nuisance={name: nuisance[name] for name in _NUISANCE},
         tasks=tasks,
         parameters=parameters,
-        strength=draws["strength"],
+        strength=strength,
     )
 
 
@@ -782,17 +785,18 @@ def _draw_per_image(rng, n, levels, face, expression_weakness):
     present = {name: rng.permutation(np.arange(n) % 2) == 1 for name in _ACCESSORIES}
     present["extra_smile"] = rng.uniform(size=n) < _EXTRA_SMILE
     present["extra_open"] = rng.uniform(size=n) < _EXTRA_OPEN
-    weakness = {name: rng.uniform(size=n) for name in ("age", "hair", *_OWN_STRENGTH)}
-    strength = {name: 1.0 - levels[name] * weakness[name]
-                for name in ("age", *_OWN_STRENGTH) if not name.endswith("_hair")}
+    hair_colours = tuple(f"{c}_hair" for c in HAIR_COLORS)
+    own = ("age", *(name for name in _OWN_STRENGTH if name not in hair_colours))
+    weakness = {name: rng.uniform(size=n) for name in (*own, "hair")}
+    strength = {name: 1.0 - levels[name] * weakness[name] for name in own}
     strength["expression"] = 1.0 - levels["expression"] * expression_weakness
-    # One hair colour per person: its strength follows the level of that colour.
-    hair_levels = np.array([levels[f"{c}_hair"] for c in HAIR_COLORS])
-    hair_strength = 1.0 - hair_levels[face["hair_color"].astype(int)] * weakness["hair"]
-    strength.update({f"{c}_hair": hair_strength for c in HAIR_COLORS})
-    return {"present": present, "strength": {k: v.astype(np.float32) for k, v in strength.items()},
-            "hat_color": rng.uniform(20, 235, (n, 3)),
-            "jitter": rng.standard_normal((n, len(_IDENTITY_JITTER) + 2)) * levels["identity"] * _JITTER_SHARE}
+    # One hair colour per person, one strength for it: the level of the person's colour.
+    hair_levels = np.array([levels[name] for name in hair_colours])[face["hair_color"].astype(int)]
+    strength["hair"] = 1.0 - hair_levels * weakness["hair"]
+    strength = {name: values.astype(np.float32) for name, values in strength.items()}
+    return {"present": present, "strength": strength, "hat_color": rng.uniform(20, 235, (n, 3)),
+            # the person's shape (one column per _IDENTITY_JITTER entry), skin and hair colour
+            "jitter": rng.standard_normal((n, len(_IDENTITY_JITTER) + 2)) * levels["identity"]}
 
 
 def _compose(face, expression, nuisance, draws):
@@ -805,10 +809,10 @@ def _compose(face, expression, nuisance, draws):
     geometry["mouth_open"] = geometry["mouth_open"] + _OPEN * present["extra_open"] * strength[
         "mouth_slightly_open"]
     # The person varies from image to image with the identity difficulty.
-    shape = {name: face[name] + jitter[:, k] * spread for k, (name, spread) in enumerate(
+    shape = {name: face[name] + jitter[:, k] * _JITTER_SHARE * spread for k, (name, spread) in enumerate(
         _IDENTITY_JITTER.items())}
-    skin_gain, hair_gain = 1.0 + _COLOUR_JITTER / _JITTER_SHARE * jitter[:, -2:, None].transpose(1, 0, 2)
-    hair = _mix(_NEUTRAL_HAIR, face["hair"], strength["black_hair"])
+    skin_gain, hair_gain = (1.0 + _COLOUR_JITTER * jitter[:, k, None] for k in (-2, -1))
+    hair = _mix(_NEUTRAL_HAIR, face["hair"], strength["hair"])
     person = {name: face[name] * strength[name] for name in (
         "bald", "bangs", "bushy_eyebrows", "arched_eyebrows", "narrow_eyes", "big_nose", "mustache",
         "sideburns")}
