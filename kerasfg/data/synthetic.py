@@ -389,8 +389,8 @@ def _render(face, expression, params, size, rng):
     if "nose_wrinkle" in params:  # up to three lines across the nose bridge (kerasfg.data.face_video)
         wrinkle = _col(params["nose_wrinkle"])
         for k in range(3):
-            line = (np.abs(y - nose_top - 0.05 - 0.035 * k) < 0.009) & (np.abs(x) < 0.075)
-            part[line & (wrinkle > k / 3.0)] = _WRINKLE
+            line = (np.abs(y - nose_top - 0.05 - 0.04 * k) < 0.013) & (np.abs(x) < 0.09)
+            part[line & (wrinkle > k / 3.0)] = _BROW  # dark creases
 
     eye_dx, eye_w = _col(face["eye_spacing"]), _col(face["eye_size"])
     eye_h = eye_w * 0.55 * eye_open
