@@ -13,6 +13,7 @@ from kerasfg.layers.cbam import CBAM
 from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.face_normalization import FaceNormalization
 from kerasfg.layers.factory import available_attention, get_attention
+from kerasfg.layers.glimpse import GlimpseGrid, GlimpsePatches, GlimpseWeighting
 from kerasfg.layers.self_attention import SelfAttention2D
 from kerasfg.layers.squeeze_excite import SqueezeExcite
 from kerasfg.layers.unpooling import MaxUnpooling2D
@@ -25,6 +26,9 @@ __all__ = [
     "AttentionBranch",
     "AttentionLayer",
     "AugmentedConv2D",
+    "GlimpseGrid",
+    "GlimpsePatches",
+    "GlimpseWeighting",
     "MaxUnpooling2D",
     "SelfAttention2D",
     "SqueezeExcite",
