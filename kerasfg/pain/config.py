@@ -94,6 +94,8 @@ class CNNConfig:
         train_frames: the last N frames of each training sequence (3 for CK+), or null for all.
         record_every: record the saliency maps of 8 held-out frames every this many epochs with
             `kerasfg.callbacks.Saliency` (TensorBoard, ``logs/<fold>/cnn/vis``); 0 for none.
+        precision: the CNN's dtype policy: ``"auto"`` (the fastest for the device,
+            `kerasfg.training.resolve_precision`), ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
     """
 
     weights: str | None = None
@@ -110,6 +112,7 @@ class CNNConfig:
     landmark_noise: float = 0.0
     train_frames: int | None = None
     record_every: int = 0
+    precision: str = "auto"
 
 
 @dataclasses.dataclass
@@ -161,7 +164,7 @@ class EvaluationConfig:
 
     protocol: str = "leave_one_subject_out"
     num_folds: int = 10
-    subjects: list[str] | None = None
+    subjects: list[str | int] | None = None
     target: str = "pspi"
     threshold: float = 1.0
     skew_repeats: int = 10
@@ -191,6 +194,7 @@ class PainExperimentConfig:
 
     def __post_init__(self):
         choices = (("data.source", self.data.source, SOURCES),
+                   ("cnn.precision", self.cnn.precision, config_lib.PRECISIONS),
                    ("data.registration.method", self.data.registration.method, METHODS),
                    ("evaluation.protocol", self.evaluation.protocol, PROTOCOLS),
                    ("evaluation.target", self.evaluation.target, TARGETS),

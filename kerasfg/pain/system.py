@@ -169,11 +169,18 @@ def train_frame_cnn(config, video, registered, train, targets, output, log_dir, 
     """
     from kerasfg.models import build_model
 
+    from kerasfg.training import resolve_precision
+
     cnn = config.cnn
     classes = 1 if config.task == "regression" else len(video.class_names["expression"])
-    model = build_model("pain_cnn", input_shape=registered.frames.shape[1:], num_classes={output: classes},
-                        task=config.task, filters=tuple(cnn.filters), fc_units=cnn.fc_units, dropout=cnn.dropout,
-                        contrast=cnn.contrast, contrast_scale=cnn.contrast_scale, weights=cnn.weights)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(resolve_precision(cnn.precision))
+    try:
+        model = build_model("pain_cnn", input_shape=registered.frames.shape[1:], num_classes={output: classes},
+                            task=config.task, filters=tuple(cnn.filters), fc_units=cnn.fc_units, dropout=cnn.dropout,
+                            contrast=cnn.contrast, contrast_scale=cnn.contrast_scale, weights=cnn.weights)
+    finally:
+        keras.config.set_dtype_policy(previous)
     model.get_layer("face_normalization").adapt(_FrameView(registered.frames, np.sort(train)), mask=registered.mask)
     _compile(model, cnn.learning_rate, config.task, output)
     batches = FrameBatches(registered, train, {output: targets}, batch_size=cnn.batch_size, shuffle=True,
@@ -199,12 +206,12 @@ def predict_with_features(config, model, registered, frames, output):
     return np.asarray(out["prediction"]), np.asarray(out["features"], np.float32)
 
 
-def train_temporal(config, features, windows, targets, train, output, log_dir):
-    """Train the LSTM on ``windows``; ``features`` ``(N, D)`` over all frames, ``train`` the training frames."""
+def train_temporal(config, features, windows, targets, train, output, log_dir, classes=1):
+    """Train the LSTM on ``windows``; ``features`` ``(N, D)`` over all frames, ``train`` the training frames,
+    ``classes`` the output's width (1 for regression)."""
     from kerasfg.models import build_model
 
     temporal = config.temporal
-    classes = 1 if config.task == "regression" else int(targets.max()) + 1
     model = build_model("temporal_lstm", input_shape=(temporal.length, features.shape[1]),
                         num_classes={output: classes}, task=config.task, units=temporal.units,
                         num_layers=temporal.num_layers, dropout=temporal.dropout)
@@ -279,7 +286,8 @@ def run_fold(config, video, registered, fold, values, log_dir):
         if regression and config.temporal.balance:
             positive = np.asarray(video.labels["pspi"]) >= 1
             train_windows = train_windows[balance_windows(train_windows, positive, seed)]
-        lstm = train_temporal(config, all_features, train_windows, targets, fold.train, output, log_dir)
+        classes = 1 if regression else len(video.class_names["expression"])
+        lstm = train_temporal(config, all_features, train_windows, targets, fold.train, output, log_dir, classes)
         test_windows = windows[np.isin(windows[:, -1], test)]
         out = lstm.predict(WindowBatches(all_features, test_windows, batch_size=256), verbose=0)[output]
         by_frame = dict(zip(test_windows[:, -1].tolist(), _decode(np.asarray(out), standardization)))

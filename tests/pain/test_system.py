@@ -27,7 +27,7 @@ def _config(tmp_path, **sections):
     base = {"name": "pain_test", "runs_dir": str(tmp_path / "runs"),
             "data": {"registration": {"method": "aligned_crop", "size": 48, "face_fraction": 0.8}},
             "cnn": {"epochs": 10, "learning_rate": 1e-3, "filters": [16, 16, 32, 32, 32], "fc_units": 128,
-                    "dropout": 0.3},
+                    "dropout": 0.3, "precision": "float32"},  # the same numbers on CPUs with or without bf16
             "temporal": {"length": 8, "units": 32, "epochs": 20, "learning_rate": 3e-3},
             "evaluation": {"subjects": [HELD_OUT]}}
     for key, value in sections.items():
@@ -142,3 +142,15 @@ def test_saliency_averaged_and_through_the_callbacks(tmp_path, event_recordings)
     np.testing.assert_allclose(result.saliency, expected, rtol=1e-4, atol=1e-8)
     np.testing.assert_allclose(result.image, images.mean(0), rtol=1e-5)
     assert result.count == 5 and render_average_saliency(result).shape == (32, 100, 3)
+
+
+def test_the_pain_command_reports_config_errors_in_one_line(capsys):
+    from kerasfg import cli
+
+    assert cli.main(["pain", "--set", "cnn.epochs=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "kerasfg pain: error: cnn.epochs: expected a positive integer, got 0."
+    from kerasfg.pain.cli import quick_config_path
+
+    quick = C.load(quick_config_path())  # the packaged quick run is a valid config
+    assert quick.data.source == "synthetic" and quick.evaluation.subjects == ["subject_014", "subject_015"]
