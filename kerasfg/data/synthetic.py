@@ -628,6 +628,44 @@ def synthetic_faces(num_images, num_identities=10, image_size=64, difficulty=0.5
     )
 
 
+def face_parameters(people, identity, nuisance, **fields):
+    """The `FaceParameters` of images of ``people``: each as they are, in a given pose and scene.
+
+    Each image shows the person ``people[identity[i]]`` with their own appearance, age and person-level
+    attributes at full strength, no accessories, and the neutral expression, unless ``fields`` say
+    otherwise (an expression geometry from :func:`expression_geometry`, ``nose_wrinkle``, ``eyeglasses``...).
+
+    Args:
+        people: a tuple of `Identity` (`make_identities`).
+        identity: int array `(N,)` of indices into ``people``.
+        nuisance: dict of the pose and scene fields (``shift_x``, ``shift_y``, ``rotation``, ``scale``,
+            ``light_strength``, ``light_angle``, ``noise_std``, ``clutter``, ``background``,
+            ``clutter_colors``, ``clutter_shapes``), one row per image; other keys are ignored.
+        **fields: any other `FaceParameters` field, overriding the defaults above.
+
+    Returns:
+        A `FaceParameters`.
+    """
+    face = {name: values[np.asarray(identity)] for name, values in _identity_table(people).items()}
+    n = len(face["index"])
+    zeros = np.zeros(n, np.float32)
+    values = {
+        **{name: face[name] for name in ("face_width", "face_height", "skin", "eye_spacing", "eye_size", "iris",
+                                         "nose_length", "nose_width", "hair", "body_hair", "hairline",
+                                         "hair_part", "age", "bald", "bangs", "bushy_eyebrows", "arched_eyebrows",
+                                         "narrow_eyes", "big_nose", "beard", "mustache", "sideburns")},
+        "long_hair": face["long_hair"] > 0,
+        **expression_geometry(np.full(n, EXPRESSIONS.index("neutral")), 1.0),
+        **{name: zeros for name in ("eyeglasses", "hat", "earrings", "necklace", "lipstick", "rosy_cheeks")},
+        "hat_color": np.zeros((n, 3), np.float32),
+        **{name: nuisance[name] for name in (*_NUISANCE, "background", "clutter_colors", "clutter_shapes")},
+    }
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(FaceParameters)})
+    if unknown:
+        raise ValueError(f"face_parameters: unknown field(s) {unknown}; expected FaceParameters fields.")
+    return FaceParameters(**{**values, **fields})
+
+
 def render_faces(parameters, image_size=64, seed=0):
     """Draw the faces that ``parameters`` describe.
 
@@ -658,16 +696,17 @@ def evidence_masks(parameters, image_size=64, names=None):
     Args:
         parameters: a `FaceParameters`.
         image_size: height and width of the images.
-        names: tasks and attribute names (default: all of ``MASK_NAMES``).
+        names: tasks and attribute names (default: all of ``MASK_NAMES``), or ``OTHER_REGIONS``.
 
     Returns:
         A dict mapping each name to a read-only bool array of shape `(N, image_size, image_size)`; names
         whose evidence is the same region (``age`` and ``age_group``, the hair colours) share one array.
     """
     names = tuple(MASK_NAMES if names is None else names)
-    unknown = [name for name in names if name not in MASK_NAMES]
+    unknown = [name for name in names if name not in (*MASK_NAMES, *OTHER_REGIONS)]
     if unknown:
-        raise ValueError(f"No evidence mask for {unknown}; expected names from {list(MASK_NAMES)}.")
+        raise ValueError(f"No evidence mask for {unknown}; expected names from "
+                         f"{list((*MASK_NAMES, *OTHER_REGIONS))}.")
     regions = {name: _MASK_REGION.get(name, name) for name in names}
     n = len(parameters)
     arrays = {region: np.empty((n, image_size, image_size), bool) for region in dict.fromkeys(regions.values())}
@@ -684,6 +723,9 @@ def evidence_masks(parameters, image_size=64, names=None):
 
 
 MASK_NAMES = (*TASKS, *ATTRIBUTE_NAMES)
+OTHER_REGIONS = ("pain",)
+"""Evidence regions of other generators that reuse the renderer: ``pain``, where the pain action units of
+`kerasfg.data.face_video` show."""
 _TASK_GROUP = tuple(task for task in TASKS if task != "attributes")
 
 
@@ -870,6 +912,12 @@ def _col(values):
     return np.asarray(values, np.float32)[:, None, None]
 
 
+def _per_image(values, like):
+    """Per-image scalars as an array broadcastable against ``like``: (B, H, W) pixels or (B, K) points."""
+    values = np.asarray(values, np.float32)
+    return values.reshape(values.shape + (1,) * (np.ndim(like) - 1))
+
+
 def _mix(a, b, t):
     """``a`` blended towards ``b`` by ``t`` (per image), for (N, 3) colours."""
     return a + (b - a) * np.asarray(t, np.float32)[:, None]
@@ -916,8 +964,16 @@ def _youth(age):
 
 
 def _eye_width(p):
-    """Half-width of the eye white: a child's eyes are larger for the face."""
+    """Half-width of the eye white before narrowing: a child's eyes are larger for the face."""
     return _col(p.eye_size * (1.0 + 0.2 * _youth(p.age)))
+
+
+def _eye_shape(p):
+    """Half-width and half-height of each image's eye whites as drawn (per image): a child's larger eyes,
+    the expression's openness, and narrow eyes shorter and less open."""
+    width = p.eye_size * (1.0 + 0.2 * _youth(p.age))
+    height = width * 0.55 * p.eye_open * (1.0 - _NARROW * p.narrow_eyes)
+    return width * (1.0 - _NARROW_WIDTH * p.narrow_eyes), height
 
 
 def _nose_size(p, big=None, youth=None):
@@ -991,23 +1047,23 @@ def _glasses(x, y, fw, eye_dx, eye_size):
 
 
 def _mouth_lines(x, p):
-    """Half-width of the mouth, and the upper and lower lip lines at each pixel."""
-    mouth_w = _col(p.mouth_width)
+    """Half-width of the mouth, and the upper and lower lip lines at each ``x`` (pixels or points)."""
+    mouth_w = _per_image(p.mouth_width, x)
     t = np.clip(x / mouth_w, -1.0, 1.0) ** 2
-    tilt = _col(p.mouth_tilt) * x
-    y_upper = _MOUTH_Y + _col(p.lip_upper) * t + tilt - _col(p.upper_lip_raise)
-    y_lower = _MOUTH_Y + _col(p.mouth_open) + _col(p.lip_lower) * t + tilt
+    tilt = _per_image(p.mouth_tilt, x) * x
+    y_upper = _MOUTH_Y + _per_image(p.lip_upper, x) * t + tilt - _per_image(p.upper_lip_raise, x)
+    y_lower = _MOUTH_Y + _per_image(p.mouth_open, x) + _per_image(p.lip_lower, x) * t + tilt
     return mouth_w, y_upper, y_lower
 
 
 def _brow_centre(u, p, arched=True):
-    """Height of the middle of each brow at ``u`` (the distance from the eye's centre, growing outwards);
-    an arched brow rises by up to ``_ARCH`` in its middle."""
-    centre = _EYE_Y - 0.13 - _col(p.brow_raise) + _col(p.brow_tilt) * u
+    """Height of the middle of each brow at ``u`` (the distance from the eye's centre, growing outwards;
+    pixels or points); an arched brow rises by up to ``_ARCH`` in its middle."""
+    centre = _EYE_Y - 0.13 - _per_image(p.brow_raise, u) + _per_image(p.brow_tilt, u) * u
     if not arched:
         return centre
-    eye_w = _col(p.eye_size)
-    return centre - _ARCH * _col(p.arched_eyebrows) * np.maximum(0.0, 1.0 - (u / (eye_w * 1.25)) ** 2)
+    eye_w = _per_image(p.eye_size, u)
+    return centre - _ARCH * _per_image(p.arched_eyebrows, u) * np.maximum(0.0, 1.0 - (u / (eye_w * 1.25)) ** 2)
 
 
 _ARCH = 0.07
@@ -1125,9 +1181,7 @@ def _render(p, size, rng):
     lips = inside & (ys > y_upper - _LIP) & (ys < y_lower + _LIP)
     cavity = inside & (ys > y_upper + 0.012) & (ys < y_lower - 0.012)
 
-    eye_w = _eye_width(p)
-    eye_h = eye_w * 0.55 * _col(p.eye_open) * (1.0 - _NARROW * _col(p.narrow_eyes))
-    eye_w = eye_w * (1.0 - _NARROW_WIDTH * _col(p.narrow_eyes))
+    eye_w, eye_h = (_col(v) for v in _eye_shape(p))
     brow_half = _BROW_HALF * (1.0 + _BUSHY * _col(p.bushy_eyebrows))
     w_eyes = frame.window(p.eye_spacing + eye_w[:, 0, 0], _EYE_Y - eye_h[:, 0, 0], _EYE_Y + eye_h[:, 0, 0])
     w_brows = frame.window(p.eye_spacing + p.eye_size * 1.25, _EYE_Y - 0.4, _EYE_Y + 0.05)
@@ -1229,7 +1283,7 @@ def _colorize(part, p):
     palette[:, _SIDEBURN] = _mix(skin, body_hair * 0.85, p.sideburns)
     palette[:, _WRINKLE] = skin * (1.0 - 0.3 * np.clip((p.age - 25.0) / 40.0, 0.3, 1.0))[:, None]
     palette[:, _NOSE] = skin * 0.74
-    palette[:, _CREASE] = skin * 0.72
+    palette[:, _CREASE] = body_hair  # dark creases
     palette[:, _MUSTACHE] = _mix(beard, body_hair * 0.65, p.mustache)
     palette[:, _EYE_WHITE] = (245, 245, 240)
     palette[:, _IRIS] = p.iris
@@ -1334,12 +1388,23 @@ class _Regions:
             np.abs(x) < 0.34) & (y > _MOUTH_Y - 0.22) & (y < _MOUTH_Y + 0.36))
 
     @functools.cached_property
-    def expression(self):
+    def eyes_and_brows(self):
         reach = self.p.eye_spacing + self.p.eye_size * 1.4 + 0.03
-        eyes_and_brows = self._within(self.frame.window(reach, _EYE_Y - 0.4, _EYE_Y + 0.12), lambda x, y: (
+        return self._within(self.frame.window(reach, _EYE_Y - 0.4, _EYE_Y + 0.12), lambda x, y: (
             np.abs(np.abs(x) - self.eye_dx) < self.eye_size * 1.4 + 0.03) & (y > _EYE_Y - 0.4) & (
             y < _EYE_Y + 0.12))
-        return eyes_and_brows | self.mouth
+
+    @functools.cached_property
+    def expression(self):
+        return self.eyes_and_brows | self.mouth
+
+    @functools.cached_property
+    def pain(self):
+        """Where the pain action units of face video show: brows and eyes (AU4, AU6/7, AU43), the nose
+        bridge and the upper lip (AU9, AU10)."""
+        nose_and_upper_lip = self._within(self.frame.window(0.3, _EYE_Y + 0.04, _MOUTH_Y + 0.06), lambda x, y: (
+            np.abs(x) < 0.3) & (y > _EYE_Y + 0.04) & (y < _MOUTH_Y + 0.06))
+        return self.eyes_and_brows | nose_and_upper_lip
 
     @functools.cached_property
     def lower_face(self):
