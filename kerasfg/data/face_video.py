@@ -39,6 +39,7 @@ from kerasfg.data.video import ArrayFrames, FaceVideo
 
 ACTION_UNITS = ("au4", "au6", "au7", "au9", "au10", "au43")
 _NEUTRAL = EXPRESSIONS.index("neutral")
+_LOOK_LIKE_PAIN = ("narrow_eyes", "bushy_eyebrows", "arched_eyebrows")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,10 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
     latent = np.concatenate([_pain_curve(rng, frames_per_sequence, episodes) for _ in range(num_sequences)])
     units = _action_units(rng, latent, gains[subject])
     scene = _frame_params(rng, num_sequences, frames_per_sequence, difficulty)
-    parameters = synthetic.face_parameters(people, subject, scene, **_appearance(units["continuous"]))
+    # The people as they are, except the attributes that look like pain actions: narrow eyes (orbital
+    # tightening, eyes closed) and bushy or arched brows (brow lowering).
+    plain = {name: np.zeros(len(subject), np.float32) for name in _LOOK_LIKE_PAIN}
+    parameters = synthetic.face_parameters(people, subject, scene, **_appearance(units["continuous"]), **plain)
     images = synthetic.render_faces(parameters, image_size, seed)
     masks = synthetic.evidence_masks(parameters, image_size, ["pain"])["pain"]
     points = synthetic.face_to_pixels(_landmarks(parameters), parameters, image_size).astype(np.float32)
