@@ -10,9 +10,11 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "age",
     "callbacks",
     "checkpoints",
     "cli",
+    "codes",
     "config",
     "data",
     "export",

@@ -119,8 +119,8 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
                       weights=None, grid_size=16, num_glimpses=5, low_resolution=(224, 224), grid_head="conv",
                       selection="top", weighting="eltwise", renormalize=False, patch_features="pool3",
                       patch_size=None, share_weights=True, merge="concat", where_pooling="flatten",
-                      fc_units=4096, dropout=0.5, filters=VGG_FILTERS, classifier_activation="softmax",
-                      rescale=None, seed=None, name=None):
+                      fc_units=4096, dropout=0.5, filters=VGG_FILTERS, batch_norm=False,
+                      classifier_activation="softmax", rescale=None, seed=None, name=None):
     """Build the where/what glimpse attention network (module docstring).
 
     Args:
@@ -152,6 +152,9 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         dropout: dropout rate after ``fc6`` and ``fc7``.
         filters: the widths of VGG's five conv blocks (VGG's own; smaller ones for smoke runs: pretrained
             weights need VGG's).
+        batch_norm: a BN after every convolution (VGG-BN), for training from scratch; with shared
+            weights the patch stream shares the BN layers too (each call normalizes its own batch; the
+            moving statistics follow both).
         classifier_activation: ``"softmax"``, or None for logits.
         rescale: None, ``"unit"`` or ``"symmetric"`` (0..255 pixels rescaled inside; see
             `kerasfg.models.blocks.image_input`); the VGG-Face trunk takes RGB 0..255 (None).
@@ -185,12 +188,13 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         raise ValueError(f"glimpse_attention: `filters` must give the width of each of VGG's 5 blocks; "
                          f"received {filters!r}.")
     naming = TRUNKS[trunk]
-    blocks = [vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1]) for b in range(1, 6)]
+    blocks = [vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], batch_norm=batch_norm)
+              for b in range(1, 6)]
     depth = PATCH_FEATURES[patch_features]
     _check_cell_size(input_shape, grid_size, patch_size, depth)
     patch_blocks = blocks[:depth] if share_weights else [
-        vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], prefix="patch_")
-        for b in range(1, depth + 1)]
+        vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], batch_norm=batch_norm,
+                         prefix="patch_") for b in range(1, depth + 1)]
 
     low = keras.layers.Resizing(*low_resolution, interpolation="bilinear", name="where_resize")(x)
     last_conv, pool5 = where_stream(low, blocks, attention)
