@@ -309,6 +309,16 @@ class OutputCodes(keras.layers.Layer):
     def call(self, inputs):
         return self.activation(distance_logits(inputs, self.code))
 
+    def export_description(self, head):
+        """What an export (`kerasfg.export`) writes about this head: ``assets/<head>_code.csv`` (row ``i``:
+        the code of class ``i``, whose name is line ``i`` of ``<head>_labels.txt``) and an ``output_codes``
+        entry of ``kerasfg_export.json``."""
+        asset = f"{head}_code.csv"
+        rows = "".join(",".join(f"{value:.9g}" for value in row) + "\n" for row in self.code)
+        entry = {"classes": int(self.code.shape[0]), "bits": int(self.code.shape[1]), "asset": asset,
+                 "decoding": "softmax over -1/2 |z/|z| - code row|^2; the class is the nearest row"}
+        return {asset: rows.encode("ascii")}, {"output_codes": {head: entry}}
+
     def get_config(self):
         return {**super().get_config(), "code": self.code.tolist(),
                 "activation": keras.activations.serialize(self.activation)}
