@@ -23,6 +23,7 @@ _SUBMODULES = (
     "layers",
     "losses",
     "models",
+    "pain",
     "quickstart",
     "regularizers",
     "tensorboard",
