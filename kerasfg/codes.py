@@ -242,6 +242,26 @@ def class_similarity(features, labels, num_classes, kernel="gaussian"):
     raise ValueError(f"kernel must be one of {KERNELS}; received {kernel!r}.")
 
 
+def model_class_similarity(model, dataset, layer, num_classes, *, target=None, kernel="gaussian"):
+    """`class_similarity` of the outputs of ``layer`` of a trained model over a labelled dataset.
+
+    Args:
+        model: a functional model (e.g. trained with one-hot targets).
+        dataset: ``(inputs, labels)`` batches; labels an array, or a dict holding ``target``.
+        layer: the name of the layer whose outputs are the features (the thesis used fc7).
+        num_classes: ``n``.
+        target: the label task of a dict of labels.
+        kernel: see `class_similarity`.
+    """
+    features_model = keras.Model(model.inputs, model.get_layer(layer).output)
+    features, labels = [], []
+    for inputs, targets in dataset:
+        values = np.asarray(features_model(inputs, training=False))
+        features.append(values.reshape(len(values), -1))
+        labels.append(np.asarray(targets[target] if target is not None else targets).ravel())
+    return class_similarity(np.concatenate(features), np.concatenate(labels), num_classes, kernel)
+
+
 # === Decoding and the head ===
 
 
