@@ -36,7 +36,11 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     run = result.run_dir
     assert run.parent == tmp_path / "runs" / "tiny"
     assert {p.name for p in run.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
-                                              "model.keras", "class_names.json", "metrics.json"}
+                                              "model.keras", "class_names.json", "metrics.json",
+                                              "objectives.json"}
+    objectives = json.loads((run / "objectives.json").read_text())["outputs"]
+    assert objectives["identity"]["loss"] == "softmax_cross_entropy"
+    assert objectives["identity"]["from_logits"] is False  # face_resnet's outputs are softmax
     assert json.loads((run / "class_names.json").read_text()) == {
         "identity": ["person_000", "person_001", "person_002", "person_003"]}
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.keras", "best.keras"}
