@@ -13,8 +13,9 @@ objectives:
 ```
 
 Every registered model declares a default objective (`kerasfg.models.register_model`), so a
-config without this section trains any of them; the section overrides it field by field. A field
-that neither sets follows the target's kind:
+config without this section trains any of them; the section overrides it field by field. An output
+whose layer is a registered head (`register_head_objective`, e.g. a DEX age head) takes that head's
+default next. A field that none of them sets follows the target's kind:
 
 ========== ======================================== ===========================================
 kind       loss                                     metrics
@@ -107,6 +108,8 @@ class OutputInfo:
         activation: the activation of the output's layer (``"softmax"``, ``"linear"``...), or None
             where the layer has none.
         standardization: the target's `Standardization`, or None.
+        layer: the output's layer (the layer named after it), or None: a head's settings (e.g. a
+            DEX head's age range) for its loss and metrics.
     """
 
     output: str
@@ -114,6 +117,7 @@ class OutputInfo:
     width: int | None = None
     activation: str | None = None
     standardization: Standardization | None = None
+    layer: object = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def kind(self):
@@ -165,6 +169,7 @@ class MetricEntry:
 
 _LOSSES = {}
 _METRICS = {}
+_HEADS = {}
 
 
 def register_loss(name, *, kinds, standardize_target=False, output_width="classes"):
@@ -191,6 +196,20 @@ def register_metric(name, *, kinds, table=False):
     """
     return _registrar(_METRICS, "metric", name, kinds,
                       lambda build: MetricEntry(name, build, tuple(kinds), table))
+
+
+def register_head_objective(layer_class, objective):
+    """Give outputs made by layers of ``layer_class`` a default objective.
+
+    It applies below the model's default and the config, above the rules of the target's kind: a
+    head that needs its own loss (DEX's expectation over age bins, an output-code head's
+    probabilities) trains with it on any model it replaces a classifier of.
+
+    Args:
+        layer_class: the head's layer class.
+        objective: ``{"loss": ..., "metrics": [...], "options": {...}}`` (any of them).
+    """
+    _HEADS[layer_class] = dict(objective)
 
 
 def _registrar(registry, what, name, kinds, entry):
@@ -528,7 +547,8 @@ def destandardize(predictions, run_dir):
 
 
 def model_outputs(model):
-    """``{output name: (width, activation)}`` of a model with a dict of outputs or a single one."""
+    """``{output name: (width, layer)}`` of a model with a dict of outputs or a single one; the
+    layer is the one named after the output (kerasfg's naming rule), or None."""
     if isinstance(model.output, dict):
         tensors = dict(model.output)
     elif len(model.outputs) == 1:
@@ -536,18 +556,27 @@ def model_outputs(model):
     else:
         raise ValueError(f"objectives need a model with a dict of named outputs or a single output; "
                          f"{model.name} has a list of {len(model.outputs)}.")
-    return {name: (tensor.shape[-1], output_activation(model, name)) for name, tensor in tensors.items()}
+    return {name: (tensor.shape[-1], _layer(model, name)) for name, tensor in tensors.items()}
 
 
-def output_activation(model, name):
-    """The activation's name of the layer named ``name`` (the output's, by kerasfg's naming rule),
-    or None when there is no such layer or it has no ``activation``."""
+def _layer(model, name):
     try:
-        layer = model.get_layer(name)
+        return model.get_layer(name)
     except ValueError:
         return None
+
+
+def layer_activation(layer):
+    """The name of a layer's activation (``"softmax"``, ``"linear"``...), or None without one."""
     activation = getattr(layer, "activation", None)
     return getattr(activation, "__name__", None) if activation is not None else None
+
+
+def _head_default(layer):
+    for layer_class, objective in _HEADS.items():
+        if isinstance(layer, layer_class):
+            return objective
+    return {}
 
 
 def resolve(model, tasks, *, model_name=None, config=None, loss_weights=None):
@@ -588,24 +617,25 @@ def resolve(model, tasks, *, model_name=None, config=None, loss_weights=None):
                           f"are {names}.")
     one_task = len(tasks) == 1 and (single_task or len(outputs) == 1)
     resolved = {}
-    for name, (width, activation) in outputs.items():
-        default = dict(defaults.get(name, {}))
+    for name, (width, layer) in outputs.items():
+        default = {**_head_default(layer), **defaults.get(name, {})}
         user = config.get(name, ObjectiveConfig())
         resolved[name] = _resolve_output(
-            name, width, activation, default, user, tasks, loss_weights.get(name), one_task,
-            described)
+            name, width, layer, default, user, tasks, loss_weights.get(name), one_task, described)
     if not any(o.trained for o in resolved.values()):
         raise ConfigError(f"objectives: no output of {described} is trained; give at least one of "
                           f"{names} a target and a loss.")
     return Objectives(model_name, resolved, dict_output=isinstance(model.output, dict))
 
 
-def _resolve_output(name, width, activation, default, user, tasks, loss_weight, one_task, described):
+def _resolve_output(name, width, layer, default, user, tasks, loss_weight, one_task, described):
     key = f"objectives.{name}"
+    activation = layer_activation(layer)
     loss = user.loss or default.get("loss")
     target_name = user.target or default.get("target")
     if target_name is None and loss == NO_LOSS:  # not trained, not measured
-        return OutputObjective(OutputInfo(name, None, width, activation), NO_LOSS, 0.0, {}, [])
+        return OutputObjective(OutputInfo(name, None, width, activation, layer=layer), NO_LOSS, 0.0,
+                               {}, [])
     if target_name is None:
         if name in tasks:
             target_name = name
@@ -631,7 +661,7 @@ def _resolve_output(name, width, activation, default, user, tasks, loss_weight, 
         _check_width(key, name, width, target, described)
     standardization = (_standardization(f"{key}.target", target)
                        if entry is not None and entry.standardize_target else None)
-    info = OutputInfo(name, target, width, activation, standardization)
+    info = OutputInfo(name, target, width, activation, standardization, layer)
     metrics = _metrics(f"{key}.metrics", user.metrics if user.metrics is not None
                        else default.get("metrics", DEFAULT_METRICS[target.kind]), target)
     weight = next(w for w in (user.weight, loss_weight, default.get("weight"), 1.0) if w is not None)

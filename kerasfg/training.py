@@ -346,6 +346,7 @@ def build_model(config, data):
         ConfigError: when the model's inputs are not the ones ``data.inputs`` feeds, or a
             single-task model gets several targets.
     """
+    from kerasfg.models.registry import build_model as build_registered
     from kerasfg.models.registry import registered_model
 
     try:
@@ -362,8 +363,8 @@ def build_model(config, data):
     options = dict(config.model.options)
     if extra_inputs and registered.accepts("extra_inputs"):
         options["extra_inputs"] = extra_inputs
-    model = registered.builder(
-        input_shape=tuple(data.input_shape), num_classes=targets,
+    model = build_registered(
+        config.model.name, input_shape=data.input_shape, num_classes=targets,
         attention=config.model.attention, activation=config.model.activation, **options)
     fed = sorted(config.data.inputs)
     taken = sorted(tensor.name for tensor in model.inputs)

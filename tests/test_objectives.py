@@ -226,6 +226,22 @@ def test_a_standardized_target_needs_spread_in_its_training_labels():
         objectives.resolve(model, {"age": TargetTask("age", "regression", (), np.full(4, 30.0))})
 
 
+def test_a_registered_head_sets_the_default_objective_of_the_outputs_it_makes():
+    class Head(keras.layers.Dense):
+        pass
+
+    objectives.register_head_objective(Head, {"loss": "mse", "metrics": ["mae"]})
+    features = keras.Input((4,), name="features")
+    model = keras.Model(features, {"age": Head(1, name="age")(features),
+                                   "gender": keras.layers.Dense(2, activation="softmax", name="gender")(features)})
+    tasks = {"age": TargetTask("age", "regression", (), np.array([20.0, 30.0])),
+             "gender": TargetTask("gender", "class", ("female", "male"))}
+    resolved = objectives.resolve(model, tasks, config={"age": {"metrics": ["pearson"]}})
+    assert (resolved.outputs["age"].loss, resolved.outputs["age"].metrics) == ("mse", [("pearson", {})])
+    assert resolved.outputs["age"].info.layer is model.get_layer("age")
+    assert resolved.outputs["gender"].loss == "softmax_cross_entropy"
+
+
 def test_registries_refuse_duplicates_and_unknown_kinds():
     with pytest.raises(ValueError, match="already registered"):
         objectives.register_loss("nll", kinds=("class",))(lambda info: None)

@@ -44,12 +44,13 @@ def celeba(tmp_path_factory):
 
 
 def smoke_config(model, options=None, data=None, **train):
-    """A one-epoch config of ``model`` in its smallest form on 16x16 synthetic faces."""
+    """A one-epoch config of ``model`` in its smallest form on the smallest synthetic faces it takes."""
+    size = registered_model(model).smoke_image_size
     return config_lib.from_dict({
         "name": model, "runs_dir": "unused",
         "data": data or {"inputs": ["image"], "targets": ["identity"], "batch_size": 8,
                          "synthetic": {"num_identities": 3, "train_images": 8, "val_images": 8,
-                                       "test_images": 8, "image_size": 16, "difficulty": 0.0}},
+                                       "test_images": 8, "image_size": size, "difficulty": 0.0}},
         "model": {"name": model, "attention": None,
                   "options": registered_model(model).smallest(dict(options or {}))},
         "train": {"epochs": 1, "precision": "float32", "verbose": 0, "run_eagerly": True,

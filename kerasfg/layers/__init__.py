@@ -11,6 +11,7 @@ from kerasfg.layers.base import AttentionLayer
 from kerasfg.layers.cbam import CBAM
 from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.factory import available_attention, get_attention
+from kerasfg.layers.glimpse import GlimpseGrid, GlimpsePatches, GlimpseWeighting
 from kerasfg.layers.self_attention import SelfAttention2D
 from kerasfg.layers.squeeze_excite import SqueezeExcite
 from kerasfg.layers.unpooling import MaxUnpooling2D
@@ -22,6 +23,9 @@ __all__ = [
     "AttentionBranch",
     "AttentionLayer",
     "AugmentedConv2D",
+    "GlimpseGrid",
+    "GlimpsePatches",
+    "GlimpseWeighting",
     "MaxUnpooling2D",
     "SelfAttention2D",
     "SqueezeExcite",

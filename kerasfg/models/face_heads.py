@@ -27,8 +27,10 @@ Two forms:
 
 - **head** (``backbone=None``, the thesis): the input ``features`` is a feature vector from a frozen
   extractor (cached VGG-Face features in the thesis);
-- **end to end** (``backbone="resnet18"``, ``"vgg16"``, ...): the same head on a backbone's pooled
-  features (or VGG's ``fc2``), from the ``image`` input; ``freeze_backbone=True`` freezes it.
+- **end to end** (``backbone="resnet18"``, ``"vgg16"``, ``"vgg_face"``...): the same head on a backbone's
+  pooled features (VGG's ``fc2``, VGG-Face's ``fc7`` as in the thesis), from the ``image`` input;
+  ``freeze_backbone=True`` freezes it. With ``backbone="vgg_face"``,
+  `kerasfg.models.load_vgg_face_weights` loads the pretrained trunk.
 
 D, E and F take the expression as a second input ``expression``: an int32 class index, one-hot
 encoded inside (as `face_resnet`). It is the ground-truth label in the thesis (an oracle at test
@@ -46,6 +48,7 @@ from kerasfg.models.cifar_resnet import cifar_resnet_features
 from kerasfg.models.registry import register_model
 from kerasfg.models.resnet import resnet_features
 from kerasfg.models.vgg import vgg_features
+from kerasfg.models.vgg_face import vgg_face_features
 from kerasfg.models.wide_resnet import wide_resnet_features
 
 
@@ -88,6 +91,7 @@ BACKBONES = {
     "vgg19": functools.partial(vgg_features, depth=19),
     "vgg16_cam": functools.partial(vgg_features, depth=16, head="cam"),
     "vgg19_cam": functools.partial(vgg_features, depth=19, head="cam"),
+    "vgg_face": vgg_face_features,
     "wide_resnet": wide_resnet_features,
 }
 

@@ -12,7 +12,8 @@ Each registered model also says what it learns by default and how small it can b
 - ``smoke_options``: builder options of its smallest form (depth, width), for one-step smoke runs
   of a config (`kerasfg reproduce --scale smoke`, the tests): the same builder and objective, only
   smaller. A dict, or a function of the config's options that returns one (e.g. a bottleneck CIFAR
-  ResNet's smallest depth is 11, a basic one's 8).
+  ResNet's smallest depth is 11, a basic one's 8). ``smoke_image_size`` is the side of the smallest
+  images it takes in that form (16 unless said).
 """
 
 import dataclasses
@@ -28,6 +29,7 @@ class RegisteredModel:
     objective: dict | None = None
     single_task: bool = False
     smoke_options: object = None
+    smoke_image_size: int = 16
 
     def smallest(self, options):
         """``options`` with the smoke options of this model laid over them."""
@@ -44,7 +46,7 @@ class RegisteredModel:
 _MODELS = {}
 
 
-def register_model(name, *, objective=None, single_task=False, smoke_options=None):
+def register_model(name, *, objective=None, single_task=False, smoke_options=None, smoke_image_size=16):
     """Decorator that makes a builder function available to `build_model` under ``name``.
 
     Args:
@@ -53,12 +55,14 @@ def register_model(name, *, objective=None, single_task=False, smoke_options=Non
         single_task: whether ``num_classes`` must be an int.
         smoke_options: builder options of the smallest form, e.g. ``{"depth": 8}``, or a function
             of the config's options that returns them.
+        smoke_image_size: the side of the smallest images the smallest form takes.
     """
 
     def decorator(builder):
         if name in _MODELS:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _MODELS[name] = RegisteredModel(name, builder, objective, single_task, smoke_options)
+        _MODELS[name] = RegisteredModel(name, builder, objective, single_task, smoke_options,
+                                        smoke_image_size)
         return builder
 
     return decorator
@@ -80,7 +84,8 @@ def registered_model(name):
     return _MODELS[name]
 
 
-def build_model(name, *, input_shape, num_classes, attention=None, activation="relu", **options):
+def build_model(name, *, input_shape, num_classes, attention=None, activation="relu", output_codes=None,
+                dex=None, **options):
     """Build a registered model.
 
     Args:
@@ -89,10 +94,23 @@ def build_model(name, *, input_shape, num_classes, attention=None, activation="r
         num_classes: number of classes, or a dict mapping each output name to its number of classes.
         attention: attention module name or layer class (see `kerasfg.layers.get_attention`), or None.
         activation: activation of the backbone.
+        output_codes: ``{task: code}``: output-code heads in place of those tasks' softmax classifiers
+            (see `kerasfg.models.heads`).
+        dex: ``{task: [min_age, max_age]}`` (or ``true`` for 0..100): DEX age heads; a DEX task needs no
+            entry in ``num_classes``.
         **options: further keyword arguments of the builder.
 
     Returns:
         A flat functional `keras.Model`.
     """
-    return registered_model(name).builder(input_shape=tuple(input_shape), num_classes=num_classes,
-                                          attention=attention, activation=activation, **options)
+    builder = registered_model(name).builder
+    if not (output_codes or dex):
+        return builder(input_shape=tuple(input_shape), num_classes=num_classes, attention=attention,
+                       activation=activation, **options)
+    from kerasfg.models.heads import dex_ranges, replace_heads
+
+    tasks = dict(num_classes) if isinstance(num_classes, dict) else {"predictions": num_classes}
+    tasks.update({task: high - low + 1 for task, (low, high) in dex_ranges(dex).items()})
+    model = builder(input_shape=tuple(input_shape), num_classes=tasks, attention=attention,
+                    activation=activation, **options)
+    return replace_heads(model, output_codes=output_codes, dex=dex)
