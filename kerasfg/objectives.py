@@ -749,10 +749,11 @@ def from_config(config, model, data):
 
 def data_tasks(data, targets):
     """``{task: TargetTask}`` of the ``targets`` of a `kerasfg.training.DataSplits`."""
-    kinds = data.task_kinds or {}
+    known = data.tasks or {}
     train_labels = data.train_labels or {}
-    return {task: TargetTask(task, kinds.get(task, "class"), tuple(data.class_names.get(task, ())),
-                             train_labels.get(task)) for task in targets}
+    return {task: TargetTask(task, known[task].kind if task in known else "class",
+                             tuple(data.class_names.get(task, ())), train_labels.get(task))
+            for task in targets}
 
 
 def classification(model, loss_weights=None):

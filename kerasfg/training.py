@@ -60,7 +60,8 @@ class DataSplits:
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
-        task_kinds: ``"class"``, ``"multilabel"`` or ``"regression"`` per task.
+        tasks: the `kerasfg.data.dataset.Task` of every task (its kind: class, multilabel or
+            regression).
         train_labels: the training split's labels of each regression target (for its
             standardization).
     """
@@ -74,7 +75,7 @@ class DataSplits:
     train_size: int
     preprocessing: object | None = None
     validation_masks: dict | None = None
-    task_kinds: dict | None = None
+    tasks: dict | None = None
     train_labels: dict | None = None
 
 
@@ -260,6 +261,7 @@ def build_datasets(data_config, run_dir=None):
 
 
 def _synthetic_splits(data_config, tasks):
+    from kerasfg.data.dataset import Task
     from kerasfg.data.synthetic import synthetic_faces
 
     synthetic = data_config.synthetic
@@ -271,7 +273,8 @@ def _synthetic_splits(data_config, tasks):
                                enumerate((synthetic.train_images, synthetic.val_images,
                                           synthetic.test_images)))
     _check_tasks(tasks, train.labels, "the synthetic faces")
-    kinds = {task: _kind(train.labels[task], task in train.class_names) for task in tasks}
+    known = {task: Task(task, _kind(train.labels[task], task in train.class_names),
+                        train.class_names.get(task)) for task in tasks}
 
     def as_dataset(faces, training):
         return faces.as_dataset(inputs=data_config.inputs, targets=data_config.targets,
@@ -286,7 +289,7 @@ def _synthetic_splits(data_config, tasks):
         train_size=len(train),
         validation_masks={task: validation.masks[task] for task in data_config.targets
                           if task in validation.masks},
-        task_kinds=kinds, train_labels=_regression_labels(train.labels, kinds))
+        tasks=known, train_labels=_regression_labels(train.labels, known))
 
 
 def _dataset_splits(data_config, tasks, run_dir):
@@ -301,7 +304,7 @@ def _dataset_splits(data_config, tasks, run_dir):
                         run_dir=run_dir, **optional, **spec.options)
     train = parts[spec.train_split]
     _check_tasks(tasks, train.tasks, f"dataset {spec.name!r}")
-    kinds = {task: train.tasks[task].kind for task in tasks}
+    known = {task: train.tasks[task] for task in tasks}
 
     def as_dataset(part, training):
         return part.as_dataset(data_config.batch_size, training=training, inputs=data_config.inputs,
@@ -315,7 +318,7 @@ def _dataset_splits(data_config, tasks, run_dir):
         class_names={task: tuple(train.class_names[task]) for task in tasks
                      if task in train.class_names},
         train_size=len(train), preprocessing=Preprocessing(**train.preprocessing),
-        task_kinds=kinds, train_labels=_regression_labels(train.labels, kinds))
+        tasks=known, train_labels=_regression_labels(train.labels, known))
 
 
 def _kind(labels, has_class_names):
@@ -323,8 +326,8 @@ def _kind(labels, has_class_names):
     return "regression" if not has_class_names else "multilabel" if labels.ndim == 2 else "class"
 
 
-def _regression_labels(labels, kinds):
-    return {task: labels[task] for task, kind in kinds.items() if kind == "regression"}
+def _regression_labels(labels, tasks):
+    return {name: labels[name] for name, task in tasks.items() if task.kind == "regression"}
 
 
 def _check_tasks(tasks, available, source):

@@ -1,7 +1,6 @@
 """Training from a config with objectives: every registered model, OrthoReg, the papers' optimizers
 and schedules, frozen layers and fine-tuning from a weights file."""
 
-import functools
 import math
 
 import keras
@@ -73,12 +72,8 @@ NEEDS = {"face_head": {"options": {"backbone": "cifar_resnet", "config": "H"},
 def _same_network(name):
     """What decides the network a registered name builds in its smallest form."""
     registered = registered_model(name)
-    builder, keywords = registered.builder, {}
-    while isinstance(builder, functools.partial):
-        keywords = {**builder.keywords, **keywords}
-        builder = builder.func
-    options = registered.smallest(NEEDS.get(name, {}).get("options", {}))
-    return builder, repr(sorted({**keywords, **options}.items()))
+    builder, options = registered.network(registered.smallest(NEEDS.get(name, {}).get("options", {})))
+    return builder, repr(sorted(options.items()))
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ Each registered model also says what it learns by default and how small it can b
 """
 
 import dataclasses
+import functools
 import inspect
 
 
@@ -35,6 +36,16 @@ class RegisteredModel:
         """``options`` with the smoke options of this model laid over them."""
         smoke = self.smoke_options(options) if callable(self.smoke_options) else self.smoke_options
         return {**options, **(smoke or {})}
+
+    def network(self, options):
+        """What decides the network built with ``options``: the builder function's qualified name and
+        its keyword arguments (a registered partial's, e.g. ``depth=152``, under ``options``), so that
+        ``resnet101`` and ``resnet152`` with ``depth=18`` are the same network."""
+        builder, keywords = self.builder, {}
+        while isinstance(builder, functools.partial):
+            keywords = {**builder.keywords, **keywords}
+            builder = builder.func
+        return f"{builder.__module__}.{builder.__qualname__}", {**keywords, **options}
 
     def accepts(self, argument):
         """Whether the builder takes keyword ``argument`` (e.g. ``"extra_inputs"``)."""
