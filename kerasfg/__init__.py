@@ -10,11 +10,14 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "age",
     "callbacks",
     "checkpoints",
     "cli",
+    "codes",
     "config",
     "data",
+    "errors",
     "export",
     "io_utils",
     "layers",
@@ -23,6 +26,7 @@ _SUBMODULES = (
     "quickstart",
     "regularizers",
     "tensorboard",
+    "tf_startup",
     "training",
     "vis",
     "visualize",
