@@ -79,25 +79,3 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
-
-
-def classification_objective(model, loss_weights=None):
-    """``compile`` arguments for a model whose outputs all classify: a thin call into
-    `kerasfg.objectives`.
-
-    Softmax cross-entropy (integer labels; from logits where an output is not a softmax) and
-    accuracy for every output, each loss weighed by ``loss_weights`` (1.0 for outputs it does not
-    name):
-
-        model.compile(optimizer="adam", **classification_objective(model, {"expression": 0.5}))
-
-    Args:
-        model: a model with one classifier output or a dict of them.
-        loss_weights: ``{output name: weight}``.
-
-    Raises:
-        ValueError: if ``loss_weights`` names an output the model does not have.
-    """
-    from kerasfg import objectives
-
-    return objectives.classification(model, loss_weights).compile_arguments()

@@ -756,6 +756,21 @@ def data_tasks(data, targets):
             for task in targets}
 
 
+def classification_objective(model, loss_weights=None):
+    """``compile`` arguments for a model whose outputs all classify the task of their name.
+
+    Softmax cross-entropy (integer labels; from logits where an output is not a softmax) and
+    accuracy for every output, each loss weighed by ``loss_weights`` (1.0 for outputs it does not
+    name):
+
+        model.compile(optimizer="adam", **classification_objective(model, {"expression": 0.5}))
+
+    Raises:
+        ValueError: if ``loss_weights`` names an output the model does not have.
+    """
+    return classification(model, loss_weights).compile_arguments()
+
+
 def classification(model, loss_weights=None):
     """The `Objectives` of a model whose every output classifies the task of its name.
 

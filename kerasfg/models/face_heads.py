@@ -220,13 +220,13 @@ def face_head(*, input_shape, num_classes, attention=None, activation="relu", co
 def face_head_losses(model, loss_weights=None):
     """``compile`` arguments: categorical cross-entropy per output (integer labels), with weights.
 
-    A thin call into `kerasfg.objectives` (`kerasfg.losses.classification_objective`).
+    A thin call into `kerasfg.objectives.classification_objective`.
 
     Args:
         model: a `face_head` (or any model with a dict of softmax outputs).
         loss_weights: ``{output: weight}``; outputs not named get 1.0 (the thesis's unstated
             default, Keras's).
     """
-    from kerasfg.losses import classification_objective
+    from kerasfg.objectives import classification_objective
 
     return classification_objective(model, loss_weights)
