@@ -27,6 +27,7 @@ _SUBMODULES = (
     "models",
     "objectives",
     "optimization",
+    "pain",
     "quickstart",
     "regularizers",
     "tensorboard",
