@@ -36,7 +36,11 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     run = result.run_dir
     assert run.parent == tmp_path / "runs" / "tiny"
     assert {p.name for p in run.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
-                                              "model.keras", "class_names.json", "metrics.json"}
+                                              "model.keras", "class_names.json", "metrics.json",
+                                              "objectives.json"}
+    objectives = json.loads((run / "objectives.json").read_text())["outputs"]
+    assert objectives["identity"]["loss"] == "softmax_cross_entropy"
+    assert objectives["identity"]["from_logits"] is False  # face_resnet's outputs are softmax
     assert json.loads((run / "class_names.json").read_text()) == {
         "identity": ["person_000", "person_001", "person_002", "person_003"]}
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.keras", "best.keras"}
@@ -177,7 +181,8 @@ def test_synthetic_attributes_and_age_as_targets_with_other_people_for_evaluatio
             "inputs": ["image", "eyeglasses"], "targets": ["attributes", "age", "gender"], "batch_size": 4}})
     data = training.build_datasets(config.data)
     assert seeds == [3, 4, 5]
-    assert data.num_classes == {"attributes": 23, "gender": 2, "eyeglasses": 2}
+    assert data.num_classes == {"attributes": 23, "age": 1, "gender": 2, "eyeglasses": 2}
+    assert set(data.train_labels) == {"age"} and data.train_labels["age"].shape == (8,)
     assert {task: t.kind for task, t in data.tasks.items()} == {
         "attributes": "multilabel", "age": "regression", "gender": "class", "eyeglasses": "class"}
     features, targets = next(iter(data.train))
