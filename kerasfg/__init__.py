@@ -30,6 +30,7 @@ _SUBMODULES = (
     "pain",
     "quickstart",
     "regularizers",
+    "reproduce",
     "tensorboard",
     "tf_startup",
     "training",
