@@ -147,6 +147,26 @@ class Worker:
                     model.evaluate(data, return_dict=True, verbose=0).items()}
         return self._loop(model).evaluate(data)
 
+    def evaluate_tables(self, objectives, model, data):
+        """The table metrics (`kerasfg.objectives.Objectives.evaluate_tables`) of ``model`` on ``data``,
+        all workers' parts together.
+
+        On several workers, each predicts its part with a plain compiled forward pass
+        (``predict_on_batch`` would gather the outputs across the workers) and the metrics' states,
+        counts that add up, are summed over the workers before their results are read.
+        """
+        if not self._needs_loop:
+            return objectives.evaluate_tables(model, data)
+        from kerasfg.vis.compiled import RecordingFunction
+
+        def combine(metrics):
+            variables = [variable for metric in metrics for variable in metric.variables]
+            for variable, total in zip(variables, self.sum([variable.value for variable in variables])):
+                variable.assign(total)
+
+        return objectives.evaluate_tables(model, data, predict=RecordingFunction(lambda x: model(x, training=False)),
+                                          combine=combine)
+
     def _loop(self, model):
         from kerasfg.distributed.loop import TrainingLoop
 

@@ -48,6 +48,8 @@ CONFIG = {
               "distribute": "multi_worker", "sync_batch_norm": True,
               "optimizer": {"name": "sgd", "learning_rate": 0.05, "schedule": "cosine",
                             "options": {"momentum": 0.9}}},
+    # A table metric: its counts are summed over the workers' parts of the test set.
+    "objectives": {"identity": {"metrics": ["accuracy", "confusion"]}},
 }
 
 WORKER = textwrap.dedent("""
@@ -151,6 +153,9 @@ def test_two_workers_train_the_model_one_process_trains(uninterrupted):
     for key, values in single.history.items():  # losses and accuracies of the global batches
         np.testing.assert_allclose(metrics["history"][key], values, atol=ATOL, rtol=RTOL)
     np.testing.assert_allclose(metrics["test"]["accuracy"], single.test_metrics["accuracy"], atol=1e-6)
+    single_tables = json.loads((single.run_dir / "metrics.json").read_text())["test_tables"]
+    assert metrics["test_tables"] == single_tables  # the confusion counts of all 33 test examples
+    assert np.sum(metrics["test_tables"]["identity"]["confusion"]["values"]) == 33
 
 
 def test_the_chief_alone_writes_the_run_directory_and_the_export(uninterrupted, event_recordings):
@@ -159,7 +164,8 @@ def test_the_chief_alone_writes_the_run_directory_and_the_export(uninterrupted, 
     root, _ = uninterrupted
     (run_dir,) = (root / "runs0" / "tiny").iterdir()
     assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
-                                                  "model.keras", "class_names.json", "metrics.json"}
+                                                  "model.keras", "class_names.json", "metrics.json",
+                                                  "objectives.json"}
     for split in ("train", "validation"):
         assert list((run_dir / "logs" / split).glob("events.out.tfevents.*"))
     recorded = event_recordings.steps(run_dir / "logs" / "vis")  # before training and after every epoch
