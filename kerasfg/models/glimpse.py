@@ -234,4 +234,6 @@ def load_trunk_weights(model, path, where_blocks, patch_blocks):
 
 # === Config ===
 
-register_model("glimpse_attention")(glimpse_attention)
+register_model("glimpse_attention", smoke_image_size=32, smoke_options={
+    "grid_size": 4, "num_glimpses": 2, "low_resolution": (32, 32), "fc_units": 8,
+    "filters": (8, 16, 16, 32, 32)})(glimpse_attention)

@@ -205,8 +205,14 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
 
 # === Config ===
 
+# The smallest VGG: narrow fully connected layers, and "same" pooling so that tiny inputs fit.
+SMALLEST = {"fc_units": 8, "pool_padding": "same"}
+
 for _depth in (16, 19):
-    register_model(f"vgg{_depth}")(functools.partial(vgg, depth=_depth))
-    register_model(f"vgg{_depth}_bn")(functools.partial(vgg, depth=_depth, batch_norm=True))
-    register_model(f"vgg{_depth}_cam")(functools.partial(vgg, depth=_depth, head="cam"))
-register_model("vgg16_augmented")(functools.partial(vgg, depth=16, augmented=True))
+    register_model(f"vgg{_depth}", smoke_options=SMALLEST)(functools.partial(vgg, depth=_depth))
+    register_model(f"vgg{_depth}_bn", smoke_options=SMALLEST)(
+        functools.partial(vgg, depth=_depth, batch_norm=True))
+    register_model(f"vgg{_depth}_cam", smoke_options=SMALLEST)(
+        functools.partial(vgg, depth=_depth, head="cam"))
+register_model("vgg16_augmented", smoke_options=SMALLEST)(
+    functools.partial(vgg, depth=16, augmented=True))
