@@ -45,6 +45,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasfg import objectives
+
 DESIGNS = ("one_hot", "dense_random", "gaussian", "data_based")
 BINARIZATIONS = ("none", "zero", "median")
 KERNELS = ("gaussian", "cosine")
@@ -342,6 +344,11 @@ class OutputCodes(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "code": self.code.tolist(),
                 "activation": keras.activations.serialize(self.activation)}
+
+
+# An output-code head trains with the cross-entropy of its softmax over the distances; its accuracy is that of
+# nearest-row decoding.
+objectives.register_head_objective(OutputCodes, {"loss": "softmax_cross_entropy", "metrics": ["accuracy"]})
 
 
 # === Analysis ===

@@ -11,13 +11,16 @@ then replaces the ``Dense`` output layer of each named task by:
   ``max_age`` (``true`` for 0 .. 100), whose expectation is the age.
 
 The heads read the features the replaced layer read, so the rest of the model, its layer names and its
-other outputs stay as they were.
+other outputs stay as they were. Each head trains with its own default objective (`kerasfg.objectives`):
+an output-code head with the cross-entropy of its probabilities and accuracy, a DEX head with the ``dex``
+loss and ``dex_mae``.
 """
 
 import keras
 import numpy as np
 
 from kerasfg.age import DEXHead, age_bins
+from kerasfg.codes import OutputCodes, make_code
 
 
 def dex_ranges(dex):
@@ -32,8 +35,6 @@ def dex_ranges(dex):
 
 def code_matrix(spec, num_classes, task):
     """The code matrix of an ``output_codes`` entry: an array, or `kerasfg.codes.make_code` arguments."""
-    from kerasfg.codes import make_code
-
     if isinstance(spec, dict):
         return make_code(num_classes=num_classes, **spec)
     code = np.asarray(spec, np.float32)
@@ -54,8 +55,6 @@ def replace_heads(model, *, output_codes=None, dex=None):
     Returns:
         A new functional model with the same inputs and output names.
     """
-    from kerasfg.codes import OutputCodes
-
     output_codes, dex = dict(output_codes or {}), dex_ranges(dex)
     both = sorted(set(output_codes) & set(dex))
     if both:

@@ -47,3 +47,20 @@ def test_bad_heads_are_named():
     with pytest.raises(ValueError, match="both output codes and a DEX head"):
         build_model("face_resnet", num_classes={"age": 3}, output_codes={"age": np.eye(3)}, dex={"age": True},
                     **SMALL)
+
+
+def test_heads_bring_their_objectives():
+    from kerasfg import objectives
+
+    model = build_model("face_resnet", num_classes={"identity": 5},
+                        output_codes={"identity": {"design": "gaussian", "bits": 4}}, dex={"age": [10, 60]}, **SMALL)
+    resolved = objectives.resolve(model, {"identity": objectives.TargetTask("identity", "class", tuple("abcde")),
+                                          "age": objectives.TargetTask("age", "regression")},
+                                  model_name="face_resnet")
+    age, identity = resolved.outputs["age"], resolved.outputs["identity"]
+    assert (age.loss, [name for name, _ in age.metrics]) == ("dex", ["dex_mae"])
+    assert (identity.loss, identity.info.from_logits) == ("softmax_cross_entropy", False)
+    compiled = resolved.compile_arguments()
+    assert compiled["loss"]["age"].min_age == 10 and compiled["metrics"]["age"][0].min_age == 10
+    with pytest.raises(ValueError, match="need a DEX head at 'identity'"):
+        objectives.build_loss("dex", resolved.outputs["identity"].info)
