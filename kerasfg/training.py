@@ -141,6 +141,8 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
     jit_compile = resolve_jit_compile(config.train.jit_compile, strategy)
     resolved = dataclasses.replace(
         config, train=dataclasses.replace(config.train, precision=precision, jit_compile=jit_compile))
+    if worker.multi:
+        distributed.check_config(config)
     worker.agree("the config", training_identity(resolved))
     run_dir = None
     if worker.is_chief:

@@ -16,9 +16,10 @@ its limits.
 import logging
 
 from kerasfg.distributed.cluster import Cluster
+from kerasfg.distributed.failures import WorkerLost, WorkersDisagree
 from kerasfg.distributed.loop import TrainingLoop
 from kerasfg.distributed.sharding import InputShard
-from kerasfg.distributed.worker import Worker, WorkerLost, WorkersDisagree
+from kerasfg.distributed.worker import Worker
 from kerasfg.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ __all__ = [
     "Worker",
     "WorkerLost",
     "WorkersDisagree",
+    "check_config",
     "check_route",
     "cluster_from_flags",
     "multi_worker_strategy",
@@ -67,6 +69,28 @@ def check_route():
     if _major_minor(tf.__version__) < (2, 16) or not hasattr(tf.distribute, "MultiWorkerMirroredStrategy"):
         raise RouteUnavailable(f"multi-worker training needs TensorFlow 2.16 or newer with "
                                f"MultiWorkerMirroredStrategy; tensorflow {tf.__version__} is installed.")
+
+
+def check_config(config):
+    """Check that every part of ``config`` (an `ExperimentConfig`) can train on several workers.
+
+    Each worker holds only its part of the training data, so whatever a config computes from the whole
+    training split before training would differ between workers; today that is an output code whose
+    class similarity is computed from the data (``model.options.output_codes.<task>.similarity`` given
+    as ``{features: pixels}`` or ``{model: ..., layer: ...}``).
+
+    Raises:
+        ConfigError: naming the option and what to give instead.
+    """
+    from kerasfg.config import ConfigError
+
+    for task, spec in (config.model.options.get("output_codes") or {}).items():
+        if isinstance(spec, dict) and isinstance(spec.get("similarity"), dict):
+            raise ConfigError(
+                f"model.options.output_codes.{task}.similarity: a similarity computed from the training data "
+                f"({spec['similarity']!r}) cannot be used with train.distribute: multi_worker, where each "
+                "worker holds only its part of the data; compute it once in a single process and give the "
+                "matrix or a .npy path.")
 
 
 def cluster_from_flags(workers, worker_index):

@@ -28,7 +28,7 @@ import logging
 import keras
 import tensorflow as tf
 
-from kerasfg.distributed.worker import LOST_WORKER_ERRORS, WorkerLost, describe
+from kerasfg.distributed.failures import LOST_WORKER_ERRORS, WorkerLost, describe
 
 logger = logging.getLogger(__name__)
 

@@ -31,3 +31,16 @@ def test_a_worker_must_start_before_tensorflow_runs():
     with pytest.raises(RouteUnavailable, match="cannot start worker 0 of 2: Collective ops must be configured at "
                                                "program startup.*start each worker as a new process"):
         distributed.multi_worker_strategy(Cluster.parse("127.0.0.1:1,127.0.0.1:2", 0))
+
+
+@pytest.mark.parametrize("similarity", [{"features": "pixels"}, {"model": "runs/x", "layer": "fc7"}])
+def test_codes_from_the_training_data_are_refused_before_training(similarity):
+    from kerasfg import config as config_lib
+
+    config = config_lib.from_dict({"model": {"options": {"output_codes": {"identity": {"similarity": similarity}}}}})
+    with pytest.raises(config_lib.ConfigError, match="output_codes.identity.similarity: a similarity computed "
+                                                     "from the training data .* cannot be used with"):
+        distributed.check_config(config)
+    given = {"identity": {"similarity": [[1.0, 0.0], [0.0, 1.0]]}}
+    distributed.check_config(config_lib.from_dict({"model": {"options": {"output_codes": given}}}))
+    distributed.check_config(config_lib.from_dict({}))
