@@ -10,6 +10,7 @@ runs/<name>/<timestamp>/
   backup/          the newest complete training state; a killed run resumes from it
   model.keras      the final model
   class_names.json class names per output
+  preprocessing.json how images became pixels (decode, channels, resize); exports and visualize reuse it
   metrics.json     test metrics, training history, throughput
 ```
 
@@ -35,6 +36,7 @@ import tensorflow as tf
 
 from kerasfg import config as config_lib
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
+from kerasfg.data.preprocessing import PREPROCESSING_FILE, Preprocessing
 from kerasfg.io_utils import atomic_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -50,8 +52,9 @@ class DataSplits:
         num_classes: number of classes per task (targets and extra inputs).
         class_names: class names per task.
         train_size: number of training examples.
-        preprocessing: how stored images become model pixels, for the serving signatures (a
-            `kerasfg.export.Preprocessing`), or None when the images need no resizing.
+        preprocessing: how stored images become model pixels (a
+            `kerasfg.data.preprocessing.Preprocessing`), recorded in the run directory for the serving
+            signatures and `kerasfg visualize`.
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
@@ -64,7 +67,7 @@ class DataSplits:
     num_classes: dict
     class_names: dict
     train_size: int
-    preprocessing: object | None = None
+    preprocessing: Preprocessing | None = None
     validation_masks: dict | None = None
 
 
@@ -124,6 +127,7 @@ def fit(config, *, callbacks=(), resume=None):
 
     keras.utils.set_random_seed(config.train.seed)
     data = build_datasets(config.data, run_dir=run_dir)
+    data.preprocessing.write(run_dir / PREPROCESSING_FILE)  # read by `kerasfg export RUN_DIR`, visualize
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -267,12 +271,14 @@ def _synthetic_splits(data_config, tasks):
         test=as_dataset(test, False), input_shape=train.images.shape[1:],
         num_classes={task: train.num_classes[task] for task in tasks},
         class_names={task: train.class_names[task] for task in tasks}, train_size=len(train),
+        # Rendered at the model's size; other sizes are resized as kerasfg's pipeline resizes files.
+        preprocessing=Preprocessing.pipeline(train.images.shape[1:3], train.images.shape[-1],
+                                             origin="the synthetic faces"),
         validation_masks={task: validation.masks[task] for task in data_config.targets})
 
 
 def _dataset_splits(data_config, tasks, run_dir):
     from kerasfg.data import load_splits
-    from kerasfg.export import Preprocessing
 
     spec = data_config.dataset
     roles = {"train": spec.train_split, "validation": spec.val_split, "test": spec.test_split}
@@ -293,7 +299,7 @@ def _dataset_splits(data_config, tasks, run_dir):
         test=as_dataset(parts[spec.test_split], False), input_shape=train.input_shape,
         num_classes={task: train.num_classes[task] for task in tasks},
         class_names={task: tuple(train.class_names[task]) for task in tasks}, train_size=len(train),
-        preprocessing=Preprocessing(**train.preprocessing))
+        preprocessing=train.preprocessing)
 
 
 def _check_tasks(tasks, available, source):

@@ -25,7 +25,7 @@ _EXPORTS = {
     "list_versions": "versions",
     "next_version": "versions",
     "read_metadata": "metadata",
-    "Preprocessing": "preprocess",
+    "Preprocessing": "kerasfg.data.preprocessing",
     "verify_export": "verify",
     "VerifyReport": "verify",
     "WarmupRequest": "warmup",
@@ -62,7 +62,8 @@ __all__ = [
 
 def __getattr__(name):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        return getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

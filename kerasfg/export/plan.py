@@ -10,16 +10,23 @@ and assets (:mod:`kerasfg.export.metadata`) are built from.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import re
 
 import keras
 import tensorflow as tf
 
 from kerasfg.export import explain as _explain
-from kerasfg.export.preprocess import Preprocessing
+from kerasfg.data.preprocessing import ASSUMED, Preprocessing
+
+log = logging.getLogger(__name__)
 
 IMAGE_BYTES = "image_bytes"
 METADATA_ASSET = "kerasfg_export.json"  # under the version's assets/
+METADATA_KEYS = ("kerasfg_version", "tensorflow_version", "image_input", "extra_inputs", "heads", "map_outputs",
+                 "class_names", "preprocessing", "explain", "signatures", "verification_tolerance", "assets")
+"""The entries kerasfg writes in ``kerasfg_export.json`` (see :mod:`kerasfg.export.metadata`)."""
 EXPLAIN_MODES = (None, "gradcam", "attention")
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -126,6 +133,8 @@ def analyze_model(model, heads=None) -> ServedModel:
     if heads is None:
         heads = [name for name, t in outputs.items() if len(t.shape) == 2]
     else:
+        if not isinstance(heads, (str, list, tuple)):
+            raise ExportError(f"heads must be an output name or a list of them, got {type(heads).__name__}")
         heads = [heads] if isinstance(heads, str) else list(heads)
         for name in heads:
             if name not in outputs or len(outputs[name].shape) != 2:
@@ -167,7 +176,7 @@ class ExportPlan:
     Attributes:
         model: the Keras model.
         served: its :class:`ServedModel`.
-        preprocessing: the :class:`~kerasfg.export.preprocess.Preprocessing` of ``serving_default``.
+        preprocessing: the :class:`~kerasfg.data.preprocessing.Preprocessing` of ``serving_default``.
         class_names: ``{head: [name, ...]}`` (heads without names are absent).
         explain: None, ``"gradcam"`` or ``"attention"``: what the ``explain`` signature serves.
         gradcam: the :class:`~kerasfg.export.explain.GradcamProbe` of ``explain="gradcam"``, else None.
@@ -213,8 +222,7 @@ class ExportPlan:
         elif explain == "attention" and not served.maps:
             raise ExportError("explain='attention' needs an attention-map output (an output that is not "
                               f"(batch, classes)); the model's outputs are {list(outputs)}")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
+        _check_metadata(metadata)
         return cls(model, served, preprocessing, _check_class_names(class_names, outputs, served), explain,
                    gradcam, _check_assets(assets, served.heads), dict(metadata or {}))
 
@@ -280,7 +288,9 @@ def _resolve_preprocessing(served, preprocessing):
         if h is None or w is None:
             raise ExportError(f"the image input {served.image_name!r} has dynamic size {served.image_shape}; pass "
                               "preprocessing=Preprocessing(image_size=(H, W)) to say what serving resizes to")
-        preprocessing = Preprocessing(image_size=(h, w), channels=c)
+        preprocessing = Preprocessing(image_size=(h, w), channels=c, origin=ASSUMED)
+        log.warning("no preprocessing given: serving_default %s (%s); pass preprocessing= to match the "
+                    "training pipeline", ASSUMED, preprocessing.summary())
     if not isinstance(preprocessing, Preprocessing):
         raise ExportError("preprocessing must be a kerasfg.export.Preprocessing, a dict of its fields or None, "
                           f"got {type(preprocessing).__name__}")
@@ -312,3 +322,17 @@ def _check_assets(assets, heads):
             raise ExportError(f"assets[{name!r}] must be bytes or str, got {type(content).__name__}")
         checked[name] = content
     return checked
+
+
+def _check_metadata(metadata):
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
+    clashes = sorted(set(metadata) & set(METADATA_KEYS))
+    if clashes:
+        raise ExportError(f"metadata entries {clashes} are written by kerasfg itself; choose other keys")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as error:
+        raise ExportError(f"metadata must be JSON-serializable: {error}") from None

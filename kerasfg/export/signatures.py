@@ -18,7 +18,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from kerasfg.export import preprocess as _pre
+from kerasfg.data import preprocessing as _pre
 from kerasfg.export.plan import IMAGE_BYTES, ExportPlan, arrange_inputs, labels_asset, named_outputs
 
 
