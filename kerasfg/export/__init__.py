@@ -2,8 +2,8 @@
 
 Modules, by job (names are imported on first use, so that the client does not load Keras):
 
-- ``plan``: what a model serves (image input, extra inputs, heads, map outputs) and :class:`ExportPlan`, the
-  one description of an export that the modules below are built from;
+- ``served``: what a model serves (image input, extra inputs, heads, map outputs); ``plan``:
+  :class:`ExportPlan`, the one description of an export that the modules below are built from;
 - ``signatures``: the serving functions and the SavedModel archive; ``explain``: the served Grad-CAM and the
   Keras-graph lookups export needs (its only use of Keras internals);
 - ``reference``: the Keras model's outputs and the tolerances that verification compares with;
@@ -19,7 +19,7 @@ import importlib
 
 _EXPORTS = {
     "export_saved_model": "savedmodel",
-    "ExportError": "plan",
+    "ExportError": "served",
     "ExportPlan": "plan",
     "ExportResult": "savedmodel",
     "list_versions": "versions",

@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from kerasfg.data import preprocessing as _pre
 from kerasfg.export import warmup as _warmup
-from kerasfg.export.plan import IMAGE_BYTES, ExportError, ExportPlan, arrange_inputs, named_outputs
+from kerasfg.export.plan import ExportPlan
+from kerasfg.export.served import IMAGE_BYTES, ExportError, arrange_inputs, named_outputs
 from kerasfg.export.signatures import Signatures
 
 
