@@ -165,7 +165,7 @@ def test_the_chief_alone_writes_the_run_directory_and_the_export(uninterrupted, 
     (run_dir,) = (root / "runs0" / "tiny").iterdir()
     assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
                                                   "model.keras", "class_names.json", "metrics.json",
-                                                  "objectives.json"}
+                                                  "objectives.json", "preprocessing.json"}
     for split in ("train", "validation"):
         assert list((run_dir / "logs" / split).glob("events.out.tfevents.*"))
     recorded = event_recordings.steps(run_dir / "logs" / "vis")  # before training and after every epoch
