@@ -96,7 +96,7 @@ def registered_model(name):
 
 
 def build_model(name, *, input_shape, num_classes, attention=None, activation="relu", output_codes=None,
-                dex=None, **options):
+                dex=None, attention_options=None, **options):
     """Build a registered model.
 
     Args:
@@ -109,12 +109,18 @@ def build_model(name, *, input_shape, num_classes, attention=None, activation="r
             (see `kerasfg.models.heads`).
         dex: ``{task: [min_age, max_age]}`` (or ``true`` for 0..100): DEX age heads; a DEX task needs no
             entry in ``num_classes``.
+        attention_options: constructor arguments of every attention layer (``{"ratio": 4}`` for SE or
+            CBAM, ``{"kernel_size": 3}`` for ECA); the config's ``model.options.attention_options``.
         **options: further keyword arguments of the builder.
 
     Returns:
         A flat functional `keras.Model`.
     """
     builder = registered_model(name).builder
+    if attention_options and attention not in (None, "none"):
+        from kerasfg.layers import get_attention
+
+        attention = get_attention(attention, **attention_options)
     if not (output_codes or dex):
         return builder(input_shape=tuple(input_shape), num_classes=num_classes, attention=attention,
                        activation=activation, **options)
