@@ -168,7 +168,7 @@ OWN = [grid for grid in GRIDS if grid in SPECS]
 
 
 def test_every_grid_of_these_papers_has_a_reading_of_its_notes():
-    others = {"002/table-2", "002/table-3", "002/table-6"}
+    others = {"002/table-2-", "002/table-3-", "002/table-6-", "002/face-codes"}
     unmapped = [g for g in GRIDS if g not in SPECS and not any(g.startswith(prefix) for prefix in others)]
     assert not unmapped, f"grids without a NOTES reading in this test: {unmapped}"
 
