@@ -124,7 +124,8 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
     """Train the model that ``config`` describes, evaluate it on the test split and save the run.
 
     Args:
-        config: an `ExperimentConfig`.
+        config: an `ExperimentConfig` (or what `kerasfg.config.as_config` takes: a mapping of sections, a YAML
+            file path).
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
             callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
             need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
@@ -138,6 +139,7 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
     Returns:
         A `RunResult`.
     """
+    config = config_lib.as_config(config)
     strategy = make_strategy(config.train.distribute, cluster)  # first: workers start before TensorFlow runs
     precision = resolve_precision(config.train.precision)
     worker = Worker.of(strategy)  # the chief (or only process) writes the run directory
