@@ -8,6 +8,7 @@ from kerasfg.layers.attend_rectify import AttendRectify
 from kerasfg.layers.attention_branch import AttentionBranch
 from kerasfg.layers.augmented_conv import AugmentedConv2D
 from kerasfg.layers.base import AttentionLayer
+from kerasfg.layers.batch_norm import BatchNormalization
 from kerasfg.layers.cbam import CBAM
 from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.factory import available_attention, get_attention
@@ -22,6 +23,7 @@ __all__ = [
     "AttentionBranch",
     "AttentionLayer",
     "AugmentedConv2D",
+    "BatchNormalization",
     "MaxUnpooling2D",
     "SelfAttention2D",
     "SqueezeExcite",

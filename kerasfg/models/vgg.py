@@ -34,7 +34,7 @@ import functools
 
 import keras
 
-from kerasfg.layers import AugmentedConv2D
+from kerasfg.layers import AugmentedConv2D, BatchNormalization
 from kerasfg.models.blocks import Attention, act, classifier_outputs, image_input
 from kerasfg.models.glue import DepthToSpace
 from kerasfg.models.registry import register_model
@@ -63,7 +63,7 @@ def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu
             name = f"block{b}_conv{c}"
             if batch_norm:
                 x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
-                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+                x = BatchNormalization(name=f"{name}_bn")(x)
                 x = act(x, activation, name)
             elif isinstance(activation, str) and activation == "relu":
                 # keras.applications' layout: the activation inside the convolution.
