@@ -31,7 +31,7 @@ from kerasfg.vis import Explainer, faithfulness_table, mask_share, resize
 from kerasfg.layers.base import AttentionLayer
 from kerasfg.vis.attention_maps import AttentionMapProbe
 from kerasfg.vis.faithfulness import applicable_methods
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph
 
 
 def attention_method(model):

@@ -135,7 +135,7 @@ def probe_images(inputs):
 def by_output(model, values):
     """A model's outputs, or targets, as ``{output name: array}``: a dict as it is, an array or a list in
     the order of the model's outputs (see `kerasfg.vis.output_names`)."""
-    from kerasfg.vis.graph import output_names
+    from kerasfg.vis.introspect import output_names
 
     if isinstance(values, dict):
         return {name: np.asarray(value) for name, value in values.items()}

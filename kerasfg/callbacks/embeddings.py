@@ -9,7 +9,7 @@ from kerasfg.callbacks.base import RecordingCallback, by_output, probe_images
 from kerasfg.io_utils import atomic_file, write_text
 from kerasfg.vis import render
 from kerasfg.vis.embeddings import penultimate_layer
-from kerasfg.vis.graph import output_names
+from kerasfg.vis.introspect import output_names
 
 SPRITE = "sprite.png"
 CHECKPOINT = "embeddings.ckpt"

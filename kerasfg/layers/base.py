@@ -18,8 +18,30 @@ In a functional model the vis code therefore needs no special outputs: it finds 
 layer.input)`` and calls ``layer(features, return_attention=True, training=False)``.
 """
 
+import contextlib
+import threading
+
 import keras
 from keras import ops
+
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def gates_held():
+    """Attention layers called inside this context hold their gates constant for the gradient.
+
+    A gated layer computes ``x * gate(x)``; inside the context it computes the same values as
+    ``x * stop_gradient(gate(x))``, so that its gradient is the input's gradient multiplied by the gate at
+    its forward value. The deconvnet (`kerasfg.vis.deconvolution`) projects through attention this way.
+    It acts when a layer is called (or a compiled function traced), in this thread.
+    """
+    previous = getattr(_HELD, "active", False)
+    _HELD.active = True
+    try:
+        yield
+    finally:
+        _HELD.active = previous
 
 
 class AttentionLayer(keras.layers.Layer):
@@ -36,7 +58,9 @@ class AttentionLayer(keras.layers.Layer):
         return ops.sigmoid(ops.cast(logits, "float32"))
 
     def _apply_gate(self, x, gate):
-        """``x * gate``, with the float32 gate cast to the dtype of ``x``."""
+        """``x * gate``, with the float32 gate cast to the dtype of ``x`` (a constant inside `gates_held`)."""
+        if getattr(_HELD, "active", False):
+            gate = ops.stop_gradient(gate)
         return x * ops.cast(gate, x.dtype)
 
     def _outputs(self, outputs, maps, return_attention):

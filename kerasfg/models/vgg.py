@@ -35,45 +35,77 @@ import functools
 import keras
 
 from kerasfg.layers import AugmentedConv2D, BatchNormalization
-from kerasfg.models.blocks import Attention, act, classifier_outputs, image_input
+from kerasfg.models.blocks import Attention, act, activation_tag, classifier_outputs, image_input
 from kerasfg.models.glue import DepthToSpace
 from kerasfg.models.registry import register_model
 
 VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 VGG_FILTERS = (64, 128, 256, 512, 512)
 PLACEMENTS = ("none", "last", "blocks")
+LAYER_NAMES = {"applications": ("block{b}_conv{c}", "block{b}_pool"), "caffe": ("conv{b}_{c}", "pool{b}")}
 HEADS = ("fc", "cam")
 
 # === Layers ===
 
 
-def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu",
-              attention_placement="last", attention_residual=None, pool_padding="valid"):
-    """The five conv blocks of VGG on tensor ``x`` (ending with ``block5_pool``), with attention."""
+def vgg_block_layers(block, *, depth=16, batch_norm=False, activation="relu", pool_padding="valid",
+                     width=None, naming="applications", prefix=""):
+    """The layers of conv block ``block`` (1..5) of VGG, in order, ending with its pooling.
+
+    ``width`` is the block's number of filters (VGG's by default); the layers are named after
+    ``naming`` (see `vgg_trunk`), behind ``prefix``. A model that runs a block twice (the glimpse
+    model's patch stream) calls the same layers again.
+    """
+    if naming not in LAYER_NAMES:
+        raise ValueError(f"naming must be one of {sorted(LAYER_NAMES)}; received {naming!r}.")
     if depth not in VGG_BLOCKS:
         raise ValueError(f"VGG depth must be one of {sorted(VGG_BLOCKS)}; received {depth!r}.")
+    conv_name, pool_name = LAYER_NAMES[naming]
+    width = VGG_FILTERS[block - 1] if width is None else width
+    layers = []
+    for c in range(1, VGG_BLOCKS[depth][block - 1] + 1):
+        name = prefix + conv_name.format(b=block, c=c)
+        if batch_norm:
+            layers += [keras.layers.Conv2D(width, 3, padding="same", name=name),
+                       BatchNormalization(name=f"{name}_bn"),
+                       keras.layers.Activation(activation, name=f"{name}_{activation_tag(activation)}")]
+        elif isinstance(activation, str) and activation == "relu":
+            # keras.applications' layout: the activation inside the convolution.
+            layers.append(keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=name))
+        else:
+            layers += [keras.layers.Conv2D(width, 3, padding="same", name=name),
+                       keras.layers.Activation(activation, name=f"{name}_{activation_tag(activation)}")]
+    layers.append(keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding,
+                                            name=prefix + pool_name.format(b=block)))
+    return layers
+
+
+def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu",
+              attention_placement="last", attention_residual=None, pool_padding="valid",
+              filters=VGG_FILTERS, naming="applications"):
+    """The five conv blocks of VGG on tensor ``x`` (ending with the last pooling), with attention.
+
+    ``filters`` gives the width of each block; ``naming`` the layer names: ``"applications"``
+    (``block3_conv2``, ``block5_pool``: keras.applications) or ``"caffe"`` (``conv3_2``, ``pool5``:
+    the original Caffe and MatConvNet VGG models, VGG-Face among them).
+    """
+    if len(filters) != len(VGG_FILTERS):
+        raise ValueError(f"filters must give the width of each of the {len(VGG_FILTERS)} blocks; "
+                         f"received {filters!r}.")
     if attention_placement not in PLACEMENTS:
         raise ValueError(f"attention_placement must be one of {PLACEMENTS}; "
                          f"received {attention_placement!r}.")
     attention = attention if isinstance(attention, Attention) else Attention(attention)
     if attention_residual is None:
         attention_residual = attention_placement == "last"
-    for b, (convs, filters) in enumerate(zip(VGG_BLOCKS[depth], VGG_FILTERS), start=1):
-        for c in range(1, convs + 1):
-            name = f"block{b}_conv{c}"
-            if batch_norm:
-                x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
-                x = BatchNormalization(name=f"{name}_bn")(x)
-                x = act(x, activation, name)
-            elif isinstance(activation, str) and activation == "relu":
-                # keras.applications' layout: the activation inside the convolution.
-                x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
-            else:
-                x = keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
-                x = act(x, activation, name)
+    for b, width in enumerate(filters, start=1):
+        *convs, pool = vgg_block_layers(b, depth=depth, batch_norm=batch_norm, activation=activation,
+                                        pool_padding=pool_padding, width=width, naming=naming)
+        for layer in convs:
+            x = layer(x)
         if attention and attention_placement == "blocks":
             x = _attend(x, attention, f"block{b}", attention_residual)
-        x = keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding, name=f"block{b}_pool")(x)
+        x = pool(x)
     if attention and attention_placement == "last":
         x = _attend(x, attention, "top", attention_residual)
     return x
@@ -129,7 +161,7 @@ def vgg_features(x, *, depth=16, head="fc", fc_units=4096, dropout=0.0, activati
 def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16, batch_norm=False,
         attention_placement="last", attention_residual=None, head="fc", fc_units=4096, dropout=0.0,
         pool_padding="valid", augmented=False, space_mode="depth_to_space", augmented_options=None,
-        classifier_activation="softmax", rescale=None, name=None):
+        filters=VGG_FILTERS, classifier_activation="softmax", rescale=None, name=None):
     """Build a VGG classifier.
 
     Args:
@@ -150,6 +182,7 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
         augmented: put an attention-augmented convolution in front (module docstring).
         space_mode: ``"depth_to_space"`` (default) or ``"reshape"`` (the FEI report's).
         augmented_options: keyword arguments of `augmented_stem`.
+        filters: the widths of the five conv blocks (VGG's by default).
         classifier_activation: ``"softmax"``, or None for logits.
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
@@ -164,7 +197,7 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
     x = vgg_features(x, depth=depth, head=head, fc_units=fc_units, dropout=dropout,
                      activation=activation, batch_norm=batch_norm, attention=attention,
                      attention_placement=attention_placement,
-                     attention_residual=attention_residual, pool_padding=pool_padding)
+                     attention_residual=attention_residual, pool_padding=pool_padding, filters=filters)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
     default = f"vgg{depth}{'_bn' if batch_norm else ''}{'_cam' if head == 'cam' else ''}"
     return keras.Model(image, outputs, name=name or ("augmented_" + default if augmented else default))
@@ -172,8 +205,14 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
 
 # === Config ===
 
+# The smallest VGG: narrow fully connected layers, and "same" pooling so that tiny inputs fit.
+SMALLEST = {"fc_units": 8, "pool_padding": "same"}
+
 for _depth in (16, 19):
-    register_model(f"vgg{_depth}")(functools.partial(vgg, depth=_depth))
-    register_model(f"vgg{_depth}_bn")(functools.partial(vgg, depth=_depth, batch_norm=True))
-    register_model(f"vgg{_depth}_cam")(functools.partial(vgg, depth=_depth, head="cam"))
-register_model("vgg16_augmented")(functools.partial(vgg, depth=16, augmented=True))
+    register_model(f"vgg{_depth}", smoke_options=SMALLEST)(functools.partial(vgg, depth=_depth))
+    register_model(f"vgg{_depth}_bn", smoke_options=SMALLEST)(
+        functools.partial(vgg, depth=_depth, batch_norm=True))
+    register_model(f"vgg{_depth}_cam", smoke_options=SMALLEST)(
+        functools.partial(vgg, depth=_depth, head="cam"))
+register_model("vgg16_augmented", smoke_options=SMALLEST)(
+    functools.partial(vgg, depth=16, augmented=True))

@@ -24,7 +24,7 @@ from kerasfg.vis.faithfulness import (
     perturbation_curves,
     pointing_game,
 )
-from kerasfg.vis.graph import ModelGraph, output_names
+from kerasfg.vis.introspect import ModelGraph, ModelInputs, feature_layer, output_names
 from kerasfg.vis.one_pass import Explanation, run_one_pass
 from kerasfg.vis.render import colorize, normalize, overlay, resize, tile, to_uint8_rgb
 
@@ -38,6 +38,7 @@ __all__ = [
     "LayerActivationProbe",
     "METHODS",
     "ModelGraph",
+    "ModelInputs",
     "PRESETS",
     "activation_grids",
     "activation_strips",
@@ -51,6 +52,7 @@ __all__ = [
     "energy_in_mask",
     "explain",
     "faithfulness_table",
+    "feature_layer",
     "layer_activations",
     "mask_share",
     "normalize",

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from kerasfg.vis import render
 from kerasfg.vis.compiled import RecordingFunction
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph
 
 EXCLUDED_LAYERS = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Flatten)
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from kerasfg.layers.base import AttentionLayer
 from kerasfg.vis.compiled import RecordingFunction
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph
 
 
 def scores_to_spatial(scores, height, width):

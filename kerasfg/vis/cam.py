@@ -21,37 +21,7 @@ References:
 import keras
 import tensorflow as tf
 
-from kerasfg.vis.graph import _functional_of
-
-
-def _output_rank(layer):
-    try:
-        output = layer.output
-    except AttributeError:  # never called
-        return None
-    return len(output.shape) if hasattr(output, "shape") else None
-
-
-def feature_layer(graph, name=None):
-    """The path of the layer whose feature maps the CAM methods weigh.
-
-    Args:
-        graph: a `ModelGraph`.
-        name: a layer path or unique name; by default the last layer (in model order, looking inside
-            nested models) with a 4-D output.
-    """
-    if name is not None:
-        path = graph.find(name)
-        rank = _output_rank(graph.layers[path])
-        if rank not in (None, 4):
-            raise ValueError(f"Layer '{path}' has a {rank}-D output; CAM methods need a 4-D "
-                             "(batch, height, width, channels) feature map.")
-        return path
-    candidates = [path for path, layer in graph.layers.items()
-                  if not isinstance(layer, (keras.Model, keras.layers.InputLayer)) and _output_rank(layer) == 4]
-    if not candidates:
-        raise ValueError(f"Model '{graph.model.name}' has no layer with a 4-D output to compute a CAM on.")
-    return candidates[-1]
+from kerasfg.vis.introspect import feature_layer, output_tensor, producer
 
 
 def _upsample(maps, image):
@@ -107,7 +77,7 @@ def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channel
         max_channels: only the channels whose feature maps vary most, per image (Faster-Score-CAM).
         batch_size: masked images per forward pass.
     """
-    path = feature_layer(explainer.graph, layer)
+    path = feature_layer(explainer.graph, output, layer)
 
     def build_features():
         def features(image, rest, classes):
@@ -148,39 +118,6 @@ def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channel
 # === CAM ===
 
 
-def _output_tensor(graph, output):
-    functional = _functional_of(graph.model)
-    if functional is None:
-        raise ValueError(f"CAM needs a model with a graph; Sequential model '{graph.model.name}' has none "
-                         "(build it with a keras.Input).")
-    structure = getattr(functional, "_outputs_struct", None)
-    if isinstance(structure, dict):
-        return structure[output]
-    return keras.tree.flatten(functional.outputs)[graph.output_names.index(output)]
-
-
-def _producer(tensor, scopes=()):
-    """``(layer, path, input tensors, scopes)`` of the layer that computed ``tensor``, looking through
-    nested models (``scopes`` are the nested models entered, innermost last); None for a model input."""
-    while True:
-        operation, node_index, tensor_index = tensor._keras_history
-        prefix = scopes[-1][2] if scopes else ""
-        if isinstance(operation, keras.layers.InputLayer):
-            if not scopes:
-                return None
-            model, node, _ = scopes[-1]
-            scopes = scopes[:-1]
-            inner = [id(t) for t in keras.tree.flatten(_functional_of(model).inputs)]
-            tensor = node.input_tensors[inner.index(id(tensor))]
-            continue
-        node = operation._inbound_nodes[node_index]
-        if isinstance(operation, keras.Model):
-            scopes = (*scopes, (operation, node, f"{prefix}{operation.name}/"))
-            tensor = keras.tree.flatten(_functional_of(operation).outputs)[tensor_index]
-            continue
-        return operation, prefix + operation.name, node.input_tensors, scopes
-
-
 def is_squashing_layer(layer):
     """Whether ``layer`` is a separate softmax or sigmoid layer (``Softmax``, or such an ``Activation``)."""
     if isinstance(layer, keras.layers.Softmax):
@@ -202,28 +139,31 @@ def gap_head(graph, output):
                          f"feature map (Zhou et al.); from the output back, model '{graph.model.name}' has "
                          f"{chain}. Use gradcam instead.")
 
-    found = _producer(_output_tensor(graph, output))
-    if found is not None and is_squashing_layer(found[0]):
-        chain.append(found[1])
-        found = _producer(found[2][0], found[3])
-    if found is None or not isinstance(found[0], keras.layers.Dense):
-        chain.append(found[1] if found else "an input")
+    def before(found):
+        return producer(found.inputs[0], found.scopes)
+
+    found = producer(output_tensor(graph.model, output))
+    if found is not None and is_squashing_layer(found.layer):
+        chain.append(found.path)
+        found = before(found)
+    if found is None or not isinstance(found.layer, keras.layers.Dense):
+        chain.append(found.path if found else "an input")
         fail()
-    dense = found[0]
-    chain.append(found[1])
-    found = _producer(found[2][0], found[3])
-    while found is not None and isinstance(found[0], keras.layers.Dropout):
-        chain.append(found[1])
-        found = _producer(found[2][0], found[3])
-    if found is None or not isinstance(found[0], keras.layers.GlobalAveragePooling2D) or found[0].keepdims:
-        chain.append(found[1] if found else "an input")
+    dense = found.layer
+    chain.append(found.path)
+    found = before(found)
+    while found is not None and isinstance(found.layer, keras.layers.Dropout):
+        chain.append(found.path)
+        found = before(found)
+    if found is None or not isinstance(found.layer, keras.layers.GlobalAveragePooling2D) or found.layer.keepdims:
+        chain.append(found.path if found else "an input")
         fail()
-    chain.append(found[1])
-    features = _producer(found[2][0], found[3])
+    chain.append(found.path)
+    features = before(found)
     if features is None:
         chain.append("an input")
         fail()
-    return features[1], dense
+    return features.path, dense
 
 
 def class_activation_map(features, dense, classes, image):

@@ -8,51 +8,14 @@ Grappler took about 0.35 s of the first call of the recording callbacks' shared 
 visualization loop, and the later calls ran as fast without it.
 
 `RecordingFunction` compiles such a function: traced once for batches of any size, and called without
-Grappler's rewrites. Other functions of the process, the training step included, keep them.
+Grappler's rewrites (`kerasfg.vis.introspect.without_graph_rewrites`). Other functions of the process, the
+training step included, keep them.
 """
-
-import contextlib
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2
-from tensorflow.python.eager import context
 
-
-@contextlib.contextmanager
-def without_graph_rewrites():
-    """Call compiled functions in this thread without Grappler's rewrites of their graphs.
-
-    A function is optimized, once, for the options of the thread that calls it, and again whenever it is
-    called with other options: call a function always inside this context or always outside it.
-
-    TensorFlow keeps these options per thread in its eager context (`FunctionCallOptions`, not a public
-    API); where it has none, functions are called as they are.
-    """
-    eager = context.context()
-    previous = getattr(eager, "function_call_options", None)
-    if not isinstance(previous, context.FunctionCallOptions):
-        yield
-        return
-    eager.function_call_options = _unoptimized(previous)
-    try:
-        yield
-    finally:
-        eager.function_call_options = previous
-
-
-_UNOPTIMIZED = {}
-
-
-def _unoptimized(options):
-    """``options`` with Grappler's meta optimizer off (one object per configuration, so that a function is
-    optimized once for it)."""
-    key = (options.executor_type, options.config_proto_serialized)
-    if key not in _UNOPTIMIZED:
-        config = config_pb2.ConfigProto.FromString(options.config_proto_serialized)
-        config.graph_options.rewrite_options.disable_meta_optimizer = True
-        _UNOPTIMIZED[key] = context.FunctionCallOptions(executor_type=options.executor_type, config_proto=config)
-    return _UNOPTIMIZED[key]
+from kerasfg.vis.introspect import without_graph_rewrites
 
 
 def _batch_spec(value):
@@ -67,7 +30,7 @@ class RecordingFunction:
     It is first traced with the batch axis of every array argument left unknown (unless an
     ``input_signature`` says otherwise), so that the callbacks' probe batches, single examples and
     chunks of any size run one trace instead of one per batch size (each costs as much as hundreds of
-    calls); and it is called without Grappler's graph rewrites (see `without_graph_rewrites`).
+    calls); and it is called without Grappler's graph rewrites (see `kerasfg.vis.introspect.without_graph_rewrites`).
 
     Args:
         python_function: a function of tensors (or nested structures of them) that builds the graph.

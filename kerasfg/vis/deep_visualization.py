@@ -20,9 +20,13 @@ Decisions where the thesis and its reference code leave a choice (NOTES §4, ite
   result is a valid input. ``input_range=None`` means an unbounded, zero-centred input space.
 - **Start.** Gaussian noise around the centre with ``start_std`` times the range's width (default
   10/255, the reference's N(0, 10) on 0..255 pixels), from a given seed; or zeros (the centre).
-- **Step.** ``x += learning_rate * gradient`` with the raw gradient, as the reference does (its
-  learning rates of 200 and 2500 only make sense for raw gradients): the learning rate depends on
-  the model's input scale and the size of its activations.
+- **Step.** By default (``step="normalized"``) each step moves the image along its gradient divided by
+  the gradient's root mean square over the image, times ``learning_rate`` times the width of the input
+  range: a learning rate of 0.05 moves a typical pixel by 5% of the input range, whether the model takes
+  pixels in 0..255, 0..1, -1..1 or mean-subtracted, and however large its activations are, so the
+  presets keep their meaning on every model. ``step="raw"`` is the thesis's reference step,
+  ``x += learning_rate * gradient`` with the raw gradient (its learning rates of 200 and 2500 only make
+  sense on a model whose gradients have the size of its MNIST network's, on 0..255 pixels).
 - **Order of the regularizers** (after each step, fixed): L2 decay, blur (every ``blur_every``-th
   step, counting from 1), value clip, norm clip, contribution clip, absolute-contribution clip.
 - **Percentiles** are taken over each image as a whole (the reference's ``np.percentile``, linear
@@ -40,14 +44,15 @@ Decisions where the thesis and its reference code leave a choice (NOTES §4, ite
 
 import dataclasses
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasfg.vis.blur import gaussian_blur
 from kerasfg.vis.compiled import RecordingFunction
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph, output_tensor
 
 _PERCENTILES = ("value_percentile", "norm_percentile", "contribution_percentile", "abs_contribution_percentile")
+STEPS = ("normalized", "raw")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +60,12 @@ class DeepVisSettings:
     """How a deep visualization optimises its images (every regularizer is off at its default, 0).
 
     Args:
-        learning_rate: step size along the raw gradient (the thesis's MNIST setting: 200).
+        learning_rate: the step size: for ``step="normalized"``, the root mean square of a step as a share of
+            the input range's width; for ``step="raw"``, the factor of the raw gradient (the thesis's MNIST
+            setting: 200).
         steps: number of gradient steps (the thesis: 50 for MNIST, 500 or 1000 for VGG16).
+        step: ``"normalized"`` (the gradient divided by its root mean square over the image, scaled to the
+            input range: the same step on every model) or ``"raw"`` (the thesis's raw gradient step).
         l2_decay: in [0, 1]; after each step the image's deviation from the centre is multiplied by
             ``1 - l2_decay``.
         blur_every: blur every this many steps (0: never); needs ``blur_std`` too.
@@ -72,8 +81,9 @@ class DeepVisSettings:
             (of 1 when the input range is unbounded).
     """
 
-    learning_rate: float = 200.0
+    learning_rate: float = 0.05
     steps: int = 50
+    step: str = "normalized"
     l2_decay: float = 0.0
     blur_every: int = 0
     blur_std: float = 0.0
@@ -93,6 +103,8 @@ class DeepVisSettings:
         for name in _PERCENTILES:
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"DeepVisSettings: {name} must be in [0, 100]; received {getattr(self, name)}.")
+        if self.step not in STEPS:
+            raise ValueError(f"DeepVisSettings: step must be one of {STEPS}; received {self.step!r}.")
         if self.start not in ("noise", "zeros"):
             raise ValueError(f"DeepVisSettings: start must be 'noise' or 'zeros'; received {self.start!r}.")
 
@@ -122,22 +134,6 @@ def resolve_settings(settings):
         raise ValueError(f"Unknown deep visualization preset {settings!r}; expected one of {sorted(PRESETS)} or "
                          "a DeepVisSettings.")
     return settings, PRESETS[settings]
-
-
-def gaussian_blur(images, std):
-    """Blur images `(batch, h, w, c)` with a Gaussian of ``std`` pixels, channel by channel, in-graph.
-
-    Two depthwise 1-D convolutions with a kernel truncated at 4 standard deviations (at most the
-    image's size minus one), over a symmetric padding: scipy's ``gaussian_filter`` with
-    ``mode="reflect"`` and ``truncate=4`` on the height and width axes.
-    """
-    _, height, width, channels = images.shape
-    radius = min(int(4 * std + 0.5), height - 1, width - 1)
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / std) ** 2)
-    taps = tf.constant(np.tile((taps / taps.sum())[:, None, None], (1, channels, 1)), images.dtype)
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
-    rows = tf.nn.depthwise_conv2d(padded, taps[:, None], strides=(1, 1, 1, 1), padding="VALID")
-    return tf.nn.depthwise_conv2d(rows, taps[None], strides=(1, 1, 1, 1), padding="VALID")
 
 
 def percentile(values, q):
@@ -190,26 +186,6 @@ def regularize(image, gradient, step, settings):
     return image
 
 
-def _input_name(model, name):
-    names = [tensor._keras_history.operation.name for tensor in model.inputs]
-    if name is None and len(names) == 1:
-        return names[0]
-    name = "image" if name is None else name
-    if name not in names:
-        raise ValueError(f"Model '{model.name}' has no input '{name}' to optimise; its inputs are {names}.")
-    return name
-
-
-def _unit_count(graph, layer, output):
-    if layer is not None:
-        return graph.layers[layer].output.shape[-1]
-    model = graph.model
-    structure = (model._functional if isinstance(model, keras.Sequential) else model)._outputs_struct
-    if not isinstance(structure, dict):
-        structure = dict(zip(graph.output_names, keras.tree.flatten(structure), strict=True))
-    return structure[output].shape[-1]
-
-
 class DeepVisualizer:
     """Optimise images that maximise units of a model: a class score of an output, or units of a layer.
 
@@ -226,8 +202,9 @@ class DeepVisualizer:
         input_range: ``(low, high)`` of the model's image input (default 0..255 pixels), or None.
         spatial: for convolution filters, ``"center"`` (the unit at the centre of the map) or
             ``"mean"`` (the filter's mean activation).
-        input_name: the input to optimise, for a multi-input model (default ``"image"``); the other
-            inputs are zeros.
+
+    The image input is optimised (`kerasfg.vis.introspect.ModelInputs`: the only 4-D input, or the one
+    named ``"image"``); a multi-input model's other inputs are zeros.
 
     Call arguments:
         units: a list of unit (class, filter) indices, one image each; repeat a unit for several
@@ -247,7 +224,7 @@ class DeepVisualizer:
     """
 
     def __init__(self, model, *, layer=None, output=None, settings="row3", input_range=(0.0, 255.0),
-                 spatial="center", input_name=None):
+                 spatial="center"):
         if layer is not None and output is not None:
             raise ValueError("Pass a layer or an output to visualize, not both.")
         if spatial not in ("center", "mean"):
@@ -263,10 +240,9 @@ class DeepVisualizer:
         self.output = output
         self.input_range = None if input_range is None else tuple(float(v) for v in input_range)
         self.spatial = spatial
-        self.input_name = _input_name(model, input_name)
-        image = model.inputs[[t._keras_history.operation.name for t in model.inputs].index(self.input_name)]
-        self.image_shape = tuple(image.shape[1:])
-        self.unit_count = _unit_count(self.graph, self.layer, self.output)
+        self.image_shape = self.graph.inputs.image_shape
+        target = output_tensor(model, self.output) if self.layer is None else self.graph.layers[self.layer].output
+        self.unit_count = target.shape[-1]
         signature = (tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((None,), tf.int32),
                      tf.TensorSpec((), tf.float32))  # one trace for any number of units
         self._ascend = RecordingFunction(self._ascent, input_signature=signature)
@@ -309,18 +285,8 @@ class DeepVisualizer:
         return tf.gather(tf.cast(values, tf.float32), units, axis=1, batch_dims=1)
 
     def _inputs(self, images):
-        model = self.graph.model
-        if len(model.inputs) == 1:
-            return images
-        batch = tf.shape(images)[0]
-        inputs = {}
-        for tensor in model.inputs:
-            name = tensor._keras_history.operation.name
-            inputs[name] = images if name == self.input_name else tf.zeros((batch, *tensor.shape[1:]), tensor.dtype)
-        structure = getattr(model, "_inputs_struct", None)
-        if isinstance(structure, dict):
-            return {key: inputs[value._keras_history.operation.name] for key, value in structure.items()}
-        return [inputs[tensor._keras_history.operation.name] for tensor in model.inputs]
+        inputs = self.graph.inputs
+        return inputs.join(images, inputs.zeros(tf.shape(images)[0]))
 
     def _ascent(self, start, units, centre):
         """The compiled loop: ``steps`` updates of the centred ``start``, then the images and their activations.
@@ -330,6 +296,7 @@ class DeepVisualizer:
         """
         settings = self.settings
         low, high = self.input_range or (-np.inf, np.inf)
+        width = high - low if self.input_range else 1.0
 
         def ascend(step, image, _):
             with tf.GradientTape() as tape:
@@ -339,7 +306,12 @@ class DeepVisualizer:
 
             def update():
                 gradient = tape.gradient(score, image)
-                updated = regularize(image + settings.learning_rate * gradient, gradient, step, settings)
+                if settings.step == "normalized":
+                    rms = tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=[1, 2, 3], keepdims=True))
+                    moved = image + settings.learning_rate * width * tf.math.divide_no_nan(gradient, rms)
+                else:
+                    moved = image + settings.learning_rate * gradient
+                updated = regularize(moved, gradient, step, settings)
                 return tf.clip_by_value(updated, low - centre, high - centre)
 
             return step + 1, tf.cond(step <= settings.steps, update, lambda: image), activations
@@ -350,18 +322,18 @@ class DeepVisualizer:
 
 
 def deep_visualization(model, units, *, layer=None, output=None, settings="row3", seed=0, input_range=(0.0, 255.0),
-                       spatial="center", input_name=None):
+                       spatial="center"):
     """Images that maximise units of a model, by regularized gradient ascent (one-off `DeepVisualizer`).
 
     Args:
         model: a built Keras model.
         units: unit (class or filter) indices, one image each.
-        layer, output, settings, input_range, spatial, input_name: see `DeepVisualizer`.
+        layer, output, settings, input_range, spatial: see `DeepVisualizer`.
         seed: the seed of the start noise.
 
     Returns:
         ``(images (len(units), h, w, c) in input_range, final activations (len(units),))``.
     """
     visualizer = DeepVisualizer(model, layer=layer, output=output, settings=settings, input_range=input_range,
-                                spatial=spatial, input_name=input_name)
+                                spatial=spatial)
     return visualizer(units, seed=seed)

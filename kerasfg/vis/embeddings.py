@@ -9,30 +9,9 @@ final activation or softmax layer is looked through), read with a `kerasfg.vis.M
 import keras
 import numpy as np
 
-from kerasfg.vis.graph import ModelGraph, _functional_of, _is_model, output_names
+from kerasfg.vis.introspect import ModelGraph, output_names, output_tensor, producer
 
 _STANDALONE_ACTIVATIONS = (keras.layers.Activation, keras.layers.Softmax, keras.layers.ReLU)
-
-
-def _producer(tensor):
-    return tensor._keras_history.operation
-
-
-def _output_tensor(model, output):
-    functional = _functional_of(model)
-    structure = functional._outputs_struct
-    if isinstance(structure, dict):
-        return structure[output]
-    return keras.tree.flatten(functional.outputs)[output_names(model).index(output)]
-
-
-def _last_layer(model, prefix):
-    """``(path prefix, layer)`` of the layer that computes a single-output (possibly nested) model's output."""
-    functional = _functional_of(model)
-    layer = model.layers[-1] if functional is None else _producer(keras.tree.flatten(functional.outputs)[0])
-    if _is_model(layer):
-        return _last_layer(layer, f"{prefix}{layer.name}/")
-    return prefix, layer
 
 
 def penultimate_layer(model, output=None):
@@ -46,23 +25,16 @@ def penultimate_layer(model, output=None):
     Returns:
         The layer path, such as ``"dropout"`` or ``"head/hidden"``.
     """
-    names = output_names(model)
-    output = output or names[0]
-    if output not in names:
-        raise ValueError(f"Model '{model.name}' has no output {output!r}; its outputs are {names}.")
-    functional = _functional_of(model)
-    if functional is None:
-        prefix, layer = _last_layer(model, "")
-    else:
-        layer = _producer(_output_tensor(functional, output))
-        prefix, layer = _last_layer(layer, f"{layer.name}/") if _is_model(layer) else ("", layer)
-    while isinstance(layer, _STANDALONE_ACTIVATIONS):
-        layer = _producer(layer.input)
-    feeding = _producer(layer.input)
-    if isinstance(feeding, keras.layers.InputLayer):
-        raise ValueError(f"The layer '{layer.name}' computing output {output!r} of model '{model.name}' reads "
-                         "the inputs of its model directly; there are no penultimate features to read.")
-    return prefix + feeding.name
+    output = output or output_names(model)[0]
+    found = producer(output_tensor(model, output))
+    while found is not None and isinstance(found.layer, _STANDALONE_ACTIVATIONS):
+        found = producer(found.inputs[0], found.scopes)
+    feeding = None if found is None else producer(found.inputs[0], found.scopes)
+    if feeding is None:
+        name = "an input" if found is None else f"the layer '{found.path}'"
+        raise ValueError(f"{name} computing output {output!r} of model '{model.name}' reads the inputs of its "
+                         "model directly; there are no penultimate features to read.")
+    return feeding.path
 
 
 def penultimate_features(model, inputs, output=None):

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from kerasfg.vis import cam, gradients
 from kerasfg.vis.compiled import RecordingFunction
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph, feature_layer
 from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
 
 METHODS = ("cam", "gradcam", "gradcam++", "guided_backprop", "layercam", "saliency", "scorecam", "smoothgrad")
@@ -37,21 +37,6 @@ def check_method(method, layer=None):
 _SHARED = weakref.WeakKeyDictionary()
 
 
-def image_input_name(model):
-    """The name of a multi-input model's image input (``"image"``, or its only 4-D input); None for a
-    single-input model."""
-    if len(model.inputs) == 1:
-        return None
-    names = [tensor.name for tensor in model.inputs]
-    if "image" in names:
-        return "image"
-    images = [tensor.name for tensor in model.inputs if len(tensor.shape) == 4]
-    if len(images) != 1:
-        raise ValueError(f"Model '{model.name}' has inputs {names}; explanations need one image input, named "
-                         "'image' or the only 4-D input.")
-    return images[0]
-
-
 class Explainer:
     """Explain a model's outputs with heat maps over its image input, keeping compiled functions.
 
@@ -59,11 +44,13 @@ class Explainer:
         model: a built Keras model whose image input has shape `(batch, height, width, channels)`.
 
     Call arguments:
-        inputs: a batch: an array of images, or for a multi-input model a dict of named arrays whose
-            image entry (``"image"``, or the only 4-D input) is what the maps explain.
+        inputs: a batch: an array of images, or for a multi-input model a dict of named arrays (or a
+            list in the order of ``model.inputs``) whose image input (the only 4-D input, or the one named
+            ``"image"``: `kerasfg.vis.introspect.ModelInputs`) is what the maps explain.
         method: one of `METHODS`.
         layer: the layer (path or unique name) whose feature maps the CAM methods weigh; by default
-            the last 4-D layer of the model, inside nested models too.
+            the last spatial layer before the head's global pooling
+            (`kerasfg.vis.introspect.feature_layer`), inside nested models too.
         output: the output (head) to explain; the model's first output by default.
         classes: the class to explain: None (each image's predicted class), an int, or one int per
             image.
@@ -84,8 +71,14 @@ class Explainer:
     def __init__(self, model):
         self.model = model
         self.graph = ModelGraph(model)
-        self.image_name = image_input_name(model)
+        self.inputs = self.graph.inputs
         self._compiled = {}
+
+    @property
+    def image_name(self):
+        """The image input's name for a multi-input model (which takes a dict); None for a single-input model
+        (which takes the image array itself)."""
+        return None if self.inputs.single else self.inputs.image_name
 
     def __call__(self, inputs, method, *, layer=None, output=None, classes=None, **options):
         check_method(method, layer)
@@ -102,6 +95,38 @@ class Explainer:
                                    **options)
         return np.asarray(maps, np.float32)
 
+    def maps_of(self, methods, inputs, *, output=None, classes=None):
+        """The maps of several methods for one batch: ``{name: float32 (n, height, width)}``.
+
+        Args:
+            methods: ``{name: method}``, each a method name of `METHODS` (those of
+                `kerasfg.vis.one_pass.ONE_PASS_METHODS` are computed together, from one pass), a callable
+                ``fn(model, inputs, *, output, classes) -> (n, h, w) maps`` or an array of maps already
+                computed.
+            inputs, output, classes: as when calling the explainer.
+        """
+        for name, method in methods.items():
+            if isinstance(method, str):
+                check_method(method)
+            elif not (callable(method) or isinstance(method, np.ndarray)):
+                raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain, a callable "
+                                 f"(model, inputs, *, output, classes) -> maps or an array of maps; got {method!r}.")
+        output = self.output_name(output)
+        one_pass = {name: self.explanation(method, output)
+                    for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
+        computed = run_one_pass(self, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
+        maps = {}
+        for name, method in methods.items():
+            if name in one_pass:
+                maps[name] = computed[one_pass[name]]
+            elif isinstance(method, str):
+                maps[name] = self(inputs, method, output=output, classes=classes)
+            elif callable(method):
+                maps[name] = method(self.model, inputs, output=output, classes=classes)
+            else:
+                maps[name] = method
+        return maps
+
     def output_name(self, output=None):
         """``output``, checked against the model's output names, or the first output's name."""
         if output is None:
@@ -117,7 +142,7 @@ class Explainer:
         if method == "cam":
             return cam.gap_head(self.graph, self.output_name(output))[0]
         if method in LAYER_METHODS:
-            return cam.feature_layer(self.graph, layer)
+            return feature_layer(self.graph, self.output_name(output), layer)
         return None
 
     def explanation(self, method, output=None, layer=None):
@@ -142,7 +167,7 @@ class Explainer:
 
     def model_inputs(self, image, rest):
         """The model's inputs from the image and the other named inputs."""
-        return image if self.image_name is None else {**rest, self.image_name: image}
+        return self.inputs.join(image, rest)
 
     def logits(self, image, rest, output, *, taps=(), relu=None):
         """``(float32 scores before the softmax of output, {path: tapped tensor})``."""
@@ -161,23 +186,11 @@ class Explainer:
 
     def split_inputs(self, inputs):
         """``(float32 image tensor, {name: tensor} of the other inputs)`` of a batch of inputs."""
-        if self.image_name is None:
-            if isinstance(inputs, dict):
-                if len(inputs) != 1:
-                    raise ValueError(f"Model '{self.model.name}' takes one input; got a dict of {sorted(inputs)}.")
-                (inputs,) = inputs.values()
-            image, rest = inputs, {}
-        else:
-            if not isinstance(inputs, dict) or self.image_name not in inputs:
-                received = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
-                raise ValueError(f"Model '{self.model.name}' takes the inputs {[t.name for t in self.model.inputs]}; "
-                                 f"pass a dict with the image under {self.image_name!r}, got {received}.")
-            image = inputs[self.image_name]
-            rest = {name: tf.convert_to_tensor(value) for name, value in inputs.items() if name != self.image_name}
+        image, rest = self.inputs.split(inputs)
         image = tf.convert_to_tensor(np.asarray(image, np.float32))
         if image.shape.rank != 4:
             raise ValueError(f"Explanations need images of shape (batch, height, width, channels); got {image.shape}.")
-        return image, rest
+        return image, {name: tf.convert_to_tensor(value) for name, value in rest.items()}
 
     @staticmethod
     def classes_tensor(classes, count):
@@ -200,11 +213,12 @@ def explain(model, inputs, method, *, layer=None, output=None, classes=None, **o
 
     Args:
         model: a built Keras model (Functional, Sequential, nested, multi-input or multi-output).
-        inputs: an array of images, or a dict of named inputs with the image under ``"image"`` (or the
-            only 4-D input).
+        inputs: an array of images, or a dict of named inputs (the image input is the only 4-D input,
+            or the one named ``"image"``).
         method: ``"saliency"``, ``"smoothgrad"``, ``"guided_backprop"``, ``"cam"``, ``"gradcam"``,
             ``"gradcam++"``, ``"layercam"`` or ``"scorecam"`` (see `METHODS`).
-        layer: the layer of the Grad-CAM family and Score-CAM; the last 4-D layer by default.
+        layer: the layer of the Grad-CAM family and Score-CAM; the last spatial layer before the head by
+            default (`kerasfg.vis.introspect.feature_layer`).
         output: the output to explain; the first by default.
         classes: None (the predicted class of each image), an int, or one int per image.
         **options: method options, see `Explainer`.

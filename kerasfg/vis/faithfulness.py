@@ -17,12 +17,14 @@ Two families of scores, computed per image and averaged:
   insertion curve. A random ranking is the reference.
 
 Maps are `(n, h, w)` at the input resolution (smaller maps are resized bilinearly); masks are boolean
-`(n, h, w)`; images are the ``"image"`` input of the model (or its only input).
+`(n, h, w)`; images are the model's image input (its only 4-D input, or the one named ``"image"``: see
+`kerasfg.vis.introspect.ModelInputs`), the other inputs are kept as they are.
 """
 
 import numpy as np
 
 from kerasfg.vis import render
+from kerasfg.vis.blur import gaussian_blur
 
 COLUMNS = ("method", "pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc")
 RANDOM = "random"
@@ -107,40 +109,6 @@ def random_maps(shape, seed=0):
     return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
-def blur(images, sigma):
-    """Gaussian blur of images `(n, h, w, c)` with standard deviation ``sigma`` pixels (edges repeated)."""
-    images = np.asarray(images, np.float32)
-    radius = max(1, int(round(3 * sigma)))
-    offsets = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel /= kernel.sum()
-    for axis in (1, 2):
-        pad = [(0, 0)] * images.ndim
-        pad[axis] = (radius, radius)
-        padded = np.pad(images, pad, mode="edge")
-        size = images.shape[axis]
-        images = sum(weight * np.take(padded, np.arange(k, k + size), axis=axis)
-                     for k, weight in enumerate(kernel))
-    return images.astype(np.float32)
-
-
-def _image_and_rest(inputs):
-    if isinstance(inputs, dict):
-        if "image" not in inputs:
-            raise ValueError(f"inputs must be an image array or a dict with an 'image' entry; got keys "
-                             f"{sorted(inputs)}.")
-        return np.asarray(inputs["image"], np.float32), {k: np.asarray(v) for k, v in inputs.items()
-                                                          if k != "image"}
-    return np.asarray(inputs, np.float32), None
-
-
-def _with_images(images, rest, index):
-    """The model's inputs from perturbed ``images`` of the batch's examples ``index``."""
-    if rest is None:
-        return images
-    return {"image": images, **{name: value[index] for name, value in rest.items()}}
-
-
 class ClassProbability:
     """The softmax probabilities of one output of a model, whatever its final activation, compiled.
 
@@ -165,6 +133,7 @@ class ClassProbability:
 
         explainer = explainer or Explainer(model)
         self.output = explainer.output_name(output)
+        self.inputs = explainer.inputs
 
         def build():
             import tensorflow as tf
@@ -179,6 +148,15 @@ class ClassProbability:
 
     def __call__(self, inputs):
         return self._function(inputs).numpy()
+
+    def split(self, inputs):
+        """``(float32 images, {name: array} of the other inputs)`` of a batch the model takes."""
+        images, rest = self.inputs.split(inputs)
+        return np.asarray(images, np.float32), {name: np.asarray(value) for name, value in rest.items()}
+
+    def with_images(self, images, rest, index):
+        """The model's inputs from perturbed ``images`` of the batch's examples ``index``."""
+        return self.inputs.join(images, {name: value[index] for name, value in rest.items()})
 
 
 CHUNK_IMAGES = 512
@@ -196,8 +174,8 @@ def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps
 
     Args:
         model: a built Keras model.
-        inputs: the explained batch (an image array, or a dict with an ``"image"`` entry; other entries
-            are kept as they are).
+        inputs: the explained batch, in the form the model takes (its image input is perturbed, the other
+            inputs are kept as they are).
         maps: `(n, h, w)` maps; resized bilinearly to the image size when smaller.
         output: the scored output's name; the first output by default.
         classes: `(n,)` class indices to score; the model's predicted classes by default.
@@ -248,15 +226,15 @@ def _curves_of_maps(probability, inputs, maps_list, classes, *, steps, deletion_
         raise ValueError(f"deletion_baseline must be 'zeros' or 'blur', got {deletion_baseline!r}.")
     if steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-    images, rest = _image_and_rest(inputs)
+    images, rest = probability.split(inputs)
     n, height, width = images.shape[:3]
     if not maps_list:
         return []
     ranks = np.stack([_pixel_ranks(maps, n, height, width, seed) for maps in maps_list])
-    blurred = blur(images, blur_sigma or max(height, width) / 16)
+    blurred = gaussian_blur(images, blur_sigma or max(height, width) / 16)
     fills = np.stack([blurred, blurred if deletion_baseline == "blur" else np.zeros_like(images)])
     if classes is None:
-        classes = probability(_with_images(images, rest, slice(None))).argmax(axis=-1)
+        classes = probability(probability.with_images(images, rest, slice(None))).argmax(axis=-1)
     classes = np.asarray(classes, np.int64).reshape(n)
 
     # What to score, one entry per perturbed image: which maps, which image, how many of its top pixels
@@ -278,7 +256,7 @@ def _curves_of_maps(probability, inputs, maps_list, classes, *, steps, deletion_
         # The image's own pixels are those not deleted or those inserted; the rest come from the fill.
         original = (chosen != deleted[:, None, None])[..., None]
         batch = np.where(original, images[index], fills[deleted.astype(np.int64), index])
-        scores[part] = probability(_with_images(batch, rest, index))[np.arange(len(index)), classes[index]]
+        scores[part] = probability(probability.with_images(batch, rest, index))[np.arange(len(index)), classes[index]]
 
     whole, start_blurred, baseline = scores[:3 * n].reshape(3, n, 1)
     middle = scores[3 * n:].reshape(len(ranks), steps - 1, n, 2).transpose(0, 2, 1, 3)
@@ -291,34 +269,6 @@ def area_under_curve(curves):
     """The area under curves `(n, K + 1)` sampled at ``0, 1/K, ..., 1`` (trapezoids): `(n,)`."""
     curves = np.asarray(curves, np.float32)
     return (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2 * (curves.shape[1] - 1))
-
-
-def _explain_all(methods, explainer, model, inputs, output, classes):
-    """``{name: maps}`` of every method of ``methods`` (see `faithfulness_table`); the named methods of
-    `kerasfg.vis.one_pass.ONE_PASS_METHODS` come from one pass."""
-    from kerasfg.vis.explain import check_method
-    from kerasfg.vis.one_pass import ONE_PASS_METHODS, run_one_pass
-
-    for name, method in methods.items():
-        if isinstance(method, str):
-            check_method(method)
-        elif not (callable(method) or isinstance(method, np.ndarray)):
-            raise ValueError(f"Method {name!r} must be a method name of kerasfg.vis.explain, a callable "
-                             f"(model, inputs, *, output, classes) -> maps or an array of maps; got {method!r}.")
-    one_pass = {name: explainer.explanation(method, output)
-                for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
-    computed = run_one_pass(explainer, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
-    maps = {}
-    for name, method in methods.items():
-        if name in one_pass:
-            maps[name] = computed[one_pass[name]]
-        elif isinstance(method, str):
-            maps[name] = explainer(inputs, method, output=output, classes=classes)
-        elif callable(method):
-            maps[name] = method(model, inputs, output=output, classes=classes)
-        else:
-            maps[name] = method
-    return maps
 
 
 def applicable_methods(explainer, methods=None, output=None):
@@ -391,7 +341,7 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
 
     Args:
         model: a built Keras model.
-        inputs: the batch to explain (an image array, or a dict with an ``"image"`` entry).
+        inputs: the batch to explain, in the form the model takes.
         methods: method names of `kerasfg.vis.explain` (``["gradcam", "saliency"]``), or a dict
             ``{name: method name, callable or maps}``; a callable is called as
             ``fn(model, inputs, output=output, classes=classes)`` and returns `(n, h, w)` maps; maps are a
@@ -420,10 +370,10 @@ def faithfulness_table(model, inputs, *, methods, masks=None, output=None, class
 
         explainer = Explainer(model)
     probability = ClassProbability(model, output, explainer)
-    images, rest = _image_and_rest(inputs)
+    images, rest = probability.split(inputs)
     if classes is None:
-        classes = probability(_with_images(images, rest, slice(None))).argmax(axis=-1)
-    named = list(_explain_all(methods, explainer, model, inputs, probability.output, classes).items())
+        classes = probability(probability.with_images(images, rest, slice(None))).argmax(axis=-1)
+    named = list(explainer.maps_of(methods, inputs, output=probability.output, classes=classes).items())
     random = [random_maps(images.shape[:3], seed + 1)] if random_baseline else []
     curves = _curves_of_maps(probability, inputs, [maps for _, maps in named] + random, classes, steps=steps,
                              deletion_baseline=deletion_baseline, blur_sigma=blur_sigma, seed=seed)

@@ -24,9 +24,9 @@ from tf_keras_vis.saliency import Saliency
 from tf_keras_vis.utils.scores import CategoricalScore, InactiveScore
 
 from kerasfg.vis import render
-from kerasfg.vis.cam import feature_layer, is_squashing_layer
+from kerasfg.vis.cam import is_squashing_layer
 from kerasfg.vis.explain import Explainer
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph, feature_layer, producer
 
 with warnings.catch_warnings():  # they import zoom from the deprecated scipy.ndimage.interpolation
     warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*scipy.ndimage.interpolation")
@@ -68,9 +68,10 @@ def replace_to_linear(model):
     """
     outputs, rebuilt = [], False
     for tensor in model.outputs:
-        layer = tensor._keras_history.operation
+        found = producer(tensor)
+        layer = found.layer
         if is_squashing_layer(layer):
-            tensor, rebuilt = layer._inbound_nodes[tensor._keras_history.node_index].input_tensors[0], True
+            tensor, rebuilt = found.inputs[0], True
         elif getattr(layer, "activation", None) in (keras.activations.softmax, keras.activations.sigmoid):
             layer.activation = keras.activations.linear
         outputs.append(tensor)
@@ -87,10 +88,11 @@ class TfKerasVis:
         model: a built Keras model.
 
     Call arguments:
-        inputs: an array of images, or a dict of named inputs with the image under ``"image"``.
+        inputs: an array of images, or a dict of named inputs (see `kerasfg.vis.Explainer`).
         method: one of `VISUALIZATIONS`.
-        layer: the CAM layer (path or unique name); kerasfg's default layer (the last 4-D layer)
-            otherwise, so that the maps compare with `kerasfg.vis.explain`'s.
+        layer: the CAM layer (path or unique name); kerasfg's default layer
+            (`kerasfg.vis.introspect.feature_layer`) otherwise, so that the maps compare with
+            `kerasfg.vis.explain`'s.
         output: the output to explain; the first by default.
         classes: None (the predicted classes), an int, or one int per image.
         **options: passed to the tf-keras-vis call (``max_N``, ``smooth_samples``, ``normalize_cam``...).
@@ -131,14 +133,14 @@ class TfKerasVis:
             if method == "smoothgrad":
                 options.setdefault("smooth_samples", 20)
         else:
-            path = feature_layer(explainer.graph, layer)
+            path = feature_layer(explainer.graph, output, layer)
             options.update(penultimate_layer=path.rsplit("/", 1)[-1], seek_penultimate_conv_layer=False)
             options.setdefault("expand_cam", False)
         if method not in self._visualizations:
             self._visualizations[method] = VISUALIZATIONS[method](self.flat, model_modifier=replace_to_linear)
         maps = self._visualizations[method](scores, seed, **options)
         if isinstance(maps, list):  # saliency of a multi-input model: one map per input
-            maps = maps[[t.name for t in self.flat.inputs].index(explainer.image_name)]
+            maps = maps[[t.name for t in self.flat.inputs].index(explainer.inputs.image_name)]
         maps = np.asarray(maps, np.float32)
         if maps.shape[1:3] != image.shape[1:3]:
             maps = render.resize(maps, image.shape[1:3])

@@ -78,6 +78,8 @@ CASES = [
     ModelCase("warn_10_1_se", "warn", (16, 16, 3), 3,
               {"depth": 10, "width": 1, "num_heads": 2, "attention": "se", "dropout": 0.3},
               losses="warn"),
+    ModelCase("vgg_face_narrow", "vgg_face", (32, 32, 3), 5,
+              {"filters": (8, 8, 16, 16, 16), "fc_units": 16}, xla=False),
     ModelCase("face_head_H", "face_head", (64,), {"identity": 5, "expression": 3},
               {"config": "H", "hidden_units": 8}, losses="face_head"),
     ModelCase("face_head_E_cifar_resnet", "face_head", (16, 16, 3), {"identity": 5, "expression": 7},

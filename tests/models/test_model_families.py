@@ -67,14 +67,14 @@ def test_trains_under_xla_and_mixed_bfloat16_round_trips_and_exports(case, tmp_p
 
 def test_every_registered_model_has_a_case_family():
     families = {case.name for case in CASES if case.xla}
-    # one XLA case per family; VGG16 (plain, BN, attention) is inside vgg16_augmented, the Wide
-    # ResNet trunk inside warn.
+    # one XLA case per family; VGG16 (plain, BN, attention) is inside vgg16_augmented (VGG-Face shares
+    # its trunk), the Wide ResNet trunk inside warn.
     covered = {"resnet18", "resnet18v2", "vgg16_augmented", "cifar_resnet", "abn_cifar_resnet",
                "abn_multitask", "warn", "face_head"}
     assert covered <= families
     registered = set(available_models())
     for name in ("resnet50", "resnet101v2", "vgg19_cam", "cifar_resnet110", "abn_resnet", "warn",
-                 "face_head", "face_resnet"):
+                 "face_head", "face_resnet", "vgg_face"):
         assert name in registered
 
 

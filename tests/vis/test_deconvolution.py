@@ -1,14 +1,14 @@
-"""The deconvnet against a NumPy deconvnet written from the paper: unpool at the switches, rectify,
-transposed convolution with the layer's kernel (BN: its scale), layer by layer."""
+"""The deconvnet against a NumPy deconvnet written from the paper (unpool at the switches, rectify, transposed
+convolution with the layer's kernel, BN: its scale), a hand-written transpose of a residual block and of an
+attention-gated block, and the transpose of a linear network's matrix."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from vis_models import BUILDERS, model_inputs
 
-from kerasfg.vis.deconvolution import Deconvnet, deconvolution, unpool
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.layers import CBAM
+from kerasfg.vis.deconvolution import Deconvnet, deconvolution
 
 
 def _same_padding(size, kernel, stride):
@@ -105,23 +105,16 @@ def conv_step(layer):
                     "padding": layer.padding, "relu": layer.activation is keras.activations.relu}
 
 
-def test_unpooling_puts_each_value_at_its_switch():
-    x = tf.constant(np.array([[1, 5, 0, 2],
-                              [3, 4, 7, 7],
-                              [9, 0, 1, 1],
-                              [2, 8, 6, 1]], np.float32).reshape(1, 4, 4, 1))
-    layer = keras.layers.MaxPooling2D(2)
-    pooled = layer(x)
-    out = unpool(layer, tf.constant([[[[10.0], [20.0]], [[30.0], [40.0]]]]), x, pooled)
-    np.testing.assert_array_equal(out[0, ..., 0], [[0, 10, 0, 0],
-                                                    [0, 0, 20, 0],  # the first of the two 7s
-                                                    [30, 0, 0, 0],
-                                                    [0, 0, 40, 0]])
-    overlapping = keras.layers.MaxPooling2D(3, strides=1)  # windows share their maximum 9 and 8
-    out = unpool(overlapping, tf.constant([[[[1.0], [2.0]], [[4.0], [8.0]]]]), x, overlapping(x))
+def test_unpooling_puts_the_maximum_at_its_switch_the_first_of_ties():
+    x = np.array([[1, 5, 0, 2],
+                  [3, 4, 9, 9],
+                  [9, 0, 1, 1],
+                  [2, 8, 6, 1]], np.float32).reshape(1, 4, 4, 1)
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.MaxPooling2D(2, name="pool")])
+    reconstructions, _ = deconvolution(model, x, "pool", top_n=1)
     expected = np.zeros((4, 4))
-    expected[2, 0], expected[1, 2], expected[3, 1] = 1 + 4, 2, 8
-    np.testing.assert_array_equal(out[0, ..., 0], expected)
+    expected[1, 2] = 9  # the strongest pooled value is the window with two 9s; the first is its switch
+    np.testing.assert_array_equal(reconstructions[0, 0, ..., 0], expected)
 
 
 @pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same")])
@@ -152,7 +145,6 @@ def test_batch_norm_padding_and_identity_layers():
     bn.set_weights([rng.uniform(0.5, 2, 5), rng.normal(size=5), rng.normal(size=5), rng.uniform(0.5, 2, 5)])
     images = rng.normal(size=(2, 8, 8, 3)).astype("float32")
     deconvnet = Deconvnet(model, "pool")
-    assert deconvnet.path == ["pad", "conv", "bn", "relu", "drop", "pool"]
     reconstructions, indices = deconvnet(images, top_n=2)
     gamma, beta, mean, variance = bn.get_weights()
     steps = [conv_step(conv), ("bn", {"scale": gamma / np.sqrt(variance + bn.epsilon), "beta": beta, "mean": mean}),
@@ -185,9 +177,9 @@ def test_every_kind_of_model(kind):
     inputs = model_inputs(kind, np.random.default_rng(8))
     deconvnet = Deconvnet(model, "conv2")
     prefix = "backbone/" if kind == "nested" else ""
-    assert deconvnet.path == [prefix + name for name in ("conv1", "pool", "conv2")]
+    assert deconvnet.layer == prefix + "conv2"
     reconstructions, indices = deconvnet(inputs, top_n=2)
-    layers = [deconvnet.graph.layers[path] for path in deconvnet.path]
+    layers = [deconvnet.graph.layers[prefix + name] for name in ("conv1", "pool", "conv2")]
     images = inputs["image"] if isinstance(inputs, dict) else inputs
     for n in range(len(images)):
         expected, order = np_deconvnet(images[n], [conv_step(layers[0]), ("pool", {}), conv_step(layers[2])], 2)
@@ -195,20 +187,92 @@ def test_every_kind_of_model(kind):
         np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_layers_it_cannot_invert_are_named():
+def test_a_residual_block_equals_its_hand_written_transpose():
+    """x -> conv1 (ReLU) -> conv2 -> add(x) -> ReLU: the signal is rectified, then goes to the shortcut and,
+    through conv2's and conv1's transposes (rectified between them), to the image; both parts add up."""
+    image = keras.Input((7, 7, 3))
+    conv1 = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv1")
+    conv2 = keras.layers.Conv2D(3, 3, padding="same", name="conv2")
+    added = keras.layers.Add(name="add")([image, conv2(conv1(image))])
+    model = keras.Model(image, keras.layers.ReLU(name="out")(added))
+    rng = np.random.default_rng(12)
+    images = rng.normal(size=(2, 7, 7, 3)).astype("float32")
+    reconstructions, indices = deconvolution(model, images, "out", top_n=2)
+    outputs = model.predict(images, verbose=0)
+    for n, k in np.ndindex(2, 2):
+        channel = indices[n, k]
+        signal = np.zeros((7, 7, 3))
+        i, j = np.unravel_index(np.argmax(outputs[n, ..., channel]), (7, 7))
+        signal[i, j, channel] = outputs[n, i, j, channel]
+        signal = np.maximum(signal, 0)  # the output ReLU
+        branch = np_conv_transpose(signal, conv2.kernel.numpy(), 1, "same", (7, 7, 3))
+        branch = np_conv_transpose(np.maximum(branch, 0), conv1.kernel.numpy(), 1, "same", (7, 7, 3))
+        np.testing.assert_allclose(reconstructions[n, k], signal + branch, rtol=1e-4, atol=1e-5)
+
+
+def test_without_rectification_pooling_or_normalization_it_is_the_transpose_of_the_linear_map():
+    """A linear network computes y = A x + b; its deconvnet projection of a signal s is A^T s, with A read off
+    the network's own outputs on the basis images."""
+    image = keras.Input((6, 6, 2))
+    a = keras.layers.Conv2D(3, 3, strides=2, padding="same", name="strided")(image)
+    b = keras.layers.SeparableConv2D(3, 3, padding="same", name="separable")(
+        keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="depthwise")(image))
+    b = keras.layers.AveragePooling2D(2, name="average")(b)
+    joined = keras.layers.Concatenate(name="concat")([a, b, keras.layers.Add(name="add")([a, b])])
+    x = keras.layers.Conv2D(4, 1, name="mix")(keras.layers.ZeroPadding2D(1, name="pad")(joined))
+    spread = keras.layers.UpSampling2D(name="up")(keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x))
+    model = keras.Model(image, keras.layers.Add(name="top")([x, keras.layers.ZeroPadding2D(((1, 2), (1, 2)))(spread)]))
+    rng = np.random.default_rng(13)
+    for layer in model.layers:
+        for weight in layer.weights:
+            weight.assign(rng.normal(size=weight.shape) * 0.5)
+    size = 6 * 6 * 2
+    offset = model.predict(np.zeros((1, 6, 6, 2), "float32"), verbose=0)
+    basis = np.eye(size, dtype="float32").reshape(size, 6, 6, 2)
+    matrix = (model.predict(basis, verbose=0) - offset).reshape(size, -1).T  # A: (outputs, inputs)
+    images = rng.normal(size=(2, 6, 6, 2)).astype("float32")
+    outputs = model.predict(images, verbose=0)
+    reconstructions, indices = deconvolution(model, images, "top", top_n=3)
+    for n, k in np.ndindex(2, 3):
+        signal = np.zeros_like(outputs[n])
+        position = np.unravel_index(np.argmax(outputs[n, ..., indices[n, k]]), outputs.shape[1:3])
+        signal[(*position, indices[n, k])] = outputs[(n, *position, indices[n, k])]
+        expected = (matrix.T @ signal.reshape(-1)).reshape(6, 6, 2)
+        np.testing.assert_allclose(reconstructions[n, k], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_attention_gates_are_held_at_their_forward_values():
+    """conv -> CBAM: the signal is multiplied by the spatial and channel gates of the forward pass, then goes
+    through the convolution's transpose."""
     image = keras.Input((8, 8, 3))
-    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(image)
-    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(image)
-    added = keras.layers.Add(name="add")([a, b])
-    x = keras.layers.Conv2D(4, 3, name="after_add")(added)
-    flat = keras.layers.Dense(3, name="dense")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
-    model = keras.Model(image, flat)
-    with pytest.raises(ValueError, match=r"cannot invert layer 'add' \(Add\): it joins 2 inputs"):
-        Deconvnet(model, "after_add")
-    with pytest.raises(ValueError, match=r"cannot invert layer 'dense' \(Dense\): it inverts only Conv2D"):
+    conv = keras.layers.Conv2D(8, 3, padding="same", name="conv")
+    attention = CBAM(ratio=2, name="cbam")
+    model = keras.Model(image, attention(conv(image)))
+    keras.utils.set_random_seed(14)
+    attention.spatial_bn.gamma.assign(np.full(1, 2.0, "float32"))  # gates that vary over the positions
+    images = np.random.default_rng(14).normal(size=(2, 8, 8, 3)).astype("float32")
+    features = conv(images)
+    outputs, maps = attention(features, return_attention=True)
+    outputs, gate = np.asarray(outputs), np.asarray(maps["channel"])[:, None, None, :] * np.asarray(maps["spatial"])
+    assert gate.std() > 0.01
+    reconstructions, indices = deconvolution(model, images, "cbam", top_n=2)
+    for n, k in np.ndindex(2, 2):
+        signal = np.zeros((8, 8, 8))
+        position = np.unravel_index(np.argmax(outputs[n, ..., indices[n, k]]), (8, 8))
+        signal[(*position, indices[n, k])] = outputs[(n, *position, indices[n, k])]
+        expected = np_conv_transpose(signal * gate[n], conv.kernel.numpy(), 1, "same", (8, 8, 3))
+        np.testing.assert_allclose(reconstructions[n, k], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_layers_and_top_n_are_named():
+    image = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(image)
+    model = keras.Model(image, keras.layers.Dense(3, name="dense")(keras.layers.GlobalAveragePooling2D(name="gap")(x)))
+    with pytest.raises(ValueError, match="layer 'dense' has a 2-D output"):
         Deconvnet(model, "dense")
-    with pytest.raises(ValueError, match="top_n must be between 1 and the 4 feature maps of 'a'"):
-        Deconvnet(model, "a")(np.zeros((1, 8, 8, 3), "float32"), top_n=5)
+    with pytest.raises(ValueError, match="top_n must be between 1 and the 4 feature maps of 'conv'"):
+        Deconvnet(model)(np.zeros((1, 8, 8, 3), "float32"), top_n=5)
+    assert Deconvnet(model).layer == "conv"  # the layer Grad-CAM weighs
 
 
 def test_mixed_precision_models_are_projected_in_float32():
@@ -229,7 +293,6 @@ def test_the_path_steps_into_and_out_of_nested_models():
     head = keras.layers.Conv2D(4, 2, activation="relu", name="head")
     model = keras.Model(image, keras.layers.Flatten()(head(backbone(image))))
     deconvnet = Deconvnet(model, "head")
-    assert deconvnet.input_name == "image" and deconvnet.path == ["backbone/conv1", "backbone/pool", "head"]
     images = np.random.default_rng(10).normal(size=(2, 10, 10, 2)).astype("float32")
     reconstructions, indices = deconvnet(images, top_n=2)
     for n in range(2):
@@ -239,20 +302,3 @@ def test_the_path_steps_into_and_out_of_nested_models():
         np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_only_the_path_runs_and_sees_what_the_model_feeds_it(monkeypatch):
-    keras.config.set_dtype_policy("mixed_bfloat16")  # the conftest restores float32
-    backbone = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
-                                 keras.layers.BatchNormalization(name="bn"), keras.layers.MaxPooling2D(name="pool")],
-                                name="backbone")
-    image = keras.Input((8, 8, 3), name="image")
-    head = keras.layers.Dense(2, name="head")
-    model = keras.Model(image, head(keras.layers.Flatten()(backbone(image))))
-    images = np.random.default_rng(11).normal(size=(3, 8, 8, 3))  # float64: the model converts it
-    calls = []
-    monkeypatch.setattr(head, "call", lambda *args, **kwargs: calls.append(1))
-    _, indices = Deconvnet(model, "pool")(images, top_n=4)
-    assert not calls  # the layers behind the path are not traced
-    monkeypatch.undo()
-    _, taps = ModelGraph(model)(tf.constant(images), taps=["backbone/pool"])
-    strongest = np.argsort(-np.max(np.asarray(tf.cast(taps["backbone/pool"], tf.float32)), axis=(1, 2)), kind="stable")
-    np.testing.assert_array_equal(indices, strongest)

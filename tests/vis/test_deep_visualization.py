@@ -15,10 +15,10 @@ from kerasfg.vis.deep_visualization import (
     DeepVisSettings,
     DeepVisualizer,
     deep_visualization,
-    gaussian_blur,
     percentile,
     regularize,
 )
+from kerasfg.vis.blur import gaussian_blur
 
 PLAIN = DeepVisSettings(learning_rate=1.0, steps=8)  # no regularizer
 

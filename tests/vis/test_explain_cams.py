@@ -7,8 +7,6 @@ import tensorflow as tf
 from vis_models import BUILDERS, model_inputs
 
 from kerasfg.vis import METHODS, Explainer, explain
-from kerasfg.vis.cam import feature_layer
-from kerasfg.vis.graph import ModelGraph
 
 
 def _flat(size=16):
@@ -99,12 +97,6 @@ def test_cam_finds_the_pooled_layer_and_head_through_sequential_and_nested_model
     expected = np.einsum("nhwk,kn->nhw", features, kernel[:, top])
     maps = explain(model, images, "cam")
     np.testing.assert_allclose(tf.image.resize(expected[..., None], (12, 12))[..., 0], maps, rtol=1e-4, atol=1e-5)
-
-
-def test_the_default_layer_is_the_last_4d_layer_inside_nested_models():
-    assert feature_layer(ModelGraph(BUILDERS["nested"]())) == "backbone/relu2"
-    with pytest.raises(ValueError, match="has a 2-D output"):
-        feature_layer(ModelGraph(BUILDERS["functional"]()), "gap")
 
 
 def test_gradcam_variants_and_scorecam_weigh_the_same_layer_differently():

@@ -9,7 +9,7 @@ from kerasfg.models import build_model
 from kerasfg.vis import Explainer, explain
 from kerasfg.vis.activations import layer_activations
 from kerasfg.vis.attention_maps import AttentionMapProbe
-from kerasfg.vis.graph import ModelGraph
+from kerasfg.vis.introspect import ModelGraph
 from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
 
 
