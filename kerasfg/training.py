@@ -11,6 +11,7 @@ runs/<name>/<timestamp>/
   model.keras      the final model
   class_names.json class names per target task
   objectives.json  each output's target, loss, weight, metrics (and a standardized target's statistics)
+  preprocessing.json how images became pixels (decode, channels, resize); exports and visualize reuse it
   metrics.json     test metrics (and tables: confusion counts, per-attribute accuracies), history,
                    throughput
 ```
@@ -39,6 +40,7 @@ from kerasfg import optimization
 from kerasfg import precision as precision_lib
 from kerasfg.optimization import learning_rate_schedule  # noqa: F401  (part of this module's API)
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
+from kerasfg.data.preprocessing import PREPROCESSING_FILE, Preprocessing
 from kerasfg.io_utils import atomic_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,9 @@ class DataSplits:
         class_names: class names per task (attribute names of a multilabel task; none for a
             regression task).
         train_size: number of training examples.
-        preprocessing: how stored images become model pixels, for the serving signatures (a
-            `kerasfg.export.Preprocessing`), or None when the images need no resizing.
+        preprocessing: how stored images become model pixels (a
+            `kerasfg.data.preprocessing.Preprocessing`), recorded in the run directory for the serving
+            signatures and `kerasfg visualize`.
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
@@ -74,7 +77,7 @@ class DataSplits:
     num_classes: dict
     class_names: dict
     train_size: int
-    preprocessing: object | None = None
+    preprocessing: Preprocessing | None = None
     validation_masks: dict | None = None
     tasks: dict | None = None
     train_labels: dict | None = None
@@ -111,7 +114,8 @@ def fit(config, *, callbacks=(), resume=None):
     """Train the model that ``config`` describes, evaluate it on the test split and save the run.
 
     Args:
-        config: an `ExperimentConfig`.
+        config: an `ExperimentConfig` (or what `kerasfg.config.as_config` takes: a mapping of sections, a YAML
+            file path).
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
             callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
             need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
@@ -123,6 +127,7 @@ def fit(config, *, callbacks=(), resume=None):
     Returns:
         A `RunResult`.
     """
+    config = config_lib.as_config(config)
     chosen = precision_lib.resolve(config.train.precision, config.train.jit_compile)
     precision, jit_compile = chosen.name, chosen.jit_compile
     strategy = make_strategy(config.train.distribute)
@@ -136,6 +141,7 @@ def fit(config, *, callbacks=(), resume=None):
 
     keras.utils.set_random_seed(config.train.seed)
     data = build_datasets(config.data, run_dir=run_dir)
+    data.preprocessing.write(run_dir / PREPROCESSING_FILE)  # read by `kerasfg export RUN_DIR`, visualize
     with chosen.build_scope(), strategy.scope():
         model, objectives = build_compiled_model(config, data, jit_compile)
     objectives.write(run_dir)
@@ -284,6 +290,9 @@ def _synthetic_splits(data_config, tasks):
         num_classes={task: train.num_classes.get(task, 1) for task in tasks},
         class_names={task: train.class_names[task] for task in tasks if task in train.class_names},
         train_size=len(train),
+        # Rendered at the model's size; other sizes are resized as kerasfg's pipeline resizes files.
+        preprocessing=Preprocessing.pipeline(train.images.shape[1:3], train.images.shape[-1],
+                                             origin="the synthetic faces"),
         validation_masks={task: validation.masks[task] for task in data_config.targets
                           if task in validation.masks},
         tasks=known, train_labels=_regression_labels(train.labels, known))
@@ -291,7 +300,6 @@ def _synthetic_splits(data_config, tasks):
 
 def _dataset_splits(data_config, tasks, run_dir):
     from kerasfg.data import load_splits
-    from kerasfg.export import Preprocessing
 
     spec = data_config.dataset
     roles = {"train": spec.train_split, "validation": spec.val_split, "test": spec.test_split}
@@ -314,7 +322,7 @@ def _dataset_splits(data_config, tasks, run_dir):
         num_classes={task: train.num_classes.get(task, 1) for task in tasks},
         class_names={task: tuple(train.class_names[task]) for task in tasks
                      if task in train.class_names},
-        train_size=len(train), preprocessing=Preprocessing(**train.preprocessing),
+        train_size=len(train), preprocessing=train.preprocessing,
         tasks=known, train_labels=_regression_labels(train.labels, known))
 
 
