@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from kerasfg import config as config_lib
 from kerasfg import distributed, optimization
+from kerasfg import precision as precision_lib
 from kerasfg.optimization import learning_rate_schedule  # noqa: F401  (part of this module's API)
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
 from kerasfg.data.preprocessing import PREPROCESSING_FILE, Preprocessing
@@ -141,9 +142,9 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
     """
     config = config_lib.as_config(config)
     strategy = make_strategy(config.train.distribute, cluster)  # first: workers start before TensorFlow runs
-    precision = resolve_precision(config.train.precision)
+    chosen = precision_lib.resolve(config.train.precision, config.train.jit_compile)
+    precision, jit_compile = chosen.name, chosen.jit_compile
     worker = Worker.of(strategy)  # the chief (or only process) writes the run directory
-    jit_compile = resolve_jit_compile(config.train.jit_compile, strategy)
     resolved = dataclasses.replace(
         config, train=dataclasses.replace(config.train, precision=precision, jit_compile=jit_compile))
     if worker.multi:
@@ -161,13 +162,8 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
     data = build_datasets(config.data, run_dir=run_dir, shard=worker.shard)
     if worker.is_chief:
         data.preprocessing.write(run_dir / PREPROCESSING_FILE)  # read by `kerasfg export RUN_DIR`, visualize
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model, objectives = build_compiled_model(config, data, jit_compile)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with chosen.build_scope(), strategy.scope():
+        model, objectives = build_compiled_model(config, data, jit_compile)
     if worker.is_chief:
         objectives.write(run_dir)
 
@@ -184,10 +180,11 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
             monitor="val_loss", patience=config.train.early_stopping_patience,
             restore_best_weights=True))
     start = time.perf_counter()
-    history = worker.fit(model, objectives.arrange(data.train), validation=objectives.arrange(data.validation),
-                         epochs=config.train.epochs, steps_per_epoch=data.training_steps(config.data.batch_size),
-                         callbacks=worker.callbacks([*built_in, *callbacks]), verbose=config.train.verbose,
-                         backup=backup)
+    with chosen.training_scope():  # the test metrics and the export below run in float32
+        history = worker.fit(model, objectives.arrange(data.train), validation=objectives.arrange(data.validation),
+                             epochs=config.train.epochs, steps_per_epoch=data.training_steps(config.data.batch_size),
+                             callbacks=worker.callbacks([*built_in, *callbacks]), verbose=config.train.verbose,
+                             backup=backup)
     test = objectives.arrange(data.test)
     test_metrics = worker.evaluate(model, test)
     test_tables = worker.evaluate_tables(objectives, model, test)
@@ -467,41 +464,17 @@ def compile_model(model, train_config, jit_compile, steps_per_epoch=1, objective
 
 
 def resolve_precision(precision):
-    """The dtype policy for ``precision``; ``"auto"`` picks the fastest the device trains well with.
-
-    On a GPU of compute capability 8.0 or newer that is ``mixed_bfloat16``, on 7.x ``mixed_float16``;
-    on CPUs with bfloat16 matrix units (AMX or AVX-512 BF16) ``mixed_bfloat16``; otherwise
-    ``float32``.
-    """
-    if precision != "auto":
-        return precision
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        major, _ = tf.config.experimental.get_device_details(gpus[0]).get(
-            "compute_capability", (0, 0))
-        return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
-    return "mixed_bfloat16" if cpu_has_bfloat16_units() else "float32"
-
-
-def cpu_has_bfloat16_units():
-    """Whether this x86 CPU has bfloat16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
-    try:
-        flags = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+    """The precision ``"auto"`` stands for on this machine (`kerasfg.precision.resolve_precision`)."""
+    return precision_lib.resolve_precision(precision)
 
 
 def resolve_jit_compile(jit_compile, strategy=None):
-    """Resolve ``"auto"``: XLA on GPUs, where it speeds training up; not on CPUs, where it slows it.
+    """Resolve ``"auto"`` (`kerasfg.precision.resolve_jit_compile`): XLA on GPUs, not on CPUs.
 
-    XLA on CPU was measured about 40% slower for a small ResNet (oneDNN kernels beat XLA:CPU's own
-    code), while on GPUs it is the usual win.
+    XLA inside MirroredStrategy replicas works on GPUs as well, so ``strategy`` changes nothing.
     """
-    if jit_compile != "auto":
-        return bool(jit_compile)
-    del strategy  # XLA inside MirroredStrategy replicas works on GPUs as well
-    return bool(tf.config.list_physical_devices("GPU"))
+    del strategy
+    return precision_lib.resolve_jit_compile(jit_compile)
 
 
 def make_strategy(distribute, cluster=None):
