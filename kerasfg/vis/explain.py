@@ -55,7 +55,7 @@ class Explainer:
         classes: the class to explain: None (each image's predicted class), an int, or one int per
             image.
         **options: options of the method (``samples``, ``noise`` and ``seed`` for smoothgrad,
-            ``max_channels`` and ``batch_size`` for scorecam).
+            ``max_channels``, ``batch_size`` and ``baseline`` for scorecam).
 
     Returns:
         float32 array `(n, height, width)`: one map per image at the input resolution.

@@ -37,6 +37,7 @@ KERAS_INTERNALS = {
     "Functional._standardize_inputs": "a functional model's inputs, flattened in the order of model.inputs",
     "Functional._run_through_graph": "runs a functional model's graph, calling a function for every layer",
     "Layer._call_has_training_arg": "whether a layer's call takes `training`",
+    "Trainer._initial_epoch": "the epoch fit resumes from (set by BackupAndRestore and kerasfg's ResumableBackup)",
     "tensorflow context.function_call_options": "the per-thread options compiled functions are called with",
 }
 """The private Keras and TensorFlow attributes this module reads, and what for (see `missing_internals`)."""
@@ -186,6 +187,11 @@ def output_rank(layer):
     except (AttributeError, ValueError):  # never called, or called several times
         return None
     return len(output.shape) if hasattr(output, "shape") else None
+
+
+def initial_epoch(model):
+    """The number of epochs done when ``model.fit`` starts: 0, or the epoch it resumes from (a backup's)."""
+    return int(getattr(model, "_initial_epoch", None) or 0)
 
 
 def call_in_inference(layer, *args, **kwargs):
@@ -708,6 +714,7 @@ def missing_internals():
         "Functional._standardize_inputs": lambda: callable(model._standardize_inputs),
         "Functional._run_through_graph": lambda: callable(model._run_through_graph),
         "Layer._call_has_training_arg": lambda: isinstance(model.get_layer("gap")._call_has_training_arg, bool),
+        "Trainer._initial_epoch": lambda: hasattr(model, "_initial_epoch"),
         "tensorflow context.function_call_options": lambda: isinstance(context.context().function_call_options,
                                                                        context.FunctionCallOptions),
     }
