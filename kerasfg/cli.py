@@ -1,15 +1,41 @@
-"""The ``kerasfg`` command."""
+"""The ``kerasfg`` command.
+
+**Adding a command.** Write ``add_<name>_parser(commands)`` in the module that implements the command: it calls
+``commands.add_parser(...)`` and ``set_defaults(handler=run_<name>)``; the handler takes the parsed arguments
+and returns the exit status (0, or 1 when the command ran but its verdict is negative, as ``verify-export`` on
+an export that fails). Register it in :func:`build_parser`, and add a row for it to
+``tests/test_cli_errors.py``. Import TensorFlow and Keras inside the handler, never at module level, so that
+``kerasfg --help`` answers without loading them.
+
+**Errors.** Handlers raise ordinary exceptions with clear messages (the input, the expected form, what was
+received). :func:`main` prints a user error (:data:`kerasfg.errors.USER_ERRORS`: ``ValueError`` such as
+``ConfigError``, ``DatasetLayoutError`` or ``ExportError``; ``OSError`` such as ``FileNotFoundError``; and
+``kerasfg.errors.UserError``) as one line ``kerasfg <command>: error: <message>`` on stderr and exits with
+status 2, as argparse does for a bad command line; ``--debug`` shows the traceback instead. Any other
+exception is a bug and keeps its traceback.
+
+**Output.** Results go to stdout; the library's ``logging`` records (INFO and up for kerasfg, WARNING and up for
+other libraries) and progress bars go to stderr. TensorFlow's start-up lines (oneDNN, CUDA, cpu_feature_guard)
+are hidden unless ``--verbose`` is given or ``TF_CPP_MIN_LOG_LEVEL`` is set in the environment.
+"""
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 
 import kerasfg
+from kerasfg.errors import USER_ERRORS
+from kerasfg.tf_startup import hide_startup_lines
+
+EXIT_USER_ERROR = 2  # argparse's status for a bad command line
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def _train(args):
     if args.config is None and args.resume is None:
-        raise SystemExit("kerasfg train: give a CONFIG file, or --resume RUN_DIR.")
+        raise ValueError("give a CONFIG file, or --resume RUN_DIR")
     from kerasfg import config as config_lib
     from kerasfg import training
 
@@ -28,12 +54,20 @@ def _quickstart(args):
     return 0
 
 
+def _add_output_options(parser, default):
+    """``--verbose`` and ``--debug``, accepted before and after the command name."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="show debug logging and TensorFlow's start-up messages")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the Python traceback of an error")
+
+
 def build_parser():
     """The argument parser of the ``kerasfg`` command and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="kerasfg", description="Face classification with attention and visual explanations.")
     parser.add_argument("--version", action="version", version=f"kerasfg {kerasfg.__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    _add_output_options(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     override_help = "override a config value, e.g. --set train.epochs=3 (repeatable)"
@@ -51,23 +85,52 @@ def build_parser():
 
     from kerasfg.data.prepare import add_prepare_faces_parser
     from kerasfg.export.cli import add_export_parsers
+    from kerasfg.pain.cli import add_pain_parser
     from kerasfg.visualize import add_visualize_parser
 
     add_export_parsers(commands)
+    add_pain_parser(commands)
     add_prepare_faces_parser(commands)
     add_visualize_parser(commands)
+
+    # The output options also work after the command name; SUPPRESS keeps a value given before it.
+    for command in {id(p): p for p in commands.choices.values()}.values():
+        _add_output_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def configure_output(verbose):
+    """Route logging to stderr; hide TensorFlow's start-up lines unless ``verbose`` or the environment sets
+    ``TF_CPP_MIN_LOG_LEVEL`` (see :mod:`kerasfg.tf_startup`). Runs before TensorFlow is imported."""
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    elif "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        hide_startup_lines()
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kerasfg").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def report_error(command, error, file=None):
+    """Print ``error`` as ``kerasfg <command>: error: <message>`` (further lines of the message indented)."""
+    first, *rest = (str(error).strip() or type(error).__name__).splitlines()
+    lines = [f"kerasfg {command}: error: {first}", *(f"  {line}" for line in rest)]
+    print("\n".join(lines), file=file or sys.stderr)
 
 
 def main(argv=None):
     """Run the ``kerasfg`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from kerasfg.config import ConfigError
-
+    configure_output(args.verbose)
     try:
         return args.handler(args)
-    except ConfigError as error:
-        print(f"kerasfg {args.command}: config error: {error}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        report_error(args.command, error)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print(f"kerasfg {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -104,47 +104,40 @@ def _model_inputs(model, image_name, images, pairs):
 
 def run_visualize(args) -> int:
     from PIL import Image
+    from tqdm import tqdm
 
     from kerasfg.callbacks.explanations import write_explanation
-    from kerasfg.export.cli import _load_keras_model
+    from kerasfg.errors import UserError
+    from kerasfg.export.cli import load_keras_model
     from kerasfg.io_utils import atomic_file
     from kerasfg.tensorboard import summary
     from kerasfg.vis import render
     from kerasfg.vis.explain import LAYER_METHODS, Explainer
 
-    try:
-        methods = _methods(args.method)
-        path = model_file(args.model)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"kerasfg visualize: {error}", file=sys.stderr)
-        return 2
-    model = _load_keras_model(path)
-    try:
-        explainer = Explainer(model)
-        image_input = next(t for t in model.inputs if t.name == (explainer.image_name or model.inputs[0].name))
-        _, height, width, channels = image_input.shape
-        images, read, skipped = read_images(args.images, height, width, channels)
-        for name, reason in skipped.items():
-            print(f"skipped {name}: {reason}", file=sys.stderr)
-        if images is None:
-            print(f"kerasfg visualize: none of the {len(args.images)} images could be read", file=sys.stderr)
-            return 1
-        inputs = _model_inputs(model, explainer.image_name, images, args.input)
-        output = explainer.output_name(args.output)
-        out = pathlib.Path(args.out)
-        writer = summary.file_writer(out)
-        summary.probe_images(writer, images, 0)
-        for method in methods:
-            layer = args.layer if method in LAYER_METHODS else None
-            maps = write_explanation(writer, explainer, inputs, 0, method=method, output=output, layer=layer,
-                                     classes=args.class_index, alpha=args.alpha, colormap=args.colormap)
-            for name, picture in zip(read, render.overlay(images, maps, args.alpha, args.colormap)):
-                with atomic_file(out / f"{pathlib.Path(name).stem}_{method}.png", mode="wb") as handle:
-                    Image.fromarray(picture).save(handle, format="PNG")
-        writer.close()
-    except ValueError as error:
-        print(f"kerasfg visualize: {error}", file=sys.stderr)
-        return 2
+    methods = _methods(args.method)
+    path = model_file(args.model)
+    model = load_keras_model(path)
+    explainer = Explainer(model)
+    image_input = next(t for t in model.inputs if t.name == (explainer.image_name or model.inputs[0].name))
+    _, height, width, channels = image_input.shape
+    images, read, skipped = read_images(args.images, height, width, channels)
+    for name, reason in skipped.items():
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    if images is None:
+        raise UserError(f"none of the {len(args.images)} images could be read (see the lines above)")
+    inputs = _model_inputs(model, explainer.image_name, images, args.input)
+    output = explainer.output_name(args.output)
+    out = pathlib.Path(args.out)
+    writer = summary.file_writer(out)
+    summary.probe_images(writer, images, 0)
+    for method in tqdm(methods, desc="visualize", unit="method", disable=None, leave=False):
+        layer = args.layer if method in LAYER_METHODS else None
+        maps = write_explanation(writer, explainer, inputs, 0, method=method, output=output, layer=layer,
+                                 classes=args.class_index, alpha=args.alpha, colormap=args.colormap)
+        for name, picture in zip(read, render.overlay(images, maps, args.alpha, args.colormap)):
+            with atomic_file(out / f"{pathlib.Path(name).stem}_{method}.png", mode="wb") as handle:
+                Image.fromarray(picture).save(handle, format="PNG")
+    writer.close()
     print(f"explained {len(read)} image(s) of {path} with {', '.join(methods)} (output {output}): "
           f"{len(read) * len(methods)} overlays in {out}; tensorboard --logdir {out}")
     if skipped:

@@ -18,17 +18,7 @@ def overrides(values):
     return [arg for value in values for arg in ("--set", value)]
 
 
-def test_train_reports_a_bad_config_value_with_its_key(tmp_path, checkout_python):
-    config = tmp_path / "bad.yaml"
-    config.write_text("name: bad\ntrain:\n  epochs: many\n")
-    done = checkout_python("-m", "kerasfg", "train", str(config), cwd=tmp_path)
-    assert done.returncode == 2
-    assert "config error: train.epochs: expected an integer, got str 'many'" in done.stderr
-
-
-def test_train_without_config_or_resume_explains_what_it_needs(tmp_path, checkout_python):
-    done = checkout_python("-m", "kerasfg", "train", cwd=tmp_path)
-    assert done.returncode != 0 and "give a CONFIG file, or --resume RUN_DIR" in done.stderr
+# Bad input of every command (one line, status 2): tests/test_cli_errors.py.
 
 
 @pytest.mark.slow

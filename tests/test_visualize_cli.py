@@ -68,5 +68,5 @@ def test_visualize_names_unknown_methods_layers_inputs_and_missing_models(tmp_pa
     assert "NAME one of ['expression']" in capsys.readouterr().err
     assert main(["visualize", str(tmp_path), str(alice), "--out", out]) == 2
     assert "has none of model.keras" in capsys.readouterr().err
-    assert main(["visualize", str(path), str(broken), "--out", out]) == 1
-    assert "none of the 1 images could be read" in capsys.readouterr().err
+    assert main(["visualize", str(path), str(broken), "--out", out]) == 2
+    assert "kerasfg visualize: error: none of the 1 images could be read" in capsys.readouterr().err

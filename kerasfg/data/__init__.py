@@ -11,6 +11,10 @@ points are :func:`load_dataset` and :func:`load_splits`, which return :class:`Fa
 Names are imported on first use, so that ``import kerasfg.data`` (and the ``kerasfg`` command, which
 registers ``prepare-faces`` from :mod:`kerasfg.data.prepare`) does not load TensorFlow. Face detection and
 alignment live in :mod:`kerasfg.data.align` (they need the ``align`` extra).
+
+Face video (the pain system of ``002_c1e3dd09777d292a.txt``): :class:`FaceVideo` holds sequences in order with
+landmarks (:func:`read_unbc`, :func:`read_ckplus_sequences`, the synthetic :func:`synthetic_face_video`), and
+:mod:`kerasfg.data.registration` aligns and frontalizes them (:func:`register_video`).
 """
 
 import importlib
@@ -35,6 +39,14 @@ _EXPORTS = {
     "prepare_faces": "kerasfg.data.prepare",
     "SyntheticFaces": "kerasfg.data.synthetic",
     "synthetic_faces": "kerasfg.data.synthetic",
+    "FaceVideo": "kerasfg.data.video",
+    "synthetic_face_video": "kerasfg.data.face_video",
+    "read_unbc": "kerasfg.data.datasets.unbc",
+    "read_ckplus_sequences": "kerasfg.data.datasets.ckplus",
+    "ckplus_folds": "kerasfg.data.datasets.ckplus",
+    "Registration": "kerasfg.data.registration",
+    "register_video": "kerasfg.data.registration",
+    "generalized_procrustes": "kerasfg.data.registration",
 }
 
 
@@ -42,6 +54,8 @@ __all__ = [
     "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError", "FaceDataset", "Task",
     "augment_batch", "augmentation_layers", "group_split", "kfold", "leave_one_subject_out", "load_dataset",
     "SyntheticFaces", "load_splits", "prepare_faces", "split_dataset", "stratified_split", "synthetic_faces",
+    "FaceVideo", "Registration", "ckplus_folds", "generalized_procrustes", "read_ckplus_sequences", "read_unbc",
+    "register_video", "synthetic_face_video",
 ]
 
 

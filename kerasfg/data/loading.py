@@ -18,7 +18,7 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
 
     Args:
         name: a reader name: ``fer2013`` (CSV or folders), ``fer2013_csv``, ``fer2013_folders``, ``ck+``,
-            ``jaffe``, ``fei``, ``imfdb``, ``adience``, ``utkface``, ``celeba``, ``morph``, ``folder``,
+            ``jaffe``, ``fei``, ``imfdb``, ``adience``, ``iog``, ``utkface``, ``celeba``, ``morph``, ``folder``,
             ``manifest``, ``tfrecord`` (shards written by ``prepare-faces`` / ``write_tfrecords``).
         root: the dataset's root folder (or file, for CSV/JSON forms). Nothing is downloaded.
         split: ``None``/``"all"``, or a part: ``"train"``, ``"val"``, ``"test"`` (see

@@ -363,6 +363,8 @@ def _render(face, expression, params, size, rng):
     geometry = np.array([_EXPRESSION_GEOMETRY[name] for name in EXPRESSIONS], np.float32)
     neutral = geometry[EXPRESSIONS.index("neutral")]
     g = neutral + params["intensity"][:, None].astype(np.float32) * (geometry[expression] - neutral)
+    if "geometry_offset" in params:  # per-image action units (kerasfg.data.face_video)
+        g = g + params["geometry_offset"].astype(np.float32)
     (mouth_w, upper, lower, opening, tilt, brow_raise, brow_tilt, eye_open) = (
         _col(g[:, k]) for k in range(8))
 
@@ -384,6 +386,11 @@ def _render(face, expression, params, size, rng):
     nose_top, nose_len = _EYE_Y + 0.06, _col(face["nose_length"])
     along = (y - nose_top) / nose_len
     part[(along > 0) & (along < 1) & (np.abs(x) < _col(face["nose_width"]) * along)] = _NOSE
+    if "nose_wrinkle" in params:  # up to three lines across the nose bridge (kerasfg.data.face_video)
+        wrinkle = _col(params["nose_wrinkle"])
+        for k in range(3):
+            line = (np.abs(y - nose_top - 0.05 - 0.04 * k) < 0.013) & (np.abs(x) < 0.09)
+            part[line & (wrinkle > k / 3.0)] = _BROW  # dark creases
 
     eye_dx, eye_w = _col(face["eye_spacing"]), _col(face["eye_size"])
     eye_h = eye_w * 0.55 * eye_open
@@ -403,7 +410,7 @@ def _render(face, expression, params, size, rng):
 
     # The mouth: an upper and a lower lip line, curved at the corners, with the cavity between.
     t = np.clip(x / mouth_w, -1.0, 1.0) ** 2
-    y_upper = _MOUTH_Y + upper * t + tilt * x
+    y_upper = _MOUTH_Y + upper * t + tilt * x - _col(params.get("upper_lip_raise", np.zeros(n)))
     y_lower = _MOUTH_Y + opening + lower * t + tilt * x
     inside = np.abs(x) < mouth_w
     part[inside & (y > y_upper - 0.022) & (y < y_lower + 0.022)] = _LIPS
@@ -412,6 +419,19 @@ def _render(face, expression, params, size, rng):
     image = _colorize(part, face, params)
     image = _light_and_noise(image, gx, gy, params, rng)
     return image, _evidence_masks(x, y, fw, head, hair_top | hair_fall, eye_dx, eye_w)
+
+
+def face_to_pixels(points, params, size):
+    """Pixel coordinates ``(x, y)`` (pixel centres at integers) of face-coordinate ``points`` ``(n, K, 2)``
+    in each of ``n`` images rendered with the nuisance ``params`` (the inverse of `_render`'s mapping)."""
+    theta = np.deg2rad(np.asarray(params["rotation"], np.float64))[:, None]
+    scale = np.asarray(params["scale"], np.float64)[:, None]
+    x, y = points[..., 0], points[..., 1] + _FACE_CENTER_Y
+    dx = scale * (np.cos(theta) * x - np.sin(theta) * y)
+    dy = scale * (np.sin(theta) * x + np.cos(theta) * y)
+    gx = dx + np.asarray(params["shift_x"], np.float64)[:, None]
+    gy = dy + np.asarray(params["shift_y"], np.float64)[:, None]
+    return np.stack([(gx + 1.0) * size / 2.0 - 0.5, (gy + 1.0) * size / 2.0 - 0.5], axis=-1)
 
 
 def _neck(x, y, face_width):
@@ -484,9 +504,11 @@ def _evidence_masks(x, y, fw, head, hair, eye_dx, eye_w):
     mouth = (np.abs(x) < 0.34) & (y > _MOUTH_Y - 0.2) & (y < _MOUTH_Y + 0.3)
     lower_face = head & (y > _MOUTH_Y - 0.14)
     forehead = (np.abs(x) < 0.26) & (y > _EYE_Y - 0.39) & (y < _EYE_Y - 0.19)
+    nose_and_upper_lip = (np.abs(x) < 0.3) & (y > _EYE_Y + 0.04) & (y < _MOUTH_Y + 0.06)
     return {
         "identity": head | hair | _neck(x, y, fw),
         "expression": eyes_and_brows | mouth,
         "gender": hair | lower_face,
         "age_group": forehead | hair,
+        "pain": eyes_and_brows | nose_and_upper_lip,  # the pain action units of kerasfg.data.face_video
     }

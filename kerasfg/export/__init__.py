@@ -1,17 +1,30 @@
 """Export to SavedModel for TensorFlow Serving, offline verification, warmup records, server config and a client.
 
-Modules are imported on first use so that ``kerasfg.export.serving`` (the client) does not load Keras.
+Modules, by job (names are imported on first use, so that the client does not load Keras):
+
+- ``plan``: what a model serves (image input, extra inputs, heads, map outputs) and :class:`ExportPlan`, the
+  one description of an export that the modules below are built from;
+- ``signatures``: the serving functions and the SavedModel archive; ``explain``: the served Grad-CAM and the
+  Keras-graph lookups export needs (its only use of Keras internals);
+- ``reference``: the Keras model's outputs and the tolerances that verification compares with;
+- ``metadata``: ``assets/kerasfg_export.json`` and extra assets; ``warmup``: the warmup records;
+- ``savedmodel``: :func:`export_saved_model`, which writes, verifies and publishes a version atomically;
+  ``versions``: the version directories of a base path;
+- ``verify`` (+ the Keras-free ``_verify_worker``): the offline stand-in for TF Serving loading a version;
+- ``config``: ``models.config`` files; ``protocol`` and ``serving``: TF Serving's wire formats and a client;
+- ``cli``: the ``export``, ``verify-export`` and ``predict`` commands.
 """
 
 import importlib
 
 _EXPORTS = {
     "export_saved_model": "savedmodel",
-    "ExportError": "savedmodel",
+    "ExportError": "plan",
+    "ExportPlan": "plan",
     "ExportResult": "savedmodel",
-    "list_versions": "savedmodel",
-    "next_version": "savedmodel",
-    "read_metadata": "savedmodel",
+    "list_versions": "versions",
+    "next_version": "versions",
+    "read_metadata": "metadata",
     "Preprocessing": "preprocess",
     "verify_export": "verify",
     "VerifyReport": "verify",
@@ -27,6 +40,7 @@ _EXPORTS = {
 
 __all__ = [
     "ExportError",
+    "ExportPlan",
     "ExportResult",
     "ModelServerEntry",
     "Preprocessing",

@@ -1,16 +1,15 @@
 """The ``kerasfg export``, ``kerasfg verify-export`` and ``kerasfg predict`` commands.
 
 ``kerasfg/cli.py`` registers them with ``add_export_parsers(subparsers)``; each parser's ``handler`` takes the
-parsed arguments and returns the exit status.
+parsed arguments and returns the exit status, and raises the user errors that ``kerasfg.cli`` reports in one
+line (``ValueError``, ``OSError``, ``kerasfg.errors.UserError``).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import pathlib
-import sys
 
 from kerasfg.export.preprocess import RESIZE_METHODS
 
@@ -64,7 +63,21 @@ def add_export_parsers(subparsers):
 # === export ===
 
 
-def _load_keras_model(path):
+def load_keras_model(path):
+    """Load a ``.keras`` file without its training configuration, with kerasfg's layers registered.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is not a readable ``.keras`` file (names the file and the reason).
+    """
+    import zipfile
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras model file: expected the zip archive that model.save() "
+                         "writes")
     import keras
 
     for package in ("kerasfg.layers", "kerasfg.models"):  # register kerasfg's serializable classes
@@ -73,7 +86,12 @@ def _load_keras_model(path):
         except ModuleNotFoundError as err:
             if err.name != package:
                 raise
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: the .keras model file cannot be loaded ({type(error).__name__}: {reason})") \
+            from error
 
 
 def resolve_source(source):
@@ -91,19 +109,28 @@ def resolve_source(source):
     return path, path.stem, None
 
 
-def run_export(args) -> int:
-    from kerasfg.export.preprocess import Preprocessing
-    from kerasfg.export.savedmodel import export_saved_model
+def read_json(path, what):
+    """The JSON document in ``path``; ``what`` names it in the error of a file that is not JSON."""
+    path = pathlib.Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: expected {what} in JSON, but it does not parse ({error})") from None
 
+
+def run_export(args) -> int:
     model_file, name, run_dir = resolve_source(args.source)
     class_names = None
     names_file = pathlib.Path(args.class_names) if args.class_names else None
     if names_file is None and run_dir is not None and (run_dir / "class_names.json").exists():
         names_file = run_dir / "class_names.json"
     if names_file is not None:
-        class_names = json.loads(names_file.read_text(encoding="utf-8"))
+        class_names = read_json(names_file, '{"head": ["class name", ...]}')
+    from kerasfg.export.preprocess import Preprocessing
+    from kerasfg.export.savedmodel import export_saved_model
+
     base = pathlib.Path(args.base or pathlib.Path("saved_models") / name)
-    model = _load_keras_model(model_file)
+    model = load_keras_model(model_file)
     images = [t for t in model.inputs if len(t.shape) == 4 and None not in t.shape[1:]]
     preprocessing = None  # export_saved_model explains what is wrong with the inputs
     if len(images) == 1:
@@ -124,13 +151,18 @@ def run_export(args) -> int:
 
 
 def run_verify(args) -> int:
-    from kerasfg.export.savedmodel import list_versions
-    from kerasfg.export.verify import verify_export
+    from kerasfg.export.versions import list_versions
 
     path = pathlib.Path(args.path)
-    if not (path / "saved_model.pb").exists() and list_versions(path):
-        path = path / str(list_versions(path)[-1])
-    model = _load_keras_model(args.model) if args.model else None
+    if not (path / "saved_model.pb").exists():
+        versions = list_versions(path)
+        if not versions:
+            raise FileNotFoundError(f"{path} is neither a SavedModel version directory (with saved_model.pb) "
+                                    "nor a model base path with integer version directories")
+        path = path / str(versions[-1])
+    from kerasfg.export.verify import verify_export
+
+    model = load_keras_model(args.model) if args.model else None
     report = verify_export(path, model=model, rtol=args.rtol, atol=args.atol)
     print(report.summary())
     return 0 if report.ok else 1
@@ -144,7 +176,7 @@ def _parse_inputs(pairs, batch):
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name:
-            raise SystemExit(f"--input expects NAME=VALUE, got {pair!r}")
+            raise ValueError(f"--input expects NAME=VALUE, got {pair!r}")
         try:
             value = json.loads(text)
         except ValueError:
@@ -156,16 +188,12 @@ def _parse_inputs(pairs, batch):
 def run_predict(args) -> int:
     import numpy as np
 
-    from kerasfg.export.serving import ServingClient, ServingError
+    from kerasfg.export.serving import ServingClient
 
+    extra_inputs = _parse_inputs(args.input, len(args.images))
     with ServingClient(args.server, args.model, version=args.version, label=args.label,
                        timeout=args.timeout) as client:
-        try:
-            outputs = client.predict_images(args.images, args.signature,
-                                            **_parse_inputs(args.input, len(args.images)))
-        except (ServingError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        outputs = client.predict_images(args.images, args.signature, **extra_inputs)
     for k, image in enumerate(args.images):
         row = {"image": image}
         for name, value in sorted(outputs.items()):
@@ -180,14 +208,3 @@ def run_predict(args) -> int:
         print(json.dumps(row))
     return 0
 
-
-def main(argv=None) -> int:
-    """Stand-alone entry for the three commands (``python -m kerasfg.export.cli export ...``)."""
-    parser = argparse.ArgumentParser(prog="kerasfg")
-    add_export_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

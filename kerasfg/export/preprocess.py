@@ -54,6 +54,13 @@ class Preprocessing:
             "output": "float32 pixels in 0..255, NHWC; normalization is part of the model",
         }
 
+    @classmethod
+    def from_description(cls, described) -> Preprocessing:
+        """The preprocessing that :meth:`describe` described."""
+        resize = described["resize"]
+        return cls(tuple(resize["size"]), described["channels"], resize["method"], resize["antialias"],
+                   described.get("quantize", False))
+
 
 def decode_image(encoded, preprocessing: Preprocessing):
     """Decode one encoded image (a scalar string tensor) to float32 ``(H, W, C)`` pixels in 0..255.

@@ -105,13 +105,14 @@ def verify_export(path, *, model=None, requests_file=None, rtol=None, atol=None,
 def _tolerance(path, model, rtol, atol):
     if rtol is not None and atol is not None:
         return rtol, atol
-    from kerasfg.export import savedmodel
+    from kerasfg.export.metadata import read_metadata
+    from kerasfg.export.reference import default_tolerance
 
     if model is not None:
-        default = savedmodel.default_tolerance(model)
+        default = default_tolerance(model)
     else:
         try:
-            recorded = savedmodel.read_metadata(path)["verification_tolerance"]
+            recorded = read_metadata(path)["verification_tolerance"]
             default = recorded["rtol"], recorded["atol"]
         except (FileNotFoundError, KeyError, ValueError):  # not exported by kerasfg
             default = 1e-4, 1e-5
@@ -130,19 +131,12 @@ def run_isolated(saved_model_dir, requests_file, out_json, rtol, atol):
 
 def _recompute_expected(model, path, requests_file, out):
     """Rewrite the requests with the outputs of ``model`` computed by Keras, for a later check of an export."""
-    from kerasfg.export import preprocess, savedmodel, warmup
+    from kerasfg.export import warmup
+    from kerasfg.export.metadata import plan_from_metadata, read_metadata
+    from kerasfg.export.reference import expected_outputs
 
-    meta = savedmodel.read_metadata(path)
-    resize = meta["preprocessing"]["resize"]
-    pre = preprocess.Preprocessing(tuple(resize["size"]), meta["preprocessing"]["channels"], resize["method"],
-                                   resize["antialias"], meta["preprocessing"].get("quantize", False))
-    spec = savedmodel.analyze_model(model, heads=meta["heads"])
-    layer = None
-    if meta["explain"]["gradcam_layer"]:
-        layer = model.get_layer(meta["explain"]["gradcam_layer"])
-    requests = []
-    for request in warmup.read_warmup(requests_file):
-        outputs = savedmodel.expected_outputs(model, spec, pre, request.signature_name, request.inputs, layer,
-                                              meta["class_names"])
-        requests.append(warmup.WarmupRequest(request.signature_name, request.inputs, outputs))
+    plan = plan_from_metadata(model, read_metadata(path))
+    requests = [warmup.WarmupRequest(request.signature_name, request.inputs,
+                                     expected_outputs(plan, request.signature_name, request.inputs))
+                for request in warmup.read_warmup(requests_file)]
     return warmup.write_warmup(out, requests)

@@ -35,7 +35,7 @@ import functools
 import keras
 
 from kerasfg.layers import AugmentedConv2D
-from kerasfg.models.blocks import Attention, act, classifier_outputs, image_input
+from kerasfg.models.blocks import Attention, act, activation_tag, classifier_outputs, image_input
 from kerasfg.models.glue import DepthToSpace
 from kerasfg.models.registry import register_model
 
@@ -48,6 +48,38 @@ HEADS = ("fc", "cam")
 # === Layers ===
 
 
+def vgg_block_layers(block, *, depth=16, batch_norm=False, activation="relu", pool_padding="valid",
+                     width=None, naming="applications", prefix=""):
+    """The layers of conv block ``block`` (1..5) of VGG, in order, ending with its pooling.
+
+    ``width`` is the block's number of filters (VGG's by default); the layers are named after
+    ``naming`` (see `vgg_trunk`), behind ``prefix``. A model that runs a block twice (the glimpse
+    model's patch stream) calls the same layers again.
+    """
+    if naming not in LAYER_NAMES:
+        raise ValueError(f"naming must be one of {sorted(LAYER_NAMES)}; received {naming!r}.")
+    if depth not in VGG_BLOCKS:
+        raise ValueError(f"VGG depth must be one of {sorted(VGG_BLOCKS)}; received {depth!r}.")
+    conv_name, pool_name = LAYER_NAMES[naming]
+    width = VGG_FILTERS[block - 1] if width is None else width
+    layers = []
+    for c in range(1, VGG_BLOCKS[depth][block - 1] + 1):
+        name = prefix + conv_name.format(b=block, c=c)
+        if batch_norm:
+            layers += [keras.layers.Conv2D(width, 3, padding="same", name=name),
+                       keras.layers.BatchNormalization(name=f"{name}_bn"),
+                       keras.layers.Activation(activation, name=f"{name}_{activation_tag(activation)}")]
+        elif isinstance(activation, str) and activation == "relu":
+            # keras.applications' layout: the activation inside the convolution.
+            layers.append(keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=name))
+        else:
+            layers += [keras.layers.Conv2D(width, 3, padding="same", name=name),
+                       keras.layers.Activation(activation, name=f"{name}_{activation_tag(activation)}")]
+    layers.append(keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding,
+                                            name=prefix + pool_name.format(b=block)))
+    return layers
+
+
 def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu",
               attention_placement="last", attention_residual=None, pool_padding="valid",
               filters=VGG_FILTERS, naming="applications"):
@@ -57,36 +89,23 @@ def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu
     (``block3_conv2``, ``block5_pool``: keras.applications) or ``"caffe"`` (``conv3_2``, ``pool5``:
     the original Caffe and MatConvNet VGG models, VGG-Face among them).
     """
-    if naming not in LAYER_NAMES:
-        raise ValueError(f"naming must be one of {sorted(LAYER_NAMES)}; received {naming!r}.")
     if len(filters) != len(VGG_FILTERS):
         raise ValueError(f"filters must give the width of each of the {len(VGG_FILTERS)} blocks; "
                          f"received {filters!r}.")
-    conv_name, pool_name = LAYER_NAMES[naming]
-    if depth not in VGG_BLOCKS:
-        raise ValueError(f"VGG depth must be one of {sorted(VGG_BLOCKS)}; received {depth!r}.")
     if attention_placement not in PLACEMENTS:
         raise ValueError(f"attention_placement must be one of {PLACEMENTS}; "
                          f"received {attention_placement!r}.")
     attention = attention if isinstance(attention, Attention) else Attention(attention)
     if attention_residual is None:
         attention_residual = attention_placement == "last"
-    for b, (convs, width) in enumerate(zip(VGG_BLOCKS[depth], filters), start=1):
-        for c in range(1, convs + 1):
-            name = conv_name.format(b=b, c=c)
-            if batch_norm:
-                x = keras.layers.Conv2D(width, 3, padding="same", name=name)(x)
-                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-                x = act(x, activation, name)
-            elif isinstance(activation, str) and activation == "relu":
-                # keras.applications' layout: the activation inside the convolution.
-                x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=name)(x)
-            else:
-                x = keras.layers.Conv2D(width, 3, padding="same", name=name)(x)
-                x = act(x, activation, name)
+    for b, width in enumerate(filters, start=1):
+        *convs, pool = vgg_block_layers(b, depth=depth, batch_norm=batch_norm, activation=activation,
+                                        pool_padding=pool_padding, width=width, naming=naming)
+        for layer in convs:
+            x = layer(x)
         if attention and attention_placement == "blocks":
             x = _attend(x, attention, f"block{b}", attention_residual)
-        x = keras.layers.MaxPooling2D(2, strides=2, padding=pool_padding, name=pool_name.format(b=b))(x)
+        x = pool(x)
     if attention and attention_placement == "last":
         x = _attend(x, attention, "top", attention_residual)
     return x

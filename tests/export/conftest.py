@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from export_helpers import GENDERS, IDENTITIES, build_face_model
 
-from kerasfg.export import config, savedmodel
+from kerasfg.export import config, export_saved_model
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def face_model():
 def exported(face_model, tmp_path_factory):
     """The face model exported once with class names and the Grad-CAM explain signature (verified)."""
     base = tmp_path_factory.mktemp("saved_models") / "facecls"
-    result = savedmodel.export_saved_model(
+    result = export_saved_model(
         face_model, base, class_names={"identity": IDENTITIES, "gender": GENDERS}, explain="gradcam",
         sample_inputs={"expression": [2, 5]})
     return result

@@ -6,7 +6,8 @@ import json
 import pytest
 from export_helpers import IDENTITIES
 
-from kerasfg.export.cli import add_export_parsers, main, resolve_source
+from kerasfg.cli import main
+from kerasfg.export.cli import add_export_parsers, resolve_source
 
 
 def test_parsers_register_three_commands_with_handlers():

@@ -10,8 +10,8 @@ import tensorflow as tf
 from export_helpers import GENDERS, IDENTITIES, IMAGE, build_face_model, encode_png, random_faces
 from keras import layers
 
-from kerasfg.export import savedmodel
-from kerasfg.export.savedmodel import ExportError, export_saved_model
+from kerasfg.export import ExportError, ExportPlan, export_saved_model, next_version, read_metadata
+from kerasfg.export.signatures import Signatures
 
 
 def keras_outputs(model, pixels, expression):
@@ -34,7 +34,7 @@ def test_layout_signatures_and_assets(exported):
     assert sigs["serving_default"]["outputs"] == heads
     assert sigs["explain"]["outputs"] == sorted(heads + ["gender_gradcam", "identity_gradcam"])
     assert (path / "assets" / "identity_labels.txt").read_text().split() == IDENTITIES
-    meta = savedmodel.read_metadata(path)
+    meta = read_metadata(path)
     assert meta["class_names"] == {"identity": IDENTITIES, "gender": GENDERS}
     assert meta["preprocessing"]["resize"] == {"size": [IMAGE, IMAGE], "method": "bilinear", "antialias": False}
     assert meta["explain"]["gradcam_layer"] == "conv2"
@@ -117,11 +117,7 @@ def test_wrong_shape_names_the_expected_spec(loaded):
 def test_in_graph_shape_check_names_the_spec():
     """Dynamic-shape callers (the TF1 loader, the C++ server) bypass the Python signature check; the graph
     itself must then name the expected spec."""
-    from kerasfg.export.preprocess import Preprocessing
-
-    model = build_face_model()
-    spec = savedmodel.analyze_model(model)
-    sigs = savedmodel._Signatures(model, spec, Preprocessing((IMAGE, IMAGE)), {})
+    sigs = Signatures(ExportPlan.for_model(build_face_model()))
     fn = tf.function(sigs.serve_pixels, input_signature=[{
         "image": tf.TensorSpec((None, None, None, 3), tf.float32, name="image"),
         "expression": tf.TensorSpec((None,), tf.int32, name="expression")}])
@@ -144,7 +140,7 @@ def test_versions_increment_and_are_never_overwritten(face_model, tmp_path):
         export_saved_model(face_model, base, version=1, verify=False)
     assert os.stat(first.path / "saved_model.pb").st_mtime_ns == stamp
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
-    assert savedmodel.next_version(base) == 3
+    assert next_version(base) == 3
 
 
 def _model_with(layer_fn):
@@ -235,7 +231,7 @@ def test_mixed_bfloat16_model_verifies_with_its_precision(tmp_path):
     assert model.get_layer("conv2").compute_dtype == "bfloat16"
     result = export_saved_model(model, tmp_path / "bf16", explain="gradcam")
     assert result.verification.ok, result.verification.summary()
-    assert savedmodel.read_metadata(result.path)["verification_tolerance"] == {"rtol": 2e-2, "atol": 1e-2}
+    assert read_metadata(result.path)["verification_tolerance"] == {"rtol": 2e-2, "atol": 1e-2}
     out = tf.saved_model.load(str(result.path)).signatures["explain"](
         image_bytes=tf.constant([encode_png(random_faces(1)[0])]), expression=tf.constant([0]))
     assert out["identity_probs"].dtype == tf.float32 and out["identity_gradcam"].dtype == tf.float32

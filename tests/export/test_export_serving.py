@@ -9,35 +9,36 @@ import pytest
 import tensorflow as tf
 from export_helpers import IDENTITIES, encode_png, random_faces
 
-from kerasfg.export import serving
-from kerasfg.export.cli import main as cli_main
-from kerasfg.export.serving import ServingClient, ServingError, TensorSpec
+from kerasfg.export import protocol
+from kerasfg.cli import main as cli_main
+from kerasfg.export.protocol import TensorSpec
+from kerasfg.export.serving import ServingClient, ServingError
 
 
 def test_rest_body_row_and_columnar_with_standard_base64():
     payload = b"\xfb\xef\xff\x00"  # standard base64 "++//AA==": TF Serving's {"b64"} is not web-safe
-    body = serving.rest_body({"image_bytes": [payload, b"x"], "expression": np.array([3, 4], np.int32)},
+    body = protocol.rest_body({"image_bytes": [payload, b"x"], "expression": np.array([3, 4], np.int32)},
                              signature="serving_default")
     assert body == {"signature_name": "serving_default", "instances": [
         {"image_bytes": {"b64": "++//AA=="}, "expression": 3}, {"image_bytes": {"b64": "eA=="}, "expression": 4}]}
-    columnar = serving.rest_body({"image_bytes": [payload], "expression": [3]}, format="inputs")
+    columnar = protocol.rest_body({"image_bytes": [payload], "expression": [3]}, format="inputs")
     assert columnar == {"inputs": {"image_bytes": [{"b64": "++//AA=="}], "expression": [3]}}
-    assert serving.rest_body({"image": [[1.5]]}) == {"instances": [[1.5]]}
+    assert protocol.rest_body({"image": [[1.5]]}) == {"instances": [[1.5]]}
     with pytest.raises(ValueError, match="one batch size"):
-        serving.rest_body({"a": [1, 2], "b": [1]})
+        protocol.rest_body({"a": [1, 2], "b": [1]})
 
 
 def test_rest_urls():
-    assert serving.rest_url("http://h:8501/", "facecls") == "http://h:8501/v1/models/facecls:predict"
-    assert serving.rest_url("http://h:8501", "m", version=2) == "http://h:8501/v1/models/m/versions/2:predict"
-    assert serving.rest_url("http://h:8501", "m", "metadata", label="stable") == \
+    assert protocol.rest_url("http://h:8501/", "facecls") == "http://h:8501/v1/models/facecls:predict"
+    assert protocol.rest_url("http://h:8501", "m", version=2) == "http://h:8501/v1/models/m/versions/2:predict"
+    assert protocol.rest_url("http://h:8501", "m", "metadata", label="stable") == \
         "http://h:8501/v1/models/m/labels/stable/metadata"
     with pytest.raises(ValueError):
-        serving.rest_url("http://h", "m", version=1, label="stable")
+        protocol.rest_url("http://h", "m", version=1, label="stable")
 
 
 def test_grpc_predict_request_fields():
-    request = serving.predict_request("facecls", {"image_bytes": [b"jpeg"], "expression": np.array([3], np.int32)},
+    request = protocol.predict_request("facecls", {"image_bytes": [b"jpeg"], "expression": np.array([3], np.int32)},
                                       "explain", label="canary")
     assert (request.model_spec.name, request.model_spec.signature_name) == ("facecls", "explain")
     assert request.model_spec.version_label == "canary" and not request.model_spec.HasField("version")
@@ -47,16 +48,16 @@ def test_grpc_predict_request_fields():
 
 def test_validation_names_the_expected_spec():
     specs = {"image_bytes": TensorSpec(object, [-1]), "expression": TensorSpec(np.int32, [-1])}
-    ok = serving.validate_inputs({"image_bytes": [b"a"], "expression": [3]}, specs)
+    ok = protocol.validate_inputs({"image_bytes": [b"a"], "expression": [3]}, specs)
     assert ok["expression"].dtype == np.int32
     with pytest.raises(ValueError, match=r"'expression' expects int32 with shape \(-1,\), got a int64 array"):
-        serving.validate_inputs({"image_bytes": [b"a"], "expression": np.array([3])}, specs)
+        protocol.validate_inputs({"image_bytes": [b"a"], "expression": np.array([3])}, specs)
     with pytest.raises(ValueError, match=r"'expression' expects int32.*do not convert"):
-        serving.validate_inputs({"image_bytes": [b"a"], "expression": [3.5]}, specs)
+        protocol.validate_inputs({"image_bytes": [b"a"], "expression": [3.5]}, specs)
     with pytest.raises(ValueError, match=r"missing \['expression'\]"):
-        serving.validate_inputs({"image_bytes": [b"a"]}, specs)
+        protocol.validate_inputs({"image_bytes": [b"a"]}, specs)
     with pytest.raises(ValueError, match=r"'image_bytes' expects string with shape \(-1,\), got shape \(1, 1\)"):
-        serving.validate_inputs({"image_bytes": [[b"a"]], "expression": [3]}, specs)
+        protocol.validate_inputs({"image_bytes": [[b"a"]], "expression": [3]}, specs)
 
 
 # === Against the stand-in ===
@@ -152,9 +153,10 @@ def test_predict_command(standin, direct, tmp_path, capsys):
     assert [r["image"] for r in rows] == [str(p) for p in paths]
     first = direct["identity_name"][0].decode()
     assert rows[0]["identity_name"] == first and rows[0]["identity_class"] == int(direct["identity_class"][0])
-    assert cli_main(args) == 1  # the expression input is missing: the client names it
-    assert "missing ['expression']" in capsys.readouterr().err
+    assert cli_main(args) == 2  # the expression input is missing: the client names it
+    assert "kerasfg predict: error: signature 'serving_default' takes inputs" in (err := capsys.readouterr().err)
+    assert "missing ['expression']" in err
 
 
 def test_b64_helper_is_standard_alphabet():
-    assert base64.b64decode(serving._to_json(b"\xff\xfe")["b64"]) == b"\xff\xfe"
+    assert base64.b64decode(protocol._to_json(b"\xff\xfe")["b64"]) == b"\xff\xfe"

@@ -13,6 +13,7 @@ from kerasfg.data.datasets.fei import read_fei
 from kerasfg.data.datasets.fer2013 import read_fer2013, read_fer2013_csv, read_fer2013_folders
 from kerasfg.data.datasets.folder import read_folder
 from kerasfg.data.datasets.imfdb import read_imfdb
+from kerasfg.data.datasets.iog import read_iog
 from kerasfg.data.datasets.jaffe import read_jaffe
 from kerasfg.data.datasets.manifest import read_manifest
 from kerasfg.data.datasets.morph import read_morph
@@ -40,6 +41,8 @@ READERS = {
     "fei": read_fei,
     "imfdb": read_imfdb,
     "adience": read_adience,
+    "iog": read_iog,
+    "images_of_groups": read_iog,
     "utkface": read_utkface,
     "celeba": read_celeba,
     "morph": read_morph,
@@ -50,6 +53,6 @@ READERS = {
 
 __all__ = [
     "READERS", "read_adience", "read_celeba", "read_ckplus", "read_fei", "read_fer2013", "read_fer2013_csv",
-    "read_fer2013_folders", "read_folder", "read_imfdb", "read_jaffe", "read_manifest", "read_morph",
+    "read_fer2013_folders", "read_folder", "read_imfdb", "read_iog", "read_jaffe", "read_manifest", "read_morph",
     "read_tfrecord_dir", "read_utkface",
 ]

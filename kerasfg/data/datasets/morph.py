@@ -7,7 +7,10 @@
 ``image_root``). Labels: ``age`` (years, a regression task), ``gender`` (F/M), ``race`` (A Asian, B Black,
 H Hispanic, I Indian, O Other, W White). Column names are parameters for CSVs that name them differently.
 ``age_range=(16, 77)`` restricts to the thesis's subset; rows outside are skipped and reported.
-Protocol: a subject-disjoint (``id_num``) seeded 80/20 train/test split, the thesis's proportions.
+Protocol: a subject-disjoint (``id_num``) seeded 80/20 train/test split, the thesis's proportions. To use
+a published split instead (the 5,474-image, 16-77 subset of Chang et al. that DEX and the thesis use,
+Table 3.4), pass ``split_file``: lines ``<photo>,<part>`` (or separated by whitespace) with the ``photo``
+column's value and ``train``/``test``; photos the file does not list are skipped and reported.
 Defaults: 112x112 RGB.
 """
 
@@ -22,9 +25,10 @@ EXPECTED = "a MORPH CSV with columns id_num, age, gender, race, photo (paths rel
 
 
 def read_morph(root, *, path_column="photo", subject_column="id_num", age_column="age",
-               gender_column="gender", race_column="race", image_root=None, age_range=None,
+               gender_column="gender", race_column="race", image_root=None, age_range=None, split_file=None,
                image_size=(112, 112), channels=3, report=None):
     """Read a MORPH-style CSV; see the module docstring."""
+    parts = None if split_file is None else _read_split_file(split_file)
     root = pathlib.Path(root)
     if root.is_dir():
         csvs = sorted(root.glob("*.csv"))
@@ -58,9 +62,26 @@ def read_morph(root, *, path_column="photo", subject_column="id_num", age_column
             continue
         gender = {"F": 0, "M": 1}.get(row[gender_column].strip().upper()[:1], -1)
         race = race_codes.get(row[race_column].strip().upper()[:1], -1)
+        if parts is not None and row[path_column] not in parts:
+            collector.skip(path, f"not listed in the split file {split_file}")
+            continue
         if not path.is_file():
             collector.skip(path, "image listed in the CSV not found")
             continue
-        collector.add(path, {"age": age, "gender": gender, "race": race}, subject=row[subject_column])
+        collector.add(path, {"age": age, "gender": gender, "race": race}, subject=row[subject_column],
+                      partition=None if parts is None else parts[row[path_column]])
     return collector.build(image_size=image_size, channels=channels, expected=EXPECTED,
                            default_split={"by": "subject", "fractions": {"train": 0.8, "test": 0.2}})
+
+
+def _read_split_file(path):
+    """``{photo: part}`` from lines ``<photo>,<part>`` or ``<photo> <part>``."""
+    parts = {}
+    for lineno, line in enumerate(pathlib.Path(path).read_text().splitlines(), start=1):
+        fields = line.replace(",", " ").split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise DatasetLayoutError(f"{path}:{lineno}: expected '<photo>,<part>', got {line.strip()!r}")
+        parts[fields[0]] = fields[1]
+    return parts

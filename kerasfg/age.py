@@ -1,0 +1,233 @@
+"""Age estimation: the DEX head (age as the expectation over age bins), age groups and their metrics.
+
+**DEX** (Rothe, Timofte and Van Gool, "DEX: Deep EXpectation of apparent age from a single image",
+ICCV workshops 2015; "Deep expectation of real and apparent age from a single image without facial
+landmarks", IJCV 2018): age regression posed as classification into one bin per year, ``min_age`` ..
+``max_age`` (0 .. 100 by default: 101 bins), trained with softmax cross-entropy on the bin of the true
+age; the predicted age is the expected value ``E[age] = sum_i p_i * age_i``. `DEXHead` is the output
+layer (a float32 ``Dense`` with a softmax that knows its bins), `DEXLoss` the cross-entropy on ages in
+years, `DEXMeanAbsoluteError` the MAE of the expectation (the MORPH II metric, thesis Eq. 3.3).
+
+**Age groups** (chapter 3 of ``002_c1e3dd09777d292a.txt``): Adience's 8 groups and the Images of Groups'
+7, Table 3.2's mapping from the first to the second (Adience's 38-43 and 48-53 both become IoG's
+37-65), the 1-off accuracy (a prediction at most one group away counts as right), per-group accuracy
+(Table 3.10) and the ensemble of several models' averaged predictions (the five Adience fold models on
+IoG, Table 3.8): `cross_dataset_evaluation`.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+ADIENCE_GROUPS = ("0-2", "4-6", "8-13", "15-20", "25-32", "38-43", "48-53", "60+")
+IOG_GROUPS = ("0-2", "3-7", "8-12", "13-19", "20-36", "37-65", "66+")
+ADIENCE_TO_IOG = (0, 1, 2, 3, 4, 5, 5, 6)
+"""Table 3.2: the IoG group of each Adience group."""
+
+
+# === DEX ===
+
+
+def age_bins(min_age=0, max_age=100):
+    """The ages ``min_age .. max_age`` of the DEX bins, float32."""
+    if not (isinstance(min_age, int) and isinstance(max_age, int)) or not 0 <= min_age < max_age:
+        raise ValueError(f"DEX age bins need integer ages 0 <= min_age < max_age; received ({min_age!r}, "
+                         f"{max_age!r}).")
+    return np.arange(min_age, max_age + 1, dtype=np.float32)
+
+
+def expected_age(probabilities, min_age=0):
+    """``E[age] = sum_i p_i (min_age + i)`` over the last axis of bin probabilities (keras.ops)."""
+    probabilities = ops.cast(probabilities, "float32")
+    ages = ops.arange(probabilities.shape[-1], dtype="float32") + float(min_age)
+    return ops.sum(probabilities * ages, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="kerasfg")
+class DEXHead(keras.layers.Dense):
+    """The DEX output layer: softmax probabilities over the age bins ``min_age .. max_age``, in float32.
+
+    A ``Dense`` layer with one unit per bin; `expected_value` turns its output into ages.
+
+    Args:
+        min_age, max_age: the first and last bin (integers, years).
+        **kwargs: ``Dense`` arguments other than ``units``/``activation`` (``name``, initializers...).
+    """
+
+    def __init__(self, min_age=0, max_age=100, **kwargs):
+        bins = age_bins(min_age, max_age)
+        units = kwargs.pop("units", len(bins))
+        if units != len(bins):
+            raise ValueError(f"DEXHead: {units} units for the {len(bins)} bins {min_age}..{max_age}.")
+        kwargs.setdefault("activation", "softmax")
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(len(bins), **kwargs)
+        self.min_age = min_age
+        self.max_age = max_age
+
+    def expected_value(self, probabilities):
+        """Ages from this head's output: ``(batch,)`` float32."""
+        return expected_age(probabilities, self.min_age)
+
+    def get_config(self):
+        return {**super().get_config(), "min_age": self.min_age, "max_age": self.max_age}
+
+
+def _bin_of(y_true, min_age, max_age):
+    years = ops.reshape(ops.cast(y_true, "float32"), (-1,))
+    return ops.cast(ops.clip(ops.round(years) - min_age, 0, max_age - min_age), "int32")
+
+
+@keras.saving.register_keras_serializable(package="kerasfg")
+class DEXLoss(keras.losses.Loss):
+    """Cross-entropy of DEX bin probabilities against ages in years (rounded, clipped to the bins).
+
+    Args:
+        min_age, max_age: the bins of the `DEXHead` it trains.
+        **kwargs: ``keras.losses.Loss`` arguments.
+    """
+
+    def __init__(self, min_age=0, max_age=100, name="dex", **kwargs):
+        super().__init__(name=name, **kwargs)
+        age_bins(min_age, max_age)
+        self.min_age = min_age
+        self.max_age = max_age
+
+    def call(self, y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(
+            _bin_of(y_true, self.min_age, self.max_age), ops.cast(y_pred, "float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "min_age": self.min_age, "max_age": self.max_age}
+
+
+def _dex_absolute_error(y_true, y_pred, min_age):
+    return ops.abs(expected_age(y_pred, min_age) - ops.reshape(ops.cast(y_true, "float32"), (-1,)))
+
+
+@keras.saving.register_keras_serializable(package="kerasfg")
+class DEXMeanAbsoluteError(keras.metrics.MeanMetricWrapper):
+    """Mean absolute error, in years, of the DEX expectation ``E[age]`` (thesis Eq. 3.3).
+
+    Args:
+        min_age: the first bin of the `DEXHead` it measures.
+    """
+
+    def __init__(self, min_age=0, name="mae", dtype=None):
+        super().__init__(_dex_absolute_error, name=name, dtype=dtype, min_age=min_age)
+        self.min_age = min_age
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "min_age": self.min_age}
+
+
+# === Age groups ===
+
+
+def _one_off(y_true, y_pred):
+    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+    true = ops.cast(ops.reshape(y_true, ops.shape(predicted)), "int32")
+    return ops.cast(ops.abs(predicted - true) <= 1, "float32")
+
+
+@keras.saving.register_keras_serializable(package="kerasfg")
+class OneOffAccuracy(keras.metrics.MeanMetricWrapper):
+    """Accuracy that also counts a prediction one class away as right (ordered classes: age groups)."""
+
+    def __init__(self, name="one_off_accuracy", dtype=None):
+        super().__init__(_one_off, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def map_groups(probabilities, mapping=ADIENCE_TO_IOG, num_groups=None):
+    """Sum the probabilities of source groups into target groups: ``(..., target groups)``.
+
+    Args:
+        probabilities: ``(..., source groups)``.
+        mapping: the target group of each source group (default: Adience -> IoG, Table 3.2).
+        num_groups: number of target groups; ``max(mapping) + 1`` by default.
+    """
+    probabilities = np.asarray(probabilities, np.float64)
+    mapping = np.asarray(mapping)
+    if probabilities.shape[-1] != len(mapping):
+        raise ValueError(f"map_groups: {probabilities.shape[-1]} source groups for a mapping of {len(mapping)}.")
+    num_groups = int(mapping.max()) + 1 if num_groups is None else num_groups
+    return probabilities @ np.eye(num_groups)[mapping]
+
+
+def group_accuracies(y_true, predicted, groups, num_groups):
+    """Accuracy of ``predicted`` against ``y_true`` within each group (Table 3.10: gender per age group).
+
+    Returns:
+        ``(num_groups,)`` float64, NaN for groups without examples.
+    """
+    y_true, predicted, groups = (np.asarray(a).ravel() for a in (y_true, predicted, groups))
+    right = np.bincount(groups, weights=(y_true == predicted).astype(float), minlength=num_groups)
+    count = np.bincount(groups, minlength=num_groups).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, right / count, np.nan)
+
+
+def ensemble_predict(models, dataset):
+    """The averaged probabilities of several models over a dataset, with the dataset's labels.
+
+    Args:
+        models: Keras models with the same outputs (e.g. the five Adience fold models).
+        dataset: a ``tf.data.Dataset`` of ``(inputs, labels dict)`` batches.
+
+    Returns:
+        ``(probabilities, labels)``: ``{output: (examples, classes)}`` averaged over the models and
+        ``{task: (examples,)}``.
+    """
+    if not models:
+        raise ValueError("ensemble_predict needs at least one model.")
+    sums, labels = {}, {}
+    for inputs, targets in dataset:
+        batch = [model(inputs, training=False) for model in models]
+        for name in batch[0]:
+            mean = np.mean([np.asarray(outputs[name], np.float64) for outputs in batch], axis=0)
+            sums.setdefault(name, []).append(mean)
+        for name, values in targets.items():
+            labels.setdefault(name, []).append(np.asarray(values))
+    return ({name: np.concatenate(parts) for name, parts in sums.items()},
+            {name: np.concatenate(parts) for name, parts in labels.items()})
+
+
+def cross_dataset_evaluation(models, dataset, *, age="age", gender="gender", mapping=ADIENCE_TO_IOG):
+    """Table 3.8 and 3.10(b): an ensemble of age/gender models on a dataset with other age groups.
+
+    The models' averaged age probabilities are mapped to the dataset's groups (`map_groups`); gender
+    needs no mapping.
+
+    Args:
+        models: the models (the five Adience fold models), whose outputs ``age`` and ``gender`` are
+            probabilities.
+        dataset: ``(inputs, {"age": group, "gender": label})`` batches of the target dataset (IoG's
+            test set).
+        age, gender: the output and label names; either may be None to skip it.
+        mapping: source group -> target group.
+
+    Returns:
+        A dict: ``age_accuracy``, ``age_one_off_accuracy``, ``age_confusion`` (rows: true groups,
+        columns: predicted; counts), ``gender_accuracy`` and ``gender_accuracy_per_age_group``.
+    """
+    probabilities, labels = ensemble_predict(models, dataset)
+    result = {}
+    if age is not None:
+        mapped = map_groups(probabilities[age], mapping)
+        predicted, true = np.argmax(mapped, axis=1), labels[age].astype(int)
+        groups = mapped.shape[1]
+        result["age_accuracy"] = float(np.mean(predicted == true))
+        result["age_one_off_accuracy"] = float(np.mean(np.abs(predicted - true) <= 1))
+        result["age_confusion"] = np.bincount(true * groups + predicted, minlength=groups * groups).reshape(
+            groups, groups)
+    if gender is not None:
+        scores = probabilities[gender]
+        predicted = (scores[:, 0] > 0.5).astype(int) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
+        result["gender_accuracy"] = float(np.mean(predicted == labels[gender]))
+        if age is not None:
+            result["gender_accuracy_per_age_group"] = group_accuracies(
+                labels[gender], predicted, labels[age].astype(int), result["age_confusion"].shape[0])
+    return result
