@@ -25,9 +25,9 @@ class SanityChecks(RecordingCallback):
     - each method's rank correlation with every layer randomized, as a scalar
       ``sanity_checks/<output>/<method>/rank_correlation``.
 
-    Randomizing the whole model costs one explanation pass per layer with weights, so the checks record
-    at the end of training by default (``every_n_epochs=None``), not before it starts: an untrained model
-    has nothing to check.
+    Each step of the randomization costs one explanation pass, so the layers of a stage are randomized
+    together by default, and the checks record at the end of training (``every_n_epochs=None``), not before
+    it starts: an untrained model has nothing to check.
 
     Args:
         probe: a batch of model inputs.
@@ -36,6 +36,9 @@ class SanityChecks(RecordingCallback):
         methods: method names of `kerasfg.vis.explain` (or ``{name: method}``) to check.
         outputs: the outputs whose explanations are checked; the model's first output by default.
         layers: paths or unique names of the layers to randomize; every layer with weights by default.
+        by: ``"stage"`` (the layers of a stage randomized together: a recording costs one explanation pass per
+            stage; the default) or ``"layer"`` (one layer a step), see
+            `kerasfg.vis.sanity_checks.randomization_steps`.
         modes: ``"cascading"`` and/or ``"independent"`` randomization (`kerasfg.vis.sanity_checks.MODES`).
         max_images: the probe images explained at each step.
         seed: seed of the random weights.
@@ -43,7 +46,7 @@ class SanityChecks(RecordingCallback):
     """
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, methods=DEFAULT_METHODS, outputs=None,
-                 layers=None, modes=("cascading",), max_images=4, seed=0, colormap="jet"):
+                 layers=None, by="stage", modes=("cascading",), max_images=4, seed=0, colormap="jet"):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs or 1,  # None is checked here
                          max_images=max_images)
         unknown = [mode for mode in modes if mode not in MODES]
@@ -53,6 +56,7 @@ class SanityChecks(RecordingCallback):
         self.methods = methods
         self.outputs = outputs
         self.layers = layers
+        self.by = by
         self.modes = tuple(modes)
         self.seed = seed
         self.colormap = colormap
@@ -80,7 +84,7 @@ class SanityChecks(RecordingCallback):
         outputs = self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])
         for output in outputs:
             result = sanity_checks(self.model, self.probe_inputs(), self.methods, output=output, layers=self.layers,
-                                   modes=self.modes, seed=self.seed, explainer=explainer)
+                                   by=self.by, modes=self.modes, seed=self.seed, explainer=explainer)
             tag = f"sanity_checks/{output}"
             columns, rows = result.table()
             summary.table(self.writer, f"{tag}/table", columns, rows, step, output=output,

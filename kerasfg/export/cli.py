@@ -26,7 +26,8 @@ def add_export_parsers(subparsers):
     p.add_argument("--class-names", metavar="JSON",
                    help='JSON file {"head": ["name", ...]} (default: class_names.json in the run directory)')
     p.add_argument("--explain", choices=["gradcam", "attention"], help="add the explain signature")
-    p.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: the last 4-D layer)")
+    p.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: the last spatial layer before the head, "
+                   "the layer TensorBoard's Grad-CAM weighs)")
     p.add_argument("--resize", default="bilinear", choices=RESIZE_METHODS,
                    help="how serving_default resizes decoded images; must match training (default: bilinear)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verification")

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from kerasfg.export import explain as _explain
 from kerasfg.export.preprocess import Preprocessing
+from kerasfg.vis.introspect import ModelInputs
 
 IMAGE_BYTES = "image_bytes"
 METADATA_ASSET = "kerasfg_export.json"  # under the version's assets/
@@ -105,21 +106,14 @@ def analyze_model(model, heads=None) -> ServedModel:
     """
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise ExportError(f"expected a built functional keras.Model, got {type(model).__name__}")
-    image, extras = None, {}
-    for tensor in model.inputs:
-        name = tensor.name
+    for name in (tensor.name for tensor in model.inputs):
         if not _NAME_RE.match(name):
             raise ExportError(f"model input name {name!r} is not a valid signature input name ([A-Za-z][A-Za-z0-9_]*)")
-        if len(tensor.shape) == 4:
-            if image is not None:
-                raise ExportError(f"the model has two image (rank-4) inputs, {image.name!r} and {name!r}; "
-                                  "export supports one image input plus scalar/vector inputs")
-            image = tensor
-        else:
-            extras[name] = (tuple(tensor.shape[1:]), str(tensor.dtype))
-    if image is None:
-        raise ExportError("the model has no image input: expected one input of shape (batch, height, width, "
-                          f"channels), got {[(t.name, tuple(t.shape)) for t in model.inputs]}")
+    try:  # the image input rule of kerasfg.vis: the only 4-D input, or the one named "image"
+        inputs = ModelInputs(model)
+    except ValueError as error:
+        raise ExportError(f"the model has no image input it can decode images into: {error}") from error
+    extras = {name: inputs.specs[name] for name in inputs.others}
     if IMAGE_BYTES in extras:
         raise ExportError(f"model input name {IMAGE_BYTES!r} is reserved for the encoded image signature input")
     outputs = output_tensors(model)
@@ -137,7 +131,8 @@ def analyze_model(model, heads=None) -> ServedModel:
         if not _NAME_RE.match(name):
             raise ExportError(f"model output name {name!r} is not a valid signature output name")
     maps = [name for name in outputs if name not in heads]
-    return ServedModel(image.name, tuple(image.shape[1:]), str(image.dtype), extras, heads, maps)
+    return ServedModel(inputs.image_name, inputs.image_shape, inputs.specs[inputs.image_name][1], extras, heads,
+                       maps)
 
 
 def check_servable_layers(model):
@@ -207,9 +202,11 @@ class ExportPlan:
         preprocessing = _resolve_preprocessing(served, preprocessing)
         gradcam = None
         if explain == "gradcam":
-            layer = _gradcam_layer(model, outputs, gradcam_layer)
-            gradcam = _explain.GradcamProbe(model, layer, model_structure(model, "input"), outputs, served.heads,
-                                            preprocessing.image_size)
+            try:
+                gradcam = _explain.GradcamProbe(model, served.heads, preprocessing.image_size, gradcam_layer)
+            except ValueError as error:
+                raise ExportError(f"explain='gradcam': {error} (pass gradcam_layer=NAME, a layer with a "
+                                  "(batch, height, width, channels) output)") from error
         elif explain == "attention" and not served.maps:
             raise ExportError("explain='attention' needs an attention-map output (an output that is not "
                               f"(batch, classes)); the model's outputs are {list(outputs)}")
@@ -217,21 +214,6 @@ class ExportPlan:
             raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
         return cls(model, served, preprocessing, _check_class_names(class_names, outputs, served), explain,
                    gradcam, _check_assets(assets, served.heads), dict(metadata or {}))
-
-
-def _gradcam_layer(model, outputs, name):
-    """The layer Grad-CAM weighs: ``name``, or the last 4-D layer feeding a head."""
-    if name is None:
-        layer = _explain.last_feature_layer(model, outputs.values())
-        if layer is None:
-            raise ExportError("explain='gradcam' needs a 4-D (batch, height, width, channels) layer before the "
-                              "heads; none found (pass gradcam_layer=NAME)")
-        return layer
-    layer = model.get_layer(name)
-    if len(layer.output.shape) != 4:
-        raise ExportError(f"gradcam layer {name!r} has output shape {tuple(layer.output.shape)}, "
-                          "expected (batch, height, width, channels)")
-    return layer
 
 
 def _check_class_names(class_names, outputs, served):

@@ -111,7 +111,7 @@ def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channel
             masked = tf.reshape(masked, tf.concat([[-1], tf.shape(image)[1:]], 0))
             repeated = {name: tf.repeat(value, channels, axis=0) for name, value in rest.items()}
             logits, _ = explainer.logits(masked, repeated, output)
-            probabilities = tf.gather(tf.nn.softmax(logits, axis=-1), tf.repeat(classes, channels), batch_dims=1)
+            probabilities = explainer.class_probabilities(logits, tf.repeat(classes, channels))
             return tf.reshape(probabilities, [-1, channels])
 
         return masked_probabilities

@@ -131,8 +131,8 @@ def _write_real_run(log_dir, seed=3):
         callbacks.ConfusionMatrix(validation_data=(images, {"identity": labels}), **shared),
         callbacks.Faithfulness(methods=["gradcam", "saliency"], masks=masks, steps=2, max_images=PROBES, **shared),
         callbacks.Embeddings(probe_targets=targets, **shared),
-        callbacks.SanityChecks(probe, log_dir=log_dir, max_images=2, layers=["stage2_block1_2_conv",
-                                                                             "stage1_block1_2_conv", "stem_conv"]),
+        callbacks.SanityChecks(probe, log_dir=log_dir, max_images=2, by="layer",
+                               layers=["stage2_block1_2_conv", "stage1_block1_2_conv", "stem_conv"]),
     ])
 
 

@@ -154,3 +154,19 @@ def test_every_method_runs_on_every_kind_of_model(kind, policy):
         maps = explainer(inputs, method, **options)
         assert maps.shape == (3, 12, 12) and maps.dtype == np.float32, method
         assert np.isfinite(maps).all() and maps.max() > 0, method
+
+
+def test_a_single_sigmoid_unit_explains_the_side_of_its_class():
+    """Class 1 is the unit's score, class 0 its negative: their Grad-CAMs rectify opposite signs of one map, and
+    the predicted side is the one whose score is positive."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="gender")(
+        keras.layers.GlobalAveragePooling2D()(x)))
+    images = np.random.default_rng(8).normal(size=(4, 8, 8, 3)).astype("float32")
+    explainer = Explainer(model)
+    positive, negative = (explainer(images, "gradcam", classes=c) for c in (1, 0))
+    assert (positive * negative == 0).all() and (positive + negative).max() > 0
+    predicted = (model.predict(images, verbose=0)[:, 0] > 0.5).astype(int)
+    np.testing.assert_allclose(explainer(images, "gradcam"), np.where(predicted[:, None, None] == 1, positive,
+                                                                      negative), atol=1e-6)
