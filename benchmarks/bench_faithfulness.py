@@ -162,8 +162,8 @@ def main(argv=None):
           f"(probe accuracy {accuracy:.3f}); evidence mask: {mask_share(masks).mean():.3f} of the image, "
           f"{mask_share(masks, 2).mean():.3f} grown by the pointing game's 2-pixel tolerance")
     print("pointing_game, energy_in_mask: higher is better (random row = chance); deletion_auc: lower is "
-          f"better; insertion_auc: higher is better ({args.steps} steps, deletion to black, insertion from "
-          "a blur)\n")
+          f"better; insertion_auc: higher is better ({args.steps} steps, deletion into a blur, insertion "
+          "from it)\n")
     print_table([list(row.values()) for row in rows], list(rows[0]))
 
     if args.variants:

@@ -8,17 +8,25 @@ from kerasfg.vis import render
 from kerasfg.vis.deconvolution import Deconvnet
 
 
+CONTRAST_PERCENTILE = 99.5
+"""Each reconstruction is scaled so that this percentile of its absolute values is full contrast."""
+
+
 def reconstruction_pictures(reconstructions):
     """uint8 pictures of deconvnet reconstructions `(n, top_n, h, w, c)`: one row of ``top_n`` tiles per image.
 
-    Each reconstruction is scaled symmetrically around zero by its largest absolute value, so that zero (no
-    signal) is the same mid-grey in every tile and the signal's positive and negative parts show as light
-    and dark.
+    Each reconstruction is scaled symmetrically around zero, so that zero (no signal) is the same mid-grey in
+    every tile and the signal's positive and negative parts show as light and dark. Full contrast is the
+    `CONTRAST_PERCENTILE` of its absolute values, not their maximum: a deep layer's reconstruction peaks at
+    a few pixels (on the quick-start model the largest value is about 6 times the 99th percentile), and
+    scaled by its maximum its whole receptive field shows as flat grey with a few dots.
     """
     reconstructions = np.asarray(reconstructions, np.float32)
     images, top_n = reconstructions.shape[:2]
-    peak = np.abs(reconstructions).max(axis=(2, 3, 4), keepdims=True)
-    scaled = 0.5 + reconstructions / np.maximum(2 * peak, 1e-12)
+    magnitude = np.abs(reconstructions)
+    peak = np.percentile(magnitude, CONTRAST_PERCENTILE, axis=(2, 3, 4), keepdims=True)
+    peak = np.where(peak > 0, peak, magnitude.max(axis=(2, 3, 4), keepdims=True))  # a very sparse signal
+    scaled = np.clip(0.5 + reconstructions / np.maximum(2 * peak, 1e-12), 0, 1)
     tiles = (scaled * 255).round().astype(np.uint8)
     if tiles.shape[-1] not in (1, 3):
         tiles = tiles[..., :1]

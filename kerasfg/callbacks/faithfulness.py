@@ -49,7 +49,7 @@ class Faithfulness(RecordingCallback):
     """
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, methods=None, outputs=None, masks=None,
-                 max_images=8, steps=8, tolerance=2, deletion_baseline="zeros", seed=0):
+                 max_images=8, steps=8, tolerance=2, deletion_baseline="blur", seed=0):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         for method in (methods.values() if isinstance(methods, dict) else methods or ()):
             if isinstance(method, str):
@@ -60,6 +60,7 @@ class Faithfulness(RecordingCallback):
         self.options = dict(steps=steps, tolerance=tolerance, deletion_baseline=deletion_baseline, seed=seed)
         self._explainer = None
         self._scored = {}
+        self._left_out = set()  # (output, method) already logged as not applicable
 
     @property
     def masks(self):
@@ -78,6 +79,9 @@ class Faithfulness(RecordingCallback):
             return dict(self.methods) if isinstance(self.methods, dict) else {name: name for name in self.methods}
         names, skipped = applicable_methods(explainer, DEFAULT_METHODS, output=output)
         for name, reason in skipped.items():
+            if (output, name) in self._left_out:
+                continue
+            self._left_out.add((output, name))
             logger.info("Faithfulness: method %r does not apply to output %r of model '%s' and is left out: %s", name,
                         output, self.model.name, reason)
         return {name: name for name in names}

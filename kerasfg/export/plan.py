@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from kerasfg.export import explain as _explain
 from kerasfg.export.preprocess import Preprocessing
-from kerasfg.vis.introspect import ModelInputs
+from kerasfg.vis.introspect import ModelInputs, output_names, producer
 
 IMAGE_BYTES = "image_bytes"
 METADATA_ASSET = "kerasfg_export.json"  # under the version's assets/
@@ -74,8 +74,8 @@ def named_outputs(model, values):
     if isinstance(values, dict):
         return dict(values)
     if isinstance(values, (list, tuple)):
-        return dict(zip(_explain.output_names(model), values))
-    return {_explain.output_names(model)[0]: values}
+        return dict(zip(output_names(model), values))
+    return {output_names(model)[0]: values}
 
 
 def output_tensors(model):
@@ -216,7 +216,7 @@ class ExportPlan:
                               f"(batch, classes)); the model's outputs are {list(outputs)}")
         if metadata is not None and not isinstance(metadata, dict):
             raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
-        head_layers = {head: _explain.producing_layer(outputs[head]) for head in served.heads}
+        head_layers = {head: producer(outputs[head]).layer for head in served.heads}
         head_assets, head_metadata = head_descriptions(head_layers)
         return cls(model, served, preprocessing, _check_class_names(class_names, outputs, served), explain,
                    gradcam, _check_assets({**head_assets, **(assets or {})}, served.heads),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kerasfg.callbacks import Deconvolution, DeepVisualization, LayerActivations
+from kerasfg.callbacks.deconvolution import reconstruction_pictures
 from kerasfg.vis import Deconvnet, DeepVisualizer, activation_grids
 
 
@@ -78,6 +79,20 @@ def test_deconvolution(tmp_path, model_and_data, event_images, event_recordings)
     assert annotations[2] == {"feature_maps": indices.tolist()}  # the last recording's maps, per probe image
     rows = event_recordings.pictures(tmp_path, tag)[2]
     assert len(rows) == 2 and rows[0].shape == (16, 3 * 17 - 1, 3)
+
+
+def test_reconstruction_pictures_show_the_receptive_field_beside_a_peak():
+    # A deep layer's reconstruction: a weak patch of signal (positive left, negative right) around one pixel
+    # a hundred times stronger. Scaled by its maximum the patch would be within 1 grey level of no signal.
+    reconstruction = np.zeros((1, 1, 20, 20, 3), np.float32)
+    reconstruction[0, 0, 5:15, 5:10] = 0.01
+    reconstruction[0, 0, 5:15, 10:15] = -0.01
+    reconstruction[0, 0, 10, 10] = 1.0
+    picture = reconstruction_pictures(reconstruction)[0].astype(int)
+    assert picture.shape == (20, 20, 3)
+    assert (picture[0] == 128).all()  # no signal: mid-grey
+    assert (picture[5:15, 5:10] >= 200).all() and (picture[5:15, 11:15] <= 55).all()  # the patch, light and dark
+    assert (picture[10, 10] == 255).all()  # the peak is clipped
 
 
 def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_data, event_recordings):

@@ -519,7 +519,9 @@ function sanityChart(rows, layers, metric) {
     if (text !== null) node.textContent = text;
     return node;
   };
-  const width = Math.max(360, 40 * layers.length + 120), height = 260, left = 48, right = 150, top = 12, bottom = 70;
+  // Layer names slant below the axis: room for about 20 characters at 45 degrees.
+  const width = Math.max(420, 80 * layers.length + 200), height = 330, left = 48, right = 170, top = 12,
+    bottom = 120;
   const x = (i) => left + (layers.length > 1 ? (i * (width - left - right)) / (layers.length - 1) : 0);
   const y = (v) => top + ((1 - v) / 1.2) * (height - top - bottom);  // values from -0.2 to 1
   const chart = svg("svg", {width, height, class: "sanity-chart", role: "img"});
