@@ -18,7 +18,6 @@ and the author's code's or a stated decision where it does not (docs/pain.md lis
 import dataclasses
 import pathlib
 
-import yaml
 
 from kerasfg import config as config_lib
 from kerasfg.config import ConfigError
@@ -94,8 +93,9 @@ class CNNConfig:
         train_frames: the last N frames of each training sequence (3 for CK+), or null for all.
         record_every: record the saliency maps of 8 held-out frames every this many epochs with
             `kerasfg.callbacks.Saliency` (TensorBoard, ``logs/<fold>/cnn/vis``); 0 for none.
-        precision: the CNN's dtype policy: ``"auto"`` (the fastest for the device,
-            `kerasfg.training.resolve_precision`), ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+        precision: the CNN's training precision, one of `kerasfg.config.PRECISIONS`: ``"auto"`` (the fastest
+            for the device, `kerasfg.precision.resolve`), ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``
+            or ``"onednn_bfloat16"``.
     """
 
     weights: str | None = None
@@ -240,7 +240,7 @@ def load(path, overrides=()):
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = config_lib.read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}.")
     return config_lib.from_dict(config_lib.apply_overrides(data, overrides), PainExperimentConfig)
