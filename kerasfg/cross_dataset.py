@@ -33,7 +33,8 @@ def add_cross_dataset_parser(commands):
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a reader option, e.g. --option protocol=none (YAML values; repeatable)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                   help="the size the faces are resized to (default: the models' input size)")
+                   help="the size the faces are resized to (default: the size their runs recorded in "
+                        "preprocessing.json, or the models' input size)")
     p.add_argument("--mapping", default=None, metavar="GROUPS",
                    help="the dataset's age group of each of the models' age groups, comma-separated "
                         "(default: Table 3.2's Adience -> IoG, 0,1,2,3,4,5,5,6)")
@@ -72,14 +73,36 @@ def parse_options(items):
     return options
 
 
-def input_size(models, paths):
-    """The one ``(height, width)`` of the models' image inputs, or None when no model fixes it."""
-    sizes = {tuple(model.inputs[0].shape[1:3]) for model in models} - {(None, None)}
-    if len(sizes) > 1:
-        listed = ", ".join(f"{path} {tuple(model.inputs[0].shape[1:3])}" for model, path in zip(models, paths))
-        raise ValueError(f"the models take images of different sizes ({listed}); give --image-size to test them "
-                         f"at one size, or test them separately.")
-    return next(iter(sizes), None)
+def ensemble_preprocessing(models, paths, image_size=None):
+    """The one `kerasfg.data.preprocessing.Preprocessing` the models are fed with.
+
+    Each model's is the one its run recorded (``preprocessing.json``), else the one its fixed input size
+    implies; ``image_size`` (``--image-size``) replaces their sizes.
+
+    Raises:
+        ValueError: the models were trained on different preprocessings, or none fixes an image size.
+    """
+    import dataclasses
+
+    from kerasfg.data.preprocessing import Preprocessing, recorded_preprocessing
+
+    found = {}
+    for model, path in zip(models, paths):
+        shape = tuple(model.inputs[0].shape[1:])
+        preprocessing = recorded_preprocessing(path)
+        if preprocessing is None and (None not in shape[:2] or image_size):
+            preprocessing = Preprocessing.pipeline(image_size or shape[:2], shape[2], origin=str(path))
+        if preprocessing is not None and image_size:
+            preprocessing = dataclasses.replace(preprocessing, image_size=tuple(image_size))
+        if preprocessing is not None:
+            found.setdefault(preprocessing, []).append(str(path))
+    if not found:
+        raise ValueError("the models take images of any size; give --image-size HEIGHT WIDTH.")
+    if len(found) > 1:
+        listed = "; ".join(f"{kind.summary()}: {', '.join(paths)}" for kind, paths in found.items())
+        raise ValueError(f"the models take images of different sizes or preprocessings ({listed}); give "
+                         f"--image-size to test them at one size, or test them separately.")
+    return next(iter(found))
 
 
 def format_report(result, dataset, num_faces, counts):
@@ -144,12 +167,12 @@ def run_cross_dataset(args) -> int:
             raise ValueError(f"{path} has neither an age output {args.age_output!r} nor a gender output "
                              f"{args.gender_output!r}; its outputs are {model.output_names} (name them with "
                              f"--age-output and --gender-output).")
-    size = tuple(args.image_size) if args.image_size else input_size(models, paths)
-    if size is None:
-        raise ValueError("the models take images of any size; give --image-size HEIGHT WIDTH.")
+    preprocessing = ensemble_preprocessing(models, paths, args.image_size)
     split = None if args.split == "all" else args.split
     try:
-        dataset = load_dataset(args.dataset, args.root, split, image_size=size, **options)
+        dataset = load_dataset(args.dataset, args.root, split, image_size=preprocessing.image_size,
+                               channels=preprocessing.channels, resize_method=preprocessing.resize_method,
+                               antialias=preprocessing.antialias, **options)
     except TypeError as error:  # a reader option it does not take
         raise ValueError(f"--option: {error}") from error
     if not len(dataset):
@@ -165,6 +188,7 @@ def run_cross_dataset(args) -> int:
         write_json(pathlib.Path(args.out), {
             "dataset": args.dataset, "root": str(args.root), "split": args.split, "faces": len(dataset),
             "models": [str(path) for path in paths], "mapping": list(mapping),
+            "preprocessing": preprocessing.describe(),
             "age_groups": dataset.class_names.get("age"),
             **{key: _plain(value) for key, value in result.items()}})
     return 0

@@ -11,6 +11,7 @@ from data_fixtures import write_iog
 from kerasfg.age import ADIENCE_TO_IOG
 from kerasfg.cli import main
 from kerasfg.data import load_dataset
+from kerasfg.data.preprocessing import Preprocessing
 
 SIZE = (16, 16)
 
@@ -32,6 +33,7 @@ def test_an_ensemble_of_separate_age_and_gender_models_on_images_of_groups(tmp_p
     run = tmp_path / "run"  # a run directory stands for its model.keras
     run.mkdir()
     genders[0].rename(run / "model.keras")
+    Preprocessing.pipeline(SIZE).write(run / "preprocessing.json")  # what training records: as the .keras files'
     out = tmp_path / "results.json"
     status = main(["cross-dataset", *map(str, ages), str(run), "--root", str(root), "--option", "test_per_group=1",
                    "--out", str(out)])
@@ -48,6 +50,7 @@ def test_an_ensemble_of_separate_age_and_gender_models_on_images_of_groups(tmp_p
 
     result = json.loads(out.read_text())
     assert result["faces"] == 7 and result["age_groups"] == faces.class_names["age"]
+    assert result["preprocessing"]["resize"] == {"size": list(SIZE), "method": "bilinear", "antialias": True}
     assert result["age_accuracy"] == pytest.approx(np.mean(predicted_age == labels["age"]))
     assert result["age_one_off_accuracy"] == pytest.approx(np.mean(np.abs(predicted_age - labels["age"]) <= 1))
     assert result["gender_accuracy"] == pytest.approx(np.mean(predicted_gender == labels["gender"]))
@@ -70,7 +73,7 @@ def test_models_of_different_sizes_need_one_image_size(tmp_path, capsys):
     keras.Model(inputs, {"age": keras.layers.Dense(8, activation="softmax", name="age")(
         keras.layers.GlobalAveragePooling2D()(inputs))}).save(large)
     assert main(["cross-dataset", str(small), str(large), "--root", str(root)]) == 2
-    assert "take images of different sizes" in capsys.readouterr().err
+    assert "take images of different sizes or preprocessings" in capsys.readouterr().err
     assert main(["cross-dataset", str(small), "--root", str(root), "--mapping", "0,1,2"]) == 2
     assert "the 'age' output has 8 groups; expected the mapping's 3 source groups" in capsys.readouterr().err
     assert main(["cross-dataset", str(small), "--root", str(root), "--option", "bogus=1"]) == 2
