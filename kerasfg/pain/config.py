@@ -46,13 +46,14 @@ class SyntheticVideoConfig:
 
 @dataclasses.dataclass
 class RegistrationConfig:
-    """`kerasfg.data.registration.Registration`'s settings (``subset``: null for the coarse default)."""
+    """`kerasfg.data.registration.Registration`'s settings (``subset``: null for the coarse default;
+    ``face_fraction`` and ``mask``: null for the method's default)."""
 
     method: str = "aligned_crop"
     size: int = 224
     face_fraction: float | None = None
     subset: list[int] | None = None
-    mask: bool = True
+    mask: bool | None = None
 
 
 @dataclasses.dataclass
