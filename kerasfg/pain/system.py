@@ -168,7 +168,6 @@ def train_frame_cnn(config, video, registered, train, targets, output, log_dir, 
     ``probe``: held-out frames whose saliency `kerasfg.callbacks.Saliency` records (``cnn.record_every``).
     """
     from kerasfg.models import build_model
-
     from kerasfg.training import resolve_precision
 
     cnn = config.cnn
