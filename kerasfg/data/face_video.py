@@ -18,6 +18,9 @@ intensities as a FACS coder would give them (integers 0..5, AU43 0 or 1), their 
 (`kerasfg.data.landmarks`), which follow the head and the face's deformation (the brows come down with AU4,
 the eyelids close), and an evidence mask ``pain`` of the pixels where the actions show.
 
+With ``expressions=...`` the sequences are CK+-like instead: each goes from a neutral face to the peak of
+one expression, the sequence's label (the stand-in for CK+ at the smoke and synthetic scales).
+
 Example:
 
 ```python
@@ -40,6 +43,8 @@ from kerasfg.data.video import ArrayFrames, FaceVideo
 ACTION_UNITS = ("au4", "au6", "au7", "au9", "au10", "au43")
 _GEOMETRY = ("mouth_w", "upper", "lower", "opening", "tilt", "brow_raise", "brow_tilt", "eye_open")
 _NEUTRAL = EXPRESSIONS.index("neutral")
+EXPRESSION_SEQUENCES = tuple(name for name in EXPRESSIONS if name != "neutral")
+"""The expressions a CK+-like synthetic sequence can peak at."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +64,12 @@ class PainEpisodes:
 
 
 def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_sequence=48, *, image_size=96,
-                         difficulty=0.3, episodes=PainEpisodes(), seed=0, identity_seed=0):
+                         difficulty=0.3, episodes=PainEpisodes(), expressions=None, seed=0, identity_seed=0):
     """Render synthetic face video with pain; see the module docstring.
+
+    With ``expressions``, the video is CK+-like instead: every sequence goes from a neutral face at its
+    first frame to the peak of one facial expression at its last (no pain), and its sequence label
+    ``expression`` says which.
 
     Args:
         num_subjects: people (one identity each).
@@ -69,6 +78,9 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
         image_size: side of the square frames (UNBC's faces span about 150 of its 320x240 pixels).
         difficulty: strength of the head motion, lighting and noise in [0, 1] (as `synthetic_faces`).
         episodes: the `PainEpisodes`.
+        expressions: None (pain video), or the expressions of the sequences, a tuple of names of
+            `kerasfg.data.EXPRESSIONS` other than neutral (``EXPRESSION_SEQUENCES`` for all six); each
+            person's sequences take them in turn from a random start.
         seed: seed of everything per frame; the same arguments give the same video.
         identity_seed: seed of the people.
 
@@ -83,6 +95,12 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
         raise ValueError(f"image_size must be an integer of at least 32; received {image_size!r}.")
     if not 0.0 <= difficulty <= 1.0:
         raise ValueError(f"difficulty must be in [0, 1]; received {difficulty!r}.")
+    if expressions is not None:
+        expressions = tuple(expressions)
+        unknown = [e for e in expressions if e not in EXPRESSION_SEQUENCES]
+        if unknown or not expressions:
+            raise ValueError(f"expressions must name some of {EXPRESSION_SEQUENCES}; received {expressions!r}.")
+        episodes = PainEpisodes(per_sequence=(0, 0))
     people = synthetic.make_identities(num_subjects, identity_seed)
     table = synthetic._identity_table(people)
     rng = np.random.default_rng([seed, 0x9A1])
@@ -95,12 +113,21 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
     params = _frame_params(rng, num_sequences, frames_per_sequence, difficulty)
     params["geometry_offset"], params["upper_lip_raise"], params["nose_wrinkle"] = _appearance(units["continuous"])
     params["intensity"] = np.ones(total)
+    expression = np.full(total, _NEUTRAL, np.int32)
+    sequence_labels, class_names = {}, {}
+    if expressions is not None:
+        start = rng.integers(0, len(expressions), num_subjects)
+        classes = (start[:, None] + np.arange(sequences_per_subject)[None]).reshape(-1) % len(expressions)
+        expression = np.repeat([EXPRESSIONS.index(expressions[c]) for c in classes], frames_per_sequence)
+        ramp = np.linspace(0.0, 1.0, frames_per_sequence) if frames_per_sequence > 1 else np.ones(1)
+        params["intensity"] = np.tile(0.5 - 0.5 * np.cos(np.pi * ramp), num_sequences)  # neutral to the peak
+        sequence_labels = {"expression": classes.astype(np.int64)}
+        class_names = {"expression": expressions}
 
     images = np.empty((total, image_size, image_size, 3), np.uint8)
     masks = np.empty((total, image_size, image_size), bool)
     points = np.empty((total, 66, 2), np.float32)
-    expression = np.full(total, _NEUTRAL, np.int32)
-    geometry = _face_geometry(params)
+    geometry = _face_geometry(params, expression)
     for start in range(0, total, synthetic._CHUNK):
         chunk = slice(start, min(start + synthetic._CHUNK, total))
         face = {name: values[subject[chunk]] for name, values in table.items()}
@@ -118,9 +145,10 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
     sequence_names = [f"subject_{s:03d}/sequence_{q:02d}" for s in range(num_subjects)
                       for q in range(sequences_per_subject)]
     return FaceVideo(
-        name="synthetic_pain", frames=ArrayFrames(images), landmarks=points,
-        subjects=np.array([f"subject_{s:03d}" for s in subject]),
+        name="synthetic_pain" if expressions is None else "synthetic_expressions", frames=ArrayFrames(images),
+        landmarks=points, subjects=np.array([f"subject_{s:03d}" for s in subject]),
         sequences=np.repeat(sequence_names, frames_per_sequence), labels=labels, masks={"pain": masks},
+        sequence_labels=sequence_labels, class_names=class_names,
         info={"image_size": image_size, "difficulty": difficulty, "seed": seed, "identity_seed": identity_seed,
               "protocol": "leave-one-subject-out"})
 
@@ -180,9 +208,12 @@ def _frame_params(rng, num_sequences, length, difficulty):
     return params
 
 
-def _face_geometry(params):
-    """The renderer's expression geometry of every frame (neutral plus the action units' offsets)."""
-    geometry = np.array(synthetic._EXPRESSION_GEOMETRY["neutral"], np.float64)[None] + params["geometry_offset"]
+def _face_geometry(params, expression):
+    """The renderer's geometry of every frame: its expression at its intensity, plus the action units'
+    offsets (as `kerasfg.data.synthetic._render` computes it)."""
+    table = np.array([synthetic._EXPRESSION_GEOMETRY[name] for name in EXPRESSIONS], np.float64)
+    neutral = table[_NEUTRAL]
+    geometry = neutral + params["intensity"][:, None] * (table[expression] - neutral) + params["geometry_offset"]
     values = {name: geometry[:, k] for k, name in enumerate(_GEOMETRY)}
     values["upper_lip_raise"] = params["upper_lip_raise"]
     return values
