@@ -69,6 +69,15 @@ class DEXHead(keras.layers.Dense):
         """Ages from this head's output: ``(batch,)`` float32."""
         return expected_age(probabilities, self.min_age)
 
+    def serving_outputs(self, head, probabilities):
+        """The served age: ``{"<head>_years": E[age]}`` (`kerasfg.export` adds it to every signature)."""
+        return {f"{head}_years": ops.convert_to_tensor(self.expected_value(probabilities))}
+
+    def export_description(self, head):
+        """A ``dex`` entry of ``kerasfg_export.json``: the bins of ``<head>_probs``."""
+        return {}, {"dex": {head: {"min_age": self.min_age, "max_age": self.max_age,
+                                   "output": f"{head}_years"}}}
+
     def get_config(self):
         return {**super().get_config(), "min_age": self.min_age, "max_age": self.max_age}
 

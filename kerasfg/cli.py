@@ -86,11 +86,13 @@ def build_parser():
     from kerasfg.data.prepare import add_prepare_faces_parser
     from kerasfg.export.cli import add_export_parsers
     from kerasfg.pain.cli import add_pain_parser
+    from kerasfg.reproduce.cli import add_reproduce_parser
     from kerasfg.visualize import add_visualize_parser
 
     add_export_parsers(commands)
     add_pain_parser(commands)
     add_prepare_faces_parser(commands)
+    add_reproduce_parser(commands)
     add_visualize_parser(commands)
 
     # The output options also work after the command name; SUPPRESS keeps a value given before it.

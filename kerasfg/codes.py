@@ -242,6 +242,26 @@ def class_similarity(features, labels, num_classes, kernel="gaussian"):
     raise ValueError(f"kernel must be one of {KERNELS}; received {kernel!r}.")
 
 
+def model_class_similarity(model, dataset, layer, num_classes, *, target=None, kernel="gaussian"):
+    """`class_similarity` of the outputs of ``layer`` of a trained model over a labelled dataset.
+
+    Args:
+        model: a functional model (e.g. trained with one-hot targets).
+        dataset: ``(inputs, labels)`` batches; labels an array, or a dict holding ``target``.
+        layer: the name of the layer whose outputs are the features (the thesis used fc7).
+        num_classes: ``n``.
+        target: the label task of a dict of labels.
+        kernel: see `class_similarity`.
+    """
+    features_model = keras.Model(model.inputs, model.get_layer(layer).output)
+    features, labels = [], []
+    for inputs, targets in dataset:
+        values = np.asarray(features_model(inputs, training=False))
+        features.append(values.reshape(len(values), -1))
+        labels.append(np.asarray(targets[target] if target is not None else targets).ravel())
+    return class_similarity(np.concatenate(features), np.concatenate(labels), num_classes, kernel)
+
+
 # === Decoding and the head ===
 
 
@@ -308,6 +328,16 @@ class OutputCodes(keras.layers.Layer):
 
     def call(self, inputs):
         return self.activation(distance_logits(inputs, self.code))
+
+    def export_description(self, head):
+        """What an export (`kerasfg.export`) writes about this head: ``assets/<head>_code.csv`` (row ``i``:
+        the code of class ``i``, whose name is line ``i`` of ``<head>_labels.txt``) and an ``output_codes``
+        entry of ``kerasfg_export.json``."""
+        asset = f"{head}_code.csv"
+        rows = "".join(",".join(f"{value:.9g}" for value in row) + "\n" for row in self.code)
+        entry = {"classes": int(self.code.shape[0]), "bits": int(self.code.shape[1]), "asset": asset,
+                 "decoding": "softmax over -1/2 |z/|z| - code row|^2; the class is the nearest row"}
+        return {asset: rows.encode("ascii")}, {"output_codes": {head: entry}}
 
     def get_config(self):
         return {**super().get_config(), "code": self.code.tolist(),

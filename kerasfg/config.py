@@ -21,6 +21,9 @@ import yaml
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTIONS = ("none", "mirrored")
 SCHEDULES = ("constant", "cosine", "step")
+WEIGHT_DECAY_MODES = ("l2", "decoupled")
+ORTHOREG_MODES = ("none", "regularizer", "update")
+ORTHOREG_COSTS = ("local", "global")
 
 
 class ConfigError(ValueError):
@@ -36,8 +39,13 @@ class SyntheticConfig:
         train_images, val_images, test_images: sizes of the three splits, rendered with different
             seeds from the same people.
         image_size: side of the square images.
-        difficulty: strength of the nuisance factors in [0, 1].
+        difficulty: a number in [0, 1] for every factor, or a mapping with a level per factor
+            (``nuisance``, ``identity``, ``expression``, ``gender``, ``age``, ``attributes``), per
+            attribute (``eyeglasses``, ...) and ``default``: see `kerasfg.data.synthetic.difficulty_levels`.
         seed: seed of the rendering; identity_seed: seed of the people.
+        subject_disjoint: render the validation and test faces from other people (``identity_seed + 1``
+            and ``+ 2``) than the training faces: the protocol of the gender, age and attribute tasks,
+            whose labels belong to the person. The identity task needs the same people (false).
     """
 
     num_identities: int = 10
@@ -45,9 +53,10 @@ class SyntheticConfig:
     val_images: int = 800
     test_images: int = 800
     image_size: int = 64
-    difficulty: float = 0.5
+    difficulty: float | dict = 0.5
     seed: int = 0
     identity_seed: int = 0
+    subject_disjoint: bool = False
 
 
 @dataclasses.dataclass
@@ -129,18 +138,57 @@ class OptimizerConfig:
         learning_rate: initial learning rate.
         schedule: ``"constant"``; ``"cosine"`` (cosine decay to 0 over the whole run); or ``"step"``
             (multiply the rate by ``decay_factor`` at each epoch in ``decay_epochs``, as the papers'
-            recipes do, e.g. 150/225 x 0.1).
+            recipes do, e.g. 150/225 x 0.1, or at the fractions ``decay_fractions`` of the run,
+            e.g. [0.5, 0.75]).
         decay_epochs: epochs at which the ``"step"`` schedule decays the rate.
-        decay_factor: factor of each ``"step"`` decay.
-        options: further keyword arguments (momentum, weight_decay, ...).
+        decay_fractions: fractions of ``train.epochs`` at which it decays (instead of
+            ``decay_epochs``), so that a recipe keeps its shape at any number of epochs.
+        decay_factor: factor of each ``"step"`` decay (the decay ratio, e.g. 0.2 for WARN).
+        weight_decay: weight decay coefficient (0 for none).
+        weight_decay_mode: ``"l2"``: added to the gradient of every trainable weight before the
+            optimizer's update, as PyTorch's and Torch's SGD ``weight_decay`` that the papers' code
+            uses (with momentum it goes through the momentum); ``"decoupled"``: Keras's own
+            ``weight_decay`` argument, ``w -= lr * weight_decay * w`` apart from the gradient
+            (AdamW's).
+        options: further keyword arguments of the optimizer (``momentum``, ``nesterov``, ``beta_1``,
+            ``epsilon``, ``clipnorm``, ...).
     """
 
     name: str = "adam"
     learning_rate: float = 1e-3
     schedule: str = "constant"
     decay_epochs: list[int] = dataclasses.field(default_factory=list)
+    decay_fractions: list[float] = dataclasses.field(default_factory=list)
     decay_factor: float = 0.1
+    weight_decay: float = 0.0
+    weight_decay_mode: str = "l2"
     options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class OrthoRegConfig:
+    """OrthoReg, the locally constrained decorrelation of filters (thesis 002, chapter 5).
+
+    Attributes:
+        mode: ``"none"``; ``"regularizer"``: ``strength * C(theta)`` added to the loss
+            (`kerasfg.regularizers.OrthoReg`); ``"update"``: the thesis's own update after every
+            optimizer step, ``W -= beta * lr * (G - diag(G)) F`` (`kerasfg.regularizers.OrthoRegUpdate`).
+        strength: gamma, the regularizer's weight.
+        beta: the update's weight.
+        lam: lambda (10 in the thesis).
+        cost: the regularizer's cost: ``"local"`` (Eq. 5.7) or ``"global"`` (Eq. 5.2).
+        layers: layer-name patterns (``fnmatch``, e.g. ``"stage3_*"``) of the layers whose kernels
+            are decorrelated; null for every convolution, as in the thesis.
+        restore_norms: update only: give every filter its norm back after the update.
+    """
+
+    mode: str = "none"
+    strength: float = 1e-3
+    beta: float = 1e-3
+    lam: float = 10.0
+    cost: str = "local"
+    layers: list[str] | None = None
+    restore_norms: bool = False
 
 
 @dataclasses.dataclass
@@ -161,6 +209,15 @@ class TrainConfig:
             disables early stopping.
         seed: seed of weights, dropout and shuffling.
         verbose: Keras progress output (0, 1 or 2).
+        orthoreg: OrthoReg on the kernels.
+        freeze: layer-name patterns (``fnmatch``, e.g. ``"stage1_*"``) of layers that do not train.
+        initial_weights: a ``.keras`` model file whose layers' weights are copied into the layers of
+            the same name (fine-tuning), or a ``.weights.h5`` file of the same architecture; null
+            to start from the initializers.
+        skip_mismatch: leave layers whose weights differ in shape from the file's as initialized
+            (e.g. a classifier for other classes) instead of stopping with an error.
+        run_eagerly: run the training steps eagerly, without `tf.function` (for debugging, and for
+            one-step smoke runs, where tracing would cost more than the step).
     """
 
     epochs: int = 10
@@ -172,6 +229,11 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     seed: int = 0
     verbose: int = 1
+    orthoreg: OrthoRegConfig = dataclasses.field(default_factory=OrthoRegConfig)
+    freeze: list[str] = dataclasses.field(default_factory=list)
+    initial_weights: str | None = None
+    skip_mismatch: bool = False
+    run_eagerly: bool = False
 
 
 @dataclasses.dataclass
@@ -188,6 +250,33 @@ class ExportConfig:
 
 
 @dataclasses.dataclass
+class ObjectiveConfig:
+    """What one model output learns (see `kerasfg.objectives`).
+
+    A field left null takes the model's default objective, and where that says nothing, the rule
+    for the target's kind (class: softmax cross-entropy and accuracy; multilabel: masked sigmoid
+    cross-entropy and the mean attribute accuracy; regression: mean squared error on the
+    standardized target, MAE and Pearson's r).
+
+    Attributes:
+        target: the data task the output predicts (one of ``data.targets``); default: the task of
+            the output's name, or the only target of a model that predicts one task.
+        loss: a registered loss name (``kerasfg.objectives.available_losses()``), or ``"none"``
+            for an output that is not trained (e.g. an attention map).
+        weight: the loss's weight in the total (default 1.0, or ``train.loss_weights[output]``).
+        metrics: registered metric names (``kerasfg.objectives.available_metrics()``), or
+            mappings ``{name: ..., <option>: ...}``.
+        options: keyword arguments of the loss (e.g. ``from_logits``), over the default's.
+    """
+
+    target: str | None = None
+    loss: str | None = None
+    weight: float | None = None
+    metrics: list[str | dict] | None = None
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class ExperimentConfig:
     """A whole run.
 
@@ -195,6 +284,8 @@ class ExperimentConfig:
         name: run name; the run directory is ``<runs_dir>/<name>/<timestamp>/``.
         runs_dir: parent folder of all runs.
         data, model, train, export: the sections above.
+        objectives: ``{model output: ObjectiveConfig}``; outputs not named take the model's
+            default objective.
     """
 
     name: str = "experiment"
@@ -203,6 +294,7 @@ class ExperimentConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    objectives: dict[str, ObjectiveConfig] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         _check_choice("train.precision", self.train.precision, PRECISIONS)
@@ -213,10 +305,8 @@ class ExperimentConfig:
                 if not getattr(self.data.dataset, key):
                     raise ConfigError(f"data.dataset.{key}: expected a non-empty string when data.source is "
                                       f"'dataset', got {getattr(self.data.dataset, key)!r}.")
-        _check_choice("train.optimizer.schedule", self.train.optimizer.schedule, SCHEDULES)
-        if self.train.optimizer.schedule == "step" and not self.train.optimizer.decay_epochs:
-            raise ConfigError("train.optimizer.decay_epochs: expected the epochs at which the step "
-                              "schedule decays, e.g. [150, 225], got [].")
+        self._check_optimizer()
+        self._check_orthoreg()
         if self.train.jit_compile not in (True, False, "auto"):
             raise ConfigError(f"train.jit_compile: expected true, false or 'auto', got "
                               f"{self.train.jit_compile!r}.")
@@ -227,9 +317,50 @@ class ExperimentConfig:
         if "image" not in self.data.inputs:
             raise ConfigError(f"data.inputs: expected a list containing 'image', got "
                               f"{self.data.inputs!r}.")
-        if not 0.0 <= self.data.synthetic.difficulty <= 1.0:
-            raise ConfigError(f"data.synthetic.difficulty: expected a number in [0, 1], got "
-                              f"{self.data.synthetic.difficulty!r}.")
+        from kerasfg.data.synthetic import difficulty_levels
+
+        try:
+            difficulty_levels(self.data.synthetic.difficulty)
+        except ValueError as error:
+            raise ConfigError(f"data.synthetic.{error}") from error  # "difficulty[...]: expected ..."
+        uses_identity = "identity" in (*self.data.targets, *self.data.inputs)
+        if self.data.source == "synthetic" and self.data.synthetic.subject_disjoint and uses_identity:
+            raise ConfigError("data.synthetic.subject_disjoint: the identity task needs the same people in "
+                              "training and evaluation; expected false when 'identity' is a target or input, "
+                              "got true.")
+
+    def _check_optimizer(self):
+        optimizer = self.train.optimizer
+        _check_choice("train.optimizer.schedule", optimizer.schedule, SCHEDULES)
+        _check_choice("train.optimizer.weight_decay_mode", optimizer.weight_decay_mode,
+                      WEIGHT_DECAY_MODES)
+        if optimizer.schedule == "step":
+            if not optimizer.decay_epochs and not optimizer.decay_fractions:
+                raise ConfigError("train.optimizer.decay_epochs: expected the epochs at which the step "
+                                  "schedule decays, e.g. [150, 225] (or decay_fractions, e.g. "
+                                  "[0.5, 0.75]), got [].")
+            if optimizer.decay_epochs and optimizer.decay_fractions:
+                raise ConfigError("train.optimizer.decay_fractions: expected either decay_epochs or "
+                                  "decay_fractions, got both.")
+        for i, fraction in enumerate(optimizer.decay_fractions):
+            if not 0.0 < fraction < 1.0:
+                raise ConfigError(f"train.optimizer.decay_fractions[{i}]: expected a fraction of the "
+                                  f"run in (0, 1), got {fraction!r}.")
+        if optimizer.weight_decay < 0:
+            raise ConfigError(f"train.optimizer.weight_decay: expected a number >= 0, got "
+                              f"{optimizer.weight_decay!r}.")
+        if optimizer.weight_decay and "weight_decay" in optimizer.options:
+            raise ConfigError("train.optimizer.options.weight_decay: give the weight decay once, as "
+                              "train.optimizer.weight_decay (with weight_decay_mode), got both.")
+
+    def _check_orthoreg(self):
+        orthoreg = self.train.orthoreg
+        _check_choice("train.orthoreg.mode", orthoreg.mode, ORTHOREG_MODES)
+        _check_choice("train.orthoreg.cost", orthoreg.cost, ORTHOREG_COSTS)
+        for key in ("strength", "beta", "lam"):
+            if getattr(orthoreg, key) < 0:
+                raise ConfigError(f"train.orthoreg.{key}: expected a number >= 0, got "
+                                  f"{getattr(orthoreg, key)!r}.")
 
     def to_dict(self):
         """The config as plain dicts and lists, ready for YAML."""
@@ -330,6 +461,16 @@ def _convert(hint, value, key):
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        options = [option for option in options if option is not type(None)]
+        if len(options) == 1:  # an optional value: an error inside it names the nested key
+            try:
+                return _convert(options[0], value, key)
+            except ConfigError as error:
+                if str(error).startswith(f"{key}:"):
+                    raise ConfigError(f"{key}: expected {_describe(hint)}, got {value!r}.") from None
+                raise
         for option in options:
             try:
                 return _convert(option, value, key)
@@ -349,6 +490,17 @@ def _convert(hint, value, key):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}.")
         return value
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}.")
+        converted = {}
+        for name, item in value.items():
+            if not isinstance(name, key_type):
+                raise ConfigError(f"{key}: expected keys of type {key_type.__name__}, got "
+                                  f"{type(name).__name__} {name!r}.")
+            converted[name] = _convert(value_type, {} if item is None else item, f"{key}.{name}")
+        return converted
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
@@ -356,7 +508,7 @@ def _convert(hint, value, key):
     return value
 
 
-_PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+_PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans", dict: "mappings"}
 
 
 def _describe(hint):
@@ -364,7 +516,9 @@ def _describe(hint):
         return " or ".join(_describe(h) for h in typing.get_args(hint))
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)
-        return f"a list of {_PLURALS.get(item, _describe(item))}"
+        items = (typing.get_args(item) if typing.get_origin(item) in (typing.Union, types.UnionType)
+                 else (item,))
+        return "a list of " + " or ".join(_PLURALS.get(i, _describe(i)) for i in items)
     if hint is type(None):
         return "null"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",

@@ -1,4 +1,7 @@
-"""Losses of the kerasfg layers and models, and the standard classification objective."""
+"""Losses of the kerasfg layers and models that Keras does not have.
+
+`kerasfg.objectives` names them (and Keras's own) for the config's ``objectives`` section.
+"""
 
 import keras
 from keras import ops
@@ -33,28 +36,46 @@ class NegativeLogLikelihood(keras.losses.Loss):
         return {**super().get_config(), "sparse": self.sparse}
 
 
-def classification_objective(model, loss_weights=None):
-    """``compile`` arguments for a model whose outputs are all class probabilities.
+@keras.saving.register_keras_serializable(package="kerasfg")
+class MaskedBinaryCrossentropy(keras.losses.Loss):
+    """Sigmoid cross-entropy over K binary attributes, skipping missing labels.
 
-    Sparse categorical cross-entropy (integer labels) and accuracy for every output, each loss weighed
-    by ``loss_weights`` (1.0 for outputs it does not name):
-
-        model.compile(optimizer="adam", **classification_objective(model, {"expression": 0.5}))
+    Targets are 0/1 per attribute, ``(batch, K)``; a negative (e.g. -1) or NaN target marks a
+    label that is missing and contributes nothing. The batch's loss is the mean over the labels that
+    are present, ``sum(mask * bce) / sum(mask)`` (Keras's `keras.losses.BinaryCrossentropy` when
+    none is missing): each example's value is its summed cross-entropy divided by the batch's mean
+    number of present labels, so that Keras's mean over the batch gives exactly that ratio.
 
     Args:
-        model: a model with one softmax output or a dict of them.
-        loss_weights: ``{output name: weight}``.
+        from_logits: whether the predictions are logits (computed stably from them) rather than
+            sigmoid probabilities.
+        **kwargs: ``keras.losses.Loss`` arguments (``name``, ``reduction``).
 
-    Raises:
-        ValueError: if ``loss_weights`` names an output the model does not have.
+    Example:
+
+    >>> loss = MaskedBinaryCrossentropy(from_logits=True)
+    >>> float(loss([[1.0, -1.0]], [[0.0, 5.0]]))  # only the first label counts: log(2)
+    0.693...
     """
-    names = list(model.output_names)
-    loss_weights = loss_weights or {}
-    unknown = sorted(set(loss_weights) - set(names))
-    if unknown:
-        raise ValueError(f"loss_weights: {unknown} is not an output of the model; its outputs are {names}.")
-    return {
-        "loss": {name: keras.losses.SparseCategoricalCrossentropy() for name in names},
-        "loss_weights": {name: float(loss_weights.get(name, 1.0)) for name in names},
-        "metrics": {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] for name in names},
-    }
+
+    def __init__(self, from_logits=False, name="masked_binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.from_logits = from_logits
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        y_true = ops.reshape(ops.cast(y_true, "float32"), ops.shape(y_pred))
+        present = ops.cast(ops.greater_equal(y_true, 0.0), "float32")  # NaN compares False
+        labels = ops.where(present > 0, y_true, 0.0)
+        if self.from_logits:
+            entropy = (ops.relu(y_pred) - y_pred * labels
+                       + ops.log1p(ops.exp(-ops.abs(y_pred))))
+        else:
+            p = ops.clip(y_pred, keras.config.epsilon(), 1.0 - keras.config.epsilon())
+            entropy = -(labels * ops.log(p) + (1.0 - labels) * ops.log(1.0 - p))
+        per_example = ops.sum(present * entropy, axis=-1)
+        mean_present = ops.mean(ops.sum(present, axis=-1))
+        return per_example / ops.maximum(mean_present, 1e-12)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}

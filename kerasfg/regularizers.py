@@ -85,6 +85,42 @@ class OrthoReg(keras.regularizers.Regularizer):
                 "epsilon": self.epsilon}
 
 
+def orthoreg_kernels(model, layer_names=None):
+    """The kernels OrthoReg decorrelates: those of the named layers, or by default of every
+    (top-level) layer whose kernel has rank >= 3 (the convolutions, as in the thesis)."""
+    if layer_names is not None:
+        return [model.get_layer(name).kernel for name in layer_names]
+    return [layer.kernel for layer in model.layers
+            if isinstance(getattr(layer, "kernel", None), keras.Variable)
+            and len(layer.kernel.shape) >= 3]
+
+
+@keras.saving.register_keras_serializable(package="kerasfg")
+class SumOfRegularizers(keras.regularizers.Regularizer):
+    """The sum of several regularizers on one weight (e.g. L2 weight decay and OrthoReg).
+
+    Args:
+        regularizers: the regularizers (instances, or anything `keras.regularizers.get` takes).
+    """
+
+    def __init__(self, regularizers):
+        self.regularizers = [keras.regularizers.get(r) for r in regularizers]
+
+    def __call__(self, x):
+        return sum(regularizer(x) for regularizer in self.regularizers)
+
+    def get_config(self):
+        return {"regularizers": [keras.regularizers.serialize(r) for r in self.regularizers]}
+
+
+def add_regularizer(variable, regularizer):
+    """Add ``regularizer`` to a built weight: its penalty joins the model's losses from the next
+    traced step on (alongside any regularizer the weight already has)."""
+    existing = variable.regularizer
+    variable.regularizer = (regularizer if existing is None
+                            else SumOfRegularizers([existing, regularizer]))
+
+
 def orthoreg_step(kernel, step_size, lam=10.0, epsilon=1e-7, restore_norms=False):
     """The kernel after one OrthoReg update ``W - step_size * (G - diag(G)) F`` (Eq. 5.10)."""
     w = _filters(kernel)
@@ -130,11 +166,7 @@ class OrthoRegUpdate(keras.callbacks.Callback):
         self.restore_norms = restore_norms
 
     def _kernels(self):
-        if self.layer_names is not None:
-            return [self.model.get_layer(name).kernel for name in self.layer_names]
-        return [layer.kernel for layer in self.model.layers
-                if isinstance(getattr(layer, "kernel", None), keras.Variable)
-                and len(layer.kernel.shape) >= 3]
+        return orthoreg_kernels(self.model, self.layer_names)
 
     def _learning_rate(self):
         lr = self.model.optimizer.learning_rate

@@ -9,8 +9,10 @@ runs/<name>/<timestamp>/
   checkpoints/     last.keras and best.keras, written atomically
   backup/          the newest complete training state; a killed run resumes from it
   model.keras      the final model
-  class_names.json class names per output
-  metrics.json     test metrics, training history, throughput
+  class_names.json class names per target task
+  objectives.json  each output's target, loss, weight, metrics (and a standardized target's statistics)
+  metrics.json     test metrics (and tables: confusion counts, per-attribute accuracies), history,
+                   throughput
 ```
 
 Example:
@@ -25,7 +27,6 @@ print(result.test_metrics)
 import dataclasses
 import functools
 import logging
-import math
 import pathlib
 import statistics
 import time
@@ -34,6 +35,8 @@ import keras
 import tensorflow as tf
 
 from kerasfg import config as config_lib
+from kerasfg import optimization
+from kerasfg.optimization import learning_rate_schedule  # noqa: F401  (part of this module's API)
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
 from kerasfg.io_utils import atomic_file, write_json
 
@@ -47,14 +50,20 @@ class DataSplits:
     Attributes:
         train, validation, test: `tf.data.Dataset`s of `(inputs dict, targets dict)` batches.
         input_shape: shape of one image.
-        num_classes: number of classes per task (targets and extra inputs).
-        class_names: class names per task.
+        num_classes: number of classes per task (targets and extra inputs); the number of
+            attributes of a multilabel task, 1 for a regression task (the width of its output).
+        class_names: class names per task (attribute names of a multilabel task; none for a
+            regression task).
         train_size: number of training examples.
         preprocessing: how stored images become model pixels, for the serving signatures (a
             `kerasfg.export.Preprocessing`), or None when the images need no resizing.
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
+        tasks: the `kerasfg.data.dataset.Task` of every task (its kind: class, multilabel or
+            regression).
+        train_labels: the training split's labels of each regression target (for its
+            standardization).
     """
 
     train: tf.data.Dataset
@@ -66,6 +75,8 @@ class DataSplits:
     train_size: int
     preprocessing: object | None = None
     validation_masks: dict | None = None
+    tasks: dict | None = None
+    train_labels: dict | None = None
 
 
 @dataclasses.dataclass
@@ -128,11 +139,10 @@ def fit(config, *, callbacks=(), resume=None):
     keras.config.set_dtype_policy(precision)
     try:
         with strategy.scope():
-            model = build_model(config, data)
-            steps_per_epoch = math.ceil(data.train_size / config.data.batch_size)
-            compile_model(model, config.train, jit_compile, steps_per_epoch)
+            model, objectives = build_compiled_model(config, data, jit_compile)
     finally:
         keras.config.set_dtype_policy(previous_policy)
+    objectives.write(run_dir)
 
     _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
                           data.validation_masks)
@@ -143,21 +153,26 @@ def fit(config, *, callbacks=(), resume=None):
         Checkpoint(run_dir / "checkpoints"),
         backup,
         meter,
+        *optimization.training_callbacks(model, config.train),
     ]
     if config.train.early_stopping_patience is not None:
         built_in.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.train.early_stopping_patience,
             restore_best_weights=True))
     start = time.perf_counter()
-    history = model.fit(data.train, validation_data=data.validation, epochs=config.train.epochs,
+    history = model.fit(objectives.arrange(data.train),
+                        validation_data=objectives.arrange(data.validation),
+                        epochs=config.train.epochs,
                         shuffle=False,  # the training dataset shuffles itself
                         callbacks=[*built_in, *callbacks], verbose=config.train.verbose)
-    test_metrics = {k: float(v) for k, v in model.evaluate(
-        data.test, return_dict=True, verbose=0).items()}
+    test = objectives.arrange(data.test)
+    test_metrics = {k: float(v) for k, v in model.evaluate(test, return_dict=True, verbose=0).items()}
+    test_tables = objectives.evaluate_tables(model, test)
 
     with atomic_file(run_dir / "model.keras", mode=None) as temp:
         model.save(temp)
-    target_names = {task: list(data.class_names[task]) for task in config.data.targets}
+    target_names = {task: list(data.class_names[task]) for task in config.data.targets
+                    if task in data.class_names}
     write_json(run_dir / "class_names.json", target_names)  # read by `kerasfg export RUN_DIR`
     result = RunResult(
         run_dir=run_dir, model=model, history={k: [float(v) for v in values]
@@ -171,6 +186,7 @@ def fit(config, *, callbacks=(), resume=None):
                                            preprocessing=data.preprocessing)
     write_json(run_dir / "metrics.json", {
         "test": test_metrics,
+        **({"test_tables": test_tables} if test_tables else {}),
         "history": result.history,
         "epochs_completed": backup.initial_epoch + len(result.history.get("loss", [])),
         "resumed_from": str(backup.resumed_from) if backup.resumed_from else None,
@@ -250,12 +266,15 @@ def _synthetic_splits(data_config, tasks):
     synthetic = data_config.synthetic
     render = functools.partial(
         synthetic_faces, num_identities=synthetic.num_identities, image_size=synthetic.image_size,
-        difficulty=synthetic.difficulty, identity_seed=synthetic.identity_seed)
-    # Different image seeds for the three splits, the same people in all of them.
-    train, validation, test = (render(count, seed=synthetic.seed * 3 + offset) for offset, count in
-                               enumerate((synthetic.train_images, synthetic.val_images,
-                                          synthetic.test_images)))
-    _check_tasks(tasks, train.class_names, "the synthetic faces")
+        difficulty=synthetic.difficulty)
+    # Different image seeds for the three splits; the same people in all of them, or other people in
+    # the validation and test splits when they must be subject-disjoint.
+    train, validation, test = (
+        render(count, seed=synthetic.seed * 3 + offset,
+               identity_seed=synthetic.identity_seed + (offset if synthetic.subject_disjoint else 0))
+        for offset, count in enumerate((synthetic.train_images, synthetic.val_images, synthetic.test_images)))
+    _check_tasks(tasks, train.tasks, "the synthetic faces")
+    known = {task: train.tasks[task] for task in tasks}
 
     def as_dataset(faces, training):
         return faces.as_dataset(inputs=data_config.inputs, targets=data_config.targets,
@@ -265,9 +284,12 @@ def _synthetic_splits(data_config, tasks):
     return DataSplits(
         train=as_dataset(train, True), validation=as_dataset(validation, False),
         test=as_dataset(test, False), input_shape=train.images.shape[1:],
-        num_classes={task: train.num_classes[task] for task in tasks},
-        class_names={task: train.class_names[task] for task in tasks}, train_size=len(train),
-        validation_masks={task: validation.masks[task] for task in data_config.targets})
+        num_classes={task: train.num_classes.get(task, 1) for task in tasks},
+        class_names={task: train.class_names[task] for task in tasks if task in train.class_names},
+        train_size=len(train),
+        validation_masks={task: validation.masks[task] for task in data_config.targets
+                          if task in validation.masks},
+        tasks=known, train_labels=_regression_labels(train.labels, known))
 
 
 def _dataset_splits(data_config, tasks, run_dir):
@@ -281,7 +303,8 @@ def _dataset_splits(data_config, tasks, run_dir):
     parts = load_splits(spec.name, spec.root, tuple(dict.fromkeys(roles.values())), seed=spec.seed,
                         run_dir=run_dir, **optional, **spec.options)
     train = parts[spec.train_split]
-    _check_tasks(tasks, train.class_names, f"dataset {spec.name!r}")
+    _check_tasks(tasks, train.tasks, f"dataset {spec.name!r}")
+    known = {task: train.tasks[task] for task in tasks}
 
     def as_dataset(part, training):
         return part.as_dataset(data_config.batch_size, training=training, inputs=data_config.inputs,
@@ -291,9 +314,15 @@ def _dataset_splits(data_config, tasks, run_dir):
     return DataSplits(
         train=as_dataset(train, True), validation=as_dataset(parts[spec.val_split], False),
         test=as_dataset(parts[spec.test_split], False), input_shape=train.input_shape,
-        num_classes={task: train.num_classes[task] for task in tasks},
-        class_names={task: tuple(train.class_names[task]) for task in tasks}, train_size=len(train),
-        preprocessing=Preprocessing(**train.preprocessing))
+        num_classes={task: train.num_classes.get(task, 1) for task in tasks},
+        class_names={task: tuple(train.class_names[task]) for task in tasks
+                     if task in train.class_names},
+        train_size=len(train), preprocessing=Preprocessing(**train.preprocessing),
+        tasks=known, train_labels=_regression_labels(train.labels, known))
+
+
+def _regression_labels(labels, tasks):
+    return {name: labels[name] for name, task in tasks.items() if task.kind == "regression"}
 
 
 def _check_tasks(tasks, available, source):
@@ -304,52 +333,87 @@ def _check_tasks(tasks, available, source):
 
 
 def build_model(config, data):
-    """Build the model of ``config`` for the tasks and image shape of ``data``."""
-    from kerasfg.models import build_model as build_registered
+    """Build the model of ``config`` for the tasks and image shape of ``data``.
 
+    A model that predicts one task (`kerasfg.models.registry.RegisteredModel.single_task`) gets
+    that task's number of classes as an int; the others a dict ``{task: classes}``, one output per
+    target. Extra inputs (``data.inputs`` besides the image) go to builders that take
+    ``extra_inputs``; other builders must make those inputs themselves.
+
+    Raises:
+        ConfigError: when the model's inputs are not the ones ``data.inputs`` feeds, or a
+            single-task model gets several targets.
+    """
+    from kerasfg.models.registry import build_model as build_registered
+    from kerasfg.models.registry import registered_model
+
+    try:
+        registered = registered_model(config.model.name)
+    except ValueError as error:
+        raise config_lib.ConfigError(f"model.name: {error}") from error
+    targets = {task: data.num_classes[task] for task in config.data.targets}
+    if registered.single_task:
+        if len(targets) != 1:
+            raise config_lib.ConfigError(
+                f"data.targets: model {config.model.name!r} predicts one task; got {list(targets)}.")
+        targets = next(iter(targets.values()))
     extra_inputs = {name: data.num_classes[name] for name in config.data.inputs if name != "image"}
     options = dict(config.model.options)
-    if extra_inputs:
+    if extra_inputs and registered.accepts("extra_inputs"):
         options["extra_inputs"] = extra_inputs
-    return build_registered(
-        config.model.name, input_shape=data.input_shape,
-        num_classes={task: data.num_classes[task] for task in config.data.targets},
+    model = build_registered(
+        config.model.name, input_shape=data.input_shape, num_classes=targets,
         attention=config.model.attention, activation=config.model.activation, **options)
+    fed = sorted(config.data.inputs)
+    taken = sorted(tensor.name for tensor in model.inputs)
+    if len(fed) > 1 and taken != fed:
+        raise config_lib.ConfigError(f"data.inputs: model {config.model.name!r} takes the inputs "
+                                     f"{taken}; the config feeds {fed}.")
+    return model
 
 
-def compile_model(model, train_config, jit_compile, steps_per_epoch=1):
-    """Compile with one sparse categorical cross-entropy loss and accuracy metric per output.
+def build_compiled_model(config, data, jit_compile):
+    """The model of ``config``, ready to train on ``data``, and its objectives.
+
+    Builds it, loads ``train.initial_weights``, freezes ``train.freeze``, attaches weight decay and
+    OrthoReg, resolves the objectives and compiles. Call it inside the strategy's scope.
+
+    Returns:
+        ``(model, objectives)``: the compiled model and its `kerasfg.objectives.Objectives`.
+    """
+    from kerasfg import objectives as objectives_lib
+    from kerasfg.fine_tuning import freeze_layers, load_initial_weights
+
+    model = build_model(config, data)
+    objectives = objectives_lib.from_config(config, model, data)
+    if config.train.initial_weights:
+        load_initial_weights(model, config.train.initial_weights, config.train.skip_mismatch)
+    if config.train.freeze:
+        freeze_layers(model, config.train.freeze)
+    optimization.attach_regularizers(model, config.train)
+    compile_model(model, config.train, jit_compile,
+                  optimization.steps_per_epoch(data.train_size, config.data.batch_size), objectives)
+    return model, objectives
+
+
+def compile_model(model, train_config, jit_compile, steps_per_epoch=1, objectives=None):
+    """Compile with the optimizer of ``train_config`` and the losses and metrics of ``objectives``.
 
     Args:
         model: the model.
         train_config: a `TrainConfig`.
         jit_compile: whether to compile the steps with XLA.
         steps_per_epoch: training steps per epoch, to place the learning-rate schedule's decays.
+        objectives: the model's `kerasfg.objectives.Objectives`; None for softmax cross-entropy
+            and accuracy on every output (weighed by ``train_config.loss_weights``).
     """
-    from kerasfg.losses import classification_objective
+    if objectives is None:
+        from kerasfg import objectives as objectives_lib
 
-    try:
-        objective = classification_objective(model, train_config.loss_weights)
-    except ValueError as error:
-        raise config_lib.ConfigError(f"train.{error}") from error
-    optimizer = keras.optimizers.get({
-        "class_name": train_config.optimizer.name,
-        "config": {"learning_rate": learning_rate_schedule(train_config, steps_per_epoch),
-                   **train_config.optimizer.options}})
-    model.compile(optimizer=optimizer, jit_compile=jit_compile, **objective)
-
-
-def learning_rate_schedule(train_config, steps_per_epoch):
-    """The learning rate, or a `keras.optimizers.schedules` schedule, of ``train_config``."""
-    optimizer = train_config.optimizer
-    rate = optimizer.learning_rate
-    if optimizer.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(rate, train_config.epochs * steps_per_epoch)
-    if optimizer.schedule == "step":
-        boundaries = [epoch * steps_per_epoch for epoch in sorted(optimizer.decay_epochs)]
-        values = [rate * optimizer.decay_factor**k for k in range(len(boundaries) + 1)]
-        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    return rate
+        objectives = objectives_lib.classification(model, train_config.loss_weights)
+    model.compile(optimizer=optimization.build_optimizer(train_config, steps_per_epoch),
+                  jit_compile=jit_compile, run_eagerly=train_config.run_eagerly,
+                  **objectives.compile_arguments())
 
 
 def resolve_precision(precision):

@@ -95,6 +95,11 @@ CASES = [
     Case("pain", lambda tmp: ["--set", "data.source=unbc", "--set", f"data.root={tmp / 'nothing'}"],
          r"dataset root .*nothing does not exist; expected Images/"),
     Case("prepare-faces", lambda tmp: [str(tmp / "no_such_folder"), str(tmp / "out")], r"no_such_folder"),
+    Case("reproduce", lambda tmp: [str(tmp / "table.yaml")], r"grid file .*table\.yaml does not exist"),
+    Case("reproduce", lambda tmp: [str(_file(tmp, "t.yaml", "paper: '1'\n"))], r"t\.yaml: table: missing"),
+    Case("reproduce", lambda tmp: [str(pathlib.Path(__file__).resolve().parents[1] / "experiments" / "001"
+                                       / "table-3-3.yaml"), "--data-root", str(tmp / "nothing")],
+         r"nothing/ck\+"),
     Case("visualize", lambda tmp: [str(_zip_without_a_model(tmp)), str(_png(tmp)), "--out", str(tmp / "o")],
          r"empty\.keras: the \.keras model file cannot be loaded"),
     Case("visualize", lambda tmp: [str(_run_without_model(tmp)), str(_png(tmp)), "--out", str(tmp / "o")],

@@ -179,3 +179,13 @@ def test_bad_designs_are_named():
         codes.make_code("data_based", 10)
     with pytest.raises(ValueError, match="6-bit code, but its input has 5"):
         codes.OutputCodes(np.ones((3, 6)))(np.ones((2, 5), "float32"))
+
+
+def test_model_class_similarity_compares_the_class_means_of_a_layer():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="features")(inputs))
+    x = np.random.default_rng(10).normal(size=(12, 2)).astype("float32")
+    labels = np.arange(12) % 3
+    data = tf.data.Dataset.from_tensor_slices((x, {"identity": labels})).batch(5)
+    similarity = codes.model_class_similarity(model, data, "features", 3, target="identity")
+    np.testing.assert_allclose(similarity, codes.class_similarity(model(x), labels, 3), rtol=1e-6)

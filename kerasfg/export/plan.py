@@ -173,6 +173,9 @@ class ExportPlan:
         gradcam: the :class:`~kerasfg.export.explain.GradcamProbe` of ``explain="gradcam"``, else None.
         assets: ``{file name: bytes}`` written under the version's ``assets/`` besides kerasfg's own files.
         metadata: extra entries of ``assets/kerasfg_export.json``.
+        head_layers: ``{head: the layer that produces it}``; a head layer may describe itself to the export
+            (:func:`head_descriptions`) and add serving outputs (``serving_outputs(head, outputs)``: the
+            expected age of a DEX head).
     """
 
     model: keras.Model
@@ -183,6 +186,7 @@ class ExportPlan:
     gradcam: _explain.GradcamProbe | None = None
     assets: dict = dataclasses.field(default_factory=dict)
     metadata: dict = dataclasses.field(default_factory=dict)
+    head_layers: dict = dataclasses.field(default_factory=dict)
 
     @property
     def signature_names(self):
@@ -215,8 +219,30 @@ class ExportPlan:
                               f"(batch, classes)); the model's outputs are {list(outputs)}")
         if metadata is not None and not isinstance(metadata, dict):
             raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
+        head_layers = {head: _explain.producing_layer(outputs[head]) for head in served.heads}
+        head_assets, head_metadata = head_descriptions(head_layers)
         return cls(model, served, preprocessing, _check_class_names(class_names, outputs, served), explain,
-                   gradcam, _check_assets(assets, served.heads), dict(metadata or {}))
+                   gradcam, _check_assets({**head_assets, **(assets or {})}, served.heads),
+                   {**head_metadata, **(metadata or {})}, head_layers)
+
+
+def head_descriptions(head_layers):
+    """The assets and metadata entries that head layers give of themselves: ``(assets, metadata)``.
+
+    A head layer with a method ``export_description(head) -> (assets, metadata)`` (an output-code head: its
+    code matrix; a DEX head: its age bins) adds ``assets`` (``{file name: bytes}``) and ``metadata``
+    (``{key: {head: entry}}``; the entries of several heads under one key are merged).
+    """
+    assets, metadata = {}, {}
+    for head, layer in head_layers.items():
+        describe = getattr(layer, "export_description", None)
+        if describe is None:
+            continue
+        files, entries = describe(head)
+        assets.update(files)
+        for key, by_head in entries.items():
+            metadata.setdefault(key, {}).update(by_head)
+    return assets, metadata
 
 
 def _gradcam_layer(model, outputs, name):

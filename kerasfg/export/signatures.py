@@ -94,13 +94,17 @@ class Signatures:
         return classes
 
     def head_outputs(self, outputs):
-        """``<head>_probs``, ``<head>_class`` and (with a table) ``<head>_name`` of every head."""
+        """``<head>_probs``, ``<head>_class`` and (with a table) ``<head>_name`` of every head, and the outputs
+        its layer adds (``serving_outputs``, e.g. a DEX head's ``<head>_years``)."""
         result = {}
         for head, cls in self.top_classes(outputs).items():
             result[f"{head}_probs"] = tf.cast(outputs[head], tf.float32)
             result[f"{head}_class"] = cls
             if head in self.tables:
                 result[f"{head}_name"] = self.tables[head].lookup(tf.cast(cls, tf.int64))
+            serving_outputs = getattr(self.plan.head_layers.get(head), "serving_outputs", None)
+            if serving_outputs is not None:
+                result.update(serving_outputs(head, result[f"{head}_probs"]))
         return result
 
     # -- the signatures

@@ -12,7 +12,8 @@ Single-task (``abn_resnet``, as the official code ``models/imagenet/resnet.py`` 
   (``features``) and the classifier (``perception_logits``).
 
 Outputs ``{"attention_logits", "perception_logits", "attention_map"}``: float32 logits and the
-float32 map ``(batch, h, w, 1)``. Train with the summed loss ``CE(attention) + CE(perception)``:
+float32 map ``(batch, h, w, 1)``. Train with the summed loss ``CE(attention) + CE(perception)``,
+the default objective (`ABN_OBJECTIVE`) `kerasfg.training` uses, or by hand:
 ``model.compile(optimizer, **abn_losses())``. Accuracy is read on ``perception_logits``.
 
 Multi-task for facial attributes (``abn_multitask``; the paper's Sec. 3.4 and ABN_CelebA): the
@@ -183,21 +184,35 @@ def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="re
 
 # === Config ===
 
+# L = L_att + L_per (Eq. 3): the cross-entropy of both branches on the same target (softmax for a
+# class task, sigmoid per attribute for the multi-task network), weights 1 and 1 unless the config's
+# objectives.<output>.weight says otherwise; accuracy is read on the perception branch, as in the
+# paper; the map is not trained directly.
+ABN_OBJECTIVE = {
+    "attention_logits": {"metrics": []},
+    "perception_logits": {},
+    "attention_map": {"loss": "none"},
+}
+
 
 def abn_losses(multitask=False, attention_weight=1.0, perception_weight=1.0):
     """``compile`` arguments for ABN: the summed loss ``w_a L_att + w_p L_per``.
 
     Softmax cross-entropy on integer labels (single-task) or sigmoid cross-entropy on 0/1 labels
-    of shape ``(batch, T)`` (multi-task), both from logits; no loss on ``attention_map``:
+    of shape ``(batch, T)`` (multi-task, missing labels masked out), both from logits; no loss on
+    ``attention_map`` (the losses of `kerasfg.objectives`, which trains ABN from a config):
 
         model.compile(optimizer="sgd", **abn_losses())
         model.fit(images, {"attention_logits": y, "perception_logits": y}, ...)
 
     No metrics are included: Keras 3.15's compiled metrics need a target for every output, the
-    map included. Measure accuracy on ``model.predict(images)["perception_logits"]``.
+    map included (`kerasfg.objectives.Objectives.arrange` gives it a placeholder). Measure accuracy
+    on ``model.predict(images)["perception_logits"]``.
     """
-    loss = (keras.losses.BinaryCrossentropy(from_logits=True) if multitask
-            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    from kerasfg.objectives import build_loss
+
+    loss = build_loss("sigmoid_cross_entropy" if multitask else "softmax_cross_entropy",
+                      from_logits=True)
     return {
         "loss": {"attention_logits": loss, "perception_logits": loss},
         "loss_weights": {"attention_logits": attention_weight,
@@ -205,6 +220,15 @@ def abn_losses(multitask=False, attention_weight=1.0, perception_weight=1.0):
     }
 
 
-register_model("abn_resnet")(abn_resnet)
-register_model("abn_cifar_resnet")(functools.partial(abn_resnet, style="cifar", depth=110))
-register_model("abn_multitask")(abn_multitask)
+def _smallest(options):
+    """ResNet-18 (ImageNet style) or ResNet-8 (CIFAR style), the smallest each style builds."""
+    return {"depth": 8 if options.get("style") == "cifar" else 18, "block": None}
+
+
+register_model("abn_resnet", objective=ABN_OBJECTIVE, single_task=True,
+               smoke_options=_smallest)(abn_resnet)
+register_model("abn_cifar_resnet", objective=ABN_OBJECTIVE, single_task=True,
+               smoke_options={"depth": 8, "block": None})(
+    functools.partial(abn_resnet, style="cifar", depth=110))
+register_model("abn_multitask", objective=ABN_OBJECTIVE, single_task=True,
+               smoke_options=_smallest)(abn_multitask)

@@ -89,6 +89,13 @@ def cifar_resnet(*, input_shape, num_classes, attention=None, activation="relu",
 
 # === Config ===
 
+
+def smallest_cifar_resnet(options):
+    """The smallest depth of the block type: 8 (basic, n = 1) or 11 (bottleneck)."""
+    return {"depth": 11 if options.get("block") == "bottleneck" else 8}
+
+
 for _depth in (20, 32, 44, 56, 110):
-    register_model(f"cifar_resnet{_depth}")(functools.partial(cifar_resnet, depth=_depth))
-register_model("cifar_resnet")(cifar_resnet)
+    register_model(f"cifar_resnet{_depth}", smoke_options=smallest_cifar_resnet)(
+        functools.partial(cifar_resnet, depth=_depth))
+register_model("cifar_resnet", smoke_options=smallest_cifar_resnet)(cifar_resnet)

@@ -43,7 +43,6 @@ import functools
 
 import keras
 
-from kerasfg.losses import classification_objective
 from kerasfg.models.blocks import image_input, task_classes
 from kerasfg.models.cifar_resnet import cifar_resnet_features
 from kerasfg.models.registry import register_model
@@ -129,7 +128,18 @@ def multibranch_head(features, config, *, identity_classes, expression_classes, 
 # === Functional Model ===
 
 
-@register_model("face_head")
+def _smallest(options):
+    """Narrow hidden layers, on the smallest form of the backbone's family."""
+    backbone = options.get("backbone") or ""
+    smallest = ({"depth": 18} if backbone.startswith("resnet") else
+                {"depth": 8} if backbone.startswith("cifar_resnet") else
+                {"fc_units": 8, "pool_padding": "same"} if backbone.startswith("vgg") else
+                {"depth": 10, "width": 1} if backbone == "wide_resnet" else {})
+    return {"hidden_units": 8,
+            "backbone_options": {**(options.get("backbone_options") or {}), **smallest}}
+
+
+@register_model("face_head", smoke_options=_smallest)
 def face_head(*, input_shape, num_classes, attention=None, activation="relu", config="E",
               backbone=None, backbone_options=None, freeze_backbone=False, expression_classes=7,
               hidden_units=1024, dropout=0.5, rescale=None, name=None):
@@ -210,11 +220,13 @@ def face_head(*, input_shape, num_classes, attention=None, activation="relu", co
 def face_head_losses(model, loss_weights=None):
     """``compile`` arguments: categorical cross-entropy per output (integer labels), with weights.
 
-    The face heads' objective is `kerasfg.losses.classification_objective`.
+    A thin call into `kerasfg.objectives.classification_objective`.
 
     Args:
         model: a `face_head` (or any model with a dict of softmax outputs).
         loss_weights: ``{output: weight}``; outputs not named get 1.0 (the thesis's unstated
             default, Keras's).
     """
+    from kerasfg.objectives import classification_objective
+
     return classification_objective(model, loss_weights)

@@ -46,7 +46,8 @@ def residual_block(x, filters, strides, activation, attention, name):
 # === Functional Model ===
 
 
-@register_model("face_resnet")
+@register_model("face_resnet",
+                smoke_options={"widths": [16, 32], "blocks": [1, 1], "hidden_units": 8})
 def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
                 widths=(32, 64, 128), blocks=(1, 1, 1), stem_strides=1, extra_inputs=None,
                 hidden_units=128, dropout=0.3, name="face_resnet"):

@@ -26,7 +26,7 @@ TASKS = ("regression", "classification")
 DEFAULT_OUTPUTS = {"regression": "pspi", "classification": "expression"}
 
 
-@register_model("pain_cnn")
+@register_model("pain_cnn", smoke_options={"filters": (8, 8, 16, 16, 16), "fc_units": 16}, smoke_image_size=32)
 def pain_cnn(*, input_shape=(224, 224, 3), num_classes=1, attention=None, activation="relu", task="regression",
              contrast=True, contrast_scale=64.0, fc_units=4096, dropout=0.5, filters=VGG_FILTERS,
              attention_placement="last", weights=None, name=None):

@@ -12,17 +12,15 @@ One image input, at high resolution (600x600 in the thesis; any size works), fee
   features go to the classifier, and a **grid head** scores the ``k x k`` cells: ``grid_head="conv"``
   (default) is a 1x1 convolution from the last convolution (``conv5_3``) to one score per position
   (``where_grid_conv``), resized bilinearly to ``k x k``, so that each cell's score comes from the
-  features that see it; ``"dense"`` is a dense layer from the flattened, pooled last convolution (the
-  values of pool5) to the ``k**2`` scores (``where_grid_dense``). `kerasfg.layers.GlimpseGrid`
-  (``glimpse_grid``) turns the scores into ``G = softmax`` over the cells (``G >= 0``, ``sum G = 1``)
-  and chooses the top ``n``.
+  features that see it; ``"dense"`` is a dense layer from the flattened pool5 to the ``k**2`` scores
+  (``where_grid_dense``). `kerasfg.layers.GlimpseGrid` (``glimpse_grid``) turns the scores into
+  ``G = softmax`` over the cells (``G >= 0``, ``sum G = 1``) and chooses the top ``n``.
 - **what**: `kerasfg.layers.GlimpsePatches` (``glimpse_patches``) cuts only the ``n`` chosen cells out of
   the high-resolution image; they go through VGG's first conv blocks, up to pool3
   (``patch_features="pool3"``, the thesis's choice) or pool4, with the where stream's weights
   (``share_weights=True``) or their own (``patch_conv1_1``..., initialized like the where stream's), then
-  global average pooling
-  (``what_gap``) and `kerasfg.layers.GlimpseWeighting` (``glimpse_weighting``: ``"eltwise"``, Eq. 3.2,
-  default; ``"weighted_sum"``, Eq. 3.1; ``"none"``).
+  global average pooling (``what_gap``) and `kerasfg.layers.GlimpseWeighting` (``glimpse_weighting``:
+  ``"eltwise"``, Eq. 3.2, default; ``"weighted_sum"``, Eq. 3.1; ``"none"``).
 
 **Merge** (``merge``): ``"concat"`` L2-normalizes both streams and concatenates them (default);
 ``"add"`` projects the patch features into the where features' space (``what_projection``) and adds.
@@ -75,18 +73,21 @@ def where_stream(x, blocks, attention):
     return last_conv, pool5
 
 
-def grid_scores(head, last_conv, grid_size):
+def grid_scores(head, last_conv, pool5, grid_size):
     """The where stream's score map ``(batch, h, w, 1)`` for `GlimpseGrid` (module docstring)."""
     if head == "conv":
         return keras.layers.Conv2D(1, 1, name="where_grid_conv")(last_conv)
-    pooled = keras.layers.MaxPooling2D(2, strides=2, name="where_grid_pool")(last_conv)
-    flat = keras.layers.Flatten(name="where_grid_flatten")(pooled)
+    flat = keras.layers.Flatten(name="where_grid_flatten")(pool5)
     scores = keras.layers.Dense(grid_size * grid_size, name="where_grid_dense")(flat)
     return keras.layers.Reshape((grid_size, grid_size, 1), name="where_grid_scores")(scores)
 
 
 def merge_streams(where, what, merge):
-    """Merge the where and what feature vectors: L2-normalize and concatenate, or project and add."""
+    """Merge the where and what feature vectors: L2-normalize and concatenate, or project and add.
+
+    The where stream is the merge's first input, so the CAM methods, which walk back from an output along
+    first inputs, explain its pool5 (a feature map of the whole image) by default.
+    """
     if merge == "concat":
         where = keras.layers.UnitNormalization(name="where_l2")(where)
         what = keras.layers.UnitNormalization(name="what_l2")(what)
@@ -118,8 +119,8 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
                       weights=None, grid_size=16, num_glimpses=5, low_resolution=(224, 224), grid_head="conv",
                       selection="top", weighting="eltwise", renormalize=False, patch_features="pool3",
                       patch_size=None, share_weights=True, merge="concat", where_pooling="flatten",
-                      fc_units=4096, dropout=0.5, filters=VGG_FILTERS, classifier_activation="softmax",
-                      rescale=None, seed=None, name=None):
+                      fc_units=4096, dropout=0.5, filters=VGG_FILTERS, batch_norm=False,
+                      classifier_activation="softmax", rescale=None, seed=None, name=None):
     """Build the where/what glimpse attention network (module docstring).
 
     Args:
@@ -151,6 +152,9 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         dropout: dropout rate after ``fc6`` and ``fc7``.
         filters: the widths of VGG's five conv blocks (VGG's own; smaller ones for smoke runs: pretrained
             weights need VGG's).
+        batch_norm: a BN after every convolution (VGG-BN), for training from scratch; with shared
+            weights the patch stream shares the BN layers too (each call normalizes its own batch; the
+            moving statistics follow both).
         classifier_activation: ``"softmax"``, or None for logits.
         rescale: None, ``"unit"`` or ``"symmetric"`` (0..255 pixels rescaled inside; see
             `kerasfg.models.blocks.image_input`); the VGG-Face trunk takes RGB 0..255 (None).
@@ -184,23 +188,21 @@ def glimpse_attention(*, input_shape, num_classes, attention=None, activation="r
         raise ValueError(f"glimpse_attention: `filters` must give the width of each of VGG's 5 blocks; "
                          f"received {filters!r}.")
     naming = TRUNKS[trunk]
-    blocks = [vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1]) for b in range(1, 6)]
+    blocks = [vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], batch_norm=batch_norm)
+              for b in range(1, 6)]
     depth = PATCH_FEATURES[patch_features]
     _check_cell_size(input_shape, grid_size, patch_size, depth)
     patch_blocks = blocks[:depth] if share_weights else [
-        vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], prefix="patch_")
-        for b in range(1, depth + 1)]
+        vgg_block_layers(b, activation=activation, naming=naming, width=filters[b - 1], batch_norm=batch_norm,
+                         prefix="patch_") for b in range(1, depth + 1)]
 
     low = keras.layers.Resizing(*low_resolution, interpolation="bilinear", name="where_resize")(x)
     last_conv, pool5 = where_stream(low, blocks, attention)
-    scores = grid_scores(grid_head, last_conv, grid_size)
+    scores = grid_scores(grid_head, last_conv, pool5, grid_size)
     grid, cells = GlimpseGrid(grid_size, num_glimpses, selection=selection, seed=seed, name="glimpse_grid")(scores)
     patches = GlimpsePatches(grid_size, patch_size, name="glimpse_patches")([x, cells])
     what = keras.layers.GlobalAveragePooling2D(name="what_gap")(_apply(sum(patch_blocks, []), patches))
     what = GlimpseWeighting(weighting, renormalize=renormalize, name="glimpse_weighting")([what, grid, cells])
-    # The where stream's pool5 feeds only the merge, by a shorter path than any patch feature map, so it
-    # follows the what stream in the model's layer order: it is the last 4-D feature map of the image
-    # batch, the layer the CAM methods explain by default (the grid head pools its own copy for this).
 
     if where_pooling == "flatten":
         where = keras.layers.Flatten(name="where_flatten")(pool5)
@@ -231,4 +233,6 @@ def load_trunk_weights(model, path, where_blocks, patch_blocks):
 
 # === Config ===
 
-register_model("glimpse_attention")(glimpse_attention)
+register_model("glimpse_attention", smoke_image_size=32, smoke_options={
+    "grid_size": 4, "num_glimpses": 2, "low_resolution": (32, 32), "fc_units": 8,
+    "filters": (8, 16, 16, 32, 32)})(glimpse_attention)

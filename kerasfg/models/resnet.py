@@ -267,5 +267,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
 # === Config ===
 
 for _depth in (18, 34, 50, 101, 152):
-    register_model(f"resnet{_depth}")(functools.partial(resnet, depth=_depth, version=1))
-    register_model(f"resnet{_depth}v2")(functools.partial(resnet, depth=_depth, version=2))
+    register_model(f"resnet{_depth}", smoke_options={"depth": 18})(
+        functools.partial(resnet, depth=_depth, version=1))
+    register_model(f"resnet{_depth}v2", smoke_options={"depth": 18})(
+        functools.partial(resnet, depth=_depth, version=2))

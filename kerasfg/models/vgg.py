@@ -161,7 +161,7 @@ def vgg_features(x, *, depth=16, head="fc", fc_units=4096, dropout=0.0, activati
 def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16, batch_norm=False,
         attention_placement="last", attention_residual=None, head="fc", fc_units=4096, dropout=0.0,
         pool_padding="valid", augmented=False, space_mode="depth_to_space", augmented_options=None,
-        classifier_activation="softmax", rescale=None, name=None):
+        filters=VGG_FILTERS, classifier_activation="softmax", rescale=None, name=None):
     """Build a VGG classifier.
 
     Args:
@@ -182,6 +182,7 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
         augmented: put an attention-augmented convolution in front (module docstring).
         space_mode: ``"depth_to_space"`` (default) or ``"reshape"`` (the FEI report's).
         augmented_options: keyword arguments of `augmented_stem`.
+        filters: the widths of the five conv blocks (VGG's by default).
         classifier_activation: ``"softmax"``, or None for logits.
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
@@ -196,7 +197,7 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
     x = vgg_features(x, depth=depth, head=head, fc_units=fc_units, dropout=dropout,
                      activation=activation, batch_norm=batch_norm, attention=attention,
                      attention_placement=attention_placement,
-                     attention_residual=attention_residual, pool_padding=pool_padding)
+                     attention_residual=attention_residual, pool_padding=pool_padding, filters=filters)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
     default = f"vgg{depth}{'_bn' if batch_norm else ''}{'_cam' if head == 'cam' else ''}"
     return keras.Model(image, outputs, name=name or ("augmented_" + default if augmented else default))
@@ -204,8 +205,14 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
 
 # === Config ===
 
+# The smallest VGG: narrow fully connected layers, and "same" pooling so that tiny inputs fit.
+SMALLEST = {"fc_units": 8, "pool_padding": "same"}
+
 for _depth in (16, 19):
-    register_model(f"vgg{_depth}")(functools.partial(vgg, depth=_depth))
-    register_model(f"vgg{_depth}_bn")(functools.partial(vgg, depth=_depth, batch_norm=True))
-    register_model(f"vgg{_depth}_cam")(functools.partial(vgg, depth=_depth, head="cam"))
-register_model("vgg16_augmented")(functools.partial(vgg, depth=16, augmented=True))
+    register_model(f"vgg{_depth}", smoke_options=SMALLEST)(functools.partial(vgg, depth=_depth))
+    register_model(f"vgg{_depth}_bn", smoke_options=SMALLEST)(
+        functools.partial(vgg, depth=_depth, batch_norm=True))
+    register_model(f"vgg{_depth}_cam", smoke_options=SMALLEST)(
+        functools.partial(vgg, depth=_depth, head="cam"))
+register_model("vgg16_augmented", smoke_options=SMALLEST)(
+    functools.partial(vgg, depth=16, augmented=True))

@@ -117,7 +117,8 @@ def vgg_face_features(x, *, layer="fc7", attention=None, activation="relu", fc_u
 # === Functional Model ===
 
 
-@register_model("vgg_face")
+@register_model("vgg_face", smoke_options={"filters": (8, 8, 16, 16, 16), "fc_units": 16},
+                smoke_image_size=32)
 def vgg_face(*, input_shape=(224, 224, 3), num_classes=VGG_FACE_IDENTITIES, attention=None, activation="relu",
              include_top=True, pooling=None, features=(), fc_units=4096, dropout=0.5, filters=VGG_FILTERS,
              attention_placement="last", preprocessing="vgg_face", classifier_activation="softmax", weights=None,

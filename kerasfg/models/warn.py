@@ -12,13 +12,13 @@ points are the official code's (``attention_layers = [2, 1, 0][:attention_depth]
 
 The output ``log_probs`` is the gated mixture ``sum_i g_i log_softmax(o_i)``; it is not normalized,
 and the official loss is the negative log-likelihood on it plus the masks' diversity penalty (which
-the layer adds itself): ``model.compile(optimizer, **warn_losses())``.
+the layer adds itself): the default objective (`WARN_OBJECTIVE`) of `kerasfg.training`, or
+``model.compile(optimizer, **warn_losses())``.
 """
 
 import keras
 
 from kerasfg.layers import AttendRectify
-from kerasfg.losses import NegativeLogLikelihood
 from kerasfg.models.blocks import image_input
 from kerasfg.models.registry import register_model
 from kerasfg.models.wide_resnet import wide_resnet_trunk
@@ -26,7 +26,13 @@ from kerasfg.models.wide_resnet import wide_resnet_trunk
 # === Functional Model ===
 
 
-@register_model("warn")
+# The official loss: the negative log-likelihood of the gated mixture (the masks' diversity penalty,
+# weighted by the builder's ``reg_weight``, is added by the AttendRectify layer), accuracy on it.
+WARN_OBJECTIVE = {"log_probs": {"loss": "nll", "metrics": ["accuracy"]}}
+
+
+@register_model("warn", objective=WARN_OBJECTIVE, single_task=True,
+                smoke_options={"depth": 10, "width": 1})
 def warn(*, input_shape, num_classes, attention=None, activation="relu", depth=28, width=10,
          dropout=0.0, attention_depth=3, num_heads=4, gate="softmax", reg_weight=1e-3, rescale=None,
          name=None):
@@ -71,8 +77,9 @@ def warn(*, input_shape, num_classes, attention=None, activation="relu", depth=2
 
 
 def warn_losses():
-    """``compile`` arguments for WARN: NLL on the gated log-probability mixture, and accuracy."""
-    return {
-        "loss": {"log_probs": NegativeLogLikelihood()},
-        "metrics": {"log_probs": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
-    }
+    """``compile`` arguments for WARN: NLL on the gated log-probability mixture, and accuracy (the
+    loss and metric of `kerasfg.objectives`, which trains WARN from a config)."""
+    from kerasfg.objectives import build_loss, build_metric
+
+    return {"loss": {"log_probs": build_loss("nll")},
+            "metrics": {"log_probs": [build_metric("accuracy")]}}

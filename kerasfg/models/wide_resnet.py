@@ -86,7 +86,7 @@ def wide_resnet_features(x, *, depth=28, width=10, dropout=0.0, attention=None, 
 # === Functional Model ===
 
 
-@register_model("wide_resnet")
+@register_model("wide_resnet", smoke_options={"depth": 10, "width": 1})
 def wide_resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=28, width=10,
                 dropout=0.0, classifier_activation="softmax", rescale=None, name=None):
     """Build WRN-depth-width.

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from kerasfg.models import build_model
 from kerasfg.vis import AttentionMapProbe, ModelGraph
-from kerasfg.vis.cam import feature_layer
+from kerasfg.vis.introspect import feature_layer
 
 FILTERS = (8, 16, 16, 32, 32)
 SMALL = dict(input_shape=(32, 32, 3), num_classes={"age": 8, "gender": 2}, grid_size=4, num_glimpses=2,

@@ -1,0 +1,509 @@
+"""The experiment grid of one results table: its YAML schema, validation, and its cells at a scale.
+
+A grid file (``experiments/<paper>/<table>.yaml``) names the paper and the table, the metric a cell
+reports, a base config, the axes of the grid, how rows and columns of the table are formed from the
+axes, the overrides of each scale, and the published numbers as ``targets``::
+
+    paper: "003"                                  # the folder under experiments/
+    source: 003_ceae3a2973220ea9.txt              # the paper's file in papers/
+    table: Table 1
+    title: Top-1 error (%) on CIFAR-100 of ResNets and ABNs
+    notes: NOTES-000-003.md                       # where the targets are copied from ...
+    provenance: B5, Table 1 [paper]               # ... and where in it, with its provenance tag
+    metric:                                       # a dotted path into a cell's metrics.json (the
+      name: top-1 error (%)                       # first found of a list), and its transform:
+      key: [test.perception_logits_accuracy, test.accuracy]   # identity, percent, error_percent
+      transform: error_percent
+    base: {data: ..., model: ..., train: ...}     # an ExperimentConfig shared by every cell
+    axes:                                         # the grid: every combination of one value per axis
+      depth:
+        - {label: ResNet20, set: {model.options.depth: 20}}
+      method:
+        - {label: ResNet g(x), set: {model.name: cifar_resnet}}
+        - {label: ABN Eq. 2, set: {model.name: abn_cifar_resnet}, smoke: {...}}
+    rows: [depth]                                 # axes whose labels name the table's rows ...
+    columns: [method]                             # ... and columns (every axis in one of them)
+    seeds: [0]                                    # each cell is run once per seed (train.seed)
+    scales:                                       # overrides per scale, applied last
+      smoke: {set: {...}}
+      synthetic: {seeds: [0, 1, 2], set: {data.source: synthetic, ...}, only: {depth: [ResNet20]}}
+      full: {set: {...}}
+    targets:                                      # row label -> column label -> number
+      ResNet20: {ResNet g(x): 31.47, ABN Eq. 2: 30.46}
+
+A scale's ``only`` keeps the named labels of an axis at that scale (a budget: fewer cells on synthetic
+faces). A ``set`` maps dotted config keys to values (``model.options.depth: 20``). An axis value may also hold
+``smoke:``, ``synthetic:`` or ``full:`` blocks of dotted keys applied at that scale only, and an ``id``
+(its part of the cell's directory name; a slug of the label by default). A row label is the row axes'
+non-empty labels joined by ``" + "`` (``VGG-16 + CBAM``; an empty label, e.g. for no attention,
+leaves ``VGG-16``), and the same for columns. A target is a number, null (not in the paper, or lost),
+or ``{value: ..., tag: ..., note: ...}`` when its provenance differs from the file's.
+
+A cell's config is, in order: ``base``; each axis value's ``set`` and its block of the scale; its
+seed as ``train.seed``; at ``smoke`` scale, the stand-in (`SMOKE`: a tiny synthetic set, one epoch,
+eager steps, and the model's smallest form, `kerasfg.models.registry.RegisteredModel.smallest`);
+then the scale's ``set``, which has the last word. At ``full`` scale a relative
+``data.dataset.root`` (and ``train.initial_weights``) is under ``--data-root``.
+"""
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import pathlib
+import re
+
+import yaml
+
+from kerasfg import config as config_lib
+from kerasfg.config import ConfigError
+
+SCALES = ("smoke", "synthetic", "full")
+TRANSFORMS = {
+    "identity": lambda value: value,
+    "percent": lambda value: 100.0 * value,
+    "error_percent": lambda value: 100.0 * (1.0 - value),
+}
+REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description")
+TARGET_KEYS = ("value", "tag", "note")
+
+# The smoke stand-in: the same builders and objectives on a tiny synthetic set, one step an epoch.
+SMOKE = {
+    "data.source": "synthetic",
+    "data.batch_size": 8,
+    "data.synthetic.num_identities": 4,
+    "data.synthetic.train_images": 8,
+    "data.synthetic.val_images": 8,
+    "data.synthetic.test_images": 8,
+    "data.synthetic.difficulty": 0.0,
+    "train.epochs": 1,
+    "train.run_eagerly": True,
+    "train.precision": "float32",
+    "train.jit_compile": False,
+    "train.distribute": "none",
+    "train.verbose": 0,
+    "train.early_stopping_patience": None,
+    "train.initial_weights": None,
+    "export.enabled": False,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisValue:
+    """One value of an axis: its label, directory id and overrides (all scales, and per scale)."""
+
+    label: str
+    id: str
+    set: dict
+    per_scale: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A published number and where it comes from."""
+
+    value: float | None
+    tag: str | None = None
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One run of the grid.
+
+    Attributes:
+        id: its directory name (axis ids and the seed).
+        labels: ``{axis: label}``.
+        seed: its seed.
+        row, column: the table row and column it belongs to.
+        config: its `kerasfg.config.ExperimentConfig`.
+    """
+
+    id: str
+    labels: dict
+    seed: int
+    row: str
+    column: str
+    config: object
+
+    @property
+    def fingerprint(self):
+        """A hash of what the cell trains: cells with the same one train the same network on the same
+        data (the registered name counts by the network it builds, the unused data section not at all)."""
+        from kerasfg.models.registry import registered_model
+
+        described = self.config.to_dict()
+        described.pop("name")
+        described.pop("runs_dir")
+        described["data"].pop("dataset" if self.config.data.source == "synthetic" else "synthetic")
+        model = described["model"]
+        model["name"], model["options"] = registered_model(model["name"]).network(model["options"])
+        return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class Grid:
+    """A loaded and validated grid file (see the module docstring).
+
+    Attributes:
+        path: the file.
+        paper, table, title, source, notes, provenance, description: what it reproduces.
+        metric: ``{"name", "key", "transform"}``.
+        base: the base config (a mapping).
+        axes: ``{axis: [AxisValue]}`` in file order.
+        rows, columns: the axes forming the table's rows and columns.
+        seeds: the seeds of every cell.
+        scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
+        targets: ``{row label: {column label: Target}}``.
+    """
+
+    path: pathlib.Path
+    paper: str
+    table: str
+    title: str
+    metric: dict
+    base: dict
+    axes: dict
+    rows: list
+    columns: list
+    seeds: list
+    scales: dict
+    targets: dict
+    source: str | None = None
+    notes: str | None = None
+    provenance: str | None = None
+    description: str | None = None
+
+    @property
+    def id(self):
+        """The grid file's name without ``.yaml`` (``table-3-3``): the grid directory's name."""
+        return self.path.stem
+
+    def row_labels(self):
+        """The table's row labels, in grid order."""
+        return _labels(self.axes, self.rows)
+
+    def column_labels(self):
+        """The table's column labels, in grid order."""
+        return _labels(self.axes, self.columns)
+
+    def seeds_at(self, scale):
+        return list(self.scales.get(scale, {}).get("seeds", self.seeds))
+
+    def cells(self, scale="full", data_root="."):
+        """Every cell of the grid at ``scale``, in grid order (the last axis varies fastest).
+
+        Raises:
+            ConfigError: naming the grid file and the cell when a cell's config is invalid.
+        """
+        check_scale(scale)
+        only = self.scales.get(scale, {}).get("only", {})
+        cells = []
+        for values in _product([[v for v in values if axis not in only or v.label in only[axis]]
+                                for axis, values in self.axes.items()]):
+            labels = {axis: value.label for axis, value in zip(self.axes, values)}
+            for seed in self.seeds_at(scale):
+                cell_id = "__".join([*(value.id for value in values), f"seed{seed}"])
+                data = copy.deepcopy(self.base)
+                for value in values:
+                    _apply(data, value.set)
+                    _apply(data, value.per_scale.get(scale, {}))
+                _apply(data, {"train.seed": seed, "name": cell_id})
+                try:
+                    if scale == "smoke":
+                        data = smoke_stand_in(data)
+                    _apply(data, self.scales.get(scale, {}).get("set", {}))
+                    config = _at_scale(config_lib.from_dict(data), scale, data_root)
+                except ConfigError as error:
+                    raise ConfigError(f"{self.path}: cell {cell_id}: {error}") from error
+                cells.append(Cell(cell_id, labels, seed, _join(labels, self.rows),
+                                  _join(labels, self.columns), config))
+        return cells
+
+
+def slug(text):
+    """``"Table 3.3"`` -> ``"table-3-3"``: lower case, runs of other characters as one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "none"
+
+
+def check_scale(scale):
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {list(SCALES)}; received {scale!r}.")
+
+
+def load_grid(path):
+    """Load and validate a grid file.
+
+    Returns:
+        A `Grid`.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ConfigError: naming the file and the dotted key of what is wrong.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"grid file {path} does not exist; expected experiments/<paper>/<table>.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    try:
+        grid = _parse(path, data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+    grid.cells("full")  # every cell's config is valid (its error names the cell)
+    return grid
+
+
+def _parse(path, data):
+    _mapping("grid", data)
+    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key; expected one of {sorted(REQUIRED + OPTIONAL)}.")
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise ConfigError(f"{missing[0]}: missing; a grid needs {list(REQUIRED)}.")
+    for key in ("paper", "table", "title", *(k for k in ("source", "notes", "provenance", "description")
+                                             if k in data)):
+        if not isinstance(data[key], str) or not data[key]:
+            raise ConfigError(f"{key}: expected a non-empty string, got {data[key]!r}.")
+    metric = _metric(data["metric"])
+    _mapping("base", data["base"])
+    axes = _axes(data["axes"])
+    rows, columns = _axis_list("rows", data["rows"], axes), _axis_list("columns", data["columns"], axes)
+    both = sorted(set(rows) & set(columns))
+    if both:
+        raise ConfigError(f"columns: axis {both[0]!r} is also in rows; each axis belongs to one of them.")
+    left = [axis for axis in axes if axis not in rows + columns]
+    if left:
+        raise ConfigError(f"rows: axis {left[0]!r} is in neither rows nor columns.")
+    seeds = _seeds("seeds", data.get("seeds", [0]))
+    scales = _scales(data.get("scales") or {}, axes)
+    grid = Grid(path=path, paper=data["paper"], table=data["table"], title=data["title"], metric=metric,
+                base=data["base"], axes=axes, rows=rows, columns=columns, seeds=seeds, scales=scales,
+                targets={}, **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
+    grid.targets = _targets(data["targets"], grid)
+    return grid
+
+
+def _mapping(key, value):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}.")
+    return value
+
+
+def _metric(metric):
+    _mapping("metric", metric)
+    unknown = sorted(set(metric) - {"name", "key", "transform"})
+    if unknown:
+        raise ConfigError(f"metric.{unknown[0]}: unknown key; expected name, key and transform.")
+    if not isinstance(metric.get("name"), str) or not metric["name"]:
+        raise ConfigError(f"metric.name: expected a non-empty string, got {metric.get('name')!r}.")
+    keys = [metric.get("key")] if isinstance(metric.get("key"), str) else metric.get("key")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ConfigError(f"metric.key: expected a dotted path into the cell's metrics.json (e.g. "
+                          f"test.accuracy), or a list of them (the first found is read), got "
+                          f"{metric.get('key')!r}.")
+    transform = metric.get("transform", "identity")
+    if transform not in TRANSFORMS:
+        raise ConfigError(f"metric.transform: expected one of {sorted(TRANSFORMS)}, got {transform!r}.")
+    return {"name": metric["name"], "key": keys, "transform": transform}
+
+
+def _overrides(key, value):
+    _mapping(key, value)
+    for name in value:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{key}: expected dotted config keys such as model.options.depth, got {name!r}.")
+    return dict(value)
+
+
+def _axes(axes):
+    _mapping("axes", axes)
+    if not axes:
+        raise ConfigError("axes: expected at least one axis, got {}.")
+    parsed = {}
+    for axis, values in axes.items():
+        key = f"axes.{axis}"
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{key}: expected a non-empty list of values, got {values!r}.")
+        parsed[axis], seen = [], set()
+        for i, value in enumerate(values):
+            item = f"{key}[{i}]"
+            _mapping(item, value)
+            unknown = sorted(set(value) - {"label", "id", "set", *SCALES})
+            if unknown:
+                raise ConfigError(f"{item}.{unknown[0]}: unknown key; expected label, id, set, "
+                                  f"{', '.join(SCALES)}.")
+            label = value.get("label")
+            if not isinstance(label, str):
+                raise ConfigError(f"{item}.label: expected a string (may be empty), got {label!r}.")
+            value_id = str(value.get("id") or slug(label))
+            if label in seen or value_id in {v.id for v in parsed[axis]}:
+                raise ConfigError(f"{item}.label: {label!r} (id {value_id!r}) appears twice in axis {axis!r}.")
+            seen.add(label)
+            parsed[axis].append(AxisValue(
+                label, value_id, _overrides(f"{item}.set", value.get("set") or {}),
+                {scale: _overrides(f"{item}.{scale}", value[scale] or {}) for scale in SCALES if scale in value}))
+    return parsed
+
+
+def _axis_list(key, value, axes):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a list of axis names, got {value!r}.")
+    for i, axis in enumerate(value):
+        if axis not in axes:
+            raise ConfigError(f"{key}[{i}]: {axis!r} is not an axis; the axes are {list(axes)}.")
+    return list(value)
+
+
+def _seeds(key, seeds):
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"{key}: expected a non-empty list of integer seeds, got {seeds!r}.")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{key}: seeds repeat in {seeds!r}.")
+    return list(seeds)
+
+
+def _scales(scales, axes):
+    _mapping("scales", scales)
+    parsed = {}
+    for scale, block in scales.items():
+        key = f"scales.{scale}"
+        if scale not in SCALES:
+            raise ConfigError(f"{key}: unknown scale; expected one of {list(SCALES)}.")
+        block = _mapping(key, block or {})
+        unknown = sorted(set(block) - {"set", "seeds", "only"})
+        if unknown:
+            raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected set, seeds and only.")
+        parsed[scale] = {"set": _overrides(f"{key}.set", block.get("set") or {}),
+                         "only": _only(f"{key}.only", block.get("only") or {}, axes)}
+        if "seeds" in block:
+            parsed[scale]["seeds"] = _seeds(f"{key}.seeds", block["seeds"])
+    return parsed
+
+
+def _only(key, only, axes):
+    _mapping(key, only)
+    for axis, labels in only.items():
+        if axis not in axes:
+            raise ConfigError(f"{key}.{axis}: not an axis; the axes are {list(axes)}.")
+        known = [value.label for value in axes[axis]]
+        if not isinstance(labels, list) or not labels or any(label not in known for label in labels):
+            raise ConfigError(f"{key}.{axis}: expected a non-empty list of its labels {known}, got {labels!r}.")
+    return {axis: list(labels) for axis, labels in only.items()}
+
+
+def _targets(targets, grid):
+    _mapping("targets", targets)
+    rows, columns = grid.row_labels(), grid.column_labels()
+    parsed = {}
+    for row, values in targets.items():
+        key = f"targets.{row}"
+        if row not in rows:
+            raise ConfigError(f"{key}: {row!r} is not a row of the grid; its rows are {rows}.")
+        _mapping(key, values)
+        parsed[row] = {}
+        for column, target in values.items():
+            item = f"{key}.{column}"
+            if column not in columns:
+                raise ConfigError(f"{item}: {column!r} is not a column of the grid; its columns are {columns}.")
+            parsed[row][column] = _target(item, target)
+    return parsed
+
+
+def _target(key, target):
+    if isinstance(target, dict):
+        unknown = sorted(set(target) - set(TARGET_KEYS))
+        if unknown or "value" not in target:
+            raise ConfigError(f"{key}: expected a number, null or a mapping with value (and tag, note), "
+                              f"got {target!r}.")
+        return Target(_number(f"{key}.value", target["value"]), target.get("tag"), target.get("note"))
+    return Target(_number(key, target))
+
+
+def _number(key, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number or null, got {value!r}.")
+    return float(value)
+
+
+def _labels(axes, names):
+    return [_join(dict(zip(names, combination)), names)
+            for combination in _product([[v.label for v in axes[name]] for name in names])]
+
+
+def _join(labels, names):
+    return " + ".join(labels[name] for name in names if labels[name])
+
+
+def _product(lists):
+    combinations = [[]]
+    for values in lists:
+        combinations = [[*combination, value] for combination in combinations for value in values]
+    return combinations
+
+
+def _apply(data, overrides):
+    """Set each dotted key of ``overrides`` in the nested mapping ``data``."""
+    for dotted, value in overrides.items():
+        node = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{dotted}: {part} is not a section (it is {child!r}).")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+
+
+def _at_scale(config, scale, data_root):
+    """Check the smoke stand-in's tasks, or put a full-scale config's data paths under ``data_root``."""
+    if scale == "smoke":
+        tasks = synthetic_tasks()
+        missing = [task for task in [*config.data.targets, *config.data.inputs]
+                   if task != "image" and task not in tasks]
+        if missing:
+            raise ConfigError(f"data.targets: {missing} are not tasks of the synthetic faces {sorted(tasks)}; "
+                              f"the smoke stand-in needs them (set them in the grid's scales.smoke.set).")
+    if scale == "full":
+        root = pathlib.Path(data_root).expanduser()
+        if config.data.source == "dataset" and not pathlib.Path(config.data.dataset.root).expanduser().is_absolute():
+            config.data.dataset.root = str(root / config.data.dataset.root)
+        weights = config.train.initial_weights
+        if weights and not pathlib.Path(weights).expanduser().is_absolute():
+            config.train.initial_weights = str(root / weights)
+    return config
+
+
+def smoke_stand_in(data):
+    """A config mapping on the smoke stand-in (`SMOKE`): the same builder in its smallest form and the
+    same objectives, one epoch on a few synthetic faces of the smallest size the model takes."""
+    from kerasfg.models.registry import registered_model
+
+    config = config_lib.from_dict(copy.deepcopy(data))
+    try:
+        registered = registered_model(config.model.name)
+    except ValueError as error:
+        raise ConfigError(f"model.name: {error}") from error
+    data = config.to_dict()
+    _apply(data, SMOKE)
+    _apply(data, {"data.synthetic.image_size": registered.smoke_image_size,
+                  "model.options": registered.smallest(dict(config.model.options))})
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def synthetic_tasks():
+    """The tasks the synthetic faces provide."""
+    from kerasfg.data.synthetic import synthetic_faces
+
+    return tuple(synthetic_faces(1, num_identities=2, image_size=16).labels)

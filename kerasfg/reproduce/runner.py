@@ -1,0 +1,211 @@
+"""Run the cells of a grid, each an ordinary run directory, resumable at any point.
+
+```
+<out>/<paper>/<table>/<scale>/
+  grid.yaml                the grid file as it was run
+  cells/<cell id>/         an ordinary run directory (`kerasfg.training.fit`) ...
+    log.txt                ... with its own log (one per cell)
+    result.json            written last, atomically: a cell without it is not finished
+    logs/                  its TensorBoard logs, and its HParams session
+  hparams/                 the grid's HParams experiment (`tensorboard --logdir` the grid directory)
+  results.csv, results.md  the table: our mean and standard deviation over seeds beside the paper's
+```
+
+A finished cell (one with ``result.json``) is skipped; an unfinished one resumes from its newest
+backup (`kerasfg.checkpoints.ResumableBackup`), so running the same command again continues the
+grid where it stopped. Cells whose configs are identical (at smoke scale, e.g. ResNet-101 and
+ResNet-152 in their smallest form on the same stand-in data) train once; the others record the
+run they share.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import pathlib
+import shutil
+import time
+
+import keras
+
+from kerasfg.config import ConfigError
+from kerasfg.io_utils import write_json
+from kerasfg.reproduce import hparams
+from kerasfg.reproduce.grid import TRANSFORMS, check_scale
+from kerasfg.reproduce.results import write_results
+
+logger = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+LOG_FILE = "log.txt"
+
+
+@dataclasses.dataclass
+class GridRun:
+    """What `run_grid` did.
+
+    Attributes:
+        directory: the grid directory.
+        cells: every cell, in grid order.
+        trained, skipped, shared: ids of the cells trained now, found finished, and sharing the run of
+            an identical cell.
+        results: ``{cell id: result dict}`` of every finished cell.
+    """
+
+    directory: pathlib.Path
+    cells: list
+    trained: list
+    skipped: list
+    shared: list
+    results: dict
+
+
+def grid_directory(grid, scale, out="runs/reproduce"):
+    """``<out>/<paper>/<table>/<scale>``."""
+    return pathlib.Path(out) / grid.paper / grid.id / scale
+
+
+def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbacks=(), progress=False):
+    """Run every cell of ``grid`` at ``scale`` and write the table.
+
+    Args:
+        grid: a `kerasfg.reproduce.Grid` (`kerasfg.reproduce.load_grid`).
+        scale: ``"smoke"``, ``"synthetic"`` or ``"full"``.
+        data_root: the folder relative dataset roots are under (full scale).
+        out: the parent of all grid directories.
+        callbacks: extra Keras callbacks for every cell's ``fit``.
+        progress: show a progress bar over the cells.
+
+    Returns:
+        A `GridRun`.
+
+    Raises:
+        ConfigError: when a cell's config is invalid (before any training).
+        DatasetLayoutError: when a dataset is missing or malformed (before any training).
+    """
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    check_scale(scale)
+    cells = grid.cells(scale, data_root)
+    check_datasets(cells)
+    directory = grid_directory(grid, scale, out)
+    (directory / "cells").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(grid.path, directory / "grid.yaml")
+    run = GridRun(directory, cells, [], [], [], {})
+    first_of = {}
+    bar = tqdm(cells, desc=f"reproduce {grid.paper} {grid.table} [{scale}]", unit="cell",
+               disable=not progress)
+    with logging_redirect_tqdm(), bar:  # log lines above the bar, not through it
+        for cell in bar:
+            bar.set_postfix_str(cell.id, refresh=True)
+            _run_cell(run, cell, first_of.setdefault(cell.fingerprint, cell), grid.metric, callbacks)
+    hparams.write_experiment(directory / "hparams", grid, cells, run.results)
+    write_results(directory, grid, cells, run.results, scale)
+    return run
+
+
+def _run_cell(run, cell, shared, metric, callbacks):
+    """Skip a finished cell, share the result of ``shared`` (the first cell with the same
+    fingerprint), or train it."""
+    cell_dir = run.directory / "cells" / cell.id
+    if (cell_dir / RESULT_FILE).is_file():
+        run.skipped.append(cell.id)
+    elif shared is not cell:
+        _share(cell, run.results[shared.id], cell_dir)
+        run.shared.append(cell.id)
+    else:
+        _train(cell, cell_dir, metric, callbacks)
+        run.trained.append(cell.id)
+    result = json.loads((cell_dir / RESULT_FILE).read_text())
+    run.results[cell.id] = result
+    hparams.write_session(cell_dir / "logs", cell, result)
+
+
+def _train(cell, cell_dir, metric, callbacks):
+    from kerasfg import training
+
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    with _cell_log(cell_dir / LOG_FILE):
+        logger.info("cell %s: %s, seed %d", cell.id, cell.labels, cell.seed)
+        start = time.perf_counter()
+        result = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks])
+        metrics = json.loads((cell_dir / "metrics.json").read_text())
+        value = read_metric(metrics, metric)
+        logger.info("cell %s: %s = %.4f (%.0f s)", cell.id, metric["name"], value, time.perf_counter() - start)
+    keras.utils.clear_session(free_memory=False)
+    write_json(cell_dir / RESULT_FILE, {
+        "cell": cell.id, "labels": cell.labels, "seed": cell.seed, "row": cell.row, "column": cell.column,
+        "value": value, "metric": metric["name"], "test": metrics["test"],
+        "epochs_completed": metrics["epochs_completed"], "run_dir": str(result.run_dir), "shared_with": None,
+    })
+
+
+def _share(cell, result, cell_dir):
+    """A cell whose config is identical to a finished cell's records that cell's result."""
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cell_dir / RESULT_FILE, {**result, "cell": cell.id, "labels": cell.labels, "seed": cell.seed,
+                                        "row": cell.row, "column": cell.column, "shared_with": result["cell"]})
+
+
+def read_metric(metrics, metric):
+    """The table's value of a cell: the first of ``metric["key"]`` (dotted paths) found in its
+    ``metrics.json``, transformed.
+
+    Raises:
+        ConfigError: naming the keys looked for and the test metrics there are.
+    """
+    for key in metric["key"]:
+        node = metrics
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return TRANSFORMS[metric["transform"]](float(node))
+    raise ConfigError(f"metric.key: none of {metric['key']} is in the run's metrics.json; its test metrics "
+                      f"are {sorted(metrics.get('test', {}))}.")
+
+
+def check_datasets(cells):
+    """Read the labels of every dataset the cells use, once each, before any training.
+
+    Raises:
+        DatasetLayoutError: naming the path looked at and the layout expected.
+    """
+    from kerasfg.data import load_dataset
+
+    seen = set()
+    for cell in cells:
+        spec = cell.config.data.dataset
+        if cell.config.data.source != "dataset":
+            continue
+        key = json.dumps([spec.name, spec.root, spec.options], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        logger.info("checking dataset %s at %s", spec.name, spec.root)
+        load_dataset(spec.name, spec.root, None, validate=False, **spec.options)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Log each epoch's metrics (into the cell's log file)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items()))
+        logger.info("epoch %d: %s", epoch + 1, values)
+
+
+@contextlib.contextmanager
+def _cell_log(path):
+    """Send the logging records of the block to ``path`` as well."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root, package = logging.getLogger(), logging.getLogger("kerasfg")
+    previous = package.level
+    root.addHandler(handler)
+    package.setLevel(logging.INFO)  # kerasfg's own records, whatever the console shows
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        package.setLevel(previous)
+        handler.close()
