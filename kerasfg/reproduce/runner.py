@@ -88,7 +88,12 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
 
     check_scale(scale)
     cells = grid.cells(scale, data_root)
-    check_datasets(cells)
+    if grid.runner == "pain":
+        from kerasfg.pain.reproduce import check_data
+
+        check_data(cells)
+    else:
+        check_datasets(cells)
     directory = grid_directory(grid, scale, out)
     (directory / "cells").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(grid.path, directory / "grid.yaml")
@@ -99,7 +104,7 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     with logging_redirect_tqdm(), bar:  # log lines above the bar, not through it
         for cell in bar:
             bar.set_postfix_str(cell.id, refresh=True)
-            _run_cell(run, cell, first_of.setdefault(cell.fingerprint, cell), grid.metric, callbacks)
+            _run_cell(run, cell, first_of.setdefault(cell.fingerprint, cell), cell.metric or grid.metric, callbacks)
     hparams.write_experiment(directory / "hparams", grid, cells, run.results)
     write_results(directory, grid, cells, run.results, scale)
     return run
@@ -112,7 +117,7 @@ def _run_cell(run, cell, shared, metric, callbacks):
     if (cell_dir / RESULT_FILE).is_file():
         run.skipped.append(cell.id)
     elif shared is not cell:
-        _share(cell, run.results[shared.id], cell_dir)
+        _share(cell, run.results[shared.id], cell_dir, metric)
         run.shared.append(cell.id)
     else:
         _train(cell, cell_dir, metric, callbacks)
@@ -124,28 +129,39 @@ def _run_cell(run, cell, shared, metric, callbacks):
 
 def _train(cell, cell_dir, metric, callbacks):
     from kerasfg import training
+    from kerasfg.config import ExperimentConfig
 
     cell_dir.mkdir(parents=True, exist_ok=True)
     with _cell_log(cell_dir / LOG_FILE):
         logger.info("cell %s: %s, seed %d", cell.id, cell.labels, cell.seed)
         start = time.perf_counter()
-        result = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks])
-        metrics = json.loads((cell_dir / "metrics.json").read_text())
+        if isinstance(cell.config, ExperimentConfig):
+            run_dir = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks]).run_dir
+            metrics = json.loads((cell_dir / "metrics.json").read_text())
+            test, epochs = metrics["test"], metrics["epochs_completed"]
+        else:  # the pain system (runner: pain)
+            from kerasfg.pain import reproduce as pain_runner
+
+            metrics, run_dir = pain_runner.train_cell(cell, cell_dir)
+            test, epochs = pain_runner.summary(metrics), cell.config.cnn.epochs
         value = read_metric(metrics, metric)
         logger.info("cell %s: %s = %.4f (%.0f s)", cell.id, metric["name"], value, time.perf_counter() - start)
     keras.utils.clear_session(free_memory=False)
     write_json(cell_dir / RESULT_FILE, {
         "cell": cell.id, "labels": cell.labels, "seed": cell.seed, "row": cell.row, "column": cell.column,
-        "value": value, "metric": metric["name"], "test": metrics["test"],
-        "epochs_completed": metrics["epochs_completed"], "run_dir": str(result.run_dir), "shared_with": None,
+        "value": value, "metric": metric["name"], "test": test,
+        "epochs_completed": epochs, "run_dir": str(run_dir), "shared_with": None,
     })
 
 
-def _share(cell, result, cell_dir):
-    """A cell whose config is identical to a finished cell's records that cell's result."""
+def _share(cell, result, cell_dir, metric):
+    """A cell whose config is identical to a finished cell's records that cell's run, with its own metric
+    read from the run's ``metrics.json`` (cells that differ only in an axis of the metric key)."""
     cell_dir.mkdir(parents=True, exist_ok=True)
+    metrics = json.loads((pathlib.Path(result["run_dir"]) / "metrics.json").read_text())
     write_json(cell_dir / RESULT_FILE, {**result, "cell": cell.id, "labels": cell.labels, "seed": cell.seed,
-                                        "row": cell.row, "column": cell.column, "shared_with": result["cell"]})
+                                        "row": cell.row, "column": cell.column, "value": read_metric(metrics, metric),
+                                        "shared_with": result["cell"]})
 
 
 def read_metric(metrics, metric):

@@ -61,8 +61,9 @@ def test_cnn_and_lstm_learn_the_synthetic_pain_intensity(pain_run):
     np.testing.assert_array_equal(predictions["frame"], held_out)  # every held-out frame, in order
     assert set(predictions["subject"]) == {HELD_OUT} and np.isfinite(predictions["lstm"]).all()
     np.testing.assert_array_equal(predictions["pspi"], video.labels["pspi"][held_out])
-    row = metrics["lstm"]["per_subject"][0]
+    row = metrics["lstm"]["per_subject"]["13"]  # the thesis numbers the subjects in sorted order
     assert row["subject"] == HELD_OUT and row["pain_total"] + row["no_pain_total"] == len(held_out)
+    assert metrics["final"] == {**metrics["lstm"], "model": "lstm"}
 
 
 @pytest.mark.slow
