@@ -1,4 +1,5 @@
-"""The results table of a grid: our mean and standard deviation over seeds beside the paper's number.
+"""The results table of a grid: our mean and standard deviation over seeds (and the grid's ``repeats``, such as
+cross-validation folds) beside the paper's number.
 
 ``results.csv`` has one line per table row and, per table column, our mean, the standard deviation
 over seeds (sample, n - 1; 0 for one seed), the number of finished seeds, the paper's value and the
@@ -72,8 +73,9 @@ def results_markdown(grid, table, scale, seeds):
     if grid.notes:
         lines.append(f"Targets: `{grid.notes}`{', ' + grid.provenance if grid.provenance else ''}. ")
     keys = " or ".join(f"`{key}`" for key in grid.metric["key"])
+    repeats = f", averaged over the {', '.join(grid.repeats)} axis too" if grid.repeats else ""
     lines += [f"Metric: {grid.metric['name']} ({keys}, {grid.metric['transform']}). "
-              f"Scale: {scale}, seeds {seeds}.", "", SCALE_NOTES[scale], ""]
+              f"Scale: {scale}, seeds {seeds}{repeats}.", "", SCALE_NOTES[scale], ""]
     header = [" + ".join(grid.rows) or "row"]
     for column in columns:
         header += [f"{column} ours" if column else "ours", f"{column} paper" if column else "paper", "Δ"]
