@@ -64,7 +64,6 @@ import json
 import pathlib
 import re
 
-import yaml
 
 from kerasfg import config as config_lib
 from kerasfg.config import ConfigError
@@ -274,10 +273,7 @@ def load_grid(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"grid file {path} does not exist; expected experiments/<paper>/<table>.yaml.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    data = config_lib.read_yaml(path)
     try:
         grid = _parse(path, data)
     except ConfigError as error:
