@@ -97,7 +97,7 @@ def registered_model(name):
 
 
 def build_model(name, *, input_shape, num_classes, attention=None, activation="relu", output_codes=None,
-                dex=None, **options):
+                dex=None, attention_options=None, **options):
     """Build a registered model.
 
     Args:
@@ -110,6 +110,8 @@ def build_model(name, *, input_shape, num_classes, attention=None, activation="r
             (see `kerasfg.models.heads`).
         dex: ``{task: [min_age, max_age]}`` (or ``true`` for 0..100): DEX age heads; a DEX task needs no
             entry in ``num_classes``.
+        attention_options: constructor arguments of every attention layer (``{"ratio": 4}`` for SE or
+            CBAM, ``{"kernel_size": 3}`` for ECA); the config's ``model.options.attention_options``.
         **options: further keyword arguments of the builder.
 
     Returns:
@@ -121,6 +123,10 @@ def build_model(name, *, input_shape, num_classes, attention=None, activation="r
     """
     builder = registered_model(name).builder
     input_shape = _shape_tuple(input_shape)
+    if attention_options and attention not in (None, "none"):
+        from kerasfg.layers import get_attention
+
+        attention = get_attention(attention, **attention_options)
     if not (output_codes or dex):
         return builder(input_shape=input_shape, num_classes=num_classes, attention=attention,
                        activation=activation, **options)

@@ -67,15 +67,17 @@ import re
 
 from kerasfg import config as config_lib
 from kerasfg.config import ConfigError
+from kerasfg.reproduce.claims import parse_claims
 
 SCALES = ("smoke", "synthetic", "full")
 TRANSFORMS = {
     "identity": lambda value: value,
     "percent": lambda value: 100.0 * value,
     "error_percent": lambda value: 100.0 * (1.0 - value),
+    "minutes": lambda value: value / 60.0,
 }
 REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
-OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "runner")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims", "runner")
 RUNNERS = ("training", "pain")
 TARGET_KEYS = ("value", "tag", "note")
 
@@ -102,12 +104,14 @@ SMOKE = {
 
 @dataclasses.dataclass(frozen=True)
 class AxisValue:
-    """One value of an axis: its label, directory id and overrides (all scales, and per scale)."""
+    """One value of an axis: its label, directory id, overrides (all scales, and per scale), and the
+    keys of the grid's metric it replaces (a column that reads another measure of the same run)."""
 
     label: str
     id: str
     set: dict
     per_scale: dict
+    metric: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +134,8 @@ class Cell:
         row, column: the table row and column it belongs to.
         config: its `kerasfg.config.ExperimentConfig` (a `kerasfg.pain.config.PainExperimentConfig` for the
             pain runner).
-        metric: the grid's metric with the cell's axis ids in its keys.
+        metric: what it contributes to the table (the grid's ``metric``, with its axis values'
+            ``metric`` keys, and the cell's axis ids in place of the axes its keys name in braces).
     """
 
     id: str
@@ -176,6 +181,7 @@ class Grid:
         runner: ``"training"`` (`kerasfg.training.fit`) or ``"pain"`` (`kerasfg.pain.reproduce`).
         scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
         targets: ``{row label: {column label: Target}}``.
+        claims: the table's claims (`kerasfg.reproduce.claims.Claim`).
     """
 
     path: pathlib.Path
@@ -195,6 +201,7 @@ class Grid:
     provenance: str | None = None
     description: str | None = None
     repeats: list = dataclasses.field(default_factory=list)
+    claims: list = dataclasses.field(default_factory=list)
     runner: str = "training"
 
     @property
@@ -229,7 +236,10 @@ class Grid:
                                 for axis, values in self.axes.items()]):
             labels = {axis: value.label for axis, value in zip(self.axes, values)}
             ids = {axis: value.id for axis, value in zip(self.axes, values)}
-            metric = {**self.metric, "key": [key.format(**ids) for key in self.metric["key"]]}
+            metric = dict(self.metric)
+            for value in values:
+                metric.update(value.metric)
+            metric["key"] = [key.format(**ids) for key in metric["key"]]
             for seed in self.seeds_at(scale):
                 cell_id = "__".join([*(value.id for value in values), f"seed{seed}"])
                 data = copy.deepcopy(self.base)
@@ -323,6 +333,8 @@ def _parse(path, data):
                 targets={}, repeats=repeats, runner=runner,
                 **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
     grid.targets = _targets(data["targets"], grid)
+    grid.claims = parse_claims(data.get("claims") or [], grid.row_labels(), grid.column_labels(),
+                               metric["transform"])
     return grid
 
 
@@ -332,22 +344,30 @@ def _mapping(key, value):
     return value
 
 
-def _metric(metric):
-    _mapping("metric", metric)
+def _metric(metric, key="metric", partial=False):
+    """The grid's metric (``partial``: an axis value's, which replaces some of its keys)."""
+    _mapping(key, metric)
     unknown = sorted(set(metric) - {"name", "key", "transform"})
     if unknown:
-        raise ConfigError(f"metric.{unknown[0]}: unknown key; expected name, key and transform.")
-    if not isinstance(metric.get("name"), str) or not metric["name"]:
-        raise ConfigError(f"metric.name: expected a non-empty string, got {metric.get('name')!r}.")
-    keys = [metric.get("key")] if isinstance(metric.get("key"), str) else metric.get("key")
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
-        raise ConfigError(f"metric.key: expected a dotted path into the cell's metrics.json (e.g. "
-                          f"test.accuracy), or a list of them (the first found is read), got "
-                          f"{metric.get('key')!r}.")
-    transform = metric.get("transform", "identity")
-    if transform not in TRANSFORMS:
-        raise ConfigError(f"metric.transform: expected one of {sorted(TRANSFORMS)}, got {transform!r}.")
-    return {"name": metric["name"], "key": keys, "transform": transform}
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected name, key and transform.")
+    parsed = {}
+    if not partial or "name" in metric:
+        if not isinstance(metric.get("name"), str) or not metric["name"]:
+            raise ConfigError(f"{key}.name: expected a non-empty string, got {metric.get('name')!r}.")
+        parsed["name"] = metric["name"]
+    if not partial or "key" in metric:
+        keys = [metric.get("key")] if isinstance(metric.get("key"), str) else metric.get("key")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+            raise ConfigError(f"{key}.key: expected a dotted path into the cell's metrics.json (e.g. "
+                              f"test.accuracy or history.val_accuracy), or a list of them (the first "
+                              f"found is read), got {metric.get('key')!r}.")
+        parsed["key"] = keys
+    if not partial or "transform" in metric:
+        transform = metric.get("transform", "identity")
+        if transform not in TRANSFORMS:
+            raise ConfigError(f"{key}.transform: expected one of {sorted(TRANSFORMS)}, got {transform!r}.")
+        parsed["transform"] = transform
+    return parsed
 
 
 def _overrides(key, value):
@@ -371,9 +391,9 @@ def _axes(axes):
         for i, value in enumerate(values):
             item = f"{key}[{i}]"
             _mapping(item, value)
-            unknown = sorted(set(value) - {"label", "id", "set", *SCALES})
+            unknown = sorted(set(value) - {"label", "id", "set", "metric", *SCALES})
             if unknown:
-                raise ConfigError(f"{item}.{unknown[0]}: unknown key; expected label, id, set, "
+                raise ConfigError(f"{item}.{unknown[0]}: unknown key; expected label, id, set, metric, "
                                   f"{', '.join(SCALES)}.")
             label = value.get("label")
             if not isinstance(label, str):
@@ -384,7 +404,8 @@ def _axes(axes):
             seen.add(label)
             parsed[axis].append(AxisValue(
                 label, value_id, _overrides(f"{item}.set", value.get("set") or {}),
-                {scale: _overrides(f"{item}.{scale}", value[scale] or {}) for scale in SCALES if scale in value}))
+                {scale: _overrides(f"{item}.{scale}", value[scale] or {}) for scale in SCALES if scale in value},
+                _metric(value.get("metric") or {}, f"{item}.metric", partial=True)))
     return parsed
 
 
