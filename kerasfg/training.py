@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from kerasfg import config as config_lib
 from kerasfg import optimization
+from kerasfg import precision as precision_lib
 from kerasfg.optimization import learning_rate_schedule  # noqa: F401  (part of this module's API)
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
 from kerasfg.data.preprocessing import PREPROCESSING_FILE, Preprocessing
@@ -127,9 +128,9 @@ def fit(config, *, callbacks=(), resume=None):
         A `RunResult`.
     """
     config = config_lib.as_config(config)
-    precision = resolve_precision(config.train.precision)
+    chosen = precision_lib.resolve(config.train.precision, config.train.jit_compile)
+    precision, jit_compile = chosen.name, chosen.jit_compile
     strategy = make_strategy(config.train.distribute)
-    jit_compile = resolve_jit_compile(config.train.jit_compile, strategy)
     resolved = dataclasses.replace(
         config, train=dataclasses.replace(config.train, precision=precision, jit_compile=jit_compile))
     run_dir = pathlib.Path(resume) if resume else new_run_dir(config.runs_dir, config.name)
@@ -141,13 +142,8 @@ def fit(config, *, callbacks=(), resume=None):
     keras.utils.set_random_seed(config.train.seed)
     data = build_datasets(config.data, run_dir=run_dir)
     data.preprocessing.write(run_dir / PREPROCESSING_FILE)  # read by `kerasfg export RUN_DIR`, visualize
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model, objectives = build_compiled_model(config, data, jit_compile)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with chosen.build_scope(), strategy.scope():
+        model, objectives = build_compiled_model(config, data, jit_compile)
     objectives.write(run_dir)
 
     _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
@@ -166,11 +162,12 @@ def fit(config, *, callbacks=(), resume=None):
             monitor="val_loss", patience=config.train.early_stopping_patience,
             restore_best_weights=True))
     start = time.perf_counter()
-    history = model.fit(objectives.arrange(data.train),
-                        validation_data=objectives.arrange(data.validation),
-                        epochs=config.train.epochs,
-                        shuffle=False,  # the training dataset shuffles itself
-                        callbacks=[*built_in, *callbacks], verbose=config.train.verbose)
+    with chosen.training_scope():  # the test metrics and the export below run in float32
+        history = model.fit(objectives.arrange(data.train),
+                            validation_data=objectives.arrange(data.validation),
+                            epochs=config.train.epochs,
+                            shuffle=False,  # the training dataset shuffles itself
+                            callbacks=[*built_in, *callbacks], verbose=config.train.verbose)
     test = objectives.arrange(data.test)
     test_metrics = {k: float(v) for k, v in model.evaluate(test, return_dict=True, verbose=0).items()}
     test_tables = objectives.evaluate_tables(model, test)
@@ -429,41 +426,17 @@ def compile_model(model, train_config, jit_compile, steps_per_epoch=1, objective
 
 
 def resolve_precision(precision):
-    """The dtype policy for ``precision``; ``"auto"`` picks the fastest the device trains well with.
-
-    On a GPU of compute capability 8.0 or newer that is ``mixed_bfloat16``, on 7.x ``mixed_float16``;
-    on CPUs with bfloat16 matrix units (AMX or AVX-512 BF16) ``mixed_bfloat16``; otherwise
-    ``float32``.
-    """
-    if precision != "auto":
-        return precision
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        major, _ = tf.config.experimental.get_device_details(gpus[0]).get(
-            "compute_capability", (0, 0))
-        return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
-    return "mixed_bfloat16" if cpu_has_bfloat16_units() else "float32"
-
-
-def cpu_has_bfloat16_units():
-    """Whether this x86 CPU has bfloat16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
-    try:
-        flags = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+    """The precision ``"auto"`` stands for on this machine (`kerasfg.precision.resolve_precision`)."""
+    return precision_lib.resolve_precision(precision)
 
 
 def resolve_jit_compile(jit_compile, strategy=None):
-    """Resolve ``"auto"``: XLA on GPUs, where it speeds training up; not on CPUs, where it slows it.
+    """Resolve ``"auto"`` (`kerasfg.precision.resolve_jit_compile`): XLA on GPUs, not on CPUs.
 
-    XLA on CPU was measured about 40% slower for a small ResNet (oneDNN kernels beat XLA:CPU's own
-    code), while on GPUs it is the usual win.
+    XLA inside MirroredStrategy replicas works on GPUs as well, so ``strategy`` changes nothing.
     """
-    if jit_compile != "auto":
-        return bool(jit_compile)
-    del strategy  # XLA inside MirroredStrategy replicas works on GPUs as well
-    return bool(tf.config.list_physical_devices("GPU"))
+    del strategy
+    return precision_lib.resolve_jit_compile(jit_compile)
 
 
 def make_strategy(distribute):

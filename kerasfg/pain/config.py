@@ -97,8 +97,9 @@ class CNNConfig:
         train_frames: the last N frames of each training sequence (3 for CK+), or null for all.
         record_every: record the saliency maps of 8 held-out frames every this many epochs with
             `kerasfg.callbacks.Saliency` (TensorBoard, ``logs/<fold>/cnn/vis``); 0 for none.
-        precision: the CNN's dtype policy: ``"auto"`` (the fastest for the device,
-            `kerasfg.training.resolve_precision`), ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+        precision: the CNN's training precision, one of `kerasfg.config.PRECISIONS`: ``"auto"`` (the fastest
+            for the device, `kerasfg.precision.resolve`), ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``
+            or ``"onednn_bfloat16"``.
     """
 
     weights: str | None = None
