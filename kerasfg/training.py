@@ -117,10 +117,9 @@ def fit(config, *, callbacks=(), resume=None):
         config: an `ExperimentConfig` (or what `kerasfg.config.as_config` takes: a mapping of sections, a YAML
             file path).
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
-            callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
-            need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
-            On synthetic faces, `kerasfg.callbacks.Faithfulness` callbacks without masks get the evidence
-            masks of that batch.
+            callbacks get a `kerasfg.callbacks.RecordingContext`: the run's ``logs/vis`` folder, the first
+            validation batch as their probe, its targets and class names, and on synthetic faces the
+            evidence masks of its images; each uses what it was not given itself.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
 
@@ -146,8 +145,9 @@ def fit(config, *, callbacks=(), resume=None):
         model, objectives = build_compiled_model(config, data, jit_compile)
     objectives.write(run_dir)
 
-    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
-                          data.validation_masks)
+    from kerasfg.callbacks.context import hand_context
+
+    hand_context(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names, data.validation_masks)
     meter = Throughput(config.data.batch_size)
     backup = ResumableBackup(run_dir / "backup")
     built_in = [
@@ -200,32 +200,6 @@ def fit(config, *, callbacks=(), resume=None):
         "export_path": str(result.export.path) if result.export else None,
     })
     return result
-
-
-def _configure_recordings(callbacks, log_dir, validation, class_names, validation_masks=None):
-    """Give kerasfg's recording callbacks the run's log folder, class names and, once, a fixed probe
-    batch with its targets (and, for `Faithfulness`, its evidence masks when they are known)."""
-    from kerasfg.callbacks import Faithfulness, RecordingCallback, TensorBoardRecorder
-    from kerasfg.callbacks.base import probe_images
-
-    probe = None
-    for callback in callbacks:
-        if isinstance(callback, TensorBoardRecorder) and callback.log_dir is None:
-            callback.log_dir = log_dir
-        if isinstance(callback, RecordingCallback):
-            if callback.probe is None:
-                if probe is None:  # the first validation batch: the same examples at every recording
-                    probe = tuple(_to_numpy(part) for part in next(iter(validation)))
-                callback.probe, callback.probe_targets = probe
-                if isinstance(callback, Faithfulness) and callback.masks is None and validation_masks:
-                    count = len(probe_images(callback.probe))
-                    callback.masks = {task: masks[:count] for task, masks in validation_masks.items()}
-            if callback.class_names is None:
-                callback.class_names = {task: list(names) for task, names in class_names.items()}
-
-
-def _to_numpy(batch):
-    return {name: value.numpy() for name, value in batch.items()} if isinstance(batch, dict) else batch.numpy()
 
 
 def new_run_dir(runs_dir, name):
