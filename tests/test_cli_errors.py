@@ -105,6 +105,8 @@ CASES = [
     Case("prepare-faces", lambda tmp: [str(_file(tmp, "photos/face.jpg", b"not a JPEG").parent), str(tmp / "out"),
                                        "--workers", "1", "--no-progress"],
          r"^no face was aligned from .*photos \(see the report above\)"),
+    Case("cross-dataset", lambda tmp: [str(tmp / "age.keras"), "--root", str(tmp), "--mapping", "young,old"],
+         r"--mapping: expected the target group of each source group .* received 'young,old'"),
     Case("reproduce", lambda tmp: [str(tmp / "table.yaml")], r"grid file .*table\.yaml does not exist"),
     Case("reproduce", lambda tmp: [str(_file(tmp, "t.yaml", "paper: '1'\n"))], r"t\.yaml: table: missing"),
     Case("reproduce", lambda tmp: [str(_file(tmp, "g.yaml", "paper: [\n"))], r"g\.yaml: not valid YAML: line 2"),
