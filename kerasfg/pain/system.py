@@ -351,7 +351,7 @@ def run(config, *, run_dir=None, video=None):
     predictions.update(subject=video.subjects[frames], sequence=video.sequences[frames], target=values[frames])
     if "pspi" in video.labels:
         predictions["pspi"] = np.asarray(video.labels["pspi"])[frames]
-    metrics = evaluate(config, predictions)
+    metrics = evaluate(config, predictions, video.subjects)
     metrics["seconds"] = time.perf_counter() - started
     with atomic_file(run_dir / "predictions.npz", mode=None) as temp:
         np.savez(temp, **predictions)
@@ -360,11 +360,16 @@ def run(config, *, run_dir=None, video=None):
     return PainResult(run_dir=run_dir, predictions=predictions, metrics=metrics, config=config)
 
 
-def evaluate(config, predictions):
-    """The scores of pooled predictions (see `kerasfg.pain.metrics`): per model, binary and continuous
-    (pain) or fold accuracy (CK+), and per-subject counts of the best model."""
+def evaluate(config, predictions, subjects=None):
+    """The scores of pooled predictions (see `kerasfg.pain.metrics`): per model (``cnn``, ``lstm``), binary
+    and continuous scores and counts per subject (pain) or the fold accuracy (CK+); ``final`` repeats the
+    scores of the last model of the system (the LSTM when there is one), which the thesis's tables report.
+    ``lstm_fc6`` (or ``lstm_fc7``) repeats the LSTM's under its feature layer's name.
+    ``per_subject`` is keyed by the thesis's subject numbers (``"0"``, ``"1"``... in the sorted order of all
+    ``subjects`` of the video; by subject id when they are not given), each row naming its subject."""
     evaluation = config.evaluation
     result = {"frames": int(len(predictions["frame"])), "folds": sorted(set(predictions["fold"].tolist()))}
+    numbers = {subject: str(k) for k, subject in enumerate(sorted(set(subjects)))} if subjects is not None else {}
     for model in ("cnn", "lstm"):
         scores = np.asarray(predictions[model], np.float64)
         done = np.isfinite(scores)
@@ -383,10 +388,17 @@ def evaluate(config, predictions):
         baseline = metrics_lib.continuous_scores(predictions["target"][done],
                                                  np.full(done.sum(), predictions["target"][done].mean()),
                                                  icc_form=evaluation.icc_form)
+        rows = metrics_lib.per_subject_counts(predictions["subject"][done], pspi, scores[done],
+                                              threshold=evaluation.threshold)
         result[model] = {"binary": binary.as_dict(), "continuous": continuous.as_dict(), "frames": int(done.sum()),
                          "mean_predictor_mse": baseline.mse,
-                         "per_subject": metrics_lib.per_subject_counts(predictions["subject"][done], pspi,
-                                                                       scores[done], threshold=evaluation.threshold)}
+                         "per_subject": {numbers.get(row["subject"], row["subject"]): row for row in rows}}
+    if "lstm" in result:  # the same scores under the feature layer's name (Table 2.3: LSTM on fc6 / on fc7)
+        result[f"lstm_{config.temporal.layer}"] = result["lstm"]
+    for model in ("lstm", "cnn"):  # the tables report the last model of the system
+        if model in result:
+            result["final"] = {**result[model], "model": model}
+            break
     return result
 
 
