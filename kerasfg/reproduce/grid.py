@@ -466,7 +466,12 @@ def _apply(data, overrides):
 
 
 def _at_scale(config, scale, data_root):
-    """Check the smoke stand-in's tasks, or put a full-scale config's data paths under ``data_root``."""
+    """Check the smoke stand-in's tasks and that the synthetic scale is on synthetic faces, or put a
+    full-scale config's data paths under ``data_root``."""
+    if scale == "synthetic" and config.data.source != "synthetic":
+        raise ConfigError("data.source: the synthetic scale runs on the synthetic faces; set data.source: "
+                          "synthetic (and their difficulty, sizes and task) in the grid's scales.synthetic.set, "
+                          f"got {config.data.source!r}.")
     if scale == "smoke":
         tasks = synthetic_tasks()
         missing = [task for task in [*config.data.targets, *config.data.inputs]
