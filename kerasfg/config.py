@@ -39,8 +39,13 @@ class SyntheticConfig:
         train_images, val_images, test_images: sizes of the three splits, rendered with different
             seeds from the same people.
         image_size: side of the square images.
-        difficulty: strength of the nuisance factors in [0, 1].
+        difficulty: a number in [0, 1] for every factor, or a mapping with a level per factor
+            (``nuisance``, ``identity``, ``expression``, ``gender``, ``age``, ``attributes``), per
+            attribute (``eyeglasses``, ...) and ``default``: see `kerasfg.data.synthetic.difficulty_levels`.
         seed: seed of the rendering; identity_seed: seed of the people.
+        subject_disjoint: render the validation and test faces from other people (``identity_seed + 1``
+            and ``+ 2``) than the training faces: the protocol of the gender, age and attribute tasks,
+            whose labels belong to the person. The identity task needs the same people (false).
     """
 
     num_identities: int = 10
@@ -48,9 +53,10 @@ class SyntheticConfig:
     val_images: int = 800
     test_images: int = 800
     image_size: int = 64
-    difficulty: float = 0.5
+    difficulty: float | dict = 0.5
     seed: int = 0
     identity_seed: int = 0
+    subject_disjoint: bool = False
 
 
 @dataclasses.dataclass
@@ -311,9 +317,17 @@ class ExperimentConfig:
         if "image" not in self.data.inputs:
             raise ConfigError(f"data.inputs: expected a list containing 'image', got "
                               f"{self.data.inputs!r}.")
-        if not 0.0 <= self.data.synthetic.difficulty <= 1.0:
-            raise ConfigError(f"data.synthetic.difficulty: expected a number in [0, 1], got "
-                              f"{self.data.synthetic.difficulty!r}.")
+        from kerasfg.data.synthetic import difficulty_levels
+
+        try:
+            difficulty_levels(self.data.synthetic.difficulty)
+        except ValueError as error:
+            raise ConfigError(f"data.synthetic.{error}") from error  # "difficulty[...]: expected ..."
+        uses_identity = "identity" in (*self.data.targets, *self.data.inputs)
+        if self.data.source == "synthetic" and self.data.synthetic.subject_disjoint and uses_identity:
+            raise ConfigError("data.synthetic.subject_disjoint: the identity task needs the same people in "
+                              "training and evaluation; expected false when 'identity' is a target or input, "
+                              "got true.")
 
     def _check_optimizer(self):
         optimizer = self.train.optimizer

@@ -58,11 +58,12 @@ def run(overrides=()):
 def write_sample_faces(config, folder, count=4):
     """Save ``count`` unseen faces of the run's people as PNG files, to try the served model on.
 
-    ``labels.json`` beside them maps each file name to the class index of every task.
+    ``labels.json`` beside them maps each file name to the labels of every task (class indices, the age
+    in years, and the 0/1 list of the attributes).
     """
     from PIL import Image
 
-    from kerasfg.data.synthetic import synthetic_faces
+    from kerasfg.data.synthetic import TASKS, synthetic_faces
     from kerasfg.io_utils import write_json
 
     synthetic = config.data.synthetic
@@ -73,7 +74,7 @@ def write_sample_faces(config, folder, count=4):
     labels = {}
     for k, image in enumerate(faces.images):
         Image.fromarray(image).save(folder / f"face_{k}.png")
-        labels[f"face_{k}.png"] = {task: int(values[k]) for task, values in faces.labels.items()}
+        labels[f"face_{k}.png"] = {task: faces.labels[task][k].tolist() for task in TASKS}
     write_json(folder / "labels.json", labels)
 
 

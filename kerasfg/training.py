@@ -261,20 +261,20 @@ def build_datasets(data_config, run_dir=None):
 
 
 def _synthetic_splits(data_config, tasks):
-    from kerasfg.data.dataset import Task
     from kerasfg.data.synthetic import synthetic_faces
 
     synthetic = data_config.synthetic
     render = functools.partial(
         synthetic_faces, num_identities=synthetic.num_identities, image_size=synthetic.image_size,
-        difficulty=synthetic.difficulty, identity_seed=synthetic.identity_seed)
-    # Different image seeds for the three splits, the same people in all of them.
-    train, validation, test = (render(count, seed=synthetic.seed * 3 + offset) for offset, count in
-                               enumerate((synthetic.train_images, synthetic.val_images,
-                                          synthetic.test_images)))
-    _check_tasks(tasks, train.labels, "the synthetic faces")
-    known = {task: Task(task, _kind(train.labels[task], task in train.class_names),
-                        train.class_names.get(task)) for task in tasks}
+        difficulty=synthetic.difficulty)
+    # Different image seeds for the three splits; the same people in all of them, or other people in
+    # the validation and test splits when they must be subject-disjoint.
+    train, validation, test = (
+        render(count, seed=synthetic.seed * 3 + offset,
+               identity_seed=synthetic.identity_seed + (offset if synthetic.subject_disjoint else 0))
+        for offset, count in enumerate((synthetic.train_images, synthetic.val_images, synthetic.test_images)))
+    _check_tasks(tasks, train.tasks, "the synthetic faces")
+    known = {task: train.tasks[task] for task in tasks}
 
     def as_dataset(faces, training):
         return faces.as_dataset(inputs=data_config.inputs, targets=data_config.targets,
@@ -319,11 +319,6 @@ def _dataset_splits(data_config, tasks, run_dir):
                      if task in train.class_names},
         train_size=len(train), preprocessing=Preprocessing(**train.preprocessing),
         tasks=known, train_labels=_regression_labels(train.labels, known))
-
-
-def _kind(labels, has_class_names):
-    """The kind of a task from its labels, as `kerasfg.data.FaceDataset.from_arrays` infers it."""
-    return "regression" if not has_class_names else "multilabel" if labels.ndim == 2 else "class"
 
 
 def _regression_labels(labels, tasks):

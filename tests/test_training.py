@@ -161,6 +161,36 @@ def test_unknown_tasks_and_loss_weights_are_config_errors(tmp_path):
         training.compile_model(model, config.train, jit_compile=False)
 
 
+def test_synthetic_attributes_and_age_as_targets_with_other_people_for_evaluation(tmp_path, monkeypatch):
+    """Attribute, age and gender targets come with their kinds; subject_disjoint draws the validation and
+    test faces from other people (the next two identity seeds)."""
+    from kerasfg.data import synthetic
+
+    seeds, render = [], synthetic.synthetic_faces
+
+    def recording(*args, identity_seed=0, **kwargs):
+        seeds.append(identity_seed)
+        return render(*args, identity_seed=identity_seed, **kwargs)
+
+    monkeypatch.setattr(synthetic, "synthetic_faces", recording)
+    config = config_lib.from_dict({
+        "runs_dir": str(tmp_path), "data": {
+            "synthetic": {"num_identities": 6, "train_images": 8, "val_images": 4, "test_images": 4,
+                          "image_size": 16, "identity_seed": 3, "subject_disjoint": True,
+                          "difficulty": {"nuisance": 0.2, "attributes": 0.9}},
+            "inputs": ["image", "eyeglasses"], "targets": ["attributes", "age", "gender"], "batch_size": 4}})
+    data = training.build_datasets(config.data)
+    assert seeds == [3, 4, 5]
+    assert data.num_classes == {"attributes": 23, "age": 1, "gender": 2, "eyeglasses": 2}
+    assert set(data.train_labels) == {"age"} and data.train_labels["age"].shape == (8,)
+    assert {task: t.kind for task, t in data.tasks.items()} == {
+        "attributes": "multilabel", "age": "regression", "gender": "class", "eyeglasses": "class"}
+    features, targets = next(iter(data.train))
+    assert targets["attributes"].dtype.name == "float32" and tuple(targets["attributes"].shape) == (4, 23)
+    assert targets["age"].dtype.name == "int32" and features["eyeglasses"].dtype.name == "int32"
+    assert data.validation_masks["attributes"].shape == (4, 16, 16)
+
+
 def test_learning_rate_schedules_follow_the_config(tmp_path):
     config = tiny_config(tmp_path, optimizer={"learning_rate": 0.1, "schedule": "step",
                                               "decay_epochs": [2, 3], "decay_factor": 0.5})

@@ -23,10 +23,11 @@ _EXPORTS = {
     "AugmentConfig": "kerasfg.data.augment",
     "augment_batch": "kerasfg.data.augment",
     "augmentation_layers": "kerasfg.data.augment",
+    "CELEBA_ATTRIBUTES": "kerasfg.data.labels",
     "EXPRESSIONS": "kerasfg.data.labels",
+    "Task": "kerasfg.data.labels",
     "DatasetLayoutError": "kerasfg.data.dataset",
     "FaceDataset": "kerasfg.data.dataset",
-    "Task": "kerasfg.data.dataset",
     "READERS": "kerasfg.data.datasets",
     "load_dataset": "kerasfg.data.loading",
     "load_splits": "kerasfg.data.loading",
@@ -37,7 +38,9 @@ _EXPORTS = {
     "split_dataset": "kerasfg.data.splits",
     "stratified_split": "kerasfg.data.splits",
     "prepare_faces": "kerasfg.data.prepare",
+    "FaceParameters": "kerasfg.data.synthetic",
     "SyntheticFaces": "kerasfg.data.synthetic",
+    "render_faces": "kerasfg.data.synthetic",
     "synthetic_faces": "kerasfg.data.synthetic",
     "FaceVideo": "kerasfg.data.video",
     "synthetic_face_video": "kerasfg.data.face_video",
@@ -51,11 +54,12 @@ _EXPORTS = {
 
 
 __all__ = [
-    "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError", "FaceDataset", "Task",
-    "augment_batch", "augmentation_layers", "group_split", "kfold", "leave_one_subject_out", "load_dataset",
-    "SyntheticFaces", "load_splits", "prepare_faces", "split_dataset", "stratified_split", "synthetic_faces",
-    "FaceVideo", "Registration", "ckplus_folds", "generalized_procrustes", "read_ckplus_sequences", "read_unbc",
-    "register_video", "synthetic_face_video",
+    "CELEBA_ATTRIBUTES", "EXPRESSIONS", "READERS", "AugmentConfig", "DataReport", "DatasetLayoutError",
+    "FaceDataset", "FaceParameters", "FaceVideo", "Registration", "SyntheticFaces", "Task", "augment_batch",
+    "augmentation_layers", "ckplus_folds", "generalized_procrustes", "group_split", "kfold",
+    "leave_one_subject_out", "load_dataset", "load_splits", "prepare_faces", "read_ckplus_sequences", "read_unbc",
+    "register_video", "render_faces", "split_dataset", "stratified_split", "synthetic_face_video",
+    "synthetic_faces",
 ]
 
 

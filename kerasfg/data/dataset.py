@@ -1,6 +1,5 @@
 """``FaceDataset``: labels, metadata and images of one face dataset, and the pipeline built from them."""
 
-import dataclasses
 import json
 import logging
 import pathlib
@@ -8,35 +7,14 @@ import pathlib
 import numpy as np
 
 from kerasfg.data import formats, pipeline
+from kerasfg.data.labels import Task
 from kerasfg.data.report import DataReport
 
 log = logging.getLogger(__name__)
 
 
-
-
 class DatasetLayoutError(ValueError):
     """The dataset root does not exist or does not hold the layout the reader expects."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """One label of a dataset.
-
-    Attributes:
-        name: the key in the labels dict (``"expression"``, ``"identity"``, ``"age"``, ``"attributes"``).
-        kind: ``"class"`` (one int in ``[0, num_classes)``), ``"multilabel"`` (a 0/1 vector, one entry per
-            class name, e.g. CelebA's 40 attributes) or ``"regression"`` (an int value such as age in years).
-        class_names: the names of the classes (entries for ``multilabel``), ``None`` for regression.
-    """
-
-    name: str
-    kind: str = "class"
-    class_names: tuple = None
-
-    @property
-    def num_classes(self):
-        return None if self.class_names is None else len(self.class_names)
 
 
 class FaceDataset:

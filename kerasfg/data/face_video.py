@@ -38,8 +38,8 @@ from kerasfg.data.labels import EXPRESSIONS
 from kerasfg.data.video import ArrayFrames, FaceVideo
 
 ACTION_UNITS = ("au4", "au6", "au7", "au9", "au10", "au43")
-_GEOMETRY = ("mouth_w", "upper", "lower", "opening", "tilt", "brow_raise", "brow_tilt", "eye_open")
 _NEUTRAL = EXPRESSIONS.index("neutral")
+_LOOK_LIKE_PAIN = ("narrow_eyes", "bushy_eyebrows", "arched_eyebrows")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,32 +84,20 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
     if not 0.0 <= difficulty <= 1.0:
         raise ValueError(f"difficulty must be in [0, 1]; received {difficulty!r}.")
     people = synthetic.make_identities(num_subjects, identity_seed)
-    table = synthetic._identity_table(people)
     rng = np.random.default_rng([seed, 0x9A1])
     gains = rng.uniform(0.6, 1.0, (num_subjects, len(ACTION_UNITS)))  # expressiveness per person and AU
     num_sequences = num_subjects * sequences_per_subject
-    total = num_sequences * frames_per_sequence
     subject = np.repeat(np.arange(num_subjects), sequences_per_subject * frames_per_sequence)
     latent = np.concatenate([_pain_curve(rng, frames_per_sequence, episodes) for _ in range(num_sequences)])
     units = _action_units(rng, latent, gains[subject])
-    params = _frame_params(rng, num_sequences, frames_per_sequence, difficulty)
-    params["geometry_offset"], params["upper_lip_raise"], params["nose_wrinkle"] = _appearance(units["continuous"])
-    params["intensity"] = np.ones(total)
-
-    images = np.empty((total, image_size, image_size, 3), np.uint8)
-    masks = np.empty((total, image_size, image_size), bool)
-    points = np.empty((total, 66, 2), np.float32)
-    expression = np.full(total, _NEUTRAL, np.int32)
-    geometry = _face_geometry(params)
-    for start in range(0, total, synthetic._CHUNK):
-        chunk = slice(start, min(start + synthetic._CHUNK, total))
-        face = {name: values[subject[chunk]] for name, values in table.items()}
-        chunk_params = {name: values[chunk] for name, values in params.items()}
-        noise_rng = np.random.default_rng([seed, 0x9A1, start])
-        images[chunk], evidence = synthetic._render(face, expression[chunk], chunk_params, image_size, noise_rng)
-        masks[chunk] = evidence["pain"]
-        face_points = _landmarks(face, {k: v[chunk] for k, v in geometry.items()}, chunk_params)
-        points[chunk] = synthetic.face_to_pixels(face_points, chunk_params, image_size)
+    scene = _frame_params(rng, num_sequences, frames_per_sequence, difficulty)
+    # The people as they are, except the attributes that look like pain actions: narrow eyes (orbital
+    # tightening, eyes closed) and bushy or arched brows (brow lowering).
+    plain = {name: np.zeros(len(subject), np.float32) for name in _LOOK_LIKE_PAIN}
+    parameters = synthetic.face_parameters(people, subject, scene, **_appearance(units["continuous"]), **plain)
+    images = synthetic.render_faces(parameters, image_size, seed)
+    masks = synthetic.evidence_masks(parameters, image_size, ["pain"])["pain"]
+    points = synthetic.face_to_pixels(_landmarks(parameters), parameters, image_size).astype(np.float32)
 
     coded = units["coded"]
     labels = {name: coded[:, k] for k, name in enumerate(ACTION_UNITS)}
@@ -151,15 +139,16 @@ def _action_units(rng, latent, gains):
 
 
 def _appearance(units):
-    """Renderer parameters from continuous AU intensities: geometry offsets, upper-lip raise, nose wrinkle."""
+    """`kerasfg.data.synthetic.FaceParameters` fields from continuous AU intensities: the neutral face's
+    geometry moved by the action units, the upper-lip raise and the nose wrinkle."""
     au4, au6, au7, au9, au10, au43 = (units[:, k] / (1.0 if k == 5 else 5.0) for k in range(6))
-    offset = np.zeros((len(units), len(_GEOMETRY)))
-    offset[:, _GEOMETRY.index("brow_raise")] = -0.07 * au4
-    offset[:, _GEOMETRY.index("brow_tilt")] = -0.4 * au4
+    geometry = synthetic.expression_geometry(np.full(len(units), _NEUTRAL), 1.0)
     squint = 0.45 * np.maximum(au6, au7)
-    offset[:, _GEOMETRY.index("eye_open")] = -(squint + (0.9 - squint) * au43)
-    offset[:, _GEOMETRY.index("upper")] = -0.03 * au10
-    return offset, 0.04 * au10 + 0.01 * au9, au9
+    geometry["brow_raise"] = geometry["brow_raise"] - 0.07 * au4
+    geometry["brow_tilt"] = geometry["brow_tilt"] - 0.4 * au4
+    geometry["eye_open"] = geometry["eye_open"] - (squint + (0.9 - squint) * au43)
+    geometry["lip_upper"] = geometry["lip_upper"] - 0.03 * au10
+    return {**geometry, "upper_lip_raise": 0.04 * au10 + 0.01 * au9, "nose_wrinkle": au9}
 
 
 def _frame_params(rng, num_sequences, length, difficulty):
@@ -180,21 +169,15 @@ def _frame_params(rng, num_sequences, length, difficulty):
     return params
 
 
-def _face_geometry(params):
-    """The renderer's expression geometry of every frame (neutral plus the action units' offsets)."""
-    geometry = np.array(synthetic._EXPRESSION_GEOMETRY["neutral"], np.float64)[None] + params["geometry_offset"]
-    values = {name: geometry[:, k] for k, name in enumerate(_GEOMETRY)}
-    values["upper_lip_raise"] = params["upper_lip_raise"]
-    return values
-
-
-def _landmarks(face, geometry, params):
-    """The 66 AAM-order landmarks in face coordinates ``(n, 66, 2)``, on the parts `_render` draws."""
-    n = len(geometry["eye_open"])
-    fw, fh = face["face_width"][:, None], face["face_height"][:, None]
-    eye_dx, eye_w = face["eye_spacing"][:, None], face["eye_size"][:, None]
-    nose_len, nose_w = face["nose_length"][:, None], face["nose_width"][:, None]
-    eye_y, mouth_y = synthetic._EYE_Y, synthetic._MOUTH_Y
+def _landmarks(p):
+    """The 66 AAM-order landmarks in face coordinates ``(n, 66, 2)``, on the parts the renderer draws for
+    the `kerasfg.data.synthetic.FaceParameters` ``p`` (the same eye, brow, nose and lip geometry)."""
+    n = len(p)
+    fw, fh = p.face_width[:, None], p.face_height[:, None]
+    eye_dx, brow_w = p.eye_spacing[:, None], p.eye_size[:, None]
+    eye_w, eye_h = (v[:, None] for v in synthetic._eye_shape(p))
+    nose_len, nose_w = (v[:, None] for v in synthetic._nose_size(p))
+    eye_y = synthetic._EYE_Y
 
     # jaw: along the head ellipse from the image-left temple, under the chin, to the image-right one
     # (fw cos(phi), fh sin(phi)), phi from pi - a to a, where sin(a) puts the ends at eye level
@@ -203,8 +186,8 @@ def _landmarks(face, geometry, params):
     jaw = np.stack([fw * np.cos(phi), fh * np.sin(phi)], -1)
 
     def brow(side, order):
-        u = np.asarray(order)[None] * eye_w * 1.2  # away from the centre line
-        y = eye_y - 0.13 - geometry["brow_raise"][:, None] + geometry["brow_tilt"][:, None] * u
+        u = np.asarray(order)[None] * brow_w * 1.2  # away from the centre line
+        y = synthetic._brow_centre(u, p)
         return np.stack([np.broadcast_to(side * (eye_dx + u), y.shape), y], -1)
 
     right_brow = brow(-1.0, np.linspace(1.0, -1.0, 5))
@@ -216,30 +199,25 @@ def _landmarks(face, geometry, params):
     base = np.stack([base_x, np.broadcast_to(nose_top + nose_len, (n, 5))], -1)
 
     def eye(side):
-        h = eye_w * 0.55 * np.maximum(geometry["eye_open"][:, None], 0.0)
+        h = np.maximum(eye_h, 0.0)
         lid = np.sqrt(1.0 - (1.0 / 3.0) ** 2)
         xs = np.array([-1.0, -1 / 3, 1 / 3, 1.0, 1 / 3, -1 / 3])[None] * eye_w
         ys = np.array([0.0, -lid, -lid, 0.0, lid, lid])[None] * h
         return np.stack([side * eye_dx + xs, eye_y + ys], -1)
 
-    mouth_w = geometry["mouth_w"][:, None]
-    upper, lower = geometry["upper"][:, None], geometry["lower"][:, None]
-    opening, tilt = geometry["opening"][:, None], geometry["tilt"][:, None]
-    raise_ = geometry["upper_lip_raise"][:, None]
+    mouth_w = p.mouth_width[:, None]
 
     def lips(xs, offset_upper, offset_lower):
-        t = np.clip(xs / mouth_w, -1.0, 1.0) ** 2
-        y_upper = mouth_y + upper * t + tilt * xs - raise_
-        y_lower = mouth_y + opening + lower * t + tilt * xs
+        _, y_upper, y_lower = synthetic._mouth_lines(xs, p)
         return y_upper + offset_upper, y_lower + offset_lower
 
     corner_x = np.array([-1.0, 1.0])[None] * mouth_w
     corner_up, corner_low = lips(corner_x, 0.0, 0.0)
     corners = np.stack([corner_x, (corner_up + corner_low) / 2], -1)
     top_x = np.array([-0.7, -0.35, 0.0, 0.35, 0.7])[None] * mouth_w
-    outer_top = np.stack([top_x, lips(top_x, -0.022, 0.0)[0]], -1)
+    outer_top = np.stack([top_x, lips(top_x, -synthetic._LIP, 0.0)[0]], -1)
     bottom_x = top_x[:, ::-1]
-    outer_bottom = np.stack([bottom_x, lips(bottom_x, 0.0, 0.022)[1]], -1)
+    outer_bottom = np.stack([bottom_x, lips(bottom_x, 0.0, synthetic._LIP)[1]], -1)
     inner_x = np.array([-0.4, 0.0, 0.4])[None] * mouth_w
     inner_up, inner_low = lips(inner_x, 0.012, -0.012)
     middle = (inner_up + inner_low) / 2  # a closed mouth's inner lines meet

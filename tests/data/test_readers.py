@@ -336,7 +336,7 @@ def test_tfrecord_roundtrip(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["fer2013", "ck+", "jaffe", "fei", "imfdb", "adience", "utkface", "celeba",
-                                  "folder"])
+                                  "cifar10", "cifar100", "svhn", "imagenet", "compcars", "folder"])
 def test_wrong_root_names_expected_layout(tmp_path, name):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "unrelated.txt").write_text("x")

@@ -101,10 +101,29 @@ class Collector:
                            default_split=default_split, info=info)
 
 
+def load_mat(path, **options):
+    """The variables of a MATLAB v4-v7.2 file (``scipy.io.loadmat``; ``options`` are its keyword arguments).
+
+    Raises:
+        ValueError: the file cannot be read as such (truncated, corrupt, HDF5-based v7.3, not MATLAB at all),
+            with scipy's reason.
+    """
+    import struct
+    import zlib
+
+    from scipy import io as scipy_io
+
+    try:
+        return scipy_io.loadmat(str(path), **options)
+    except (scipy_io.matlab.MatReadError, ValueError, TypeError, OSError, IndexError, EOFError,
+            NotImplementedError, struct.error, zlib.error) as error:
+        raise ValueError(f"not a readable MATLAB file ({type(error).__name__}: {error})") from error
+
+
 def index_of(names):
     """``{name: index}`` for a sequence of class names."""
     return {n: i for i, n in enumerate(names)}
 
 
 __all__ = ["Collector", "DatasetLayoutError", "FaceDataset", "Task", "find_first", "index_of",
-           "is_image_name", "list_files", "require_dir"]
+           "is_image_name", "list_files", "load_mat", "require_dir"]

@@ -51,24 +51,34 @@ def collect_folder(root, name, task, class_names=None, aliases=None, report=None
                for s, d in splits.items()}
     if class_names is None:
         class_names = sorted({p.name for ps in folders.values() for p in ps})
-    lookup = {n.lower(): i for i, n in enumerate(class_names)}
-    for alias, target in (aliases or {}).items():
-        lookup[alias.lower()] = class_names.index(target)
     collector = Collector(name, root, [Task(task, "class", tuple(class_names))], report)
     for split, dirs in folders.items():
         if not dirs:
             raise DatasetLayoutError(f"{splits[split]}: has no class folders; expected {EXPECTED}")
-        for d in dirs:
-            if d.name.lower() not in lookup:
-                raise DatasetLayoutError(f"{d}: class folder {d.name!r} is not one of the expected classes "
-                                         f"{list(class_names)}")
-            label = lookup[d.name.lower()]
-            for f in list_files(d, recursive=True):
-                if not is_image_name(f):
-                    collector.skip(f, f"not an image file (extension {pathlib.Path(f).suffix or 'none'!r})")
-                    continue
-                collector.add(f, {task: label}, partition=split)
+        add_class_folders(collector, dirs, task, aliases, partition=split)
     return collector
+
+
+def add_class_folders(collector, folders, task, aliases=None, partition=None, recursive=True):
+    """Add every file of each class folder to ``collector``, labelled with the folder's class.
+
+    Files whose extension is not an image's are skipped as "not an image file"; a folder whose name is not
+    a class of ``task`` (or an alias of one) is a layout error naming the expected classes.
+    """
+    class_names = collector.tasks[task].class_names
+    lookup = {n.lower(): i for i, n in enumerate(class_names)}
+    for alias, target in (aliases or {}).items():
+        lookup[alias.lower()] = class_names.index(target)
+    for d in folders:
+        if d.name.lower() not in lookup:
+            raise DatasetLayoutError(f"{d}: class folder {d.name!r} is not one of the expected classes "
+                                     f"{list(class_names)[:20]}")
+        label = lookup[d.name.lower()]
+        for f in list_files(d, recursive=recursive):
+            if not is_image_name(f):
+                collector.skip(f, f"not an image file (extension {pathlib.Path(f).suffix or 'none'!r})")
+                continue
+            collector.add(f, {task: label}, partition=partition)
 
 
 def read_folder(root, *, task="label", class_names=None, image_size=(112, 112), channels=3, report=None):
