@@ -9,9 +9,13 @@ any is empty).
 
 import csv
 import io
+import json
+import pathlib
 import statistics
 
 from kerasfg.io_utils import atomic_file
+
+RESULT_FILE = "result.json"
 
 SCALE_NOTES = {
     "smoke": "Smoke scale: tiny synthetic stand-ins, one step an epoch. These numbers show that every "
@@ -20,6 +24,21 @@ SCALE_NOTES = {
                  "the ordering of the rows, not the numbers, with the paper's.",
     "full": "Full scale: the paper's setting on your copy of its data.",
 }
+
+
+def grid_directory(grid, scale, out="runs/reproduce"):
+    """``<out>/<paper>/<table>/<scale>``: where `kerasfg.reproduce.run_grid` runs ``grid`` at ``scale``."""
+    return pathlib.Path(out) / grid.paper / grid.id / scale
+
+
+def finished_results(directory, cells):
+    """``{cell id: result}`` of the ``cells`` that have a ``result.json`` under ``directory/cells``."""
+    results = {}
+    for cell in cells:
+        path = pathlib.Path(directory) / "cells" / cell.id / RESULT_FILE
+        if path.is_file():
+            results[cell.id] = json.loads(path.read_text())
+    return results
 
 
 def summarize(grid, cells, results):
@@ -65,7 +84,6 @@ def results_csv(grid, table):
 
 def results_markdown(grid, table, scale, seeds):
     """The Markdown text of the table, with its provenance."""
-    columns = grid.column_labels()
     lines = [f"# {grid.table}: {grid.title}", ""]
     if grid.source:
         lines.append(f"Paper: `{grid.source}`. ")
@@ -73,12 +91,23 @@ def results_markdown(grid, table, scale, seeds):
         lines.append(f"Targets: `{grid.notes}`{', ' + grid.provenance if grid.provenance else ''}. ")
     keys = " or ".join(f"`{key}`" for key in grid.metric["key"])
     lines += [f"Metric: {grid.metric['name']} ({keys}, {grid.metric['transform']}). "
-              f"Scale: {scale}, seeds {seeds}.", "", SCALE_NOTES[scale], ""]
+              f"Scale: {scale}, seeds {seeds}.", "", SCALE_NOTES[scale], "", *table_lines(grid, table)]
+    tagged = [(row, column, target) for row, values in grid.targets.items() for column, target in values.items()
+              if target.tag or target.note]
+    if tagged:
+        lines += ["", "Targets with their own provenance:", ""]
+        lines += [f"- {row} / {column}: {target.value} [{target.tag or ''}] {target.note or ''}".rstrip()
+                  for row, column, target in tagged]
+    return "\n".join(lines) + "\n"
+
+
+def table_lines(grid, table):
+    """The Markdown lines of the table: per column, our mean ± std (n), the paper's value and Δ."""
+    columns = grid.column_labels()
     header = [" + ".join(grid.rows) or "row"]
     for column in columns:
         header += [f"{column} ours" if column else "ours", f"{column} paper" if column else "paper", "Δ"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in grid.row_labels():
         cells = [row]
         for column in columns:
@@ -88,13 +117,7 @@ def results_markdown(grid, table, scale, seeds):
             difference = "" if entry["difference"] is None else f"{entry['difference']:+.2f}"
             cells += [ours, paper, difference]
         lines.append("| " + " | ".join(cells) + " |")
-    tagged = [(row, column, target) for row, values in grid.targets.items() for column, target in values.items()
-              if target.tag or target.note]
-    if tagged:
-        lines += ["", "Targets with their own provenance:", ""]
-        lines += [f"- {row} / {column}: {target.value} [{target.tag or ''}] {target.note or ''}".rstrip()
-                  for row, column, target in tagged]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_results(directory, grid, cells, results, scale):
