@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasfg import objectives
+
 ADIENCE_GROUPS = ("0-2", "4-6", "8-13", "15-20", "25-32", "38-43", "48-53", "60+")
 IOG_GROUPS = ("0-2", "3-7", "8-12", "13-19", "20-36", "37-65", "66+")
 ADIENCE_TO_IOG = (0, 1, 2, 3, 4, 5, 5, 6)
@@ -240,3 +242,37 @@ def cross_dataset_evaluation(models, dataset, *, age="age", gender="gender", map
             result["gender_accuracy_per_age_group"] = group_accuracies(
                 labels[gender], predicted, labels[age].astype(int), result["age_confusion"].shape[0])
     return result
+
+
+# === Objectives ===
+
+
+def _dex_head(info):
+    layer = getattr(info, "layer", None) if info is not None else None
+    if not isinstance(layer, DEXHead):
+        name = info.output if info is not None else "the output"
+        raise ValueError(f"the dex loss and dex_mae need a DEX head at {name!r}: build the model with "
+                         f"dex={{{name!r}: [min_age, max_age]}}.")
+    return layer
+
+
+@objectives.register_loss("dex", kinds=("regression",), output_width=None)
+def _dex_loss(info, **options):
+    """DEX: cross-entropy of the age bins against the age in years (the head's bins)."""
+    head = _dex_head(info)
+    return DEXLoss(head.min_age, head.max_age, **options)
+
+
+@objectives.register_metric("dex_mae", kinds=("regression",))
+def _dex_mae(info):
+    """Mean absolute error, in years, of a DEX head's expected age."""
+    return DEXMeanAbsoluteError(_dex_head(info).min_age)
+
+
+@objectives.register_metric("one_off_accuracy", kinds=("class",))
+def _one_off_accuracy(info):
+    """Accuracy that counts a prediction one (age) group away as right."""
+    return OneOffAccuracy()
+
+
+objectives.register_head_objective(DEXHead, {"loss": "dex", "metrics": ["dex_mae"]})

@@ -45,6 +45,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasfg import objectives
+
 DESIGNS = ("one_hot", "dense_random", "gaussian", "data_based")
 BINARIZATIONS = ("none", "zero", "median")
 KERNELS = ("gaussian", "cosine")
@@ -262,6 +264,57 @@ def model_class_similarity(model, dataset, layer, num_classes, *, target=None, k
     return class_similarity(np.concatenate(features), np.concatenate(labels), num_classes, kernel)
 
 
+def pixel_class_similarity(dataset, num_classes, *, target=None, size=16, kernel="gaussian"):
+    """`class_similarity` of the class means of the images themselves (resized to ``size`` x ``size``
+    gray): a data-based code without a trained network, for smoke and synthetic runs."""
+    import tensorflow as tf
+
+    features, labels = [], []
+    for inputs, targets in dataset:
+        images = inputs["image"] if isinstance(inputs, dict) else inputs
+        gray = tf.reduce_mean(tf.image.resize(tf.cast(images, tf.float32), (size, size)), axis=-1)
+        features.append(np.asarray(gray).reshape(len(gray), -1))
+        labels.append(np.asarray(targets[target] if target is not None else targets).ravel())
+    return class_similarity(np.concatenate(features), np.concatenate(labels), num_classes, kernel)
+
+
+def resolve_similarities(output_codes, dataset, num_classes):
+    """``output_codes`` (a model's ``output_codes=`` option) with every data-based code's ``similarity``
+    computed from the training ``dataset`` where a config describes it instead of giving it:
+
+    - ``{"model": "path.keras", "layer": "fc7"}``: the class means of that layer of a trained model
+      (`model_class_similarity`; a run directory stands for its ``model.keras``);
+    - ``{"features": "pixels"}``: the class means of the images (`pixel_class_similarity`).
+
+    A matrix or a ``.npy`` path is left as it is.
+
+    Args:
+        output_codes: ``{task: spec}``.
+        dataset: ``(inputs, {task: labels})`` batches of the training split.
+        num_classes: ``{task: classes}``.
+    """
+    import pathlib
+
+    resolved = {}
+    for task, spec in (output_codes or {}).items():
+        similarity = spec.get("similarity") if isinstance(spec, dict) else None
+        if isinstance(similarity, dict):
+            if similarity.get("features") == "pixels" and set(similarity) == {"features"}:
+                similarity = pixel_class_similarity(dataset, num_classes[task], target=task)
+            elif set(similarity) == {"model", "layer"}:
+                path = pathlib.Path(similarity["model"]).expanduser()
+                model = keras.saving.load_model(path / "model.keras" if path.is_dir() else path, compile=False)
+                similarity = model_class_similarity(model, dataset, similarity["layer"], num_classes[task],
+                                                    target=task)
+            else:
+                raise ValueError(f"output_codes.{task}.similarity: expected a .npy path, a matrix, "
+                                 f"{{model: <.keras file or run directory>, layer: <name>}} or {{features: pixels}}; "
+                                 f"received {similarity!r}.")
+            spec = {**spec, "similarity": similarity}
+        resolved[task] = spec
+    return resolved
+
+
 # === Decoding and the head ===
 
 
@@ -342,6 +395,11 @@ class OutputCodes(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "code": self.code.tolist(),
                 "activation": keras.activations.serialize(self.activation)}
+
+
+# An output-code head trains with the cross-entropy of its softmax over the distances; its accuracy is that of
+# nearest-row decoding.
+objectives.register_head_objective(OutputCodes, {"loss": "softmax_cross_entropy", "metrics": ["accuracy"]})
 
 
 # === Analysis ===

@@ -361,6 +361,10 @@ def build_model(config, data):
     options = dict(config.model.options)
     if extra_inputs and registered.accepts("extra_inputs"):
         options["extra_inputs"] = extra_inputs
+    if options.get("output_codes"):  # data-based codes whose class similarity comes from the training data
+        from kerasfg.codes import resolve_similarities
+
+        options["output_codes"] = resolve_similarities(options["output_codes"], data.train, data.num_classes)
     model = build_registered(
         config.model.name, input_shape=data.input_shape, num_classes=targets,
         attention=config.model.attention, activation=config.model.activation, **options)

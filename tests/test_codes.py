@@ -189,3 +189,25 @@ def test_model_class_similarity_compares_the_class_means_of_a_layer():
     data = tf.data.Dataset.from_tensor_slices((x, {"identity": labels})).batch(5)
     similarity = codes.model_class_similarity(model, data, "features", 3, target="identity")
     np.testing.assert_allclose(similarity, codes.class_similarity(model(x), labels, 3), rtol=1e-6)
+
+
+def test_configs_describe_the_similarity_of_a_data_based_code(tmp_path):
+    rng = np.random.default_rng(11)
+    images = rng.uniform(0, 255, (12, 8, 8, 3)).astype("float32")
+    labels = np.arange(12) % 3
+    data = tf.data.Dataset.from_tensor_slices((images, {"identity": labels})).batch(5)
+    spec = {"design": "data_based", "bits": 2, "similarity": {"features": "pixels"}}
+    resolved = codes.resolve_similarities({"identity": spec}, data, {"identity": 3})
+    gray = tf.reduce_mean(tf.image.resize(images, (16, 16)), axis=-1).numpy().reshape(12, -1)
+    np.testing.assert_allclose(resolved["identity"]["similarity"], codes.class_similarity(gray, labels, 3), rtol=1e-5)
+    assert resolved["identity"]["design"] == "data_based"
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(4, name="fc7")(keras.layers.Flatten()(inputs)))
+    model.save(tmp_path / "model.keras")
+    from_model = codes.resolve_similarities(
+        {"identity": {**spec, "similarity": {"model": str(tmp_path), "layer": "fc7"}}}, data, {"identity": 3})
+    np.testing.assert_allclose(from_model["identity"]["similarity"],
+                               codes.class_similarity(model(images), labels, 3), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"output_codes.identity.similarity: expected"):
+        codes.resolve_similarities({"identity": {**spec, "similarity": {"layer": "fc7"}}}, data, {"identity": 3})

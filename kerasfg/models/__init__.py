@@ -16,6 +16,7 @@ from kerasfg.models import face_heads as _face_heads  # noqa: F401
 from kerasfg.models import face_resnet as _face_resnet  # noqa: F401
 from kerasfg.models import frame_cnn as _frame_cnn  # noqa: F401
 from kerasfg.models import glimpse as _glimpse  # noqa: F401
+from kerasfg.models import heads as _heads  # noqa: F401  (the head layers load from .keras files)
 from kerasfg.models import resnet as _resnet  # noqa: F401
 from kerasfg.models import temporal as _temporal  # noqa: F401
 from kerasfg.models import vgg as _vgg  # noqa: F401

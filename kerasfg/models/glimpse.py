@@ -12,9 +12,10 @@ One image input, at high resolution (600x600 in the thesis; any size works), fee
   features go to the classifier, and a **grid head** scores the ``k x k`` cells: ``grid_head="conv"``
   (default) is a 1x1 convolution from the last convolution (``conv5_3``) to one score per position
   (``where_grid_conv``), resized bilinearly to ``k x k``, so that each cell's score comes from the
-  features that see it; ``"dense"`` is a dense layer from the flattened pool5 to the ``k**2`` scores
-  (``where_grid_dense``). `kerasfg.layers.GlimpseGrid` (``glimpse_grid``) turns the scores into
-  ``G = softmax`` over the cells (``G >= 0``, ``sum G = 1``) and chooses the top ``n``.
+  features that see it (the map must not be much coarser than the grid: 14x14 at 224x224 for k = 16);
+  ``"dense"`` is a dense layer from the flattened pool5 to the ``k**2`` scores (``where_grid_dense``).
+  `kerasfg.layers.GlimpseGrid` (``glimpse_grid``) turns the scores into ``G = softmax`` over the cells
+  (``G >= 0``, ``sum G = 1``) and chooses the top ``n``.
 - **what**: `kerasfg.layers.GlimpsePatches` (``glimpse_patches``) cuts only the ``n`` chosen cells out of
   the high-resolution image; they go through VGG's first conv blocks, up to pool3
   (``patch_features="pool3"``, the thesis's choice) or pool4, with the where stream's weights

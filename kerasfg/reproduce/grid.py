@@ -23,6 +23,7 @@ axes, the overrides of each scale, and the published numbers as ``targets``::
         - {label: ABN Eq. 2, set: {model.name: abn_cifar_resnet}, smoke: {...}}
     rows: [depth]                                 # axes whose labels name the table's rows ...
     columns: [method]                             # ... and columns (every axis in one of them)
+    repeats: [fold]                               # optional: axes averaged like seeds (CV folds)
     seeds: [0]                                    # each cell is run once per seed (train.seed)
     scales:                                       # overrides per scale, applied last
       smoke: {set: {...}}
@@ -40,8 +41,9 @@ faces). A ``set`` maps dotted config keys to values (``model.options.depth: 20``
 ``smoke:``, ``synthetic:`` or ``full:`` blocks of dotted keys applied at that scale only, and an ``id``
 (its part of the cell's directory name; a slug of the label by default). A row label is the row axes'
 non-empty labels joined by ``" + "`` (``VGG-16 + CBAM``; an empty label, e.g. for no attention,
-leaves ``VGG-16``), and the same for columns. A target is a number, null (not in the paper, or lost),
-or ``{value: ..., tag: ..., note: ...}`` when its provenance differs from the file's.
+leaves ``VGG-16``), and the same for columns. The axes of ``repeats`` (the folds of a cross-validation)
+name neither: their cells are averaged with the seeds into one table entry. A target is a number, null (not
+in the paper, or lost), or ``{value: ..., tag: ..., note: ...}`` when its provenance differs from the file's.
 
 A metric's ``better`` (``higher`` or ``lower``; ``lower`` for ``error_percent``, ``higher`` otherwise)
 says which way a claim's comparison goes. A comparison's ``better`` and ``than`` are two row labels
@@ -75,7 +77,7 @@ TRANSFORMS = {
     "error_percent": lambda value: 100.0 * (1.0 - value),
 }
 REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
-OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "claims")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims")
 TARGET_KEYS = ("value", "tag", "note")
 BETTER = ("higher", "lower")
 
@@ -191,6 +193,7 @@ class Grid:
         axes: ``{axis: [AxisValue]}`` in file order.
         rows, columns: the axes forming the table's rows and columns.
         seeds: the seeds of every cell.
+        repeats: the axes averaged with the seeds (cross-validation folds).
         scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
         targets: ``{row label: {column label: Target}}``.
         claims: the table's `Claim`s.
@@ -213,6 +216,7 @@ class Grid:
     notes: str | None = None
     provenance: str | None = None
     description: str | None = None
+    repeats: list = dataclasses.field(default_factory=list)
 
     @property
     def id(self):
@@ -312,17 +316,21 @@ def _parse(path, data):
     _mapping("base", data["base"])
     axes = _axes(data["axes"])
     rows, columns = _axis_list("rows", data["rows"], axes), _axis_list("columns", data["columns"], axes)
-    both = sorted(set(rows) & set(columns))
-    if both:
-        raise ConfigError(f"columns: axis {both[0]!r} is also in rows; each axis belongs to one of them.")
-    left = [axis for axis in axes if axis not in rows + columns]
+    repeats = _axis_list("repeats", data.get("repeats", []), axes)
+    for key, first, second in (("columns", columns, rows), ("repeats", repeats, rows + columns)):
+        both = sorted(set(first) & set(second))
+        if both:
+            raise ConfigError(f"{key}: axis {both[0]!r} is also in rows or columns; each axis belongs to one of "
+                              f"rows, columns and repeats.")
+    left = [axis for axis in axes if axis not in rows + columns + repeats]
     if left:
-        raise ConfigError(f"rows: axis {left[0]!r} is in neither rows nor columns.")
+        raise ConfigError(f"rows: axis {left[0]!r} is in neither rows nor columns (nor repeats).")
     seeds = _seeds("seeds", data.get("seeds", [0]))
     scales = _scales(data.get("scales") or {}, axes)
     grid = Grid(path=path, paper=data["paper"], table=data["table"], title=data["title"], metric=metric,
                 base=data["base"], axes=axes, rows=rows, columns=columns, seeds=seeds, scales=scales,
-                targets={}, **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
+                targets={}, repeats=repeats,
+                **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
     grid.targets = _targets(data["targets"], grid)
     grid.claims = _claims(data.get("claims") or [], grid)
     return grid

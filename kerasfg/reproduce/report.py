@@ -11,7 +11,8 @@ puts each table (our mean ± standard deviation over seeds beside the paper's nu
 
 A comparison "``better`` beats ``than``" is judged on the difference of the two means, signed so that a
 positive difference goes the claim's way, against its standard error over seeds,
-``se = sqrt(s_b² / n_b + s_t² / n_t)`` (sample standard deviations ``s``, ``n`` finished seeds):
+``se = sqrt(s_b² / n_b + s_t² / n_t)`` (sample standard deviations ``s``, ``n`` finished seeds, times
+the folds of the grid's ``repeats`` if it has any):
 
 - ``reproduces``: the difference is more than twice its standard error;
 - ``reversed``: it is more than twice its standard error the other way;
@@ -146,8 +147,9 @@ def grid_section(grid, scale, out="runs/reproduce"):
     directory = grid_directory(grid, scale, out)
     results = finished_results(directory, cells)
     seeds = sorted({cell.seed for cell in cells})
+    repeats = f" and the {', '.join(grid.repeats)} axis" if grid.repeats else ""
     lines = [f"### {grid.table}: {grid.title}", "",
-             f"Grid `{_relative(grid.path)}`; {scale} scale, seeds {seeds}; {len(results)} of {len(cells)} "
+             f"Grid `{_relative(grid.path)}`; {scale} scale, seeds {seeds}{repeats}; {len(results)} of {len(cells)} "
              f"cells finished (`{_relative(directory)}`). Metric: {grid.metric['name']}, "
              f"{grid.metric['better']} is better. Targets: `{grid.notes or '?'}`"
              f"{', ' + grid.provenance if grid.provenance else ''}.", ""]

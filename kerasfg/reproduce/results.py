@@ -1,4 +1,5 @@
-"""The results table of a grid: our mean and standard deviation over seeds beside the paper's number.
+"""The results table of a grid: our mean and standard deviation over seeds (and the grid's ``repeats``, such as
+cross-validation folds) beside the paper's number.
 
 ``results.csv`` has one line per table row and, per table column, our mean, the standard deviation
 over seeds (sample, n - 1; 0 for one seed), the number of finished seeds, the paper's value and the
@@ -90,8 +91,9 @@ def results_markdown(grid, table, scale, seeds):
     if grid.notes:
         lines.append(f"Targets: `{grid.notes}`{', ' + grid.provenance if grid.provenance else ''}. ")
     keys = " or ".join(f"`{key}`" for key in grid.metric["key"])
+    repeats = f", averaged over the {', '.join(grid.repeats)} axis too" if grid.repeats else ""
     lines += [f"Metric: {grid.metric['name']} ({keys}, {grid.metric['transform']}). "
-              f"Scale: {scale}, seeds {seeds}.", "", SCALE_NOTES[scale], "", *table_lines(grid, table)]
+              f"Scale: {scale}, seeds {seeds}{repeats}.", "", SCALE_NOTES[scale], "", *table_lines(grid, table)]
     tagged = [(row, column, target) for row, values in grid.targets.items() for column, target in values.items()
               if target.tag or target.note]
     if tagged:

@@ -33,6 +33,13 @@ def test_a_single_output_model_takes_a_code_matrix():
     np.testing.assert_array_equal(model.get_layer("predictions").code, code)
 
 
+def test_a_classifier_with_a_separate_softmax_takes_a_head():
+    model = build_model("vgg_face", input_shape=(32, 32, 3), num_classes={"age": 3}, dex={"age": [0, 10]},
+                        filters=(8, 8, 16, 16, 16), fc_units=16)
+    assert isinstance(model.get_layer("age"), DEXHead) and model.get_layer("age").input.shape[-1] == 16
+    assert "fc8" not in [layer.name for layer in model.layers]
+
+
 def test_the_glimpse_model_takes_a_dex_head():
     model = build_model("glimpse_attention", input_shape=(32, 32, 3), num_classes={"gender": 2}, dex={"age": True},
                         grid_size=4, num_glimpses=2, low_resolution=(32, 32), fc_units=8)
@@ -44,6 +51,29 @@ def test_bad_heads_are_named():
         build_model("face_resnet", num_classes={"identity": 3}, output_codes={"expression": np.eye(7)}, **SMALL)
     with pytest.raises(ValueError, match="needs 3 rows"):
         build_model("face_resnet", num_classes={"identity": 3}, output_codes={"identity": np.eye(4)}, **SMALL)
+    with pytest.raises(ValueError, match="comes from Concatenate, not a Dense classifier"):
+        from kerasfg.models.heads import replace_heads
+
+        inputs = keras.Input((3,))
+        merged = keras.layers.Concatenate(name="identity")([inputs, inputs])
+        replace_heads(keras.Model(inputs, {"identity": merged}), dex={"identity": True})
     with pytest.raises(ValueError, match="both output codes and a DEX head"):
         build_model("face_resnet", num_classes={"age": 3}, output_codes={"age": np.eye(3)}, dex={"age": True},
                     **SMALL)
+
+
+def test_heads_bring_their_objectives():
+    from kerasfg import objectives
+
+    model = build_model("face_resnet", num_classes={"identity": 5},
+                        output_codes={"identity": {"design": "gaussian", "bits": 4}}, dex={"age": [10, 60]}, **SMALL)
+    resolved = objectives.resolve(model, {"identity": objectives.TargetTask("identity", "class", tuple("abcde")),
+                                          "age": objectives.TargetTask("age", "regression")},
+                                  model_name="face_resnet")
+    age, identity = resolved.outputs["age"], resolved.outputs["identity"]
+    assert (age.loss, [name for name, _ in age.metrics]) == ("dex", ["dex_mae"])
+    assert (identity.loss, identity.info.from_logits) == ("softmax_cross_entropy", False)
+    compiled = resolved.compile_arguments()
+    assert compiled["loss"]["age"].min_age == 10 and compiled["metrics"]["age"][0].min_age == 10
+    with pytest.raises(ValueError, match="need a DEX head at 'identity'"):
+        objectives.build_loss("dex", resolved.outputs["identity"].info)
