@@ -31,10 +31,6 @@ axes, the overrides of each scale, and the published numbers as ``targets``::
       full: {set: {...}}
     targets:                                      # row label -> column label -> number
       ResNet20: {ResNet g(x): 31.47, ABN Eq. 2: 30.46}
-    claims:                                       # what the table shows, checked on our runs
-      - statement: (1 + M) * g beats the plain network
-        compare: [{better: ABN Eq. 2, than: ResNet g(x)}]   # two rows, or two columns, of the table
-        caveat: why it may not hold on synthetic faces    # shown when it does not reproduce
 
 A scale's ``only`` keeps the named labels of an axis at that scale (a budget: fewer cells on synthetic
 faces). A ``set`` maps dotted config keys to values (``model.options.depth: 20``). An axis value may also hold
@@ -44,11 +40,6 @@ non-empty labels joined by ``" + "`` (``VGG-16 + CBAM``; an empty label, e.g. fo
 leaves ``VGG-16``), and the same for columns. The axes of ``repeats`` (the folds of a cross-validation)
 name neither: their cells are averaged with the seeds into one table entry. A target is a number, null (not
 in the paper, or lost), or ``{value: ..., tag: ..., note: ...}`` when its provenance differs from the file's.
-
-A metric's ``better`` (``higher`` or ``lower``; ``lower`` for ``error_percent``, ``higher`` otherwise)
-says which way a claim's comparison goes. A comparison's ``better`` and ``than`` are two row labels
-(compared in every column, or the columns listed in ``in``) or two column labels (compared in every
-row, or those in ``in``); `kerasfg.reproduce.report` checks the claims on a grid's results.
 
 A cell's config is, in order: ``base``; each axis value's ``set`` and its block of the scale; its
 seed as ``train.seed``; at ``smoke`` scale, the stand-in (`SMOKE`: a tiny synthetic set, one epoch,
@@ -77,9 +68,8 @@ TRANSFORMS = {
     "error_percent": lambda value: 100.0 * (1.0 - value),
 }
 REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
-OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats")
 TARGET_KEYS = ("value", "tag", "note")
-BETTER = ("higher", "lower")
 
 # The smoke stand-in: the same builders and objectives on a tiny synthetic set, one step an epoch.
 SMOKE = {
@@ -119,32 +109,6 @@ class Target:
     value: float | None
     tag: str | None = None
     note: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """One entry ``better`` should beat ``than`` in: two row labels compared in the columns ``within``,
-    or two column labels (``along == "columns"``) compared in the rows ``within``."""
-
-    better: str
-    than: str
-    along: str
-    within: tuple
-
-    def pairs(self):
-        """``[((row, column) of better, (row, column) of than)]``, one per entry of ``within``."""
-        if self.along == "rows":
-            return [((self.better, other), (self.than, other)) for other in self.within]
-        return [((other, self.better), (other, self.than)) for other in self.within]
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """A statement the table supports, the comparisons that test it, and why it may not reproduce."""
-
-    statement: str
-    compare: tuple
-    caveat: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +152,7 @@ class Grid:
     Attributes:
         path: the file.
         paper, table, title, source, notes, provenance, description: what it reproduces.
-        metric: ``{"name", "key", "transform", "better"}``.
+        metric: ``{"name", "key", "transform"}``.
         base: the base config (a mapping).
         axes: ``{axis: [AxisValue]}`` in file order.
         rows, columns: the axes forming the table's rows and columns.
@@ -196,7 +160,6 @@ class Grid:
         repeats: the axes averaged with the seeds (cross-validation folds).
         scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
         targets: ``{row label: {column label: Target}}``.
-        claims: the table's `Claim`s.
     """
 
     path: pathlib.Path
@@ -211,7 +174,6 @@ class Grid:
     seeds: list
     scales: dict
     targets: dict
-    claims: list = dataclasses.field(default_factory=list)
     source: str | None = None
     notes: str | None = None
     provenance: str | None = None
@@ -332,7 +294,6 @@ def _parse(path, data):
                 targets={}, repeats=repeats,
                 **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
     grid.targets = _targets(data["targets"], grid)
-    grid.claims = _claims(data.get("claims") or [], grid)
     return grid
 
 
@@ -344,9 +305,9 @@ def _mapping(key, value):
 
 def _metric(metric):
     _mapping("metric", metric)
-    unknown = sorted(set(metric) - {"name", "key", "transform", "better"})
+    unknown = sorted(set(metric) - {"name", "key", "transform"})
     if unknown:
-        raise ConfigError(f"metric.{unknown[0]}: unknown key; expected name, key, transform and better.")
+        raise ConfigError(f"metric.{unknown[0]}: unknown key; expected name, key and transform.")
     if not isinstance(metric.get("name"), str) or not metric["name"]:
         raise ConfigError(f"metric.name: expected a non-empty string, got {metric.get('name')!r}.")
     keys = [metric.get("key")] if isinstance(metric.get("key"), str) else metric.get("key")
@@ -357,11 +318,7 @@ def _metric(metric):
     transform = metric.get("transform", "identity")
     if transform not in TRANSFORMS:
         raise ConfigError(f"metric.transform: expected one of {sorted(TRANSFORMS)}, got {transform!r}.")
-    better = metric.get("better", "lower" if transform == "error_percent" else "higher")
-    if better not in BETTER:
-        raise ConfigError(f"metric.better: expected one of {list(BETTER)} (which way a better result goes), "
-                          f"got {better!r}.")
-    return {"name": metric["name"], "key": keys, "transform": transform, "better": better}
+    return {"name": metric["name"], "key": keys, "transform": transform}
 
 
 def _overrides(key, value):
@@ -477,51 +434,6 @@ def _target(key, target):
                               f"got {target!r}.")
         return Target(_number(f"{key}.value", target["value"]), target.get("tag"), target.get("note"))
     return Target(_number(key, target))
-
-
-def _claims(claims, grid):
-    if not isinstance(claims, list):
-        raise ConfigError(f"claims: expected a list of {{statement, compare, caveat}}, got {claims!r}.")
-    parsed = []
-    for i, claim in enumerate(claims):
-        key = f"claims[{i}]"
-        _mapping(key, claim)
-        unknown = sorted(set(claim) - {"statement", "compare", "caveat"})
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected statement, compare and caveat.")
-        for field in ("statement", *(["caveat"] if "caveat" in claim else [])):
-            if not isinstance(claim.get(field), str) or not claim[field]:
-                raise ConfigError(f"{key}.{field}: expected a non-empty string, got {claim.get(field)!r}.")
-        compare = claim.get("compare")
-        if not isinstance(compare, list) or not compare:
-            raise ConfigError(f"{key}.compare: expected a non-empty list of {{better, than}} (labels of two "
-                              f"rows or of two columns), got {compare!r}.")
-        parsed.append(Claim(claim["statement"], tuple(_comparison(f"{key}.compare[{j}]", item, grid)
-                                                      for j, item in enumerate(compare)), claim.get("caveat")))
-    return parsed
-
-
-def _comparison(key, item, grid):
-    _mapping(key, item)
-    unknown = sorted(set(item) - {"better", "than", "in"})
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected better, than and in.")
-    labels = {"rows": grid.row_labels(), "columns": grid.column_labels()}
-    sides = [item.get("better"), item.get("than")]
-    if not all(isinstance(side, str) for side in sides) or sides[0] == sides[1]:
-        raise ConfigError(f"{key}: expected two different labels better and than, got {sides}.")
-    along = next((name for name, known in labels.items() if all(side in known for side in sides)), None)
-    if along is None:
-        raise ConfigError(f"{key}: {sides[0]!r} and {sides[1]!r} are not two rows nor two columns of the "
-                          f"table; its rows are {labels['rows']} and its columns {labels['columns']}.")
-    across = labels["columns" if along == "rows" else "rows"]
-    within = item.get("in", across)
-    if isinstance(within, str):
-        within = [within]
-    if not isinstance(within, list) or not within or any(label not in across for label in within):
-        raise ConfigError(f"{key}.in: expected a non-empty list of the {'columns' if along == 'rows' else 'rows'}"
-                          f" {across} to compare in, got {item.get('in')!r}.")
-    return Comparison(sides[0], sides[1], along, tuple(within))
 
 
 def _number(key, value):

@@ -10,13 +10,9 @@ any is empty).
 
 import csv
 import io
-import json
-import pathlib
 import statistics
 
 from kerasfg.io_utils import atomic_file
-
-RESULT_FILE = "result.json"
 
 SCALE_NOTES = {
     "smoke": "Smoke scale: tiny synthetic stand-ins, one step an epoch. These numbers show that every "
@@ -25,21 +21,6 @@ SCALE_NOTES = {
                  "the ordering of the rows, not the numbers, with the paper's.",
     "full": "Full scale: the paper's setting on your copy of its data.",
 }
-
-
-def grid_directory(grid, scale, out="runs/reproduce"):
-    """``<out>/<paper>/<table>/<scale>``: where `kerasfg.reproduce.run_grid` runs ``grid`` at ``scale``."""
-    return pathlib.Path(out) / grid.paper / grid.id / scale
-
-
-def finished_results(directory, cells):
-    """``{cell id: result}`` of the ``cells`` that have a ``result.json`` under ``directory/cells``."""
-    results = {}
-    for cell in cells:
-        path = pathlib.Path(directory) / "cells" / cell.id / RESULT_FILE
-        if path.is_file():
-            results[cell.id] = json.loads(path.read_text())
-    return results
 
 
 def summarize(grid, cells, results):
@@ -85,6 +66,7 @@ def results_csv(grid, table):
 
 def results_markdown(grid, table, scale, seeds):
     """The Markdown text of the table, with its provenance."""
+    columns = grid.column_labels()
     lines = [f"# {grid.table}: {grid.title}", ""]
     if grid.source:
         lines.append(f"Paper: `{grid.source}`. ")
@@ -93,23 +75,12 @@ def results_markdown(grid, table, scale, seeds):
     keys = " or ".join(f"`{key}`" for key in grid.metric["key"])
     repeats = f", averaged over the {', '.join(grid.repeats)} axis too" if grid.repeats else ""
     lines += [f"Metric: {grid.metric['name']} ({keys}, {grid.metric['transform']}). "
-              f"Scale: {scale}, seeds {seeds}{repeats}.", "", SCALE_NOTES[scale], "", *table_lines(grid, table)]
-    tagged = [(row, column, target) for row, values in grid.targets.items() for column, target in values.items()
-              if target.tag or target.note]
-    if tagged:
-        lines += ["", "Targets with their own provenance:", ""]
-        lines += [f"- {row} / {column}: {target.value} [{target.tag or ''}] {target.note or ''}".rstrip()
-                  for row, column, target in tagged]
-    return "\n".join(lines) + "\n"
-
-
-def table_lines(grid, table):
-    """The Markdown lines of the table: per column, our mean ± std (n), the paper's value and Δ."""
-    columns = grid.column_labels()
+              f"Scale: {scale}, seeds {seeds}{repeats}.", "", SCALE_NOTES[scale], ""]
     header = [" + ".join(grid.rows) or "row"]
     for column in columns:
         header += [f"{column} ours" if column else "ours", f"{column} paper" if column else "paper", "Δ"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
     for row in grid.row_labels():
         cells = [row]
         for column in columns:
@@ -119,7 +90,13 @@ def table_lines(grid, table):
             difference = "" if entry["difference"] is None else f"{entry['difference']:+.2f}"
             cells += [ours, paper, difference]
         lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    tagged = [(row, column, target) for row, values in grid.targets.items() for column, target in values.items()
+              if target.tag or target.note]
+    if tagged:
+        lines += ["", "Targets with their own provenance:", ""]
+        lines += [f"- {row} / {column}: {target.value} [{target.tag or ''}] {target.note or ''}".rstrip()
+                  for row, column, target in tagged]
+    return "\n".join(lines) + "\n"
 
 
 def write_results(directory, grid, cells, results, scale):

@@ -32,10 +32,11 @@ from kerasfg.config import ConfigError
 from kerasfg.io_utils import write_json
 from kerasfg.reproduce import hparams
 from kerasfg.reproduce.grid import TRANSFORMS, check_scale
-from kerasfg.reproduce.results import RESULT_FILE, grid_directory, write_results
+from kerasfg.reproduce.results import write_results
 
 logger = logging.getLogger(__name__)
 
+RESULT_FILE = "result.json"
 LOG_FILE = "log.txt"
 
 
@@ -57,6 +58,11 @@ class GridRun:
     skipped: list
     shared: list
     results: dict
+
+
+def grid_directory(grid, scale, out="runs/reproduce"):
+    """``<out>/<paper>/<table>/<scale>``."""
+    return pathlib.Path(out) / grid.paper / grid.id / scale
 
 
 def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbacks=(), progress=False):
