@@ -11,6 +11,7 @@ runs/<name>/<timestamp>/
   model.keras      the final model
   class_names.json class names per target task
   objectives.json  each output's target, loss, weight, metrics (and a standardized target's statistics)
+  preprocessing.json how images became pixels (decode, channels, resize); exports and visualize reuse it
   metrics.json     test metrics (and tables: confusion counts, per-attribute accuracies), history,
                    throughput
 ```
@@ -38,6 +39,7 @@ from kerasfg import config as config_lib
 from kerasfg import optimization
 from kerasfg.optimization import learning_rate_schedule  # noqa: F401  (part of this module's API)
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
+from kerasfg.data.preprocessing import PREPROCESSING_FILE, Preprocessing
 from kerasfg.io_utils import atomic_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -55,8 +57,9 @@ class DataSplits:
         class_names: class names per task (attribute names of a multilabel task; none for a
             regression task).
         train_size: number of training examples.
-        preprocessing: how stored images become model pixels, for the serving signatures (a
-            `kerasfg.export.Preprocessing`), or None when the images need no resizing.
+        preprocessing: how stored images become model pixels (a
+            `kerasfg.data.preprocessing.Preprocessing`), recorded in the run directory for the serving
+            signatures and `kerasfg visualize`.
         validation_masks: the evidence masks of the validation images per target task (bool
             `(n, h, w)`, in the validation set's order), where they are known (synthetic faces); None
             otherwise.
@@ -73,7 +76,7 @@ class DataSplits:
     num_classes: dict
     class_names: dict
     train_size: int
-    preprocessing: object | None = None
+    preprocessing: Preprocessing | None = None
     validation_masks: dict | None = None
     tasks: dict | None = None
     train_labels: dict | None = None
@@ -135,6 +138,7 @@ def fit(config, *, callbacks=(), resume=None):
 
     keras.utils.set_random_seed(config.train.seed)
     data = build_datasets(config.data, run_dir=run_dir)
+    data.preprocessing.write(run_dir / PREPROCESSING_FILE)  # read by `kerasfg export RUN_DIR`, visualize
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -287,6 +291,9 @@ def _synthetic_splits(data_config, tasks):
         num_classes={task: train.num_classes.get(task, 1) for task in tasks},
         class_names={task: train.class_names[task] for task in tasks if task in train.class_names},
         train_size=len(train),
+        # Rendered at the model's size; other sizes are resized as kerasfg's pipeline resizes files.
+        preprocessing=Preprocessing.pipeline(train.images.shape[1:3], train.images.shape[-1],
+                                             origin="the synthetic faces"),
         validation_masks={task: validation.masks[task] for task in data_config.targets
                           if task in validation.masks},
         tasks=known, train_labels=_regression_labels(train.labels, known))
@@ -294,7 +301,6 @@ def _synthetic_splits(data_config, tasks):
 
 def _dataset_splits(data_config, tasks, run_dir):
     from kerasfg.data import load_splits
-    from kerasfg.export import Preprocessing
 
     spec = data_config.dataset
     roles = {"train": spec.train_split, "validation": spec.val_split, "test": spec.test_split}
@@ -317,7 +323,7 @@ def _dataset_splits(data_config, tasks, run_dir):
         num_classes={task: train.num_classes.get(task, 1) for task in tasks},
         class_names={task: tuple(train.class_names[task]) for task in tasks
                      if task in train.class_names},
-        train_size=len(train), preprocessing=Preprocessing(**train.preprocessing),
+        train_size=len(train), preprocessing=train.preprocessing,
         tasks=known, train_labels=_regression_labels(train.labels, known))
 
 

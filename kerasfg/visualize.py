@@ -21,7 +21,8 @@ def add_visualize_parser(subparsers):
     p.add_argument("model", metavar="MODEL",
                    help=f"a .keras file, or a run or checkpoints directory (looks for {', '.join(MODEL_FILES)})")
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files (PNG, JPEG, ...), resized to the model input")
+                   help="image files (PNG, JPEG, ...), decoded and resized as the model's run recorded "
+                        "(preprocessing.json)")
     p.add_argument("--method", action="append", metavar="NAME",
                    help="explanation method, repeatable or comma-separated (default: gradcam): "
                         "saliency, smoothgrad, guided_backprop, cam, gradcam, gradcam++, layercam, scorecam")
@@ -52,22 +53,26 @@ def model_file(source):
     return path
 
 
-def read_images(paths, height, width, channels):
-    """``(float32 pixels (n, height, width, channels) in 0..255, the paths read, {path: reason skipped})``."""
-    import numpy as np
-    from PIL import Image
+def read_images(paths, preprocessing):
+    """Decode and resize image files as the training pipeline does (its file decoder and
+    :func:`kerasfg.data.preprocessing.resize`).
 
-    pixels, read, skipped = [], [], {}
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-        except OSError as error:  # missing, unreadable or not an image
-            skipped[path] = str(error)
-            continue
-        pixels.append(np.asarray(image, np.float32).reshape(height, width, channels))
-        read.append(path)
-    return np.stack(pixels) if pixels else None, read, skipped
+    Returns:
+        ``(float32 pixels (n, height, width, channels) in 0..255, the paths read, {path: reason skipped})``.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasfg.data.pipeline import FileSource, decode_file
+    from kerasfg.data.preprocessing import resize
+
+    source = FileSource(paths)
+    bad = source.find_bad(np.arange(len(paths)), preprocessing.channels)
+    skipped = {path: bad[k] for k, path in enumerate(paths) if k in bad}
+    read = [path for k, path in enumerate(paths) if k not in bad]
+    pixels = [resize(decode_file(tf.constant(str(path)), preprocessing.channels, source.decoder),
+                     preprocessing).numpy() for path in read]
+    return (np.stack(pixels) if pixels else None), read, skipped
 
 
 def _methods(values):
@@ -107,6 +112,7 @@ def run_visualize(args) -> int:
     from tqdm import tqdm
 
     from kerasfg.callbacks.explanations import write_explanation
+    from kerasfg.data.preprocessing import ASSUMED, assumption_note, model_preprocessing
     from kerasfg.errors import UserError
     from kerasfg.export.cli import load_keras_model
     from kerasfg.io_utils import atomic_file
@@ -119,8 +125,10 @@ def run_visualize(args) -> int:
     model = load_keras_model(path)
     explainer = Explainer(model)
     image_input = next(t for t in model.inputs if t.name == (explainer.image_name or model.inputs[0].name))
-    _, height, width, channels = image_input.shape
-    images, read, skipped = read_images(args.images, height, width, channels)
+    preprocessing = model_preprocessing(path, tuple(image_input.shape[1:]))
+    if preprocessing.origin == ASSUMED:
+        print(f"kerasfg visualize: note: {assumption_note(path, preprocessing)}", file=sys.stderr)
+    images, read, skipped = read_images(args.images, preprocessing)
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}", file=sys.stderr)
     if images is None:

@@ -10,6 +10,7 @@ import yaml
 from kerasfg import config as config_lib
 from kerasfg import training
 from kerasfg.checkpoints import ResumableBackup
+from kerasfg.data.preprocessing import Preprocessing
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -35,12 +36,14 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     result = training.fit(tiny_config(tmp_path))
     run = result.run_dir
     assert run.parent == tmp_path / "runs" / "tiny"
-    assert {p.name for p in run.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup",
-                                              "model.keras", "class_names.json", "metrics.json",
-                                              "objectives.json"}
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "logs", "checkpoints", "backup", "model.keras",
+                                              "class_names.json", "metrics.json", "objectives.json",
+                                              "preprocessing.json"}
     objectives = json.loads((run / "objectives.json").read_text())["outputs"]
     assert objectives["identity"]["loss"] == "softmax_cross_entropy"
     assert objectives["identity"]["from_logits"] is False  # face_resnet's outputs are softmax
+    # Synthetic faces are rendered at the model's size; other sizes are resized as the file pipeline does.
+    assert Preprocessing.read(run / "preprocessing.json") == Preprocessing.pipeline((32, 32))
     assert json.loads((run / "class_names.json").read_text()) == {
         "identity": ["person_000", "person_001", "person_002", "person_003"]}
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.keras", "best.keras"}
@@ -206,43 +209,4 @@ def test_learning_rate_schedules_follow_the_config(tmp_path):
         tiny_config(tmp_path, optimizer={"schedule": "step"})
 
 
-@pytest.mark.slow
-def test_fit_reads_a_dataset_from_disk_and_exports_its_preprocessing(tmp_path):
-    """Faces written as PNG files in the folder-per-class layout train, and the export serves them."""
-    import tensorflow as tf
-    from PIL import Image
-
-    from kerasfg.data.synthetic import synthetic_faces
-
-    root = tmp_path / "faces"
-    for part, seed in (("train", 0), ("val", 1), ("test", 2)):
-        faces = synthetic_faces(24, num_identities=3, image_size=40, difficulty=0.0, seed=seed)
-        for k, (image, person) in enumerate(zip(faces.images, faces.labels["identity"])):
-            folder = root / part / f"person_{person}"
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(folder / f"{k}.png")
-    config = config_lib.from_dict({
-        "name": "folder", "runs_dir": str(tmp_path / "runs"),
-        "data": {"source": "dataset", "targets": ["identity"], "batch_size": 8,
-                 "dataset": {"name": "folder", "root": str(root), "image_size": [32, 32],
-                             "options": {"task": "identity"}}},
-        "model": {"options": {"widths": [16], "blocks": [1], "hidden_units": 8}},
-        "train": {"epochs": 1, "precision": "float32", "verbose": 0},
-        "export": {"enabled": True, "base_path": str(tmp_path / "saved_models" / "folder")},
-    })
-    result = training.fit(config)
-    assert result.class_names == {"identity": ("person_0", "person_1", "person_2")}
-    assert result.model.input_shape == (None, 32, 32, 3)
-    assert result.export.verification.ok
-    # Serving decodes and resizes the stored PNG exactly as the training pipeline did.
-    data = training.build_datasets(config.data)
-    images, _ = next(iter(data.test))
-    served = tf.saved_model.load(str(result.export.path)).signatures["serving_default"]
-    png = sorted((root / "test").rglob("*.png"))[:4]
-    out = served(image_bytes=tf.constant([p.read_bytes() for p in png]))
-    pipeline_images = np.stack([
-        tf.image.resize(tf.io.decode_png(tf.io.read_file(str(p)), channels=3), (32, 32),
-                        antialias=True).numpy() for p in png])
-    expected = result.model.predict_on_batch(np.round(np.clip(pipeline_images, 0, 255)))["identity"]
-    np.testing.assert_allclose(out["identity_probs"].numpy(), expected, atol=1e-4)
-    assert tuple(images.shape[1:]) == (32, 32, 3)  # the image tensor itself, for a single-input model
+# Training from image files, and serving the pixels training saw: tests/export/test_parity.py.

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from kerasfg.cli import main
+from kerasfg.data.preprocessing import Preprocessing
 from kerasfg.models import build_model
 from kerasfg.vis import explain, normalize
 
@@ -34,6 +36,7 @@ def test_visualize_writes_overlays_and_event_files_and_reports_skipped_images(
         tmp_path, saved_model, image_files, capsys, event_images, event_recordings):
     model, path = saved_model
     (alice, bob), broken = image_files
+    Preprocessing.pipeline((16, 16)).write(tmp_path / "run" / "preprocessing.json")  # as a training run does
     out = tmp_path / "out"
     status = main(["visualize", str(tmp_path / "run"), str(alice), str(broken), str(bob), "--method",
                    "gradcam,saliency", "--method", "layercam", "--input", "expression=3", "--output", "gender",
@@ -48,8 +51,11 @@ def test_visualize_writes_overlays_and_event_files_and_reports_skipped_images(
     assert set(event_images.steps(out)) == {"probe/images", "gradcam/gender/stage2_block1_out", "saliency/gender",
                                             "layercam/gender/stage2_block1_out"}
 
-    images = np.stack([np.asarray(Image.open(p).convert("RGB").resize((16, 16), Image.BILINEAR), np.float32)
-                       for p in (alice, bob)])
+    # The recorded preprocessing: alice (20x24) antialiased and rounded, bob (16x16) as it is.
+    alice_pixels = np.round(tf.image.resize(np.asarray(Image.open(alice)), (16, 16), antialias=True).numpy())
+    images = np.stack([alice_pixels, tf.io.decode_jpeg(bob.read_bytes(), channels=3).numpy().astype(np.float32)])
+    (probe,) = event_recordings.pictures(out, "kerasfg/probe/images").values()
+    np.testing.assert_array_equal(np.stack(probe), images.astype(np.uint8))
     inputs = {"image": images, "expression": np.array([3, 3], np.int32)}
     expected = np.round(normalize(explain(model, inputs, "gradcam", output="gender")) * 255)
     (recorded,) = event_recordings.pictures(out, "kerasfg/gradcam/gender/stage2_block1_out").values()
@@ -62,6 +68,9 @@ def test_visualize_names_unknown_methods_layers_inputs_and_missing_models(tmp_pa
     out = str(tmp_path / "out")
     assert main(["visualize", str(path), str(alice), "--method", "occlusion", "--out", out]) == 2
     assert "unknown method(s) ['occlusion']" in capsys.readouterr().err
+    assert main(["visualize", str(path), str(alice), "--out", out]) == 0  # a run without preprocessing.json
+    assert f"kerasfg visualize: note: {path} comes with no preprocessing.json, so the preprocessing is assumed" \
+        in capsys.readouterr().err
     assert main(["visualize", str(path), str(alice), "--layer", "conv9", "--out", out]) == 2
     assert "no layer 'conv9'" in capsys.readouterr().err
     assert main(["visualize", str(path), str(alice), "--input", "age=3", "--out", out]) == 2

@@ -254,17 +254,24 @@ class FaceDataset:
             raise ValueError(f"{self.name}: set image_size to batch images read from files")
         return pipeline.make_dataset(
             self.source, self.source_index, labels, channels=self.channels,
-            resize=(self.image_size, self.resize_method, self.antialias), batch_size=batch_size,
+            preprocessing=self.preprocessing, batch_size=batch_size,
             training=training, arrange=arrange, shuffle=shuffle, augment=augment, seed=seed,
             shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder, dtype=dtype,
             repeat=repeat)
 
     @property
     def preprocessing(self):
-        """How stored images become model pixels, in the fields of ``kerasfg.export``'s ``Preprocessing``:
-        ``Preprocessing(**ds.preprocessing)`` makes a serving signature feed the model what it trained on."""
-        return {"image_size": self.image_size, "channels": self.channels, "resize_method": self.resize_method,
-                "antialias": self.antialias, "quantize": True}
+        """How stored images become the pipeline's pixels: a
+        :class:`~kerasfg.data.preprocessing.Preprocessing`, which the serving signatures reuse to feed an
+        exported model what it trained on; None when the image size is not known (files without
+        ``image_size``)."""
+        from kerasfg.data.preprocessing import Preprocessing
+
+        size = self.input_shape[:2]
+        if None in size:
+            return None
+        return Preprocessing.pipeline(size, self.channels, self.resize_method, self.antialias,
+                                      origin=f"the {self.name} dataset")
 
     def numpy(self):
         """All images as one uint8 NHWC array and the labels dict (for small sets and tests)."""

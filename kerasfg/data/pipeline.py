@@ -1,4 +1,4 @@
-"""tf.data building blocks: image decoding, image sources, the training/evaluation pipeline, TFRecord shards.
+"""tf.data building blocks: image sources, the training/evaluation pipeline, TFRecord shards.
 
 A :class:`~kerasfg.data.FaceDataset` holds labels and metadata as NumPy arrays and one *source* that turns
 items into uint8 images:
@@ -10,8 +10,10 @@ items into uint8 images:
 
 :func:`make_dataset` assembles the pipeline in the order that measured fastest (ECOSYSTEM.md f.3):
 shuffle the file list, decode in parallel, resize, cache the deterministic uint8 result, shuffle, batch,
-augment per batch with stateless seeds, scale, prefetch. Decoding a corrupt file raises inside the graph, so
-file sources are validated once up front (:meth:`FileSource.find_bad`), which gives each bad path its reason.
+augment per batch with stateless seeds, scale, prefetch. Images are decoded and resized by
+:mod:`kerasfg.data.preprocessing`, the definition the serving signatures share. Decoding a corrupt file raises
+inside the graph, so file sources are validated once up front (:meth:`FileSource.find_bad`), which gives each
+bad path its reason.
 """
 
 import json
@@ -24,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.data import augment as augment_lib
+from kerasfg.data import preprocessing as preprocessing_lib
 from kerasfg.data.formats import TF_IMAGE_EXTENSIONS, sniff_format
 
 log = logging.getLogger(__name__)
@@ -35,38 +38,15 @@ TFRECORD_FORMAT = "kerasfg-faces-tfrecord"
 
 # === Decoding ===
 
-def to_channels(image, channels):
-    """Convert a decoded uint8 ``[H, W, c]`` image with c in 1..4 to exactly ``channels`` (1 or 3)."""
-    c = tf.shape(image)[-1]
-    if channels == 3:
-        out = tf.cond(c < 3, lambda: tf.image.grayscale_to_rgb(image[..., :1]), lambda: image[..., :3])
-    elif channels == 1:
-        out = tf.cond(c < 3, lambda: image[..., :1], lambda: tf.image.rgb_to_grayscale(image[..., :3]))
-    else:
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    out.set_shape([None, None, channels])
-    return out
+def to_uint8_pixels(image, preprocessing):
+    """``image`` (uint8 ``[H, W, C]``) resized by ``preprocessing`` (:func:`kerasfg.data.preprocessing.resize`,
+    the definition serving shares), as uint8 for the cache; the stored size when ``preprocessing`` is None.
 
-
-def resize_uint8(image, image_size, method="bilinear", antialias=True):
-    """Resize a uint8 image to ``image_size``, rounding back to uint8; an image already that size is untouched.
-
-    The same as ``tf.image.resize(method, antialias)`` then round and clip, which is what
-    ``kerasfg.export``'s serving preprocessing does with ``quantize=True`` (see
-    :meth:`FaceDataset.preprocessing`).
+    Exact: the training pipeline's preprocessing rounds (``quantize``), so casting loses nothing.
     """
-    if image_size is None:
+    if preprocessing is None:
         return image
-    size = tf.constant(image_size, tf.int32)
-
-    def resize():
-        out = tf.image.resize(image, size, method=method, antialias=antialias)
-        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))
-    out = tf.cond(same, lambda: image, resize)
-    out.set_shape([image_size[0], image_size[1], image.shape[-1]])
-    return out
+    return tf.cast(preprocessing_lib.resize(image, preprocessing), tf.uint8)
 
 
 def _pil_decode(path, channels):
@@ -79,18 +59,14 @@ def _pil_decode(path, channels):
 
 
 def decode_file(path, channels, decoder="tf"):
-    """Read and decode the image file at ``path`` (a string tensor) to uint8 ``[H, W, channels]``."""
+    """Read and decode the image file at ``path`` (a string tensor) to uint8 ``[H, W, channels]``: with
+    :func:`kerasfg.data.preprocessing.decode`, as serving decodes, or with Pillow for the formats TensorFlow
+    does not read."""
     if decoder == "tf":
-        image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
-        return to_channels(image, channels)
+        return preprocessing_lib.decode(tf.io.read_file(path), channels)
     image = tf.numpy_function(lambda p: _pil_decode(p, channels), [path], tf.uint8, stateful=False)
     image.set_shape([None, None, channels])
     return image
-
-
-def decode_bytes(data, channels):
-    """Decode encoded image bytes (a string tensor) to uint8 ``[H, W, channels]``."""
-    return to_channels(tf.io.decode_image(data, channels=0, expand_animations=False), channels)
 
 
 # === Sources ===
@@ -119,14 +95,15 @@ class FileSource:
     def item_path(self, index):
         return self.paths[index]
 
-    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
-        """``(uint8 image, labels dict)`` elements for the items ``source_index`` (in that order, or shuffled)."""
+    def elements(self, source_index, labels, channels, preprocessing, shuffle_seed=None):
+        """``(uint8 image, labels dict)`` elements for the items ``source_index`` (in that order, or shuffled),
+        resized by ``preprocessing`` (a :class:`~kerasfg.data.preprocessing.Preprocessing`)."""
         ds = tf.data.Dataset.from_tensor_slices((self.paths[source_index].astype(str), labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(source_index), seed=shuffle_seed, reshuffle_each_iteration=True)
 
         def load(path, y):
-            return resize_uint8(decode_file(path, channels, self.decoder), *resize), y
+            return to_uint8_pixels(decode_file(path, channels, self.decoder), preprocessing), y
 
         return ds.map(load, num_parallel_calls=AUTOTUNE)
 
@@ -197,15 +174,18 @@ class ArraySource:
     def item_path(self, index):
         return f"<array item {index}>"
 
-    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
+    def elements(self, source_index, labels, channels, preprocessing, shuffle_seed=None):
         images = self.images[source_index]
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(source_index), seed=shuffle_seed, reshuffle_each_iteration=True)
-        if channels == images.shape[-1] and (resize[0] is None or tuple(resize[0]) == images.shape[1:3]):
+        if channels == images.shape[-1] and (preprocessing is None or preprocessing.image_size == images.shape[1:3]):
             return ds
-        return ds.map(lambda x, y: (resize_uint8(to_channels(x, channels), *resize), y),
-                      num_parallel_calls=AUTOTUNE)
+
+        def load(image, y):
+            return to_uint8_pixels(preprocessing_lib.to_channels(image, channels), preprocessing), y
+
+        return ds.map(load, num_parallel_calls=AUTOTUNE)
 
     def find_bad(self, source_index, channels):
         return {}
@@ -230,7 +210,7 @@ class TFRecordSource:
     def item_path(self, index):
         return self.manifest["paths"][index]
 
-    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
+    def elements(self, source_index, labels, channels, preprocessing, shuffle_seed=None):
         wanted = np.zeros(len(self), bool)
         wanted[source_index] = True
         wanted = tf.constant(wanted)
@@ -252,7 +232,7 @@ class TFRecordSource:
             ds = ds.shuffle(min(len(source_index), 10_000), seed=shuffle_seed, reshuffle_each_iteration=True)
 
         def load(ex):
-            image = resize_uint8(decode_bytes(ex["image"], channels), *resize)
+            image = to_uint8_pixels(preprocessing_lib.decode(ex["image"], channels), preprocessing)
             dtypes = {task: arr.dtype for task, arr in labels.items()}
             return image, {task: tf.cast(ex[f"label/{task}"], dtypes[task]) for task in labels}
 
@@ -264,23 +244,26 @@ class TFRecordSource:
 
 # === The pipeline ===
 
-def make_dataset(source, source_index, labels, *, channels, resize, batch_size, training, arrange,
+def make_dataset(source, source_index, labels, *, channels, preprocessing, batch_size, training, arrange,
                  shuffle=None, augment=None, seed=0, shuffle_buffer=None, cache=True, drop_remainder=None,
                  dtype="float32", repeat=False):
     """Build the ``tf.data`` pipeline; see :meth:`kerasfg.data.FaceDataset.as_dataset` for the arguments.
 
-    ``resize`` is ``(image_size, method, antialias)``; ``arrange(images, labels)`` gives the final
+    ``preprocessing`` (a :class:`~kerasfg.data.preprocessing.Preprocessing` that rounds, or None to keep the
+    stored size of in-memory images) resizes the decoded images; ``arrange(images, labels)`` gives the final
     ``(x, y)`` structure of a batch.
     """
     source_index = np.asarray(source_index, np.int64)
     if len(source_index) == 0:
         raise ValueError("cannot build a pipeline over an empty dataset (0 items after splitting and skips)")
+    if preprocessing is not None and not preprocessing.quantize:
+        raise ValueError("the pipeline caches uint8 images: its preprocessing must round (quantize=True)")
     config = augment_lib.get_config(augment if training else None)
     shuffle = training if shuffle is None else shuffle
     if drop_remainder is None:
         drop_remainder = training
     # Without a cache, shuffle the (cheap) file list before decoding; with one, after the cache.
-    ds = source.elements(source_index, labels, channels, resize,
+    ds = source.elements(source_index, labels, channels, preprocessing,
                          shuffle_seed=seed if shuffle and not cache else None)
     if cache:
         ds = ds.cache("" if cache is True else str(cache))

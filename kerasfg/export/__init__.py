@@ -2,8 +2,8 @@
 
 Modules, by job (names are imported on first use, so that the client does not load Keras):
 
-- ``plan``: what a model serves (image input, extra inputs, heads, map outputs) and :class:`ExportPlan`, the
-  one description of an export that the modules below are built from;
+- ``served``: what a model serves (image input, extra inputs, heads, map outputs); ``plan``:
+  :class:`ExportPlan`, the one description of an export that the modules below are built from;
 - ``signatures``: the serving functions and the SavedModel archive; ``explain``: the served Grad-CAM and the
   Keras-graph lookups export needs (its only use of Keras internals);
 - ``reference``: the Keras model's outputs and the tolerances that verification compares with;
@@ -19,13 +19,13 @@ import importlib
 
 _EXPORTS = {
     "export_saved_model": "savedmodel",
-    "ExportError": "plan",
+    "ExportError": "served",
     "ExportPlan": "plan",
     "ExportResult": "savedmodel",
     "list_versions": "versions",
     "next_version": "versions",
     "read_metadata": "metadata",
-    "Preprocessing": "preprocess",
+    "Preprocessing": "kerasfg.data.preprocessing",
     "verify_export": "verify",
     "VerifyReport": "verify",
     "WarmupRequest": "warmup",
@@ -62,7 +62,8 @@ __all__ = [
 
 def __getattr__(name):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        return getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

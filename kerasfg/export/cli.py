@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 import json
 import pathlib
+import sys
 
-from kerasfg.export.preprocess import RESIZE_METHODS
+from kerasfg.data.preprocessing import PREPROCESSING_FILE, RESIZE_METHODS
 
 
 def add_export_parsers(subparsers):
@@ -27,8 +28,14 @@ def add_export_parsers(subparsers):
                    help='JSON file {"head": ["name", ...]} (default: class_names.json in the run directory)')
     p.add_argument("--explain", choices=["gradcam", "attention"], help="add the explain signature")
     p.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: the last 4-D layer)")
-    p.add_argument("--resize", default="bilinear", choices=RESIZE_METHODS,
-                   help="how serving_default resizes decoded images; must match training (default: bilinear)")
+    how = p.add_argument_group(
+        "preprocessing", "How training turned images into pixels, for a model whose run did not record it "
+                         f"({PREPROCESSING_FILE}); serving_default then does the same.")
+    how.add_argument("--preprocessing", metavar="JSON", help=f"a {PREPROCESSING_FILE} to use")
+    how.add_argument("--resize", choices=RESIZE_METHODS, help="the resize method (default: bilinear)")
+    how.add_argument("--antialias", action="store_true", help="resize with antialiasing")
+    how.add_argument("--round", dest="quantize", action="store_true",
+                     help="round resized pixels to integers (pipelines that cache uint8 images)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verification")
     p.add_argument("--no-warmup", dest="warmup", action="store_false", help="write no warmup records")
     p.set_defaults(handler=run_export)
@@ -118,6 +125,33 @@ def read_json(path, what):
         raise ValueError(f"{path}: expected {what} in JSON, but it does not parse ({error})") from None
 
 
+def serving_preprocessing(args, model_file, image_input):
+    """The preprocessing ``serving_default`` uses: the one the run recorded, the one the command line states,
+    or, for a model whose training preprocessing is unknown, an assumption, said in a note on stderr."""
+    from kerasfg.data.preprocessing import ASSUMED, Preprocessing, assumption_note, model_preprocessing
+
+    stated = [flag for flag, given in (("--preprocessing", args.preprocessing), ("--resize", args.resize),
+                                       ("--antialias", args.antialias), ("--round", args.quantize)) if given]
+    shape = tuple(image_input.shape[1:]) if image_input is not None else ()
+    if len(shape) != 3 or None in shape:
+        return None  # export_saved_model names what is wrong with the inputs
+    preprocessing = model_preprocessing(model_file, shape)
+    if preprocessing.origin != ASSUMED:
+        if stated:
+            raise ValueError(f"{preprocessing.origin} records how this model was trained "
+                             f"({preprocessing.summary()}); {', '.join(stated)} would serve other pixels. "
+                             "Export a copy of the .keras file outside its run directory to override it")
+        return preprocessing
+    if args.preprocessing:
+        return Preprocessing.read(args.preprocessing)
+    if stated:
+        return Preprocessing(shape[:2], shape[2], args.resize or "bilinear", args.antialias, args.quantize,
+                             origin="given on the command line")
+    print(f"kerasfg export: note: {assumption_note(model_file, preprocessing)}. State it with --resize, "
+          "--antialias and --round, or --preprocessing FILE", file=sys.stderr)
+    return preprocessing
+
+
 def run_export(args) -> int:
     model_file, name, run_dir = resolve_source(args.source)
     class_names = None
@@ -126,19 +160,18 @@ def run_export(args) -> int:
         names_file = run_dir / "class_names.json"
     if names_file is not None:
         class_names = read_json(names_file, '{"head": ["class name", ...]}')
-    from kerasfg.export.preprocess import Preprocessing
     from kerasfg.export.savedmodel import export_saved_model
 
     base = pathlib.Path(args.base or pathlib.Path("saved_models") / name)
     model = load_keras_model(model_file)
-    images = [t for t in model.inputs if len(t.shape) == 4 and None not in t.shape[1:]]
-    preprocessing = None  # export_saved_model explains what is wrong with the inputs
-    if len(images) == 1:
-        preprocessing = Preprocessing(tuple(images[0].shape[1:3]), images[0].shape[3], args.resize)
+    images = [t for t in model.inputs if len(t.shape) == 4]
+    preprocessing = serving_preprocessing(args, model_file, images[0] if len(images) == 1 else None)
     result = export_saved_model(model, base, args.version, class_names=class_names, explain=args.explain,
                                 gradcam_layer=args.gradcam_layer, preprocessing=preprocessing,
-                                warmup=args.warmup, verify=args.verify)
+                                warmup=args.warmup, verify=args.verify, progress=True)
     print(f"exported {model_file} -> {result.path} in {result.seconds:.1f} s")
+    pre = result.plan.preprocessing
+    print(f"  serving_default preprocessing: {pre.summary()} ({pre.origin or 'given'})")
     for signature, info in result.signatures.items():
         inputs = ", ".join(f"{k}: {v['dtype']}{tuple(v['shape'])}" for k, v in info["inputs"].items())
         print(f"  {signature}({inputs}) -> {', '.join(info['outputs'])}")

@@ -58,6 +58,9 @@ class ModelServerEntry:
         else:
             raise ValueError(f"{self.name}: versions must be 'latest', 'all' or a non-empty list of "
                              f"integers, got {self.versions!r}")
+        if not isinstance(self.labels, dict):
+            raise ValueError(f"{self.name}: labels must be {{label: version}}, e.g. {{'stable': 1}}, got "
+                             f"{type(self.labels).__name__}")
         for label, version in self.labels.items():
             if not label or not str(label).replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"{self.name}: label {label!r} must be alphanumeric")
@@ -68,8 +71,24 @@ class ModelServerEntry:
         return config
 
 
+def _entry(entry):
+    if isinstance(entry, ModelServerEntry):
+        return entry
+    if isinstance(entry, dict):
+        try:
+            return ModelServerEntry(**entry)
+        except TypeError:
+            fields = [f.name for f in dataclasses.fields(ModelServerEntry)]
+            raise ValueError(f"a models.config entry given as a dict takes the keys {fields}, got {sorted(entry)}") \
+                from None
+    raise ValueError(f"models.config entries must be ModelServerEntry objects (or dicts of their fields), got "
+                     f"{type(entry).__name__}")
+
+
 def models_config_proto(entries) -> model_server_config_pb2.ModelServerConfig:
-    entries = list(entries)
+    """The ``ModelServerConfig`` of ``entries``: a list of :class:`ModelServerEntry` (or of dicts of its
+    fields), or one entry."""
+    entries = [_entry(e) for e in ([entries] if isinstance(entries, (ModelServerEntry, dict)) else entries)]
     if not entries:
         raise ValueError("models.config needs at least one model")
     names = [e.name for e in entries]
@@ -82,7 +101,8 @@ def models_config_proto(entries) -> model_server_config_pb2.ModelServerConfig:
 
 
 def write_models_config(path, entries) -> pathlib.Path:
-    """Write ``entries`` (ModelServerEntry) as a text-format ``models.config`` at ``path``, atomically."""
+    """Write ``entries`` (see :func:`models_config_proto`) as a text-format ``models.config`` at ``path``,
+    atomically."""
     config = models_config_proto(entries)
     text = text_format.MessageToString(config)
     parsed = read_models_config_text(text)  # the official parser is the validator

@@ -14,8 +14,8 @@ import pathlib
 
 import tensorflow as tf
 
-from kerasfg.export.plan import METADATA_ASSET, ExportError, ExportPlan
-from kerasfg.export.preprocess import Preprocessing
+from kerasfg.export.plan import METADATA_ASSET, METADATA_KEYS, ExportPlan
+from kerasfg.data.preprocessing import Preprocessing
 
 
 def describe(plan: ExportPlan, signatures, tolerance) -> dict:
@@ -44,13 +44,7 @@ def describe(plan: ExportPlan, signatures, tolerance) -> dict:
         "verification_tolerance": {"rtol": tolerance[0], "atol": tolerance[1]},
         "assets": sorted(plan.assets),
     }
-    clashes = sorted(set(plan.metadata) & set(meta))
-    if clashes:
-        raise ExportError(f"metadata entries {clashes} are written by kerasfg itself; choose other keys")
-    try:
-        json.dumps(plan.metadata)
-    except TypeError as error:
-        raise ExportError(f"metadata must be JSON-serializable: {error}") from None
+    assert tuple(meta) == METADATA_KEYS, "plan.METADATA_KEYS lists the entries written here"
     return {**meta, **plan.metadata}
 
 

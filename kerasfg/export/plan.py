@@ -1,8 +1,7 @@
-"""What a model serves, and :class:`ExportPlan`: the one description of an export.
+""":class:`ExportPlan`: the one description of an export.
 
-:func:`analyze_model` finds the parts of a functional model that shape its signatures (the image input, the
-extra inputs, the classification heads and the other outputs); :meth:`ExportPlan.for_model` checks every
-export option against them and returns the plan that the signature functions
+:meth:`ExportPlan.for_model` checks every export option against what the model serves
+(:mod:`kerasfg.export.served`) and returns the plan that the signature functions
 (:mod:`kerasfg.export.signatures`), the reference outputs (:mod:`kerasfg.export.reference`) and the metadata
 and assets (:mod:`kerasfg.export.metadata`) are built from.
 """
@@ -10,154 +9,30 @@ and assets (:mod:`kerasfg.export.metadata`) are built from.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import re
 
 import keras
-import tensorflow as tf
 
+from kerasfg.data.preprocessing import ASSUMED, Preprocessing
 from kerasfg.export import explain as _explain
-from kerasfg.export.preprocess import Preprocessing
+from kerasfg.export.served import (
+    ExportError,
+    ServedModel,
+    analyze_model,
+    check_servable_layers,
+    model_structure,
+    output_tensors,
+)
 
-IMAGE_BYTES = "image_bytes"
+log = logging.getLogger(__name__)
+
 METADATA_ASSET = "kerasfg_export.json"  # under the version's assets/
+METADATA_KEYS = ("kerasfg_version", "tensorflow_version", "image_input", "extra_inputs", "heads", "map_outputs",
+                 "class_names", "preprocessing", "explain", "signatures", "verification_tolerance", "assets")
+"""The entries kerasfg writes in ``kerasfg_export.json`` (see :mod:`kerasfg.export.metadata`)."""
 EXPLAIN_MODES = (None, "gradcam", "attention")
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-class ExportError(ValueError):
-    """The model cannot be exported as a servable SavedModel; the message names the cause."""
-
-
-# === What the model serves ===
-
-
-@dataclasses.dataclass(frozen=True)
-class ServedModel:
-    """The parts of a functional model that shape its signatures.
-
-    Attributes:
-        image_name: the name of the image input.
-        image_shape: ``(H, W, C)`` of the image input (None for a dynamic size).
-        image_dtype: its dtype.
-        extras: ``{name: (shape without batch, dtype)}`` of the other inputs.
-        heads: the classification outputs, ``(batch, classes)``.
-        maps: the other outputs (attention maps and the like), served by the ``explain`` signature.
-    """
-
-    image_name: str
-    image_shape: tuple
-    image_dtype: str
-    extras: dict
-    heads: list
-    maps: list
-
-    def extra_specs(self):
-        """``{name: tf.TensorSpec}`` of the extra inputs, with a batch dimension."""
-        return {
-            name: tf.TensorSpec((None, *shape), tf.as_dtype(dtype), name=name)
-            for name, (shape, dtype) in self.extras.items()
-        }
-
-
-def model_structure(model, attr):
-    """``model.input``/``model.output`` (dict, list or tensor); Sequential models only have the plural."""
-    try:
-        return getattr(model, attr)
-    except AttributeError:
-        tensors = getattr(model, attr + "s")
-        return tensors[0] if len(tensors) == 1 else list(tensors)
-
-
-def named_outputs(model, values):
-    """``values`` in the structure of ``model.output`` (dict, list or one tensor) as ``{output name: value}``."""
-    if isinstance(values, dict):
-        return dict(values)
-    if isinstance(values, (list, tuple)):
-        return dict(zip(_explain.output_names(model), values))
-    return {_explain.output_names(model)[0]: values}
-
-
-def output_tensors(model):
-    """The model's outputs as an ordered dict name -> KerasTensor."""
-    return named_outputs(model, model_structure(model, "output"))
-
-
-def arrange_inputs(model, by_name):
-    """Tensors keyed by input name, in the structure the model was built with."""
-    return keras.tree.map_structure(lambda t: by_name[t.name], model_structure(model, "input"))
-
-
-def _shapes(outputs):
-    return {name: tuple(tensor.shape) for name, tensor in outputs.items()}
-
-
-def analyze_model(model, heads=None) -> ServedModel:
-    """Find the image input, the extra inputs, the classification heads and the map outputs of ``model``.
-
-    Args:
-        model: a built functional or Sequential ``keras.Model``.
-        heads: the names of the classification outputs (a list, or one name); default every
-            ``(batch, classes)`` output.
-
-    Raises:
-        ExportError: naming what is wrong: no or two image inputs, names that cannot be signature names, a
-            head that is not a ``(batch, classes)`` output.
-    """
-    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
-        raise ExportError(f"expected a built functional keras.Model, got {type(model).__name__}")
-    image, extras = None, {}
-    for tensor in model.inputs:
-        name = tensor.name
-        if not _NAME_RE.match(name):
-            raise ExportError(f"model input name {name!r} is not a valid signature input name ([A-Za-z][A-Za-z0-9_]*)")
-        if len(tensor.shape) == 4:
-            if image is not None:
-                raise ExportError(f"the model has two image (rank-4) inputs, {image.name!r} and {name!r}; "
-                                  "export supports one image input plus scalar/vector inputs")
-            image = tensor
-        else:
-            extras[name] = (tuple(tensor.shape[1:]), str(tensor.dtype))
-    if image is None:
-        raise ExportError("the model has no image input: expected one input of shape (batch, height, width, "
-                          f"channels), got {[(t.name, tuple(t.shape)) for t in model.inputs]}")
-    if IMAGE_BYTES in extras:
-        raise ExportError(f"model input name {IMAGE_BYTES!r} is reserved for the encoded image signature input")
-    outputs = output_tensors(model)
-    if heads is None:
-        heads = [name for name, t in outputs.items() if len(t.shape) == 2]
-    else:
-        heads = [heads] if isinstance(heads, str) else list(heads)
-        for name in heads:
-            if name not in outputs or len(outputs[name].shape) != 2:
-                raise ExportError(f"head {name!r} is not a (batch, classes) output of the model; outputs are "
-                                  f"{_shapes(outputs)}")
-    if not heads:
-        raise ExportError(f"the model has no classification output of shape (batch, classes): {_shapes(outputs)}")
-    for name in outputs:
-        if not _NAME_RE.match(name):
-            raise ExportError(f"model output name {name!r} is not a valid signature output name")
-    maps = [name for name in outputs if name not in heads]
-    return ServedModel(image.name, tuple(image.shape[1:]), str(image.dtype), extras, heads, maps)
-
-
-def check_servable_layers(model):
-    """Reject layers whose code cannot be trusted to serve: Lambda layers (arbitrary Python).
-
-    Ops are checked again on the written graph (py_function, custom ops), see
-    :func:`kerasfg.export._verify_worker.scan_ops`.
-    """
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop()
-        stack.extend(getattr(layer, "layers", []))  # nested models
-        if isinstance(layer, keras.layers.Lambda):
-            raise ExportError(
-                f"layer {layer.name!r} is a Lambda layer: its Python function is not part of a servable, "
-                "reloadable model; write it as a registered keras.layers.Layer subclass using keras.ops"
-            )
-
-
-# === The plan ===
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +42,7 @@ class ExportPlan:
     Attributes:
         model: the Keras model.
         served: its :class:`ServedModel`.
-        preprocessing: the :class:`~kerasfg.export.preprocess.Preprocessing` of ``serving_default``.
+        preprocessing: the :class:`~kerasfg.data.preprocessing.Preprocessing` of ``serving_default``.
         class_names: ``{head: [name, ...]}`` (heads without names are absent).
         explain: None, ``"gradcam"`` or ``"attention"``: what the ``explain`` signature serves.
         gradcam: the :class:`~kerasfg.export.explain.GradcamProbe` of ``explain="gradcam"``, else None.
@@ -217,8 +92,7 @@ class ExportPlan:
         elif explain == "attention" and not served.maps:
             raise ExportError("explain='attention' needs an attention-map output (an output that is not "
                               f"(batch, classes)); the model's outputs are {list(outputs)}")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
+        _check_metadata(metadata)
         head_layers = {head: _explain.producing_layer(outputs[head]) for head in served.heads}
         head_assets, head_metadata = head_descriptions(head_layers)
         return cls(model, served, preprocessing, _check_class_names(class_names, outputs, served), explain,
@@ -306,7 +180,9 @@ def _resolve_preprocessing(served, preprocessing):
         if h is None or w is None:
             raise ExportError(f"the image input {served.image_name!r} has dynamic size {served.image_shape}; pass "
                               "preprocessing=Preprocessing(image_size=(H, W)) to say what serving resizes to")
-        preprocessing = Preprocessing(image_size=(h, w), channels=c)
+        preprocessing = Preprocessing(image_size=(h, w), channels=c, origin=ASSUMED)
+        log.warning("no preprocessing given: serving_default %s (%s); pass preprocessing= to match the "
+                    "training pipeline", ASSUMED, preprocessing.summary())
     if not isinstance(preprocessing, Preprocessing):
         raise ExportError("preprocessing must be a kerasfg.export.Preprocessing, a dict of its fields or None, "
                           f"got {type(preprocessing).__name__}")
@@ -338,3 +214,17 @@ def _check_assets(assets, heads):
             raise ExportError(f"assets[{name!r}] must be bytes or str, got {type(content).__name__}")
         checked[name] = content
     return checked
+
+
+def _check_metadata(metadata):
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise ExportError(f"metadata must be a dict of extra JSON entries, got {type(metadata).__name__}")
+    clashes = sorted(set(metadata) & set(METADATA_KEYS))
+    if clashes:
+        raise ExportError(f"metadata entries {clashes} are written by kerasfg itself; choose other keys")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as error:
+        raise ExportError(f"metadata must be JSON-serializable: {error}") from None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kerasfg.export import preprocess as _pre
+from kerasfg.data import preprocessing as _pre
 from kerasfg.export import warmup as _warmup
-from kerasfg.export.plan import IMAGE_BYTES, ExportError, ExportPlan, arrange_inputs, named_outputs
+from kerasfg.export.plan import ExportPlan
+from kerasfg.export.served import IMAGE_BYTES, ExportError, arrange_inputs, named_outputs
 from kerasfg.export.signatures import Signatures
 
 

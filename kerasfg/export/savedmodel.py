@@ -27,7 +27,8 @@ from kerasfg.export import reference as _reference
 from kerasfg.export import warmup as _warmup
 from kerasfg.export._verify_worker import scan_ops
 from kerasfg.export.metadata import describe, write_assets
-from kerasfg.export.plan import ExportError, ExportPlan
+from kerasfg.export.plan import ExportPlan
+from kerasfg.export.served import ExportError
 from kerasfg.export.signatures import write_archive
 from kerasfg.export.verify import verify_export
 from kerasfg.export.versions import next_version

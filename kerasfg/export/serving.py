@@ -121,6 +121,9 @@ class ServingClient:
 
     def predict(self, inputs, signature="serving_default", format="instances") -> dict:
         """Run ``signature`` on ``inputs`` (``{name: batch}``); returns ``{output: numpy batch}``."""
+        if not isinstance(inputs, dict):
+            raise ValueError(f"inputs must be {{input name: batch}}, e.g. {{'image_bytes': [jpeg], 'expression': "
+                             f"[3]}}, got {type(inputs).__name__}")
         output_names = None
         if self.validate:
             sigs = self.signatures()
@@ -136,7 +139,10 @@ class ServingClient:
         return parse_predict_response(self._grpc_call("Predict", request))
 
     def predict_images(self, images, signature="serving_default", **extra_inputs) -> dict:
-        """Predict from encoded images (bytes, or paths to image files) plus extra inputs by name."""
+        """Predict from encoded images (a list of bytes or of paths to image files, or one of them) plus extra
+        inputs by name."""
+        if isinstance(images, (bytes, str, pathlib.Path)):
+            images = [images]
         encoded = [image if isinstance(image, bytes) else pathlib.Path(image).read_bytes() for image in images]
         return self.predict({"image_bytes": np.array(encoded, dtype=object), **extra_inputs}, signature)
 

@@ -18,8 +18,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from kerasfg.export import preprocess as _pre
-from kerasfg.export.plan import IMAGE_BYTES, ExportPlan, arrange_inputs, labels_asset, named_outputs
+from kerasfg.data import preprocessing as _pre
+from kerasfg.export.plan import ExportPlan, labels_asset
+from kerasfg.export.served import IMAGE_BYTES, arrange_inputs, named_outputs
 
 
 class Signatures:

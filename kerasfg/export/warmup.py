@@ -50,7 +50,10 @@ class WarmupRequest:
 
 def write_warmup(path, requests, model_name="model"):
     """Write ``requests`` (WarmupRequest) as a TFRecord file of PredictionLog protos, atomically."""
-    requests = list(requests)
+    requests = [requests] if isinstance(requests, WarmupRequest) else list(requests)
+    wrong = sorted({type(r).__name__ for r in requests if not isinstance(r, WarmupRequest)})
+    if wrong:
+        raise ValueError(f"write_warmup takes WarmupRequest objects, got {wrong}")
     if not 0 < len(requests) <= MAX_RECORDS:
         raise ValueError(f"TF Serving accepts 1..{MAX_RECORDS} warmup records, got {len(requests)}")
     path = pathlib.Path(path)

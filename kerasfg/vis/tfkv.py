@@ -20,8 +20,13 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
-from tf_keras_vis.saliency import Saliency
-from tf_keras_vis.utils.scores import CategoricalScore, InactiveScore
+
+try:
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore, InactiveScore
+except ModuleNotFoundError as error:  # an optional extra
+    raise ModuleNotFoundError(f"kerasfg.vis.tfkv needs tf-keras-vis, which is not installed ({error}); install "
+                              "it with: pip install 'kerasfg[crosscheck]'", name=error.name) from error
 
 from kerasfg.vis import render
 from kerasfg.vis.cam import is_squashing_layer

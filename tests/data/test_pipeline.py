@@ -7,6 +7,7 @@ import tensorflow as tf
 from data_fixtures import label_of, write_corrupt_jpeg, write_image
 
 from kerasfg.data import FaceDataset, load_dataset
+from kerasfg.data.preprocessing import Preprocessing
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +113,7 @@ def test_inputs_and_targets_form_of_the_training_interface(folder):
     with pytest.raises(ValueError, match="either tasks, or inputs and targets"):
         ds.as_dataset(2, tasks="identity", targets=["identity"])
     files = load_dataset("folder", folder, image_size=(16, 16), channels=1, antialias=False)
-    assert files.preprocessing == {"image_size": (16, 16), "channels": 1, "resize_method": "bilinear",
-                                   "antialias": False, "quantize": True}
+    assert files.preprocessing == Preprocessing((16, 16), channels=1, antialias=False, quantize=True)
 
 
 def test_fit_under_mirrored_strategy(folder):

@@ -4,8 +4,9 @@ import pathlib
 
 import pytest
 import tensorflow as tf
-from export_helpers import GENDERS, IDENTITIES, build_face_model
+from export_helpers import GENDERS, IDENTITIES, IMAGE, build_face_model
 
+from kerasfg.data.preprocessing import Preprocessing
 from kerasfg.export import config, export_saved_model
 
 
@@ -16,11 +17,12 @@ def face_model():
 
 @pytest.fixture(scope="session")
 def exported(face_model, tmp_path_factory):
-    """The face model exported once with class names and the Grad-CAM explain signature (verified)."""
+    """The face model exported once with class names, the Grad-CAM explain signature and the preprocessing
+    of kerasfg's training pipeline (verified)."""
     base = tmp_path_factory.mktemp("saved_models") / "facecls"
     result = export_saved_model(
         face_model, base, class_names={"identity": IDENTITIES, "gender": GENDERS}, explain="gradcam",
-        sample_inputs={"expression": [2, 5]})
+        sample_inputs={"expression": [2, 5]}, preprocessing=Preprocessing.pipeline((IMAGE, IMAGE)))
     return result
 
 

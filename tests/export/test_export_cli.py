@@ -1,13 +1,12 @@
 """kerasfg export / verify-export commands, from a run directory and from a .keras file."""
 
 import argparse
-import json
 
 import pytest
-from export_helpers import IDENTITIES
 
 from kerasfg.cli import main
-from kerasfg.export.cli import add_export_parsers, resolve_source
+from kerasfg.data.preprocessing import Preprocessing
+from kerasfg.export.cli import add_export_parsers, resolve_source, serving_preprocessing
 
 
 def test_parsers_register_three_commands_with_handlers():
@@ -33,18 +32,39 @@ def test_sources(tmp_path):
         resolve_source(tmp_path / "missing.h5")
 
 
-@pytest.mark.slow
-def test_export_a_run_directory_then_verify_the_base_path(face_model, tmp_path, capsys, monkeypatch):
-    run = tmp_path / "runs" / "quickstart" / "20260101-120000"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text("model: face\n")
+# Exporting a run directory and verifying the base path with --model, as a user does: test_parity.py.
+
+
+def _export_args(*flags):
+    parser = argparse.ArgumentParser()
+    add_export_parsers(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["export", "x", *flags])
+
+
+def test_the_preprocessing_of_a_model_without_a_record_is_assumed_or_stated(face_model, tmp_path, capsys):
+    image = face_model.inputs[0] if len(face_model.inputs[0].shape) == 4 else face_model.inputs[1]
+    model_file = tmp_path / "elsewhere.keras"  # a .keras file from elsewhere, or a run of older kerasfg
+    assumed = serving_preprocessing(_export_args(), model_file, image)
+    assert assumed == Preprocessing((32, 32)) and assumed.origin.startswith("assumed")
+    assert capsys.readouterr().err.splitlines() == [
+        f"kerasfg export: note: {model_file} comes with no preprocessing.json, so the preprocessing is "
+        f"{assumed.origin}: RGB, resized to 32x32 (bilinear). State it with --resize, --antialias and --round, "
+        "or --preprocessing FILE"]
+    stated = serving_preprocessing(_export_args("--resize", "area", "--antialias", "--round"), model_file, image)
+    assert stated == Preprocessing((32, 32), 3, "area", antialias=True, quantize=True)
+    assert stated.origin == "given on the command line" and capsys.readouterr().err == ""
+    recorded = Preprocessing.pipeline((32, 32), resize_method="bicubic").write(tmp_path / "other.json")
+    assert serving_preprocessing(_export_args("--preprocessing", str(recorded)), model_file, image) == \
+        Preprocessing.pipeline((32, 32), resize_method="bicubic")
+
+
+def test_a_recorded_preprocessing_is_not_overridden(face_model, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
     face_model.save(run / "model.keras")
-    (run / "class_names.json").write_text(json.dumps({"identity": IDENTITIES}))
-    monkeypatch.chdir(tmp_path)
-    assert main(["export", str(run)]) == 0
-    out = capsys.readouterr().out
-    assert "-> saved_models/quickstart/1" in out and "PASSED" in out
-    assert "serving_default(image_bytes: string(-1,), expression: int32(-1,))" in out
-    assert (tmp_path / "saved_models/quickstart/1/assets/identity_labels.txt").read_text().split() == IDENTITIES
-    assert main(["verify-export", "saved_models/quickstart", "--model", str(run / "model.keras")]) == 0
-    assert "PASSED: saved_models/quickstart/1" in capsys.readouterr().out
+    Preprocessing.pipeline((32, 32)).write(run / "preprocessing.json")
+    assert main(["export", str(run), "--resize", "bicubic", "--no-verify"]) == 2
+    err = capsys.readouterr().err
+    assert f"kerasfg export: error: {run / 'preprocessing.json'} records how this model was trained (RGB, " \
+           "resized to 32x32 (bilinear, antialiased), rounded); --resize would serve other pixels" in err
+    assert not (tmp_path / "saved_models").exists()

@@ -51,3 +51,16 @@ def test_invalid_configs_are_refused(tmp_path, entries, message):
     with pytest.raises(ValueError, match=message):
         write_models_config(tmp_path / "models.config", entries)
     assert not (tmp_path / "models.config").exists()
+
+
+def test_entries_as_dicts_or_one_entry_and_wrong_forms(tmp_path):
+    one = read_models_config(write_models_config(tmp_path / "a.config", ModelServerEntry("m", "/models/m")))
+    as_dict = read_models_config(write_models_config(tmp_path / "b.config", [{"name": "m", "base_path": "/models/m"}]))
+    assert one == as_dict and one.model_config_list.config[0].name == "m"
+    with pytest.raises(ValueError, match=r"takes the keys \['name', 'base_path', .*got \['model', 'path'\]"):
+        write_models_config(tmp_path / "c.config", [{"model": "m", "path": "/models/m"}])
+    with pytest.raises(ValueError, match="must be ModelServerEntry objects .*got str"):
+        write_models_config(tmp_path / "c.config", ["m"])
+    with pytest.raises(ValueError, match=r"labels must be \{label: version\}.*got list"):
+        write_models_config(tmp_path / "c.config", [ModelServerEntry("m", "/m", labels=["stable"])])
+    assert not (tmp_path / "c.config").exists()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -36,7 +37,8 @@ def test_layout_signatures_and_assets(exported):
     assert (path / "assets" / "identity_labels.txt").read_text().split() == IDENTITIES
     meta = read_metadata(path)
     assert meta["class_names"] == {"identity": IDENTITIES, "gender": GENDERS}
-    assert meta["preprocessing"]["resize"] == {"size": [IMAGE, IMAGE], "method": "bilinear", "antialias": False}
+    assert meta["preprocessing"]["resize"] == {"size": [IMAGE, IMAGE], "method": "bilinear", "antialias": True}
+    assert meta["preprocessing"]["quantize"] is True
     assert meta["explain"]["gradcam_layer"] == "conv2"
     assert meta["explain"]["gradcam_score"] == {"identity": "logit", "gender": "logit"}
     assert (path / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
@@ -57,13 +59,25 @@ def test_serving_default_matches_keras_on_decoded_pixels(exported, face_model, l
     assert [n.decode() for n in out["gender_name"].numpy()] == [GENDERS[g] for g in gender]
 
 
-def test_bytes_of_another_size_are_resized_like_the_pipeline(face_model, loaded):
-    big = random_faces(1, size=50, seed=3)[0]
-    jpeg = bytes(tf.io.encode_jpeg(big, quality=95).numpy())
-    out = loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]), expression=tf.constant([1]))
-    pixels = tf.image.resize(tf.io.decode_jpeg(jpeg, channels=3), (IMAGE, IMAGE), method="bilinear")
-    want = keras_outputs(face_model, pixels[None].numpy(), [1])
+def test_bytes_of_other_sizes_give_the_training_pipelines_pixels(face_model, loaded, tmp_path):
+    """JPEG files larger and smaller than the input, read by the training pipeline (FaceDataset, folder
+    layout) and sent as bytes to serving_default: the served answers are the Keras model's on the
+    pipeline's pixels."""
+    from kerasfg.data import load_dataset
+
+    for k, size in enumerate((50, 41, 20)):
+        folder = tmp_path / "faces" / f"class_{k}"
+        folder.mkdir(parents=True)
+        image = tf.image.resize(random_faces(1, size=8, seed=k), (size, size)).numpy()[0].astype(np.uint8)
+        (folder / "face.jpg").write_bytes(bytes(tf.io.encode_jpeg(image, quality=90).numpy()))
+    faces = load_dataset("folder", tmp_path / "faces", image_size=(IMAGE, IMAGE))
+    pixels, _ = faces.numpy()
+    expression = np.array([1, 4, 6], np.int32)
+    files = tf.constant([pathlib.Path(path).read_bytes() for path in faces.paths])
+    out = loaded.signatures["serving_default"](image_bytes=files, expression=tf.constant(expression))
+    want = keras_outputs(face_model, pixels.astype(np.float32), expression)
     np.testing.assert_allclose(out["identity_probs"].numpy(), want["identity"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["gender_probs"].numpy(), want["gender"], rtol=1e-5, atol=1e-6)
 
 
 def test_serve_pixels_matches_keras(face_model, loaded):
@@ -215,9 +229,11 @@ def test_attention_map_output_is_served_by_explain(tmp_path):
 def test_sequential_single_output_model_exports_with_the_layer_name(tmp_path):
     model = keras.Sequential([keras.Input((8, 8, 1), name="image"), layers.Conv2D(2, 3, name="conv"),
                               layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax", name="emotion")])
-    result = export_saved_model(model, tmp_path / "seq", class_names={"emotion": ["calm", "angry"]}, verify=False)
+    # A list of class names for the one head (once "dictionary update sequence element #0 has length 4").
+    result = export_saved_model(model, tmp_path / "seq", class_names=["calm", "angry"], verify=False)
     assert result.signatures["serve_pixels"]["inputs"] == {"image": {"dtype": "float32", "shape": [-1, 8, 8, 1]}}
     assert result.signatures["serving_default"]["outputs"] == ["emotion_class", "emotion_name", "emotion_probs"]
+    assert (result.path / "assets" / "emotion_labels.txt").read_text().split() == ["calm", "angry"]
     gray = bytes(tf.io.encode_png(np.full((8, 8, 1), 128, np.uint8)).numpy())
     out = tf.saved_model.load(str(result.path)).signatures["serving_default"](image_bytes=tf.constant([gray]))
     want = model(np.full((1, 8, 8, 1), 128, np.float32)).numpy()
@@ -235,3 +251,37 @@ def test_mixed_bfloat16_model_verifies_with_its_precision(tmp_path):
     out = tf.saved_model.load(str(result.path)).signatures["explain"](
         image_bytes=tf.constant([encode_png(random_faces(1)[0])]), expression=tf.constant([0]))
     assert out["identity_probs"].dtype == tf.float32 and out["identity_gradcam"].dtype == tf.float32
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"class_names": ["a", "b", "c"]}, r"a list names the classes of a model with one head; this model has 2 "
+                                       r"heads, \['identity', 'gender'\]: pass \{head: \[name, \.\.\.\]\}"),
+    ({"class_names": "ada grace alan"}, r"class_names must be \{head: \[name, \.\.\.\]\} .*got str"),
+    ({"class_names": {"identity": "abc"}}, r"class_names\['identity'\] must be a list of class names, got str"),
+    ({"heads": 3}, r"heads must be an output name or a list of them, got int"),
+    ({"preprocessing": "bilinear"}, r"preprocessing must be a kerasfg.export.Preprocessing, a dict .*got str"),
+    ({"preprocessing": {"size": (32, 32)}}, r"preprocessing: expected the fields \['image_size', 'channels'"),
+    ({"sample_inputs": {"age": [1, 2]}}, r"sample_inputs names \['age'\], which are not extra inputs of the "
+                                         r"model; its extra inputs are \['expression'\]"),
+    ({"sample_images_bytes": b"\x89PNG"}, r"sample_images_bytes must be a list of encoded images \(bytes\), got "
+                                          r"bytes"),
+    ({"assets": {"identity_labels.txt": "x"}}, r"'identity_labels.txt' is written by kerasfg itself"),
+    ({"assets": {"../codes.json": "x"}}, r"'\.\./codes\.json' is not a plain file name"),
+    ({"metadata": ["codes"]}, r"metadata must be a dict of extra JSON entries, got list"),
+    ({"metadata": {"heads": []}}, r"metadata entries \['heads'\] are written by kerasfg itself"),
+])
+def test_options_of_the_wrong_form_name_the_expected_one(face_model, tmp_path, options, message):
+    with pytest.raises(ExportError, match=message):
+        export_saved_model(face_model, tmp_path / "m", **options)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_extra_assets_and_metadata_are_written_beside_kerasfgs(face_model, tmp_path):
+    codes = {"identity": [[0, 1, 1], [1, 0, 1], [1, 1, 0]]}
+    result = export_saved_model(face_model, tmp_path / "m", assets={"output_codes.json": json.dumps(codes)},
+                                metadata={"output_codes": {"identity": "output_codes.json"}}, verify=False)
+    assert json.loads((result.path / "assets" / "output_codes.json").read_text()) == codes
+    meta = read_metadata(result.path)
+    assert meta["output_codes"] == {"identity": "output_codes.json"} and meta["assets"] == ["output_codes.json"]
+    assert meta["preprocessing"]["origin"].startswith("assumed")  # no preprocessing given: it says so

@@ -160,3 +160,18 @@ def test_predict_command(standin, direct, tmp_path, capsys):
 
 def test_b64_helper_is_standard_alphabet():
     assert base64.b64decode(protocol._to_json(b"\xff\xfe")["b64"]) == b"\xff\xfe"
+
+
+def test_wrong_forms_name_the_expected_one(tmp_path):
+    from kerasfg.export.warmup import write_warmup
+
+    client = ServingClient("http://127.0.0.1:9", "m", validate=False)
+    with pytest.raises(ValueError, match=r"inputs must be \{input name: batch\}.*got list"):
+        client.predict([b"jpeg"])
+    with pytest.raises(ValueError, match=r"write_warmup takes WarmupRequest objects, got \['dict'\]"):
+        write_warmup(tmp_path / "w", [{"image_bytes": [b"x"]}])
+    # One image path (not a list of paths) is one image; the refused connection names the server.
+    path = tmp_path / "face.png"
+    path.write_bytes(encode_png(FACES[0]))
+    with pytest.raises(ServingError, match=r"UNAVAILABLE: cannot reach http://127.0.0.1:9/v1/models/m:predict"):
+        client.predict_images(str(path), expression=[1])

@@ -82,6 +82,13 @@ CASES = [
               {"filters": (8, 8, 16, 16, 16), "fc_units": 16}, xla=False),
     ModelCase("face_head_H", "face_head", (64,), {"identity": 5, "expression": 3},
               {"config": "H", "hidden_units": 8}, losses="face_head"),
+    ModelCase("face_resnet_cbam_expression", "face_resnet", (16, 16, 3), {"identity": 3, "gender": 2},
+              {"attention": "cbam", "widths": (16, 16), "blocks": (1, 1), "hidden_units": 8,
+               "extra_inputs": {"expression": 7}}, xla=False),  # fit and export it in tests/test_training.py
+    ModelCase("cifar_quick", "cifar_quick", (32, 32, 3), 10, xla=False),  # trained in tests/models/test_cifar_quick.py
+    ModelCase("glimpse_attention_small", "glimpse_attention", (32, 32, 3), {"age": 8, "gender": 2},
+              {"grid_size": 4, "num_glimpses": 2, "low_resolution": (32, 32), "fc_units": 8,
+               "filters": (8, 16, 16, 32, 32)}, xla=False),  # trained in tests/models/test_glimpse_model.py
     ModelCase("face_head_E_cifar_resnet", "face_head", (16, 16, 3), {"identity": 5, "expression": 7},
               {"config": "E", "backbone": "cifar_resnet", "backbone_options": {"depth": 8},
                "hidden_units": 8, "attention": "eca"},

@@ -73,8 +73,8 @@ class EyeAlignedSource(pipeline.FileSource):
         self.margin = margin
         self.default_size = tuple(default_size)
 
-    def elements(self, source_index, labels, channels, resize, shuffle_seed=None):
-        size = tuple(resize[0]) if resize[0] is not None else self.default_size
+    def elements(self, source_index, labels, channels, preprocessing, shuffle_seed=None):
+        size = preprocessing.image_size if preprocessing is not None else self.default_size
         transforms = np.stack([eye_alignment(self.eyes[i], size, self.margin) for i in source_index]) if len(
             source_index) else np.zeros((0, 8), np.float32)
         ds = tf.data.Dataset.from_tensor_slices((self.paths[source_index].astype(str), transforms, labels))
@@ -89,7 +89,7 @@ class EyeAlignedSource(pipeline.FileSource):
                 fill_mode="NEAREST")[0]
             face = tf.cast(tf.clip_by_value(tf.round(face), 0.0, 255.0), tf.uint8)
             face.set_shape([size[0], size[1], channels])
-            return pipeline.resize_uint8(face, *resize), y
+            return pipeline.to_uint8_pixels(face, preprocessing), y
 
         return ds.map(load, num_parallel_calls=pipeline.AUTOTUNE)
 
