@@ -68,7 +68,7 @@ def test_trains_under_xla_and_mixed_bfloat16_round_trips_and_exports(case, tmp_p
 
 def _builder_function(name):
     """The function behind a registered name (``resnet50`` is ``partial(resnet, depth=50)``)."""
-    builder = registry._BUILDERS[name]
+    builder = registry.registered_model(name).builder
     return builder.func if isinstance(builder, functools.partial) else builder
 
 
