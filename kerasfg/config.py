@@ -12,6 +12,7 @@ config = kerasfg.config.load("experiments/quickstart.yaml", overrides=["train.ep
 """
 
 import dataclasses
+import os
 import pathlib
 import types
 import typing
@@ -397,15 +398,69 @@ def load(path, overrides=()):
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got "
                           f"{type(data).__name__}.")
     return from_dict(apply_overrides(data, overrides))
 
 
+def read_yaml(path):
+    """The YAML document in the file at ``path`` (config, grid or pain-system files).
+
+    Raises:
+        FileNotFoundError: if there is no such file.
+        ConfigError: if the file is not UTF-8 text or not valid YAML; the message names the file, the line
+            and the column.
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start}).") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text, source):
+    """The YAML document ``text``; a `ConfigError` naming ``source``, the line and the column if it is not
+    valid YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{source}: not valid YAML: {where}{problem}.") from None
+
+
+def as_config(config):
+    """``config`` as an `ExperimentConfig`.
+
+    Args:
+        config: an `ExperimentConfig`, a mapping of sections (as `from_dict` takes) or the path of a YAML
+            config file (as `load` takes).
+
+    Returns:
+        An `ExperimentConfig`.
+
+    Raises:
+        ConfigError: for anything else, or a mapping or file that is not a valid config.
+    """
+    if isinstance(config, ExperimentConfig):
+        return config
+    if isinstance(config, dict):
+        return from_dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        return load(config)
+    raise ConfigError(f"config: expected an ExperimentConfig, a mapping of sections or a YAML file path, got "
+                      f"{type(config).__name__} {config!r:.80}.")
+
+
 def apply_overrides(data, overrides):
     """Return a copy of ``data`` with each ``"a.b.c=value"`` override set (value parsed as YAML)."""
+    if isinstance(overrides, (str, bytes)):
+        raise ConfigError(f"overrides: expected a list of key=value strings, e.g. ['train.epochs=3'], got the "
+                          f"string {overrides!r}.")
     data = _deep_copy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -417,7 +472,7 @@ def apply_overrides(data, overrides):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part} is not a section.")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = parse_yaml(raw, f"override {item!r}")
     return data
 
 

@@ -113,7 +113,8 @@ def fit(config, *, callbacks=(), resume=None):
     """Train the model that ``config`` describes, evaluate it on the test split and save the run.
 
     Args:
-        config: an `ExperimentConfig`.
+        config: an `ExperimentConfig` (or what `kerasfg.config.as_config` takes: a mapping of sections, a YAML
+            file path).
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
             callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
             need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
@@ -125,6 +126,7 @@ def fit(config, *, callbacks=(), resume=None):
     Returns:
         A `RunResult`.
     """
+    config = config_lib.as_config(config)
     precision = resolve_precision(config.train.precision)
     strategy = make_strategy(config.train.distribute)
     jit_compile = resolve_jit_compile(config.train.jit_compile, strategy)

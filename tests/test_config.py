@@ -75,3 +75,17 @@ def test_bad_override_and_missing_file(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping of sections"):
         config_lib.load(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match=r"overrides: expected a list of key=value strings.*'train\.epochs=1'"):
+        config_lib.apply_overrides({}, "train.epochs=1")
+
+
+def test_as_config_takes_a_config_a_mapping_or_a_file(tmp_path):
+    config = config_lib.from_dict({"name": "x", "train": {"epochs": 3}})
+    config_lib.save(config, tmp_path / "c.yaml")
+    assert config_lib.as_config(config) is config
+    assert config_lib.as_config({"name": "x", "train": {"epochs": 3}}) == config
+    assert config_lib.as_config(tmp_path / "c.yaml") == config
+    assert config_lib.as_config(str(tmp_path / "c.yaml")) == config
+    with pytest.raises(ConfigError, match=r"config: expected an ExperimentConfig, a mapping of sections or a "
+                                          r"YAML file path, got list \['x'\]"):
+        config_lib.as_config(["x"])

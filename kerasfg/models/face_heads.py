@@ -133,14 +133,15 @@ def _smallest(options):
     backbone = options.get("backbone") or ""
     smallest = ({"depth": 18, "filters": (16, 16, 32, 32)} if backbone.startswith("resnet") else
                 {"depth": 8} if backbone.startswith("cifar_resnet") else
+                {"filters": (8, 8, 16, 16, 16), "fc_units": 16} if backbone == "vgg_face" else
                 {"filters": (16, 16, 32, 32, 32), "fc_units": 8, "pool_padding": "same"}
-                if backbone.startswith("vgg") and backbone != "vgg_face" else
+                if backbone.startswith("vgg") else
                 {"depth": 10, "width": 1} if backbone == "wide_resnet" else {})
     return {"hidden_units": 8,
             "backbone_options": {**(options.get("backbone_options") or {}), **smallest}}
 
 
-@register_model("face_head", smoke_options=_smallest)
+@register_model("face_head", smoke_options=_smallest, smoke_image_size=32)  # VGG-Face pools 32 -> 1
 def face_head(*, input_shape, num_classes, attention=None, activation="relu", config="E",
               backbone=None, backbone_options=None, freeze_backbone=False, expression_classes=7,
               hidden_units=1024, dropout=0.5, rescale=None, name=None):

@@ -16,6 +16,7 @@ Each registered model also says what it learns by default and how small it can b
   images it takes in that form (16 unless said).
 """
 
+import collections.abc
 import dataclasses
 import functools
 import inspect
@@ -96,7 +97,7 @@ def registered_model(name):
 
 
 def build_model(name, *, input_shape, num_classes, attention=None, activation="relu", output_codes=None,
-                dex=None, **options):
+                dex=None, attention_options=None, **options):
     """Build a registered model.
 
     Args:
@@ -109,19 +110,38 @@ def build_model(name, *, input_shape, num_classes, attention=None, activation="r
             (see `kerasfg.models.heads`).
         dex: ``{task: [min_age, max_age]}`` (or ``true`` for 0..100): DEX age heads; a DEX task needs no
             entry in ``num_classes``.
+        attention_options: constructor arguments of every attention layer (``{"ratio": 4}`` for SE or
+            CBAM, ``{"kernel_size": 3}`` for ECA); the config's ``model.options.attention_options``.
         **options: further keyword arguments of the builder.
 
     Returns:
         A flat functional `keras.Model`.
+
+    Raises:
+        ValueError: for a name that is not registered.
+        TypeError: for an ``input_shape`` that is not a sequence of sizes.
     """
     builder = registered_model(name).builder
+    input_shape = _shape_tuple(input_shape)
+    if attention_options and attention not in (None, "none"):
+        from kerasfg.layers import get_attention
+
+        attention = get_attention(attention, **attention_options)
     if not (output_codes or dex):
-        return builder(input_shape=tuple(input_shape), num_classes=num_classes, attention=attention,
+        return builder(input_shape=input_shape, num_classes=num_classes, attention=attention,
                        activation=activation, **options)
     from kerasfg.models.heads import dex_ranges, replace_heads
 
     tasks = dict(num_classes) if isinstance(num_classes, dict) else {"predictions": num_classes}
     tasks.update({task: high - low + 1 for task, (low, high) in dex_ranges(dex).items()})
-    model = builder(input_shape=tuple(input_shape), num_classes=tasks, attention=attention,
+    model = builder(input_shape=input_shape, num_classes=tasks, attention=attention,
                     activation=activation, **options)
     return replace_heads(model, output_codes=output_codes, dex=dex)
+
+
+def _shape_tuple(input_shape):
+    """``input_shape`` as a tuple; a clear error when it is not a sequence of sizes."""
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, collections.abc.Iterable):
+        raise TypeError(f"input_shape must be a sequence of sizes such as (height, width, channels); received "
+                        f"{type(input_shape).__name__} {input_shape!r}.")
+    return tuple(input_shape)

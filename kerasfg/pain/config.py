@@ -18,7 +18,6 @@ and the author's code's or a stated decision where it does not (docs/pain.md lis
 import dataclasses
 import pathlib
 
-import yaml
 
 from kerasfg import config as config_lib
 from kerasfg.config import ConfigError
@@ -240,7 +239,7 @@ def load(path, overrides=()):
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = config_lib.read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}.")
     return config_lib.from_dict(config_lib.apply_overrides(data, overrides), PainExperimentConfig)

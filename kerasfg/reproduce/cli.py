@@ -1,5 +1,7 @@
-"""``kerasfg reproduce GRID.yaml [--scale smoke|synthetic|full] [--data-root DIR] [--out DIR]``."""
+"""``kerasfg reproduce GRID.yaml... [--scale smoke|synthetic|full] [--data-root DIR] [--out DIR]
+[--report FILE]``."""
 
+import shlex
 import sys
 
 from kerasfg.reproduce.grid import SCALES
@@ -9,11 +11,13 @@ def add_reproduce_parser(commands):
     """Add the ``reproduce`` subcommand to ``commands`` (an argparse subparsers object)."""
     parser = commands.add_parser(
         "reproduce", help="run the grid of a paper's results table; write our numbers beside the paper's",
-        description="Run every cell of an experiment grid (experiments/<paper>/<table>.yaml) and write "
-                    "results.md and results.csv: our mean and standard deviation over seeds beside the "
-                    "paper's number. Finished cells are skipped and a killed cell resumes, so running the "
-                    "command again continues the grid.")
-    parser.add_argument("grid", help="the grid file, e.g. experiments/003/table-1.yaml")
+        description="Run every cell of experiment grids (experiments/<paper>/<table>.yaml) and write each "
+                    "one's results.md and results.csv: our mean and standard deviation over seeds beside "
+                    "the paper's number. Finished cells are skipped and a killed cell resumes, so running "
+                    "the command again continues the grid. With --report, train nothing: write the "
+                    "reproduction report (the tables' claims and what the finished cells show).")
+    parser.add_argument("grids", nargs="+", metavar="grid",
+                        help="grid files, e.g. experiments/003/table-1.yaml (several run one after another)")
     parser.add_argument("--scale", choices=SCALES, default="full",
                         help="full: the paper's setting on your data; synthetic: the comparison on "
                              "synthetic faces; smoke: one step of every cell on tiny stand-ins (default: full)")
@@ -21,17 +25,36 @@ def add_reproduce_parser(commands):
                         help="the folder the grid's relative dataset roots are under (default: .)")
     parser.add_argument("--out", default="runs/reproduce", metavar="DIR",
                         help="parent of the grid directories (default: runs/reproduce)")
+    parser.add_argument("--report", default=None, metavar="FILE",
+                        help="write the reproduction report of the grids' finished cells at --scale to FILE "
+                             "(e.g. docs/reproduction.md) instead of running them")
     parser.set_defaults(handler=run_reproduce)
 
 
-def run_reproduce(args, out=sys.stdout):
-    """Run the grid (the ``reproduce`` handler); prints the table and where the runs are."""
-    from kerasfg.reproduce import load_grid, run_grid
+def run_reproduce(args, out=None):
+    """Run the grids, or write their report (the ``reproduce`` handler); prints what it did."""
+    from kerasfg.reproduce import load_grid
 
-    run = run_grid(load_grid(args.grid), args.scale, data_root=args.data_root, out=args.out, progress=True)
-    print(f"\n{len(run.trained)} cells trained, {len(run.skipped)} already finished, {len(run.shared)} shared "
-          f"an identical cell's run.\n", file=out)
-    print((run.directory / "results.md").read_text(), file=out)
-    print(f"Grid directory: {run.directory}", file=out)
-    print(f"TensorBoard:    tensorboard --logdir {run.directory}   (HParams tab: one session per cell)", file=out)
+    out = out or sys.stdout
+
+    grids = [load_grid(path) for path in args.grids]  # every file is checked before anything runs
+    if args.report:
+        from kerasfg.reproduce.report import write_report
+
+        command = " ".join(["kerasfg reproduce", "--report", shlex.quote(args.report), "--scale", args.scale,
+                            *(["--out", shlex.quote(args.out)] if args.out != "runs/reproduce" else []),
+                            *(shlex.quote(str(path)) for path in args.grids)])
+        write_report(args.report, grids, args.scale, args.out, command)
+        print(f"Report of {len(grids)} grids at {args.scale} scale: {args.report}", file=out)
+        return 0
+    from kerasfg.reproduce import run_grid
+
+    for grid in grids:
+        run = run_grid(grid, args.scale, data_root=args.data_root, out=args.out, progress=True)
+        print(f"\n{len(run.trained)} cells trained, {len(run.skipped)} already finished, {len(run.shared)} "
+              f"shared an identical cell's run.\n", file=out)
+        print((run.directory / "results.md").read_text(), file=out)
+        print(f"Grid directory: {run.directory}", file=out)
+        print(f"TensorBoard:    tensorboard --logdir {run.directory}   (HParams tab: one session per cell)",
+              file=out)
     return 0

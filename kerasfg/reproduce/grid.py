@@ -56,19 +56,20 @@ import json
 import pathlib
 import re
 
-import yaml
 
 from kerasfg import config as config_lib
 from kerasfg.config import ConfigError
+from kerasfg.reproduce.claims import parse_claims
 
 SCALES = ("smoke", "synthetic", "full")
 TRANSFORMS = {
     "identity": lambda value: value,
     "percent": lambda value: 100.0 * value,
     "error_percent": lambda value: 100.0 * (1.0 - value),
+    "minutes": lambda value: value / 60.0,
 }
 REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
-OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims")
 TARGET_KEYS = ("value", "tag", "note")
 
 # The smoke stand-in: the same builders and objectives on a tiny synthetic set, one step an epoch.
@@ -94,12 +95,14 @@ SMOKE = {
 
 @dataclasses.dataclass(frozen=True)
 class AxisValue:
-    """One value of an axis: its label, directory id and overrides (all scales, and per scale)."""
+    """One value of an axis: its label, directory id, overrides (all scales, and per scale), and the
+    keys of the grid's metric it replaces (a column that reads another measure of the same run)."""
 
     label: str
     id: str
     set: dict
     per_scale: dict
+    metric: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +124,8 @@ class Cell:
         seed: its seed.
         row, column: the table row and column it belongs to.
         config: its `kerasfg.config.ExperimentConfig`.
+        metric: what it contributes to the table (the grid's ``metric``, with its axis values'
+            ``metric`` keys).
     """
 
     id: str
@@ -129,6 +134,7 @@ class Cell:
     row: str
     column: str
     config: object
+    metric: dict = dataclasses.field(default_factory=dict)
 
     @property
     def fingerprint(self):
@@ -160,6 +166,7 @@ class Grid:
         repeats: the axes averaged with the seeds (cross-validation folds).
         scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
         targets: ``{row label: {column label: Target}}``.
+        claims: the table's claims (`kerasfg.reproduce.claims.Claim`).
     """
 
     path: pathlib.Path
@@ -179,6 +186,7 @@ class Grid:
     provenance: str | None = None
     description: str | None = None
     repeats: list = dataclasses.field(default_factory=list)
+    claims: list = dataclasses.field(default_factory=list)
 
     @property
     def id(self):
@@ -222,8 +230,11 @@ class Grid:
                     config = _at_scale(config_lib.from_dict(data), scale, data_root)
                 except ConfigError as error:
                     raise ConfigError(f"{self.path}: cell {cell_id}: {error}") from error
+                metric = dict(self.metric)
+                for value in values:
+                    metric.update(value.metric)
                 cells.append(Cell(cell_id, labels, seed, _join(labels, self.rows),
-                                  _join(labels, self.columns), config))
+                                  _join(labels, self.columns), config, metric))
         return cells
 
 
@@ -250,10 +261,7 @@ def load_grid(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"grid file {path} does not exist; expected experiments/<paper>/<table>.yaml.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    data = config_lib.read_yaml(path)
     try:
         grid = _parse(path, data)
     except ConfigError as error:
@@ -294,6 +302,8 @@ def _parse(path, data):
                 targets={}, repeats=repeats,
                 **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
     grid.targets = _targets(data["targets"], grid)
+    grid.claims = parse_claims(data.get("claims") or [], grid.row_labels(), grid.column_labels(),
+                               metric["transform"])
     return grid
 
 
@@ -303,22 +313,30 @@ def _mapping(key, value):
     return value
 
 
-def _metric(metric):
-    _mapping("metric", metric)
+def _metric(metric, key="metric", partial=False):
+    """The grid's metric (``partial``: an axis value's, which replaces some of its keys)."""
+    _mapping(key, metric)
     unknown = sorted(set(metric) - {"name", "key", "transform"})
     if unknown:
-        raise ConfigError(f"metric.{unknown[0]}: unknown key; expected name, key and transform.")
-    if not isinstance(metric.get("name"), str) or not metric["name"]:
-        raise ConfigError(f"metric.name: expected a non-empty string, got {metric.get('name')!r}.")
-    keys = [metric.get("key")] if isinstance(metric.get("key"), str) else metric.get("key")
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
-        raise ConfigError(f"metric.key: expected a dotted path into the cell's metrics.json (e.g. "
-                          f"test.accuracy), or a list of them (the first found is read), got "
-                          f"{metric.get('key')!r}.")
-    transform = metric.get("transform", "identity")
-    if transform not in TRANSFORMS:
-        raise ConfigError(f"metric.transform: expected one of {sorted(TRANSFORMS)}, got {transform!r}.")
-    return {"name": metric["name"], "key": keys, "transform": transform}
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected name, key and transform.")
+    parsed = {}
+    if not partial or "name" in metric:
+        if not isinstance(metric.get("name"), str) or not metric["name"]:
+            raise ConfigError(f"{key}.name: expected a non-empty string, got {metric.get('name')!r}.")
+        parsed["name"] = metric["name"]
+    if not partial or "key" in metric:
+        keys = [metric.get("key")] if isinstance(metric.get("key"), str) else metric.get("key")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+            raise ConfigError(f"{key}.key: expected a dotted path into the cell's metrics.json (e.g. "
+                              f"test.accuracy or history.val_accuracy), or a list of them (the first "
+                              f"found is read), got {metric.get('key')!r}.")
+        parsed["key"] = keys
+    if not partial or "transform" in metric:
+        transform = metric.get("transform", "identity")
+        if transform not in TRANSFORMS:
+            raise ConfigError(f"{key}.transform: expected one of {sorted(TRANSFORMS)}, got {transform!r}.")
+        parsed["transform"] = transform
+    return parsed
 
 
 def _overrides(key, value):
@@ -342,9 +360,9 @@ def _axes(axes):
         for i, value in enumerate(values):
             item = f"{key}[{i}]"
             _mapping(item, value)
-            unknown = sorted(set(value) - {"label", "id", "set", *SCALES})
+            unknown = sorted(set(value) - {"label", "id", "set", "metric", *SCALES})
             if unknown:
-                raise ConfigError(f"{item}.{unknown[0]}: unknown key; expected label, id, set, "
+                raise ConfigError(f"{item}.{unknown[0]}: unknown key; expected label, id, set, metric, "
                                   f"{', '.join(SCALES)}.")
             label = value.get("label")
             if not isinstance(label, str):
@@ -355,7 +373,8 @@ def _axes(axes):
             seen.add(label)
             parsed[axis].append(AxisValue(
                 label, value_id, _overrides(f"{item}.set", value.get("set") or {}),
-                {scale: _overrides(f"{item}.{scale}", value[scale] or {}) for scale in SCALES if scale in value}))
+                {scale: _overrides(f"{item}.{scale}", value[scale] or {}) for scale in SCALES if scale in value},
+                _metric(value.get("metric") or {}, f"{item}.metric", partial=True)))
     return parsed
 
 

@@ -15,7 +15,9 @@ A finished cell (one with ``result.json``) is skipped; an unfinished one resumes
 backup (`kerasfg.checkpoints.ResumableBackup`), so running the same command again continues the
 grid where it stopped. Cells whose configs are identical (at smoke scale, e.g. ResNet-101 and
 ResNet-152 in their smallest form on the same stand-in data) train once; the others record the
-run they share.
+run they share, each reading its own metric from it (the columns of a table may be several measures
+of one run). The same holds across grids under one ``out``: a cell identical to a finished cell of
+another table (Table 3.1's baselines are cells of Table 3.3) shares that table's run.
 """
 
 import contextlib
@@ -94,35 +96,39 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     shutil.copyfile(grid.path, directory / "grid.yaml")
     run = GridRun(directory, cells, [], [], [], {})
     first_of = {}
+    elsewhere = finished_runs(out, scale, besides=directory)
     bar = tqdm(cells, desc=f"reproduce {grid.paper} {grid.table} [{scale}]", unit="cell",
                disable=not progress)
     with logging_redirect_tqdm(), bar:  # log lines above the bar, not through it
         for cell in bar:
             bar.set_postfix_str(cell.id, refresh=True)
-            _run_cell(run, cell, first_of.setdefault(cell.fingerprint, cell), grid.metric, callbacks)
+            fingerprint = cell.fingerprint
+            shared = first_of.setdefault(fingerprint, cell)
+            _run_cell(run, cell, run.results[shared.id] if shared is not cell else elsewhere.get(fingerprint),
+                      fingerprint, callbacks)
     hparams.write_experiment(directory / "hparams", grid, cells, run.results)
     write_results(directory, grid, cells, run.results, scale)
     return run
 
 
-def _run_cell(run, cell, shared, metric, callbacks):
-    """Skip a finished cell, share the result of ``shared`` (the first cell with the same
-    fingerprint), or train it."""
+def _run_cell(run, cell, shared, fingerprint, callbacks):
+    """Skip a finished cell, share ``shared`` (the result of the first cell with the same fingerprint,
+    in this grid or in another grid under the same ``out``), or train it."""
     cell_dir = run.directory / "cells" / cell.id
     if (cell_dir / RESULT_FILE).is_file():
         run.skipped.append(cell.id)
-    elif shared is not cell:
-        _share(cell, run.results[shared.id], cell_dir)
+    elif shared is not None:
+        _share(cell, shared, cell_dir)
         run.shared.append(cell.id)
     else:
-        _train(cell, cell_dir, metric, callbacks)
+        _train(cell, cell_dir, fingerprint, callbacks)
         run.trained.append(cell.id)
     result = json.loads((cell_dir / RESULT_FILE).read_text())
     run.results[cell.id] = result
     hparams.write_session(cell_dir / "logs", cell, result)
 
 
-def _train(cell, cell_dir, metric, callbacks):
+def _train(cell, cell_dir, fingerprint, callbacks):
     from kerasfg import training
 
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -131,26 +137,48 @@ def _train(cell, cell_dir, metric, callbacks):
         start = time.perf_counter()
         result = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks])
         metrics = json.loads((cell_dir / "metrics.json").read_text())
-        value = read_metric(metrics, metric)
-        logger.info("cell %s: %s = %.4f (%.0f s)", cell.id, metric["name"], value, time.perf_counter() - start)
+        value = read_metric(metrics, cell.metric)
+        logger.info("cell %s: %s = %.4f (%.0f s)", cell.id, cell.metric["name"], value,
+                    time.perf_counter() - start)
     keras.utils.clear_session(free_memory=False)
     write_json(cell_dir / RESULT_FILE, {
         "cell": cell.id, "labels": cell.labels, "seed": cell.seed, "row": cell.row, "column": cell.column,
-        "value": value, "metric": metric["name"], "test": metrics["test"],
+        "value": value, "metric": cell.metric["name"], "test": metrics["test"],
         "epochs_completed": metrics["epochs_completed"], "run_dir": str(result.run_dir), "shared_with": None,
+        "fingerprint": fingerprint,
     })
 
 
 def _share(cell, result, cell_dir):
-    """A cell whose config is identical to a finished cell's records that cell's result."""
+    """A cell whose config is identical to a finished cell's records that cell's result, its own
+    metric read from that run's ``metrics.json`` (a column may read another measure of one run)."""
     cell_dir.mkdir(parents=True, exist_ok=True)
+    metrics = json.loads((pathlib.Path(result["run_dir"]) / "metrics.json").read_text())
     write_json(cell_dir / RESULT_FILE, {**result, "cell": cell.id, "labels": cell.labels, "seed": cell.seed,
-                                        "row": cell.row, "column": cell.column, "shared_with": result["cell"]})
+                                        "row": cell.row, "column": cell.column, "shared_with": result["cell"],
+                                        "value": read_metric(metrics, cell.metric),
+                                        "metric": cell.metric["name"]})
+
+
+def finished_runs(out, scale, besides=None):
+    """``{fingerprint: result}`` of the cells trained by the grids under ``out`` at ``scale`` (the
+    grid directory ``besides`` left out): a cell identical to one of them shares its run, so that
+    tables repeating another's cells (Table 3.1's baselines are Table 3.3's cells without attention)
+    train them once."""
+    runs = {}
+    for path in sorted(pathlib.Path(out).glob(f"*/*/{scale}/cells/*/{RESULT_FILE}")):
+        if besides is not None and path.parents[2] == pathlib.Path(besides):
+            continue
+        result = json.loads(path.read_text())
+        if result.get("fingerprint") and not result.get("shared_with"):
+            runs.setdefault(result["fingerprint"], result)
+    return runs
 
 
 def read_metric(metrics, metric):
     """The table's value of a cell: the first of ``metric["key"]`` (dotted paths) found in its
-    ``metrics.json``, transformed.
+    ``metrics.json``, transformed. A list (a ``history`` entry, one value per epoch) gives its
+    final epoch's value.
 
     Raises:
         ConfigError: naming the keys looked for and the test metrics there are.
@@ -159,10 +187,13 @@ def read_metric(metrics, metric):
         node = metrics
         for part in key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, list):
+            node = node[-1] if node else None
         if node is not None:
             return TRANSFORMS[metric["transform"]](float(node))
     raise ConfigError(f"metric.key: none of {metric['key']} is in the run's metrics.json; its test metrics "
-                      f"are {sorted(metrics.get('test', {}))}.")
+                      f"are {sorted(metrics.get('test', {}))}, its history "
+                      f"{sorted(metrics.get('history', {}))}.")
 
 
 def check_datasets(cells):

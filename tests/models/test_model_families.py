@@ -86,6 +86,8 @@ def test_unknown_model_and_bad_input_shape_are_clear():
         build_model("resnet51", input_shape=(32, 32, 3), num_classes=2)
     with pytest.raises(ValueError, match=r"input_shape must be \(height, width, channels\)"):
         build_model("resnet18", input_shape=(32, 32), num_classes=2)
+    with pytest.raises(TypeError, match=r"input_shape must be a sequence of sizes .* received int 32"):
+        build_model("resnet18", input_shape=32, num_classes=2)
     with pytest.raises(ValueError, match="depth must be one of"):
         build_model("resnet50", input_shape=(32, 32, 3), num_classes=2, depth=51)
 

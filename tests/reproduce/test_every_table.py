@@ -1,0 +1,56 @@
+"""Every table of ``experiments/`` at ``--scale smoke``: it loads, every cell builds, trains one step with
+its objectives and is measured, and the table is written with the paper's numbers beside ours.
+
+One run over all grids under one output folder, as ``benchmarks/bench_reproduce.py`` times it: cells
+identical to a cell of an earlier grid (Table 3.1's baselines are Table 3.3's cells without attention)
+share its run, so the whole set costs one training per distinct network.
+"""
+
+import csv
+import math
+import pathlib
+
+import pytest
+
+from kerasfg.reproduce import load_grid, run_grid
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+GRIDS = sorted((REPO / "experiments").glob("*/*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    return {path: run_grid(load_grid(path), "smoke", out=out) for path in GRIDS}
+
+
+@pytest.mark.slow
+def test_every_table_runs_at_smoke_scale_and_writes_its_table(smoke_runs):
+    assert len(GRIDS) >= 25
+    trained = 0
+    for path, run in smoke_runs.items():
+        grid = load_grid(path)
+        name = path.relative_to(REPO)
+        assert len(run.results) == len(run.cells), name
+        trained += len(run.trained)
+        with open(run.directory / "results.csv", newline="") as handle:
+            lines = list(csv.reader(handle))
+        assert [line[0] for line in lines[1:]] == grid.row_labels(), name
+        header = lines[0]
+        seeds = len(grid.seeds_at("smoke"))
+        for line in lines[1:]:
+            row = line[0]
+            for column in grid.column_labels():
+                entry = dict(zip(("mean", "std", "n", "paper"),
+                                 line[header.index(f"{column} mean"):header.index(f"{column} mean") + 4]))
+                assert int(entry["n"]) == seeds, (name, row, column)
+                assert math.isfinite(float(entry["mean"])), (name, row, column)
+                if grid.metric["transform"] in ("percent", "error_percent"):
+                    assert 0.0 <= float(entry["mean"]) <= 100.0, (name, row, column, entry)
+                target = grid.targets.get(row, {}).get(column)
+                expected = target.value if target else None
+                paper = float(entry["paper"]) if entry["paper"] else None
+                assert paper == (None if expected is None else pytest.approx(expected, abs=5e-5)), (name, row, column)
+        assert (run.directory / "results.md").read_text().startswith(f"# {grid.table}: {grid.title}")
+    # every distinct network trains once over all tables
+    assert trained < sum(len(run.cells) for run in smoke_runs.values()) / 3
