@@ -225,10 +225,10 @@ def abn_losses(multitask=False, attention_weight=1.0, perception_weight=1.0):
 
 
 def _smallest(options):
-    """ResNet-18 16-32 channels wide (ImageNet style) or ResNet-8 (CIFAR style)."""
+    """ResNet-18 32 channels wide (ImageNet style) or ResNet-8 (CIFAR style)."""
     if options.get("style") == "cifar":
         return {"depth": 8, "block": None}
-    return {"depth": 18, "block": None, "filters": (16, 16, 32, 32)}
+    return {"depth": 18, "block": None, "filters": (32, 32, 32, 32)}
 
 
 register_model("abn_resnet", objective=ABN_OBJECTIVE, single_task=True,

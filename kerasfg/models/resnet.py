@@ -279,8 +279,8 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
 
 # === Config ===
 
-# The smallest ResNet: ResNet-18's blocks, 16-32 channels wide (enough for SE and CBAM at ratio 16).
-SMALLEST = {"depth": 18, "filters": (16, 16, 32, 32)}
+# The smallest ResNet: ResNet-18's blocks, 32 channels wide (enough for SE and CBAM at ratio 32, Table 2.8).
+SMALLEST = {"depth": 18, "filters": (32, 32, 32, 32)}
 
 for _depth in (18, 34, 50, 101, 152):
     register_model(f"resnet{_depth}", smoke_options=SMALLEST)(
