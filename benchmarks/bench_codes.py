@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.timing import print_table
+from kerasfg import precision as precision_lib
 from kerasfg import training
 from kerasfg.models import build_model
 
@@ -49,24 +50,25 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (args.batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, CLASSES, args.batch)
-    keras.config.set_dtype_policy(precision)
+    keras.config.set_dtype_policy(precision_lib.resolve(precision).dtype_policy)
     try:
         models = {name: build_model("cifar_resnet20", input_shape=(32, 32, 3), num_classes=CLASSES,
                                     output_codes=None if code is None else {"predictions": code})
                   for name, code in HEADS.items()}
     finally:
         keras.config.set_dtype_policy("float32")
-    for model in models.values():
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit_compile,
-                      loss="sparse_categorical_crossentropy")
-        for _ in range(3):
-            model.train_on_batch(x, y)
-    step_times = {name: [] for name in models}
-    for _ in range(args.rounds * args.steps):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model.train_on_batch(x, y)
-            step_times[name].append(time.perf_counter() - start)
+    with precision_lib.resolve(precision, jit_compile).training_scope():
+        for model in models.values():
+            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit_compile,
+                          loss="sparse_categorical_crossentropy")
+            for _ in range(3):
+                model.train_on_batch(x, y)
+        step_times = {name: [] for name in models}
+        for _ in range(args.rounds * args.steps):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model.train_on_batch(x, y)
+                step_times[name].append(time.perf_counter() - start)
     seconds = {name: statistics.median(times) for name, times in step_times.items()}
     baseline = "one-hot softmax"
     print(f"cifar_resnet20, 32x32x3, {CLASSES} classes, batch {args.batch}, {precision}, "

@@ -31,6 +31,7 @@ import numpy as np
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from benchmarks.timing import interleaved_times, median_ratio, median_seconds, print_table
+from kerasfg import precision as precision_lib
 from kerasfg import quickstart, training
 from kerasfg.callbacks import GradCAM, Saliency
 from kerasfg.data.synthetic import synthetic_faces
@@ -61,17 +62,19 @@ def gap_dense_model(model):
 def callback_overhead(faces, steps=8):
     """``{callback: (seconds per recording, fraction of a quick-start epoch)}``."""
     config = quickstart.default_config()
-    keras.config.set_dtype_policy(training.resolve_precision("auto"))
+    default = precision_lib.resolve("auto")
+    keras.config.set_dtype_policy(default.dtype_policy)
     try:
         model = quickstart_model()
     finally:
         keras.config.set_dtype_policy("float32")
-    training.compile_model(model, config.train, training.resolve_jit_compile("auto"))
+    training.compile_model(model, config.train, default.jit_compile)
     batch = config.data.batch_size
     x = {"image": faces.images[:batch].astype("float32"), "expression": faces.labels["expression"][:batch]}
     y = {"identity": faces.labels["identity"][:batch] % 10}
-    epoch = median_seconds(lambda: model.train_on_batch(x, y), repeats=steps, warmup=3) * math.ceil(
-        config.data.synthetic.train_images / batch)
+    with default.training_scope():
+        step = median_seconds(lambda: model.train_on_batch(x, y), repeats=steps, warmup=3)
+    epoch = step * math.ceil(config.data.synthetic.train_images / batch)
     probe = {name: value[:8] for name, value in x.items()}
     costs = {}
     with tempfile.TemporaryDirectory() as log_dir:

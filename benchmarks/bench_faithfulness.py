@@ -11,7 +11,18 @@ pixel order for the curves); a method that does not apply to the model (CAM need
 pooling head) is named and left out. Then the seconds each method takes to explain the probe (warm, median of
 3) and the seconds of the whole table.
 
-    python -m benchmarks.bench_faithfulness [--model PATH] [--images 64] [--steps 16] [--set key=value ...]
+With ``--variants``, also the choices behind the Grad-CAM and Score-CAM defaults, each scored with deletion
+to black and to a blur: Grad-CAM at the default layer and one stage earlier, on the class score before the
+softmax (the default) and on the probability; Score-CAM with the image masked into its blur (the default) and
+into zeros (the paper's), and with the weights used before issue 17 (a softmax over the channels of the
+masked images' class scores, masked into zeros).
+
+    python -m benchmarks.bench_faithfulness [--model PATH] [--images 64] [--steps 16] [--variants]
+        [--set key=value ...]
+
+The second architecture of docs/evaluation.md: ``--set model.name=resnet18 --set model.attention=null
+--set "model.options={rescale: unit}" --set "data.inputs=[image]" --set "data.targets=[expression]"
+--set train.epochs=8``.
 """
 
 import argparse
@@ -23,34 +34,81 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from benchmarks.timing import median_seconds, print_table
 from kerasfg import quickstart, training
 from kerasfg.callbacks.faithfulness import DEFAULT_METHODS, Faithfulness
-from kerasfg.vis import Explainer, faithfulness_table, mask_share, resize
 from kerasfg.layers.base import AttentionLayer
+from kerasfg.vis import Explainer, faithfulness_table, mask_share, resize
+from kerasfg.vis.activations import representative_layers
 from kerasfg.vis.attention_maps import AttentionMapProbe
+from kerasfg.vis.batches import take
 from kerasfg.vis.faithfulness import applicable_methods
-from kerasfg.vis.introspect import ModelGraph
 
 
-def attention_method(model):
+def attention_method(explainer, inputs):
     """The spatial gate of the model's last attention layer that has one, as a faithfulness method."""
-    layers = ModelGraph(model).paths_of(AttentionLayer)
-    probe = AttentionMapProbe(model, layers[-1:]) if layers else None
-    if probe is None or "spatial" not in probe(_dummy_inputs(model))[layers[-1]]:
+    layers = explainer.graph.paths_of(AttentionLayer)
+    probe = AttentionMapProbe(explainer.model, layers[-1:]) if layers else None
+    if probe is None or "spatial" not in probe(inputs)[layers[-1]]:
         return None
 
     def attention(model, inputs, *, output, classes):
         spatial = probe(inputs)[layers[-1]]["spatial"][..., 0]
-        return resize(spatial, np.asarray(inputs["image"] if isinstance(inputs, dict) else inputs).shape[1:3])
+        return resize(spatial, explainer.inputs.image_shape[:2])
 
     return attention
 
 
-def _dummy_inputs(model):
-    return {tensor.name: np.zeros((1, *tensor.shape[1:]), tensor.dtype) for tensor in model.inputs} \
-        if len(model.inputs) > 1 else np.zeros((1, *model.inputs[0].shape[1:]), "float32")
+def variants(explainer):
+    """``{name: method}``: the choices behind the Grad-CAM and Score-CAM defaults (see the module docstring)."""
+    earlier = representative_layers(explainer.model)[-2]
+
+    def gradcam(**options):
+        return lambda model, inputs, *, output, classes: explainer(inputs, "gradcam", output=output, classes=classes,
+                                                                   **options)
+
+    def scorecam(**options):
+        return lambda model, inputs, *, output, classes: explainer(inputs, "scorecam", output=output, classes=classes,
+                                                                   **options)
+
+    def gradcam_of_probability(model, inputs, *, output, classes):
+        image, rest = explainer.split_inputs(inputs)
+        path = explainer.layer_path("gradcam", output)
+        with tf.GradientTape() as tape:
+            logits, taps = explainer.logits(image, rest, output, taps=[path])
+            score = tf.gather(tf.nn.softmax(logits), np.asarray(classes, np.int32), batch_dims=1)
+        features = tf.cast(taps[path], tf.float32)
+        weights = tf.reduce_mean(tf.cast(tape.gradient(score, taps[path]), tf.float32), axis=(1, 2), keepdims=True)
+        return np.asarray(resize(tf.nn.relu(tf.reduce_sum(weights * features, -1)).numpy(), image.shape[1:3]))
+
+    def scorecam_before(model, inputs, *, output, classes):
+        """Score-CAM as kerasfg computed it before issue 17: a softmax over the channels of the class scores of
+        the image multiplied by each normalized feature map."""
+        image, rest = explainer.split_inputs(inputs)
+        path = explainer.layer_path("scorecam", output)
+        _, taps = explainer.logits(image, rest, output, taps=[path])
+        features = tf.cast(taps[path], tf.float32)
+        masks = tf.transpose(tf.image.resize(features, image.shape[1:3]), [0, 3, 1, 2])
+        low, high = (tf.reduce_min(masks, [2, 3], keepdims=True), tf.reduce_max(masks, [2, 3], keepdims=True))
+        masks = tf.math.divide_no_nan(masks - low, high - low)
+        scores = []
+        for n in range(image.shape[0]):
+            masked = image[n][None] * masks[n][..., None]
+            logits, _ = explainer.logits(masked, {k: tf.repeat(v[n:n + 1], len(masked), 0) for k, v in rest.items()},
+                                         output)
+            scores.append(logits[:, classes[n]])
+        weights = tf.nn.softmax(tf.stack(scores), axis=-1)
+        maps = tf.nn.relu(tf.einsum("nhwk,nk->nhw", features, weights)).numpy()
+        return np.asarray(resize(maps, image.shape[1:3]))
+
+    return {"gradcam (default: last stage, class score)": gradcam(),
+            f"gradcam at {earlier}": gradcam(layer=earlier),
+            "gradcam of the probability": gradcam_of_probability,
+            "scorecam (default: masked into a blur)": scorecam(),
+            "scorecam masked into zeros (the paper's)": scorecam(baseline="zeros"),
+            "scorecam before issue 17 (softmax over channels, zeros)": scorecam_before}
 
 
 def main(argv=None):
@@ -60,6 +118,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=16, help="steps of the deletion and insertion curves")
     parser.add_argument("--set", action="append", default=[], help="quick-start config override")
     parser.add_argument("--save-model", help="where to save the trained model, to rerun with --model")
+    parser.add_argument("--variants", action="store_true", help="also score the choices behind the defaults")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -90,7 +149,7 @@ def main(argv=None):
     for name, reason in skipped.items():
         print(f"{name}: does not apply to this model ({reason})")
     methods = {name: name for name in names}
-    attention = attention_method(model)
+    attention = attention_method(explainer, inputs)
     if attention is not None:
         methods["cbam_spatial_attention"] = attention
     start = time.perf_counter()
@@ -103,9 +162,19 @@ def main(argv=None):
           f"(probe accuracy {accuracy:.3f}); evidence mask: {mask_share(masks).mean():.3f} of the image, "
           f"{mask_share(masks, 2).mean():.3f} grown by the pointing game's 2-pixel tolerance")
     print("pointing_game, energy_in_mask: higher is better (random row = chance); deletion_auc: lower is "
-          f"better; insertion_auc: higher is better ({args.steps} steps, deletion to black, insertion from "
-          "a blur)\n")
+          f"better; insertion_auc: higher is better ({args.steps} steps, deletion into a blur, insertion "
+          "from it)\n")
     print_table([list(row.values()) for row in rows], list(rows[0]))
+
+    if args.variants:
+        layer = explainer.layer_path("gradcam", output)
+        print(f"\nthe choices behind the Grad-CAM and Score-CAM defaults (default layer {layer})")
+        chosen = variants(explainer)
+        for baseline in ("zeros", "blur"):
+            rows = faithfulness_table(model, inputs, methods=chosen, masks=masks, output=output, steps=args.steps,
+                                      explainer=explainer, deletion_baseline=baseline)
+            print(f"\ndeletion to {'black' if baseline == 'zeros' else 'a blur'}")
+            print_table([list(row.values()) for row in rows], list(rows[0]))
 
     print("\nseconds to explain the probe (warm, median of 3)")
     timings = []
@@ -123,7 +192,7 @@ def main(argv=None):
     defaults = Faithfulness()
     count = defaults.max_images
     chosen, _ = applicable_methods(explainer, DEFAULT_METHODS, output=output)
-    probe = {k: v[:count] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[:count]
+    probe = take(inputs, count)
     recording = median_seconds(lambda: faithfulness_table(model, probe, methods=chosen, masks=masks[:count],
                                                           output=output, explainer=explainer, **defaults.options),
                                repeats=3)

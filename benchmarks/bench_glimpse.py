@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.timing import print_table
+from kerasfg import precision as precision_lib
 from kerasfg import training
 from kerasfg.models import build_model
 
@@ -36,7 +37,7 @@ TASKS = {"age": 8, "gender": 2}
 
 def build_candidates(size, batch, precision, jit_compile):
     """``{name: (model, x, y)}``, each compiled with SGD + momentum and a cross-entropy per task."""
-    keras.config.set_dtype_policy(precision)
+    keras.config.set_dtype_policy(precision_lib.resolve(precision).dtype_policy)
     rng = np.random.default_rng(0)
     labels = {task: rng.integers(0, classes, batch) for task, classes in TASKS.items()}
     try:
@@ -69,15 +70,16 @@ def main(argv=None):
     precision = training.resolve_precision("auto")
     jit_compile = training.resolve_jit_compile("auto")
     candidates = build_candidates(args.size, args.batch, precision, jit_compile)
-    for model, x, y in candidates.values():
-        for _ in range(2):  # trace, compile and warm up
-            model.train_on_batch(x, y)
-    step_times = {name: [] for name in candidates}
-    for _ in range(args.rounds * args.steps):  # one step per model in turn: load bursts hit all alike
-        for name, (model, x, y) in candidates.items():
-            start = time.perf_counter()
-            model.train_on_batch(x, y)
-            step_times[name].append(time.perf_counter() - start)
+    with precision_lib.resolve(precision, jit_compile).training_scope():
+        for model, x, y in candidates.values():
+            for _ in range(2):  # trace, compile and warm up
+                model.train_on_batch(x, y)
+        step_times = {name: [] for name in candidates}
+        for _ in range(args.rounds * args.steps):  # one step per model in turn: load bursts hit all alike
+            for name, (model, x, y) in candidates.items():
+                start = time.perf_counter()
+                model.train_on_batch(x, y)
+                step_times[name].append(time.perf_counter() - start)
     seconds = {name: statistics.median(times) for name, times in step_times.items()}
 
     baseline, glimpse, low = list(candidates)

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.timing import print_table
+from kerasfg import precision as precision_lib
 from kerasfg import training
 from kerasfg.models import abn_losses, build_model
 
@@ -42,7 +43,7 @@ def _classifier(model):
 
 def build_candidates(size, batch, precision, jit_compile):
     """``{name: (model, x, y)}``, each compiled with SGD + momentum."""
-    keras.config.set_dtype_policy(precision)
+    keras.config.set_dtype_policy(precision_lib.resolve(precision).dtype_policy)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, size, size, 3)).astype("float32")
     labels = rng.integers(0, CLASSES, size=(batch,))
@@ -90,16 +91,17 @@ def main(argv=None):
     precision = training.resolve_precision("auto")
     jit_compile = training.resolve_jit_compile("auto")
     candidates = build_candidates(args.size, args.batch, precision, jit_compile)
-    for model, x, y in candidates.values():
-        for _ in range(3):  # trace, compile and warm up
-            model.train_on_batch(x, y)
-    # one step per model in turn, so that a burst of load on this shared machine hits all alike
-    step_times = {name: [] for name in candidates}
-    for _ in range(args.rounds * args.steps):
-        for name, (model, x, y) in candidates.items():
-            start = time.perf_counter()
-            model.train_on_batch(x, y)
-            step_times[name].append(time.perf_counter() - start)
+    with precision_lib.resolve(precision, jit_compile).training_scope():
+        for model, x, y in candidates.values():
+            for _ in range(3):  # trace, compile and warm up
+                model.train_on_batch(x, y)
+        # one step per model in turn, so that a burst of load on this shared machine hits all alike
+        step_times = {name: [] for name in candidates}
+        for _ in range(args.rounds * args.steps):
+            for name, (model, x, y) in candidates.items():
+                start = time.perf_counter()
+                model.train_on_batch(x, y)
+                step_times[name].append(time.perf_counter() - start)
     rate = {name: args.batch / statistics.median(times) for name, times in step_times.items()}
 
     print(f"training step, {args.size}x{args.size}x3, batch {args.batch}, {precision}, "

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.timing import print_table
+from kerasfg import precision as precision_lib
 from kerasfg import training
 from kerasfg.data import registration as R
 from kerasfg.data.face_video import synthetic_face_video
@@ -66,7 +67,7 @@ def registration_rates(video, size, rounds):
 
 def cnn_rate(size, batch, steps, precision, jit_compile):
     """Training frames per second of the frame CNN at ``size`` (median over ``steps`` steps)."""
-    keras.config.set_dtype_policy(precision)
+    keras.config.set_dtype_policy(precision_lib.resolve(precision).dtype_policy)
     try:
         model = build_model("pain_cnn", input_shape=(size, size, 3), num_classes=1)
     finally:
@@ -75,13 +76,14 @@ def cnn_rate(size, batch, steps, precision, jit_compile):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
     y = {"pspi": rng.normal(size=batch).astype("float32")}
-    for _ in range(2):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - start)
+    with precision_lib.resolve(precision, jit_compile).training_scope():
+        for _ in range(2):
+            model.train_on_batch(x, y)
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            times.append(time.perf_counter() - start)
     return batch / statistics.median(times), model.count_params()
 
 

@@ -2,7 +2,8 @@
 rendering rate against it.
 
 Prints, in one run: training images per second for float32 and mixed_bfloat16, each with jit_compile
-off and on (timed in interleaved rounds, so machine drift hits all four alike); which combination the
+off and on, and onednn_bfloat16 (the oneDNN graph rewrite, CPUs) without XLA (timed in interleaved
+rounds, so machine drift hits all alike); which combination the
 config default ("auto") picks on this machine and its ratio to the fastest (budget: at least 0.95);
 and the synthetic faces rendered per second at 64x64 as a ratio to the default's training rate
 (budget: at least 10).
@@ -17,22 +18,20 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
 
 from benchmarks.timing import median_seconds, print_table
+from kerasfg import precision as precision_lib
 from kerasfg import quickstart, training
 from kerasfg.data.synthetic import synthetic_faces
 
-PRECISIONS = ("float32", "mixed_bfloat16")
-JIT = (False, True)
+# (precision, jit_compile); the oneDNN rewrite applies to graphs that XLA does not compile
+SETTINGS = (("float32", False), ("float32", True), ("mixed_bfloat16", False), ("mixed_bfloat16", True),
+            ("onednn_bfloat16", False))
 
 
 def build(config, data, precision, jit_compile):
-    keras.config.set_dtype_policy(precision)
-    try:
+    with precision_lib.Precision(precision, jit_compile).build_scope():
         model = training.build_model(config, data)
-    finally:
-        keras.config.set_dtype_policy("float32")
     training.compile_model(model, config.train, jit_compile)
     return model
 
@@ -51,17 +50,19 @@ def main(argv=None):
     x = {"image": faces.images.astype("float32"), "expression": faces.labels["expression"]}
     y = {"identity": faces.labels["identity"]}
 
-    models = {(p, j): build(config, data, p, j) for p in PRECISIONS for j in JIT}
-    for model in models.values():
-        for _ in range(3):  # trace, compile and warm up
-            model.train_on_batch(x, y)
+    models = {(p, j): build(config, data, p, j) for p, j in SETTINGS}
+    for (p, j), model in models.items():
+        with precision_lib.Precision(p, j).training_scope():
+            for _ in range(3):  # trace, compile and warm up
+                model.train_on_batch(x, y)
     step_times = {key: [] for key in models}
     for _ in range(args.rounds):
         for key, model in models.items():
-            for _ in range(args.steps):
-                start = time.perf_counter()
-                model.train_on_batch(x, y)
-                step_times[key].append(time.perf_counter() - start)
+            with precision_lib.Precision(*key).training_scope():
+                for _ in range(args.steps):
+                    start = time.perf_counter()
+                    model.train_on_batch(x, y)
+                    step_times[key].append(time.perf_counter() - start)
     rate = {key: batch_size / statistics.median(times) for key, times in step_times.items()}
 
     default = (training.resolve_precision("auto"), training.resolve_jit_compile("auto"))

@@ -181,25 +181,48 @@ def group_accuracies(y_true, predicted, groups, num_groups):
         return np.where(count > 0, right / count, np.nan)
 
 
+def model_outputs(model, inputs):
+    """``{output name: probabilities}`` of ``model`` on ``inputs`` (a single-output model's one output under
+    its name)."""
+    outputs = model(inputs, training=False)
+    if isinstance(outputs, dict):
+        return outputs
+    if isinstance(outputs, (list, tuple)):
+        return dict(zip(model.output_names, outputs))
+    return {model.output_names[0]: outputs}
+
+
 def ensemble_predict(models, dataset):
     """The averaged probabilities of several models over a dataset, with the dataset's labels.
 
+    Each output is averaged over the models that have it, so an ensemble may mix models of one task
+    (the five Adience age models and the five gender models, trained separately) with multi-task ones.
+
     Args:
-        models: Keras models with the same outputs (e.g. the five Adience fold models).
+        models: Keras models (e.g. the five Adience fold models of each task).
         dataset: a ``tf.data.Dataset`` of ``(inputs, labels dict)`` batches.
 
     Returns:
-        ``(probabilities, labels)``: ``{output: (examples, classes)}`` averaged over the models and
-        ``{task: (examples,)}``.
+        ``(probabilities, labels)``: ``{output: (examples, classes)}`` averaged over the models that have
+        that output, and ``{task: (examples,)}``.
+
+    Raises:
+        ValueError: for no models, or models whose outputs of one name have different widths.
     """
     if not models:
         raise ValueError("ensemble_predict needs at least one model.")
     sums, labels = {}, {}
     for inputs, targets in dataset:
-        batch = [model(inputs, training=False) for model in models]
-        for name in batch[0]:
-            mean = np.mean([np.asarray(outputs[name], np.float64) for outputs in batch], axis=0)
-            sums.setdefault(name, []).append(mean)
+        batch = {}
+        for model in models:
+            for name, values in model_outputs(model, inputs).items():
+                batch.setdefault(name, []).append(np.asarray(values, np.float64))
+        for name, values in batch.items():
+            widths = sorted({value.shape[-1] for value in values})
+            if len(widths) > 1:
+                raise ValueError(f"the models' {name!r} outputs have different widths {widths}; an ensemble "
+                                 f"averages outputs of one label space.")
+            sums.setdefault(name, []).append(np.mean(values, axis=0))
         for name, values in targets.items():
             labels.setdefault(name, []).append(np.asarray(values))
     return ({name: np.concatenate(parts) for name, parts in sums.items()},
@@ -209,38 +232,58 @@ def ensemble_predict(models, dataset):
 def cross_dataset_evaluation(models, dataset, *, age="age", gender="gender", mapping=ADIENCE_TO_IOG):
     """Table 3.8 and 3.10(b): an ensemble of age/gender models on a dataset with other age groups.
 
-    The models' averaged age probabilities are mapped to the dataset's groups (`map_groups`); gender
-    needs no mapping.
+    The models' averaged age probabilities are mapped to the dataset's groups (`map_groups`) when their
+    width is the mapping's (Adience's 8 groups), and taken as they are when it is already the dataset's;
+    gender needs no mapping. Gender accuracy per age group uses the dataset's age labels, so it is there
+    for gender-only ensembles too.
 
     Args:
-        models: the models (the five Adience fold models), whose outputs ``age`` and ``gender`` are
-            probabilities.
+        models: the models (the five Adience fold models of each task), whose outputs ``age`` and
+            ``gender`` are probabilities; each output is averaged over the models that have it.
         dataset: ``(inputs, {"age": group, "gender": label})`` batches of the target dataset (IoG's
             test set).
         age, gender: the output and label names; either may be None to skip it.
         mapping: source group -> target group.
 
     Returns:
-        A dict: ``age_accuracy``, ``age_one_off_accuracy``, ``age_confusion`` (rows: true groups,
-        columns: predicted; counts), ``gender_accuracy`` and ``gender_accuracy_per_age_group``.
+        A dict with what the models and labels allow: ``age_accuracy``, ``age_one_off_accuracy``,
+        ``age_confusion`` (rows: true groups, columns: predicted; counts), ``gender_accuracy`` and
+        ``gender_accuracy_per_age_group``.
+
+    Raises:
+        ValueError: when the models have neither output, the dataset lacks the labels of an output they
+            have, or the age output fits neither the mapping nor the dataset's groups.
     """
     probabilities, labels = ensemble_predict(models, dataset)
+    evaluated = [name for name in (age, gender) if name is not None and name in probabilities]
+    if not evaluated:
+        raise ValueError(f"the models have neither an {age!r} nor a {gender!r} output; their outputs are "
+                         f"{sorted(probabilities)}.")
+    missing = [name for name in evaluated if name not in labels]
+    if missing:
+        raise ValueError(f"the dataset has no {missing[0]!r} labels for the models' {missing[0]!r} output; its "
+                         f"labels are {sorted(labels)}.")
     result = {}
-    if age is not None:
-        mapped = map_groups(probabilities[age], mapping)
-        predicted, true = np.argmax(mapped, axis=1), labels[age].astype(int)
-        groups = mapped.shape[1]
+    num_groups = int(np.max(mapping)) + 1
+    if age in evaluated:
+        scores, true = probabilities[age], labels[age].astype(int)
+        if scores.shape[1] == len(mapping):
+            scores = map_groups(scores, mapping)
+        elif scores.shape[1] != num_groups:
+            raise ValueError(f"the {age!r} output has {scores.shape[1]} groups; expected the mapping's "
+                             f"{len(mapping)} source groups or its {num_groups} target groups.")
+        predicted = np.argmax(scores, axis=1)
         result["age_accuracy"] = float(np.mean(predicted == true))
         result["age_one_off_accuracy"] = float(np.mean(np.abs(predicted - true) <= 1))
-        result["age_confusion"] = np.bincount(true * groups + predicted, minlength=groups * groups).reshape(
-            groups, groups)
-    if gender is not None:
+        result["age_confusion"] = np.bincount(true * num_groups + predicted,
+                                              minlength=num_groups * num_groups).reshape(num_groups, num_groups)
+    if gender in evaluated:
         scores = probabilities[gender]
         predicted = (scores[:, 0] > 0.5).astype(int) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
         result["gender_accuracy"] = float(np.mean(predicted == labels[gender]))
-        if age is not None:
+        if age is not None and age in labels:
             result["gender_accuracy_per_age_group"] = group_accuracies(
-                labels[gender], predicted, labels[age].astype(int), result["age_confusion"].shape[0])
+                labels[gender], predicted, labels[age].astype(int), num_groups)
     return result
 
 

@@ -10,6 +10,7 @@ import shutil
 import keras
 
 from kerasfg.io_utils import TEMP_PREFIX, atomic_directory, atomic_file
+from kerasfg.vis.introspect import set_initial_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class ResumableBackup(keras.callbacks.Callback):
         self.model.load_weights(latest / "model.keras")
         state = json.loads((latest / "state.json").read_text())
         self.initial_epoch = state["epoch"]
-        self.model._initial_epoch = state["epoch"]  # the hook fit() reads, as BackupAndRestore uses
+        set_initial_epoch(self.model, state["epoch"])  # fit() starts from it, as with BackupAndRestore
         self.resumed_from = latest
         logger.info("resuming from %s (epoch %d done)", latest, state["epoch"])
 

@@ -83,12 +83,14 @@ def build_parser():
     quick.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=override_help)
     quick.set_defaults(handler=_quickstart)
 
+    from kerasfg.cross_dataset import add_cross_dataset_parser
     from kerasfg.data.prepare import add_prepare_faces_parser
     from kerasfg.export.cli import add_export_parsers
     from kerasfg.pain.cli import add_pain_parser
     from kerasfg.reproduce.cli import add_reproduce_parser
     from kerasfg.visualize import add_visualize_parser
 
+    add_cross_dataset_parser(commands)
     add_export_parsers(commands)
     add_pain_parser(commands)
     add_prepare_faces_parser(commands)

@@ -19,7 +19,7 @@ import typing
 
 import yaml
 
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16", "onednn_bfloat16")
 DISTRIBUTIONS = ("none", "mirrored")
 SCHEDULES = ("constant", "cosine", "step")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
@@ -200,8 +200,10 @@ class TrainConfig:
         epochs: number of epochs.
         optimizer: the optimizer.
         loss_weights: weight per output name (1.0 for outputs not listed).
-        precision: ``"auto"`` (the fastest for the device), ``"float32"``, ``"mixed_bfloat16"`` or
-            ``"mixed_float16"``.
+        precision: ``"auto"`` (the fastest for the device that trains as well as float32),
+            ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"`` or ``"onednn_bfloat16"`` (a
+            float32 model whose training step TensorFlow's oneDNN graph rewrite runs in bfloat16);
+            see `kerasfg.precision`.
         jit_compile: ``"auto"`` (XLA on GPUs, where it is faster; not on CPUs, where it is slower),
             true or false.
         distribute: ``"none"`` or ``"mirrored"`` (`tf.distribute.MirroredStrategy` over all local

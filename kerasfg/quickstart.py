@@ -20,11 +20,12 @@ def recordings(config):
 
     Per-batch progress; attention maps (when the model has attention); saliency, guided
     backpropagation, Grad-CAM and Grad-CAM++ heat maps; stage activations; deconvolutions; deep
-    visualizations of the first classes; confusion matrices; the faithfulness table; and the
-    projector's embeddings. All of them together add a few percent to training (see
-    ``benchmarks/bench_callbacks.py``).
+    visualizations of the first classes with each of the four presets; confusion matrices; the
+    faithfulness table; the sanity checks (when training ends); and the projector's embeddings. All of
+    them together add a few percent to training (see ``benchmarks/bench_callbacks.py``).
     """
     from kerasfg import callbacks
+    from kerasfg.vis import PRESETS
 
     chosen = [callbacks.TrainingProgress(every_n_batches=5)]
     if config.model.attention not in (None, "none"):
@@ -32,8 +33,8 @@ def recordings(config):
     chosen += [
         callbacks.Saliency(), callbacks.Saliency(method="guided_backprop"),
         callbacks.GradCAM(), callbacks.GradCAM(method="gradcam++"),
-        callbacks.LayerActivations(), callbacks.Deconvolution(), callbacks.DeepVisualization(),
-        callbacks.ConfusionMatrix(), callbacks.Faithfulness(), callbacks.Embeddings(),
+        callbacks.LayerActivations(), callbacks.Deconvolution(), callbacks.DeepVisualization(settings=list(PRESETS)),
+        callbacks.ConfusionMatrix(), callbacks.Faithfulness(), callbacks.SanityChecks(), callbacks.Embeddings(),
     ]
     return chosen
 

@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from kerasfg import config as config_lib
 from kerasfg import optimization
+from kerasfg import precision as precision_lib
 from kerasfg.optimization import learning_rate_schedule  # noqa: F401  (part of this module's API)
 from kerasfg.checkpoints import Checkpoint, ResumableBackup
 from kerasfg.data.preprocessing import PREPROCESSING_FILE, Preprocessing
@@ -116,10 +117,9 @@ def fit(config, *, callbacks=(), resume=None):
         config: an `ExperimentConfig` (or what `kerasfg.config.as_config` takes: a mapping of sections, a YAML
             file path).
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
-            callbacks left without a ``log_dir`` get the run's ``logs/vis`` folder, and those that
-            need a ``probe`` (`kerasfg.callbacks.RecordingCallback`) get the first validation batch.
-            On synthetic faces, `kerasfg.callbacks.Faithfulness` callbacks without masks get the evidence
-            masks of that batch.
+            callbacks get a `kerasfg.callbacks.RecordingContext`: the run's ``logs/vis`` folder, the first
+            validation batch as their probe, its targets and class names, and on synthetic faces the
+            evidence masks of its images; each uses what it was not given itself.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
 
@@ -127,9 +127,9 @@ def fit(config, *, callbacks=(), resume=None):
         A `RunResult`.
     """
     config = config_lib.as_config(config)
-    precision = resolve_precision(config.train.precision)
+    chosen = precision_lib.resolve(config.train.precision, config.train.jit_compile)
+    precision, jit_compile = chosen.name, chosen.jit_compile
     strategy = make_strategy(config.train.distribute)
-    jit_compile = resolve_jit_compile(config.train.jit_compile, strategy)
     resolved = dataclasses.replace(
         config, train=dataclasses.replace(config.train, precision=precision, jit_compile=jit_compile))
     run_dir = pathlib.Path(resume) if resume else new_run_dir(config.runs_dir, config.name)
@@ -141,17 +141,13 @@ def fit(config, *, callbacks=(), resume=None):
     keras.utils.set_random_seed(config.train.seed)
     data = build_datasets(config.data, run_dir=run_dir)
     data.preprocessing.write(run_dir / PREPROCESSING_FILE)  # read by `kerasfg export RUN_DIR`, visualize
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model, objectives = build_compiled_model(config, data, jit_compile)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with chosen.build_scope(), strategy.scope():
+        model, objectives = build_compiled_model(config, data, jit_compile)
     objectives.write(run_dir)
 
-    _configure_recordings(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names,
-                          data.validation_masks)
+    from kerasfg.callbacks.context import hand_context
+
+    hand_context(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names, data.validation_masks)
     meter = Throughput(config.data.batch_size)
     backup = ResumableBackup(run_dir / "backup")
     built_in = [
@@ -166,11 +162,12 @@ def fit(config, *, callbacks=(), resume=None):
             monitor="val_loss", patience=config.train.early_stopping_patience,
             restore_best_weights=True))
     start = time.perf_counter()
-    history = model.fit(objectives.arrange(data.train),
-                        validation_data=objectives.arrange(data.validation),
-                        epochs=config.train.epochs,
-                        shuffle=False,  # the training dataset shuffles itself
-                        callbacks=[*built_in, *callbacks], verbose=config.train.verbose)
+    with chosen.training_scope():  # the test metrics and the export below run in float32
+        history = model.fit(objectives.arrange(data.train),
+                            validation_data=objectives.arrange(data.validation),
+                            epochs=config.train.epochs,
+                            shuffle=False,  # the training dataset shuffles itself
+                            callbacks=[*built_in, *callbacks], verbose=config.train.verbose)
     test = objectives.arrange(data.test)
     test_metrics = {k: float(v) for k, v in model.evaluate(test, return_dict=True, verbose=0).items()}
     test_tables = objectives.evaluate_tables(model, test)
@@ -203,32 +200,6 @@ def fit(config, *, callbacks=(), resume=None):
         "export_path": str(result.export.path) if result.export else None,
     })
     return result
-
-
-def _configure_recordings(callbacks, log_dir, validation, class_names, validation_masks=None):
-    """Give kerasfg's recording callbacks the run's log folder, class names and, once, a fixed probe
-    batch with its targets (and, for `Faithfulness`, its evidence masks when they are known)."""
-    from kerasfg.callbacks import Faithfulness, RecordingCallback, TensorBoardRecorder
-    from kerasfg.callbacks.base import probe_images
-
-    probe = None
-    for callback in callbacks:
-        if isinstance(callback, TensorBoardRecorder) and callback.log_dir is None:
-            callback.log_dir = log_dir
-        if isinstance(callback, RecordingCallback):
-            if callback.probe is None:
-                if probe is None:  # the first validation batch: the same examples at every recording
-                    probe = tuple(_to_numpy(part) for part in next(iter(validation)))
-                callback.probe, callback.probe_targets = probe
-                if isinstance(callback, Faithfulness) and callback.masks is None and validation_masks:
-                    count = len(probe_images(callback.probe))
-                    callback.masks = {task: masks[:count] for task, masks in validation_masks.items()}
-            if callback.class_names is None:
-                callback.class_names = {task: list(names) for task, names in class_names.items()}
-
-
-def _to_numpy(batch):
-    return {name: value.numpy() for name, value in batch.items()} if isinstance(batch, dict) else batch.numpy()
 
 
 def new_run_dir(runs_dir, name):
@@ -430,41 +401,17 @@ def compile_model(model, train_config, jit_compile, steps_per_epoch=1, objective
 
 
 def resolve_precision(precision):
-    """The dtype policy for ``precision``; ``"auto"`` picks the fastest the device trains well with.
-
-    On a GPU of compute capability 8.0 or newer that is ``mixed_bfloat16``, on 7.x ``mixed_float16``;
-    on CPUs with bfloat16 matrix units (AMX or AVX-512 BF16) ``mixed_bfloat16``; otherwise
-    ``float32``.
-    """
-    if precision != "auto":
-        return precision
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        major, _ = tf.config.experimental.get_device_details(gpus[0]).get(
-            "compute_capability", (0, 0))
-        return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
-    return "mixed_bfloat16" if cpu_has_bfloat16_units() else "float32"
-
-
-def cpu_has_bfloat16_units():
-    """Whether this x86 CPU has bfloat16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
-    try:
-        flags = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+    """The precision ``"auto"`` stands for on this machine (`kerasfg.precision.resolve_precision`)."""
+    return precision_lib.resolve_precision(precision)
 
 
 def resolve_jit_compile(jit_compile, strategy=None):
-    """Resolve ``"auto"``: XLA on GPUs, where it speeds training up; not on CPUs, where it slows it.
+    """Resolve ``"auto"`` (`kerasfg.precision.resolve_jit_compile`): XLA on GPUs, not on CPUs.
 
-    XLA on CPU was measured about 40% slower for a small ResNet (oneDNN kernels beat XLA:CPU's own
-    code), while on GPUs it is the usual win.
+    XLA inside MirroredStrategy replicas works on GPUs as well, so ``strategy`` changes nothing.
     """
-    if jit_compile != "auto":
-        return bool(jit_compile)
-    del strategy  # XLA inside MirroredStrategy replicas works on GPUs as well
-    return bool(tf.config.list_physical_devices("GPU"))
+    del strategy
+    return precision_lib.resolve_jit_compile(jit_compile)
 
 
 def make_strategy(distribute):

@@ -102,6 +102,8 @@ CASES = [
     Case("pain", lambda tmp: ["--set", "data.source=unbc", "--set", f"data.root={tmp / 'nothing'}"],
          r"dataset root .*nothing does not exist; expected Images/"),
     Case("prepare-faces", lambda tmp: [str(tmp / "no_such_folder"), str(tmp / "out")], r"no_such_folder"),
+    Case("cross-dataset", lambda tmp: [str(tmp / "age.keras"), "--root", str(tmp), "--mapping", "young,old"],
+         r"--mapping: expected the target group of each source group .* received 'young,old'"),
     Case("reproduce", lambda tmp: [str(tmp / "table.yaml")], r"grid file .*table\.yaml does not exist"),
     Case("reproduce", lambda tmp: [str(_file(tmp, "t.yaml", "paper: '1'\n"))], r"t\.yaml: table: missing"),
     Case("reproduce", lambda tmp: [str(_file(tmp, "g.yaml", "paper: [\n"))], r"g\.yaml: not valid YAML: line 2"),

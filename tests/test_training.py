@@ -134,10 +134,12 @@ def test_mixed_float16_trains_with_float32_outputs(tmp_path):
 def test_auto_precision_and_jit_follow_the_device(monkeypatch):
     import tensorflow as tf
 
+    from kerasfg import precision
+
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(training, "cpu_has_bfloat16_units", lambda: True)
-    assert training.resolve_precision("auto") == "mixed_bfloat16"
-    monkeypatch.setattr(training, "cpu_has_bfloat16_units", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_bfloat16_units", lambda: True)
+    assert training.resolve_precision("auto") == "onednn_bfloat16"
+    monkeypatch.setattr(precision, "cpu_has_bfloat16_units", lambda: False)
     assert training.resolve_precision("auto") == "float32"
     assert training.resolve_precision("mixed_float16") == "mixed_float16"
     assert training.resolve_jit_compile("auto") is False
@@ -149,6 +151,32 @@ def test_auto_precision_and_jit_follow_the_device(monkeypatch):
                         lambda device: {"compute_capability": (8, 0)})
     assert training.resolve_jit_compile("auto") is True
     assert training.resolve_precision("auto") == "mixed_bfloat16"
+
+
+@pytest.mark.slow
+def test_onednn_bfloat16_run_keeps_a_float32_model_and_exports_float32(tmp_path):
+    import tensorflow as tf
+
+    from kerasfg import precision
+
+    config = tiny_config(tmp_path, epochs=1, precision="onednn_bfloat16")
+    config.export.enabled = True
+    config.export.base_path = str(tmp_path / "export")
+    result = training.fit(config)
+    assert result.precision == "onednn_bfloat16"
+    assert json.loads((result.run_dir / "metrics.json").read_text())["precision"] == "onednn_bfloat16"
+    assert {w.dtype for w in result.model.weights} == {"float32"}
+    assert {layer.compute_dtype for layer in result.model.layers} == {"float32"}
+    assert np.isfinite(result.history["loss"]).all()
+    # The rewrite was scoped to the training: the option is unset again for what follows.
+    assert precision.REWRITE_OPTION not in tf.config.optimizer.get_experimental_options()
+    loaded = keras.models.load_model(result.run_dir / "model.keras")
+    assert {w.dtype for w in loaded.weights} == {"float32"}
+    assert result.export.verification.ok, result.export.verification.summary()
+    served = tf.saved_model.load(str(result.export.path)).signatures["serve_pixels"]
+    assert {spec.dtype for spec in served.structured_outputs.values()} <= {tf.float32, tf.int64,
+                                                                             tf.int32, tf.string}
+    assert served.structured_outputs["identity_probs"].dtype == tf.float32
 
 
 def test_unknown_tasks_and_loss_weights_are_config_errors(tmp_path):

@@ -13,8 +13,9 @@ class LayerActivations(RecordingCallback):
     Feature maps (convolution, pooling) become one grid of filter maps per probe image, each map
     scaled by its own minimum and maximum; other outputs (dense layers) one strip per probe image
     (see `kerasfg.vis.activation_grids` and `activation_strips`). Tags ``activations/<layer path>``,
-    kind ``activations`` with fields ``layer``, ``channels`` (the channels or units shown, in tile
-    order) and ``grid`` (``[rows, columns]`` of tiles).
+    kind ``activations`` with fields ``layer``, ``position`` (the layer's place among the recorded ones, in
+    model order), ``channels`` (the channels or units shown, in tile order) and ``grid`` (``[rows, columns]``
+    of tiles).
 
     When a layer has more than ``max_filters`` channels, the grid shows the ``max_filters`` with the
     largest mean activation over the probe images at the first recording, and keeps showing the same
@@ -28,15 +29,11 @@ class LayerActivations(RecordingCallback):
             (`kerasfg.vis.activations.representative_layers`).
         max_images: at most this many probe images are recorded.
         max_filters: at most this many channels per grid.
-        probe_targets, class_names: see `RecordingCallback`.
     """
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, layers=None, max_images=4, max_filters=32,
-                 probe_targets=None, class_names=None):
-        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs, probe_targets=probe_targets,
-                         class_names=class_names)
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, max_images=4, max_filters=32):
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         self.layers = layers
-        self.max_images = max_images
         self.max_filters = max_filters
         self._paths_to_write = []
         self._channels = {}
@@ -54,7 +51,7 @@ class LayerActivations(RecordingCallback):
 
     def record(self, step):
         taps = self.shared_pass(self.probe, self.max_images).taps
-        for path in self._paths_to_write:
+        for position, path in enumerate(self._paths_to_write):
             values = taps[path]
             if values.ndim == 4:
                 channels = self._channels.setdefault(path, top_channels(values, self.max_filters))
@@ -68,5 +65,5 @@ class LayerActivations(RecordingCallback):
                 grid = [1, len(channels)]
                 what = f"{len(channels)} units"
             summary.recording(self.writer, f"activations/{path}", pictures, step, kind="activations", layer=path,
-                              channels=channels.tolist(), grid=grid,
+                              position=position, channels=channels.tolist(), grid=grid,
                               description=f"{what} of {path}, one picture per probe image")

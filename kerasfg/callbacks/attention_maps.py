@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerasfg.callbacks.base import RecordingCallback, probe_images
+from kerasfg.callbacks.base import RecordingCallback
 from kerasfg.tensorboard import summary
 from kerasfg.vis import render
 from kerasfg.vis.attention_maps import attention_layers, input_shapes, scores_to_spatial
@@ -18,36 +18,33 @@ class AttentionMaps(RecordingCallback):
     one column per channel. Tags: ``attention/<layer>/<map>``.
 
     Args:
-        probe: a batch of model inputs; its ``"image"`` entry (or the array itself) is what the
-            overlays are drawn on.
+        probe: a batch of model inputs; its image input is what the overlays are drawn on.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
-        layer_names: the attention layers to record; all by default.
+        layers: paths or unique names of the attention layers to record; all by default.
         max_images: at most this many probe images are recorded.
         colormap: matplotlib colour map of the heat maps.
         alpha: opacity of the overlays.
     """
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, layer_names=None, max_images=8,
-                 colormap="jet", alpha=0.5):
-        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
-        self.layer_names = layer_names
-        self.max_images = max_images
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, max_images=8, colormap="jet",
+                 alpha=0.5):
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
+        self.layers = layers
         self.colormap = colormap
         self.alpha = alpha
         self._input_shapes = {}
 
     def probe_requests(self):
-        return {"attention": attention_layers(self.shared_pass.explainer.graph, self.layer_names),
+        return {"attention": attention_layers(self.shared_pass.explainer.graph, self.layers),
                 "count": self.max_images}
 
     def setup(self):
         graph = self.shared_pass.explainer.graph
-        self._input_shapes = input_shapes(graph, attention_layers(graph, self.layer_names))
+        self._input_shapes = input_shapes(graph, attention_layers(graph, self.layers))
 
     def record(self, step):
-        inputs = self.probe_inputs(self.max_images)
-        images = probe_images(inputs)
+        images = self.probe_images()
         attention = self.shared_pass(self.probe, self.max_images).attention
         for layer in self._input_shapes:
             for name, values in attention[layer].items():

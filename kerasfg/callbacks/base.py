@@ -1,4 +1,11 @@
-"""The bases of kerasfg's recording callbacks: a summary writer, a cadence and a fixed probe set."""
+"""The bases of kerasfg's recording callbacks: a summary writer, a cadence and a fixed probe set.
+
+Every recording callback spells its arguments the same way: the probe first (the only positional
+argument), then keyword-only ``log_dir``, ``every_n_epochs``, ``max_images`` (how many probe images it
+records), ``layers`` (paths or names of the layers it reads) and ``outputs`` (the outputs it explains), and
+its own options. What it is not given, `kerasfg.training.fit` hands it in a
+`kerasfg.callbacks.context.RecordingContext`.
+"""
 
 import abc
 import pathlib
@@ -8,21 +15,37 @@ import numpy as np
 
 from kerasfg.tensorboard import summary
 from kerasfg.vis.batches import take
+from kerasfg.vis.introspect import initial_epoch, output_names, output_tensor
 
 
 class TensorBoardRecorder(keras.callbacks.Callback):
     """A callback that writes to TensorBoard event files in ``log_dir``.
 
-    `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder) when it is None.
-
     Args:
-        log_dir: folder of the event files.
+        log_dir: folder of the event files; under `kerasfg.training.fit`, the run's ``logs/vis`` folder by
+            default.
     """
 
-    def __init__(self, log_dir=None):
+    def __init__(self, *, log_dir=None):
         super().__init__()
-        self.log_dir = log_dir
+        self._log_dir = log_dir
+        self.context = None
         self._writer = None
+
+    def set_context(self, context):
+        """Use ``context`` (a `kerasfg.callbacks.context.RecordingContext`) for what this callback was not given."""
+        self.context = context
+
+    def _given(self, value, field):
+        """``value``, or the context's ``field`` when ``value`` is None."""
+        if value is not None or self.context is None:
+            return value
+        return getattr(self.context, field)
+
+    @property
+    def log_dir(self):
+        """The folder of the event files: the one given, or the context's."""
+        return self._given(self._log_dir, "log_dir")
 
     @property
     def writer(self):
@@ -53,27 +76,40 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     ``self.shared_pass(self.probe, count)``: all recording callbacks of a model then share one compiled
     pass per recording (see `kerasfg.callbacks.probe_pass.SharedProbePass`).
 
-    `kerasfg.training.fit` fills in ``log_dir`` (the run's ``logs/vis`` folder), ``probe`` and
-    ``probe_targets`` (the first batch of the validation set) and ``class_names`` when they are left
-    as None.
-
     Args:
-        probe: a batch of model inputs (an array, or a dict of named inputs), chosen once.
+        probe: a batch of model inputs (an array, or a dict of named inputs), chosen once; under
+            `kerasfg.training.fit`, the first validation batch by default.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
-        probe_targets: the probe's targets (an array, or a dict by output name), for callbacks that
-            need labels.
-        class_names: ``{output name: [class names]}``, for callbacks that name classes.
+        max_images: at most this many probe images are recorded (all when None).
+
+    Attributes:
+        probe: the probe given, or the context's (`kerasfg.callbacks.context.RecordingContext`).
+        class_names: the class names given (``{task: [names]}``), or the context's, or None.
     """
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, probe_targets=None, class_names=None):
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, max_images=None):
         super().__init__(log_dir=log_dir)
-        if every_n_epochs < 1:
+        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}.")
-        self.probe = probe
-        self.probe_targets = probe_targets
-        self.class_names = class_names
+        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+            raise ValueError(f"max_images must be a positive integer or None, got {max_images!r}.")
+        self._probe = probe
+        self._class_names = None  # set by the callbacks that take class_names
         self.every_n_epochs = every_n_epochs
+        self.max_images = max_images
+
+    @property
+    def probe(self):
+        return self._given(self._probe, "probe")
+
+    @property
+    def class_names(self):
+        return self._given(self._class_names, "class_names")
+
+    def _of_probe(self, value, field):
+        """``value``, or the context's ``field`` (the probe's targets or masks) when the probe is the context's."""
+        return value if self._probe is not None else self._given(value, field)
 
     def set_model(self, model):
         super().set_model(model)
@@ -97,15 +133,20 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
         return SharedProbePass.of(self.model)
 
+    @property
+    def model_inputs(self):
+        """The model's `kerasfg.vis.introspect.ModelInputs` (which input is the image)."""
+        return self.shared_pass.explainer.inputs
+
     def on_train_begin(self, logs=None):
         if self.log_dir is None or self.probe is None:
             raise ValueError(f"{type(self).__name__} needs a log_dir and a probe batch; pass them, or "
                              "train with kerasfg.training.fit, which provides both.")
         self._request_probe_pass()
         self.setup()
-        step = self._epochs_done()
+        step = initial_epoch(self.model)
         if self.shared_pass.claim_probe_images(self.log_dir, self.probe, step):
-            summary.probe_images(self.writer, probe_images(self.probe), step)
+            summary.probe_images(self.writer, self.model_inputs.image(self.probe), step)
         self.record(step=step)
 
     def setup(self):
@@ -120,23 +161,29 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
         """Compute and write this callback's recording at ``step``."""
 
     def probe_inputs(self, count=None):
-        """The first ``count`` probe examples (all by default), in the form the model takes."""
-        return take(self.probe, count)
+        """The first ``count`` probe examples (``max_images`` by default), in the form the model takes."""
+        return take(self.probe, count or self.max_images)
 
-    def _epochs_done(self):
-        return int(getattr(self.model, "_initial_epoch", 0) or 0)
+    def probe_images(self, count=None):
+        """The image input of the first ``count`` probe examples (``max_images`` by default)."""
+        return self.model_inputs.image(self.probe_inputs(count))
 
-
-def probe_images(inputs):
-    """The image part of a batch of model inputs: its ``"image"`` entry, or the array itself."""
-    return np.asarray(inputs["image"] if isinstance(inputs, dict) else inputs)
+    def chosen_outputs(self, outputs):
+        """The names of ``outputs``, checked against the model's; every output with class scores (2-D) when
+        None."""
+        names = output_names(self.model)
+        if outputs is None:
+            return [name for name in names if len(output_tensor(self.model, name).shape) == 2]
+        unknown = [name for name in outputs if name not in names]
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: model '{self.model.name}' has no output {unknown[0]!r}; its "
+                             f"outputs are {names}.")
+        return list(outputs)
 
 
 def by_output(model, values):
     """A model's outputs, or targets, as ``{output name: array}``: a dict as it is, an array or a list in
     the order of the model's outputs (see `kerasfg.vis.output_names`)."""
-    from kerasfg.vis.introspect import output_names
-
     if isinstance(values, dict):
         return {name: np.asarray(value) for name, value in values.items()}
     flat = values if isinstance(values, (list, tuple)) else [values]

@@ -37,34 +37,41 @@ class ConfusionMatrix(RecordingCallback):
     (``confusion_matrix/<output>/counts``), which the picture's field ``counts`` names.
 
     Args:
-        validation_data: what the matrices are counted on: a `tf.data.Dataset` of ``(inputs, targets)``
-            batches, or an ``(inputs, targets)`` pair of arrays (or dicts of arrays); the probe and its
-            targets by default (under `kerasfg.training.fit`, the first validation batch).
-        outputs: names of the outputs to record; all outputs by default.
         probe: a batch of model inputs; by default the first examples of ``validation_data``.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
-        probe_targets: the probe's targets (an array, or a dict by output name).
-        class_names: ``{output name: [class names]}``; class indices by default.
+        validation_data: what the matrices are counted on: a `tf.data.Dataset` of ``(inputs, targets)``
+            batches, or an ``(inputs, targets)`` pair of arrays (or dicts of arrays); the probe and its
+            targets by default (under `kerasfg.training.fit`, the first validation batch).
+        outputs: names of the outputs to record; every output with class scores by default.
+        max_images: counted on at most this many probe examples (all by default), without ``validation_data``.
+        probe_targets: the probe's targets (an array, or a dict by output name); the context's by default.
+        class_names: ``{output name: [class names]}``; the context's, or class indices, by default.
     """
 
-    def __init__(self, validation_data=None, outputs=None, probe=None, log_dir=None, every_n_epochs=1,
-                 probe_targets=None, class_names=None):
-        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs, probe_targets=probe_targets,
-                         class_names=class_names)
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, validation_data=None, outputs=None,
+                 max_images=None, probe_targets=None, class_names=None):
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         self.validation_data = validation_data
         self.outputs = outputs
+        self._probe_targets = probe_targets
+        self._class_names = class_names
+
+    @property
+    def probe_targets(self):
+        """The probe's targets given, or the context's when the probe is the context's."""
+        return self._of_probe(self._probe_targets, "probe_targets")
 
     def on_train_begin(self, logs=None):
         data = self.validation_data
         if self.probe is None and data is not None:  # the probe images the Images dashboard shows
-            self.probe = take(data[0] if isinstance(data, (tuple, list)) else next(iter(data))[0], 16)
+            self._probe = take(data[0] if isinstance(data, (tuple, list)) else next(iter(data))[0], 16)
         super().on_train_begin(logs)
 
     def probe_requests(self):
         if self.validation_data is not None:
             return None
-        return {"count": None}  # the predictions on the whole probe
+        return {"count": self.max_images}  # the predictions on the probe
 
     def _batches(self):
         """``(targets, {output: (predicted classes, number of classes)})`` of each batch counted."""
@@ -73,8 +80,10 @@ class ConfusionMatrix(RecordingCallback):
             if self.probe_targets is None:
                 raise ValueError("ConfusionMatrix needs validation_data or probe_targets (kerasfg.training.fit "
                                  "provides the probe's targets).")
-            logits = self.shared_pass(self.probe).logits
-            yield self.probe_targets, {name: predicted_classes(value, 0.0) for name, value in logits.items()}
+            logits = self.shared_pass(self.probe, self.max_images).logits
+            targets = {name: np.asarray(value)[:self.max_images]
+                       for name, value in by_output(self.model, self.probe_targets).items()}
+            yield targets, {name: predicted_classes(value, 0.0) for name, value in logits.items()}
             return
         if isinstance(data, (tuple, list)):
             all_inputs, all_targets = data
@@ -90,7 +99,7 @@ class ConfusionMatrix(RecordingCallback):
         labels, predicted, counts = {}, {}, {}
         for targets, classes in self._batches():
             targets = by_output(self.model, targets)
-            for name in self.outputs or classes:
+            for name in self.chosen_outputs(self.outputs):
                 labels.setdefault(name, []).append(class_indices(targets[name]))
                 predicted.setdefault(name, []).append(classes[name][0])
                 counts[name] = classes[name][1]

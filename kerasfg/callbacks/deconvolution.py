@@ -8,46 +8,65 @@ from kerasfg.vis import render
 from kerasfg.vis.deconvolution import Deconvnet
 
 
-class Deconvolution(RecordingCallback):
-    """Write Zeiler-Fergus reconstructions of the ``top_n`` strongest feature maps of a layer to TensorBoard.
+CONTRAST_PERCENTILE = 99.5
+"""Each reconstruction is scaled so that this percentile of its absolute values is full contrast."""
 
-    One picture per probe image: a row of ``top_n`` reconstructions, strongest first, each scaled by
-    its own minimum and maximum (see `kerasfg.vis.Deconvnet`). Tag ``deconvolution/<layer path>``,
-    kind ``deconvolution`` with field ``layer``, and annotations ``feature_maps`` per step (the channel
-    of each reconstruction, a list per probe image). The deconvnet reads the layers' current weights,
-    so each recording shows the network as it is at that step, and its own feature maps.
+
+def reconstruction_pictures(reconstructions):
+    """uint8 pictures of deconvnet reconstructions `(n, top_n, h, w, c)`: one row of ``top_n`` tiles per image.
+
+    Each reconstruction is scaled symmetrically around zero, so that zero (no signal) is the same mid-grey in
+    every tile and the signal's positive and negative parts show as light and dark. Full contrast is the
+    `CONTRAST_PERCENTILE` of its absolute values, not their maximum: a deep layer's reconstruction peaks at
+    a few pixels (on the quick-start model the largest value is about 6 times the 99th percentile), and
+    scaled by its maximum its whole receptive field shows as flat grey with a few dots.
+    """
+    reconstructions = np.asarray(reconstructions, np.float32)
+    images, top_n = reconstructions.shape[:2]
+    magnitude = np.abs(reconstructions)
+    peak = np.percentile(magnitude, CONTRAST_PERCENTILE, axis=(2, 3, 4), keepdims=True)
+    peak = np.where(peak > 0, peak, magnitude.max(axis=(2, 3, 4), keepdims=True))  # a very sparse signal
+    scaled = np.clip(0.5 + reconstructions / np.maximum(2 * peak, 1e-12), 0, 1)
+    tiles = (scaled * 255).round().astype(np.uint8)
+    if tiles.shape[-1] not in (1, 3):
+        tiles = tiles[..., :1]
+    return np.stack([render.tile(row, columns=top_n) for row in tiles])
+
+
+class Deconvolution(RecordingCallback):
+    """Write Zeiler-Fergus reconstructions of the ``top_n`` strongest feature maps of layers to TensorBoard.
+
+    One picture per probe image and layer: a row of ``top_n`` reconstructions, strongest first (see
+    `kerasfg.vis.Deconvnet` and `reconstruction_pictures`). Tag ``deconvolution/<layer path>``, kind
+    ``deconvolution`` with field ``layer``, and annotations ``feature_maps`` per step (the channel of each
+    reconstruction, a list per probe image). The deconvnet reads the layers' current weights, so each
+    recording shows the network as it is at that step.
 
     Args:
         probe: a batch of model inputs, chosen once.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
-        layer: path or unique name of a convolution or max-pooling layer; by default the deepest one
-            that the deconvnet can reach.
+        layers: paths or unique names of layers with feature maps, one recording each; by default the last
+            spatial layer before the head (the layer Grad-CAM weighs).
         top_n: reconstructions per probe image.
         max_images: at most this many probe images are recorded.
-        probe_targets, class_names: see `RecordingCallback`.
     """
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, layer=None, top_n=9, max_images=4,
-                 probe_targets=None, class_names=None):
-        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs, probe_targets=probe_targets,
-                         class_names=class_names)
-        self.layer = layer
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, top_n=9, max_images=4):
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
+        self.layers = layers
         self.top_n = top_n
-        self.max_images = max_images
-        self._deconvnet = None
+        self._deconvnets = []
 
     def setup(self):
-        self._deconvnet = Deconvnet(self.model, self.layer)
+        self._deconvnets = [Deconvnet(self.model, layer) for layer in self.layers or [None]]
 
     def record(self, step):
-        reconstructions, feature_maps = self._deconvnet(self.probe_inputs(self.max_images), self.top_n)
-        images, top_n = reconstructions.shape[:2]
-        scaled = (render.normalize(reconstructions.reshape(images * top_n, *reconstructions.shape[2:])) * 255)
-        scaled = scaled.round().astype(np.uint8).reshape(reconstructions.shape)
-        pictures = np.stack([render.tile(row, columns=top_n) for row in scaled])
-        layer = self._deconvnet.layer
-        summary.recording(self.writer, f"deconvolution/{layer}", pictures, step, kind="deconvolution", layer=layer,
-                          annotations={"feature_maps": feature_maps.tolist()},
-                          description=f"deconvnet reconstructions of the {top_n} strongest feature maps of {layer}, "
-                                      "a row per probe image")
+        inputs = self.probe_inputs()
+        for deconvnet in self._deconvnets:
+            reconstructions, feature_maps = deconvnet(inputs, self.top_n)
+            layer = deconvnet.layer
+            summary.recording(self.writer, f"deconvolution/{layer}", reconstruction_pictures(reconstructions), step,
+                              kind="deconvolution", layer=layer, annotations={"feature_maps": feature_maps.tolist()},
+                              description=f"deconvnet reconstructions of the {self.top_n} strongest feature maps of "
+                                          f"{layer}, a row per probe image")

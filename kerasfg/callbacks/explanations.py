@@ -1,14 +1,14 @@
 """Record saliency maps and class activation maps of a fixed probe set while a model trains."""
 
-from kerasfg.callbacks.base import RecordingCallback, probe_images
+from kerasfg.callbacks.base import RecordingCallback
 from kerasfg.tensorboard import summary
 from kerasfg.vis.explain import Explainer, check_method
 from kerasfg.vis.one_pass import ONE_PASS_METHODS
 
 
-def write_heatmaps(writer, maps, inputs, step, *, method, output, layer=None, classes=None, alpha=0.5,
+def write_heatmaps(writer, maps, images, step, *, method, output, layer=None, classes=None, alpha=0.5,
                    colormap="jet"):
-    """Write the heat maps `(n, height, width)` of ``method`` for ``inputs`` with `summary.heatmaps`.
+    """Write the heat maps `(n, height, width)` of ``method`` for the probe ``images`` with `summary.heatmaps`.
 
     The tag is ``<method>/<output>``, or ``<method>/<output>/<layer path>`` for the methods that weigh
     a layer's feature maps.
@@ -16,7 +16,7 @@ def write_heatmaps(writer, maps, inputs, step, *, method, output, layer=None, cl
     tag = f"{method}/{output}" if layer is None else f"{method}/{output}/{layer}"
     where = "" if layer is None else f" of layer {layer}"
     target = "the predicted class" if classes is None else f"class {classes}"
-    summary.heatmaps(writer, tag, maps, probe_images(inputs), step, method=method, output=output, layer=layer,
+    summary.heatmaps(writer, tag, maps, images, step, method=method, output=output, layer=layer,
                      alpha=alpha, colormap=colormap, description=f"{method}{where} for {target} of output {output}")
 
 
@@ -28,13 +28,13 @@ def write_explanation(writer, explainer, inputs, step, *, method, output, layer=
         The maps, float32 `(n, height, width)`.
     """
     maps = explainer(inputs, method, output=output, layer=layer, classes=classes, **options)
-    write_heatmaps(writer, maps, inputs, step, method=method, output=output,
+    write_heatmaps(writer, maps, explainer.inputs.image(inputs), step, method=method, output=output,
                    layer=explainer.layer_path(method, output, layer), classes=classes, alpha=alpha, colormap=colormap)
     return maps
 
 
 class _Explanations(RecordingCallback):
-    """Write `kerasfg.vis.explain` heat maps of every chosen output over the probe images.
+    """Write `kerasfg.vis.explain` heat maps of every chosen output (and layer) over the probe images.
 
     Tags: ``<method>/<output>`` for the gradient methods, ``<method>/<output>/<layer path>`` for the
     methods that weigh a layer's feature maps.
@@ -42,19 +42,19 @@ class _Explanations(RecordingCallback):
 
     METHODS = ()
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, *, method, outputs=None, layer=None,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, method, outputs=None, layers=None,
                  max_images=8, colormap="jet", alpha=0.5, **options):
-        super().__init__(probe=probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         if method not in self.METHODS:
             raise ValueError(f"{type(self).__name__} records one of the methods {list(self.METHODS)}, "
                              f"got {method!r}.")
-        check_method(method, layer)
+        for layer in layers or [None]:
+            check_method(method, layer)
         if method in ONE_PASS_METHODS and options:
             raise ValueError(f"Method {method!r} takes no options; got {sorted(options)}.")
         self.method = method
         self.outputs = outputs
-        self.layer = layer
-        self.max_images = max_images
+        self.layers = layers
         self.colormap = colormap
         self.alpha = alpha
         self.options = options
@@ -67,25 +67,27 @@ class _Explanations(RecordingCallback):
         return {"explanations": self._explanations(Explainer.of(self.model)), "count": self.max_images}
 
     def _explanations(self, explainer):
-        outputs = [explainer.output_name(output) for output in self.outputs or explainer.graph.output_names]
-        return [explainer.explanation(self.method, output, self.layer) for output in outputs]
+        """The `kerasfg.vis.one_pass.Explanation` of every chosen output and layer."""
+        return [explainer.explanation(self.method, output, layer)
+                for output in self.chosen_outputs(self.outputs) for layer in self.layers or [None]]
 
     def setup(self):
         self._explainer = Explainer.of(self.model)
         self._explanations_to_write = self._explanations(self._explainer)
 
     def record(self, step):
-        inputs = self.probe_inputs(self.max_images)
+        inputs = self.probe_inputs()
         shared = self.method in ONE_PASS_METHODS
         maps = self.shared_pass(self.probe, self.max_images).maps if shared else None
         for explanation in self._explanations_to_write:
             if shared:
                 values = maps[explanation]
             else:
-                values = self._explainer(inputs, self.method, output=explanation.output, layer=self.layer,
+                values = self._explainer(inputs, self.method, output=explanation.output, layer=explanation.layer,
                                          **self.options)
-            write_heatmaps(self.writer, values, inputs, step, method=self.method, output=explanation.output,
-                           layer=explanation.layer, alpha=self.alpha, colormap=self.colormap)
+            write_heatmaps(self.writer, values, self.probe_images(), step, method=self.method,
+                           output=explanation.output, layer=explanation.layer, alpha=self.alpha,
+                           colormap=self.colormap)
 
 
 class Saliency(_Explanations):
@@ -96,11 +98,11 @@ class Saliency(_Explanations):
     written with `kerasfg.tensorboard.summary.heatmaps` under ``<method>/<output>``.
 
     Args:
-        probe: a batch of model inputs; its ``"image"`` entry (or the array itself) is explained.
+        probe: a batch of model inputs; its image input is explained.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
         method: ``"saliency"``, ``"smoothgrad"`` or ``"guided_backprop"``.
-        outputs: the outputs to explain; all outputs of the model by default.
+        outputs: the outputs to explain; every output with class scores by default.
         max_images: at most this many probe images are recorded.
         colormap, alpha: the Images dashboard's overlays.
         **options: method options (``samples``, ``noise``, ``seed`` for SmoothGrad).
@@ -108,10 +110,10 @@ class Saliency(_Explanations):
 
     METHODS = ("saliency", "smoothgrad", "guided_backprop")
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, *, method="saliency", outputs=None,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, method="saliency", outputs=None,
                  max_images=8, colormap="jet", alpha=0.5, **options):
-        super().__init__(probe, log_dir, every_n_epochs, method=method, outputs=outputs, max_images=max_images,
-                         colormap=colormap, alpha=alpha, **options)
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, method=method, outputs=outputs,
+                         max_images=max_images, colormap=colormap, alpha=alpha, **options)
 
 
 class GradCAM(_Explanations):
@@ -122,22 +124,22 @@ class GradCAM(_Explanations):
     (e.g. ``gradcam/identity/stage3_block1_out``).
 
     Args:
-        probe: a batch of model inputs; its ``"image"`` entry (or the array itself) is explained.
+        probe: a batch of model inputs; its image input is explained.
         log_dir: folder of the event files.
         every_n_epochs: recording cadence.
         method: ``"gradcam"``, ``"gradcam++"``, ``"layercam"``, ``"scorecam"`` or ``"cam"`` (CAM needs
             Dense outputs on global average pooling, and uses the pooled layer).
-        layer: the layer whose feature maps are weighed (path or unique name); the last 4-D layer by
-            default.
-        outputs: the outputs to explain; all outputs of the model by default.
+        layers: the layers whose feature maps are weighed (paths or unique names), one recording each; by
+            default the last spatial layer before each output's head (`kerasfg.vis.introspect.feature_layer`).
+        outputs: the outputs to explain; every output with class scores by default.
         max_images: at most this many probe images are recorded.
         colormap, alpha: the Images dashboard's overlays.
-        **options: method options (``max_channels``, ``batch_size`` for Score-CAM).
+        **options: method options (``max_channels``, ``batch_size``, ``baseline`` for Score-CAM).
     """
 
     METHODS = ("gradcam", "gradcam++", "layercam", "scorecam", "cam")
 
-    def __init__(self, probe=None, log_dir=None, every_n_epochs=1, *, method="gradcam", layer=None, outputs=None,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, method="gradcam", layers=None, outputs=None,
                  max_images=8, colormap="jet", alpha=0.5, **options):
-        super().__init__(probe, log_dir, every_n_epochs, method=method, outputs=outputs, layer=layer,
-                         max_images=max_images, colormap=colormap, alpha=alpha, **options)
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, method=method, outputs=outputs,
+                         layers=layers, max_images=max_images, colormap=colormap, alpha=alpha, **options)

@@ -3,6 +3,9 @@
 import pathlib
 import weakref
 
+import numpy as np
+import tensorflow as tf
+
 from kerasfg.vis.batches import take
 from kerasfg.vis.explain import Explainer
 from kerasfg.vis.one_pass import run_one_pass
@@ -17,8 +20,9 @@ class SharedProbePass:
     heat maps of `kerasfg.vis.one_pass.ONE_PASS_METHODS`, layer outputs, attention maps, and on how
     many probe examples. At a recording, the first callback to ask runs `kerasfg.vis.run_one_pass` for
     all of them (one forward and backward pass, one compiled function for the whole training), and the
-    others get the same result, until the model's weights change (its optimizer takes a step) or another
-    probe batch is asked for.
+    others get the same result, until the model's weights change (a training step, ``set_weights``, a
+    restored checkpoint: the result is kept with a fingerprint of every weight, see `weights_fingerprint`)
+    or another probe batch is asked for.
 
     Args:
         model: a built Keras model.
@@ -31,6 +35,7 @@ class SharedProbePass:
         self._count = self._explained = 0
         self._cached = None
         self._written_probes = {}
+        self._fingerprint = None
 
     @classmethod
     def of(cls, model):
@@ -62,9 +67,9 @@ class SharedProbePass:
     def __call__(self, probe, count=None):
         """The `kerasfg.vis.one_pass.PassResult` of the first ``count`` examples of ``probe`` (all when None)."""
         fingerprint = (frozenset(self._explanations), frozenset(self._taps), frozenset(self._attention),
-                       self._count, self._explained, self._weights_version())
+                       self._count, self._explained, self.weights_fingerprint())
         cached = self._cached
-        if cached is None or cached[0] is not probe or cached[1] != fingerprint or fingerprint[-1] is None:
+        if cached is None or cached[0] is not probe or cached[1] != fingerprint:
             result = run_one_pass(self.explainer, take(probe, self._count), self._explanations, taps=self._taps,
                                   attention=self._attention, explained=self._explained)
             self._cached = cached = (probe, fingerprint, result)
@@ -79,11 +84,15 @@ class SharedProbePass:
         self._written_probes[key] = probe
         return True
 
-    def _weights_version(self):
-        """The optimizer's step count, which changes whenever training changes the weights; None when the
-        model has no optimizer (the result is then never reused)."""
-        optimizer = getattr(self.model, "optimizer", None)
-        return None if optimizer is None else int(optimizer.iterations)
+    def weights_fingerprint(self):
+        """A fingerprint of the bytes of every weight of the model (FarmHash64 of each variable, in one compiled
+        call), which changes whenever any weight does."""
+        if self._fingerprint is None:
+            variables = list(self.model.weights)
+            self._fingerprint = tf.function(lambda: tf.stack([
+                tf.fingerprint(tf.reshape(tf.bitcast(tf.convert_to_tensor(v), tf.uint8), [1, -1]))[0]
+                for v in variables]), autograph=False)
+        return np.asarray(self._fingerprint()).tobytes()
 
 
 def _most(count, other):

@@ -18,7 +18,7 @@ class TrainingProgress(TensorBoardRecorder):
         every_n_batches: record at every global batch step that is a multiple of this.
     """
 
-    def __init__(self, log_dir=None, every_n_batches=1):
+    def __init__(self, *, log_dir=None, every_n_batches=1):
         super().__init__(log_dir=log_dir)
         if every_n_batches < 1:
             raise ValueError(f"every_n_batches must be a positive integer, got {every_n_batches!r}.")

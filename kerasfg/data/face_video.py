@@ -18,6 +18,9 @@ intensities as a FACS coder would give them (integers 0..5, AU43 0 or 1), their 
 (`kerasfg.data.landmarks`), which follow the head and the face's deformation (the brows come down with AU4,
 the eyelids close), and an evidence mask ``pain`` of the pixels where the actions show.
 
+With ``expressions=...`` the sequences are CK+-like instead: each goes from a neutral face to the peak of
+one expression, the sequence's label (the stand-in for CK+ at the smoke and synthetic scales).
+
 Example:
 
 ```python
@@ -40,6 +43,8 @@ from kerasfg.data.video import ArrayFrames, FaceVideo
 ACTION_UNITS = ("au4", "au6", "au7", "au9", "au10", "au43")
 _NEUTRAL = EXPRESSIONS.index("neutral")
 _LOOK_LIKE_PAIN = ("narrow_eyes", "bushy_eyebrows", "arched_eyebrows")
+EXPRESSION_SEQUENCES = tuple(name for name in EXPRESSIONS if name != "neutral")
+"""The expressions a CK+-like synthetic sequence can peak at."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +64,12 @@ class PainEpisodes:
 
 
 def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_sequence=48, *, image_size=96,
-                         difficulty=0.3, episodes=PainEpisodes(), seed=0, identity_seed=0):
+                         difficulty=0.3, episodes=PainEpisodes(), expressions=None, seed=0, identity_seed=0):
     """Render synthetic face video with pain; see the module docstring.
+
+    With ``expressions``, the video is CK+-like instead: every sequence goes from a neutral face at its
+    first frame to the peak of one facial expression at its last (no pain), and its sequence label
+    ``expression`` says which.
 
     Args:
         num_subjects: people (one identity each).
@@ -69,6 +78,9 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
         image_size: side of the square frames (UNBC's faces span about 150 of its 320x240 pixels).
         difficulty: strength of the head motion, lighting and noise in [0, 1] (as `synthetic_faces`).
         episodes: the `PainEpisodes`.
+        expressions: None (pain video), or the expressions of the sequences, a tuple of names of
+            `kerasfg.data.EXPRESSIONS` other than neutral (``EXPRESSION_SEQUENCES`` for all six); each
+            person's sequences take them in turn from a random start.
         seed: seed of everything per frame; the same arguments give the same video.
         identity_seed: seed of the people.
 
@@ -83,6 +95,12 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
         raise ValueError(f"image_size must be an integer of at least 32; received {image_size!r}.")
     if not 0.0 <= difficulty <= 1.0:
         raise ValueError(f"difficulty must be in [0, 1]; received {difficulty!r}.")
+    if expressions is not None:
+        expressions = tuple(expressions)
+        unknown = [e for e in expressions if e not in EXPRESSION_SEQUENCES]
+        if unknown or not expressions:
+            raise ValueError(f"expressions must name some of {EXPRESSION_SEQUENCES}; received {expressions!r}.")
+        episodes = PainEpisodes(per_sequence=(0, 0))
     people = synthetic.make_identities(num_subjects, identity_seed)
     rng = np.random.default_rng([seed, 0x9A1])
     gains = rng.uniform(0.6, 1.0, (num_subjects, len(ACTION_UNITS)))  # expressiveness per person and AU
@@ -91,10 +109,21 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
     latent = np.concatenate([_pain_curve(rng, frames_per_sequence, episodes) for _ in range(num_sequences)])
     units = _action_units(rng, latent, gains[subject])
     scene = _frame_params(rng, num_sequences, frames_per_sequence, difficulty)
+    expression, intensity = np.full(len(subject), _NEUTRAL), np.ones(len(subject))
+    sequence_labels, class_names = {}, {}
+    if expressions is not None:
+        start = rng.integers(0, len(expressions), num_subjects)
+        classes = (start[:, None] + np.arange(sequences_per_subject)[None]).reshape(-1) % len(expressions)
+        expression = np.repeat([EXPRESSIONS.index(expressions[c]) for c in classes], frames_per_sequence)
+        ramp = np.linspace(0.0, 1.0, frames_per_sequence) if frames_per_sequence > 1 else np.ones(1)
+        intensity = np.tile(0.5 - 0.5 * np.cos(np.pi * ramp), num_sequences)  # neutral to the peak
+        sequence_labels = {"expression": classes.astype(np.int64)}
+        class_names = {"expression": expressions}
     # The people as they are, except the attributes that look like pain actions: narrow eyes (orbital
     # tightening, eyes closed) and bushy or arched brows (brow lowering).
     plain = {name: np.zeros(len(subject), np.float32) for name in _LOOK_LIKE_PAIN}
-    parameters = synthetic.face_parameters(people, subject, scene, **_appearance(units["continuous"]), **plain)
+    appearance = _appearance(units["continuous"], expression, intensity)
+    parameters = synthetic.face_parameters(people, subject, scene, **appearance, **plain)
     images = synthetic.render_faces(parameters, image_size, seed)
     masks = synthetic.evidence_masks(parameters, image_size, ["pain"])["pain"]
     points = synthetic.face_to_pixels(_landmarks(parameters), parameters, image_size).astype(np.float32)
@@ -106,9 +135,10 @@ def synthetic_face_video(num_subjects=4, sequences_per_subject=2, frames_per_seq
     sequence_names = [f"subject_{s:03d}/sequence_{q:02d}" for s in range(num_subjects)
                       for q in range(sequences_per_subject)]
     return FaceVideo(
-        name="synthetic_pain", frames=ArrayFrames(images), landmarks=points,
-        subjects=np.array([f"subject_{s:03d}" for s in subject]),
+        name="synthetic_pain" if expressions is None else "synthetic_expressions", frames=ArrayFrames(images),
+        landmarks=points, subjects=np.array([f"subject_{s:03d}" for s in subject]),
         sequences=np.repeat(sequence_names, frames_per_sequence), labels=labels, masks={"pain": masks},
+        sequence_labels=sequence_labels, class_names=class_names,
         info={"image_size": image_size, "difficulty": difficulty, "seed": seed, "identity_seed": identity_seed,
               "protocol": "leave-one-subject-out"})
 
@@ -138,11 +168,12 @@ def _action_units(rng, latent, gains):
     return {"continuous": continuous, "coded": coded.astype(np.float32)}
 
 
-def _appearance(units):
-    """`kerasfg.data.synthetic.FaceParameters` fields from continuous AU intensities: the neutral face's
-    geometry moved by the action units, the upper-lip raise and the nose wrinkle."""
+def _appearance(units, expression, intensity):
+    """`kerasfg.data.synthetic.FaceParameters` fields from continuous AU intensities: the geometry of each
+    frame's expression at its intensity (neutral in pain video) moved by the action units, the upper-lip
+    raise and the nose wrinkle."""
     au4, au6, au7, au9, au10, au43 = (units[:, k] / (1.0 if k == 5 else 5.0) for k in range(6))
-    geometry = synthetic.expression_geometry(np.full(len(units), _NEUTRAL), 1.0)
+    geometry = synthetic.expression_geometry(expression, intensity)
     squint = 0.45 * np.maximum(au6, au7)
     geometry["brow_raise"] = geometry["brow_raise"] - 0.07 * au4
     geometry["brow_tilt"] = geometry["brow_tilt"] - 0.4 * au4

@@ -489,20 +489,24 @@ class Registration:
             for the aligned crop (background around the face, as in VGG-Face's training images) and 0.8
             for frontalization (whose background is masked).
         subset: the landmarks frontalization pins (`kerasfg.data.landmarks.COARSE` by default).
-        mask: frontalization blacks out the background.
+        mask: black out the pixels outside the mean face (the convex hull of its landmarks); by default
+            True for frontalization (the canonical normalized appearance) and False for the aligned crop
+            (True gives the thesis's "Align" input: aligned and masked, not warped).
     """
 
     method: str = "aligned_crop"
     size: int = 224
     face_fraction: float | None = None
     subset: tuple = landmarks_lib.COARSE
-    mask: bool = True
+    mask: bool | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"Registration.method must be one of {METHODS}; received {self.method!r}.")
         if self.face_fraction is None:
             object.__setattr__(self, "face_fraction", 0.55 if self.method == "aligned_crop" else 0.8)
+        if self.mask is None:
+            object.__setattr__(self, "mask", self.method == "frontalize")
         object.__setattr__(self, "subset", tuple(int(i) for i in self.subset))
 
     def key(self, mean_shape):
@@ -558,6 +562,8 @@ def register_video(video, registration=Registration(), *, mean_shape=None, cache
     if registration.method == "frontalize":
         frontalizer = Frontalizer(geometry, registration.subset, mask=registration.mask)
         mask = frontalizer.mask
+    elif registration.mask:
+        mask = convex_hull_mask(geometry.target, registration.size)
     else:
         mask = np.ones((registration.size, registration.size), bool)
     result = RegisteredFrames(frames=None, mean_shape=np.asarray(mean_shape), geometry=geometry, mask=mask,
@@ -579,7 +585,8 @@ def register_video(video, registration=Registration(), *, mean_shape=None, cache
         points = video.landmarks[index]
         if frontalizer is not None:
             return frontalizer.warp(image, points)
-        return aligned_crop(image, points, geometry)
+        crop = aligned_crop(image, points, geometry)
+        return crop if mask.all() else crop * mask[..., None].astype(np.uint8)
 
     shape = (len(video), registration.size, registration.size, video.channels)
     if cache is None:

@@ -63,16 +63,15 @@ def scan_ops(saved_model_dir):
     ``tf.map_fn``, gradients), which ``saved_model_cli show``/``scan`` miss.
 
     Returns ``{"ops": {op: count}, "problems": [str], "signatures": {name: method}}``. Problems: Python ops
-    (PyFunc, EagerPyFunc), ops not registered in this TensorFlow, ops registered by a loaded library rather
-    than TensorFlow itself, XLA must-compile attributes, and a missing or non-predict ``serving_default``.
+    (PyFunc, EagerPyFunc), ops that stock TensorFlow does not register (unknown ones, and those of a loaded
+    library), XLA must-compile attributes, and a missing or non-predict ``serving_default``.
     """
     import os
 
     import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow.python.framework import op_def_registry
 
-    stock = set(dir(tf.raw_ops))
+    stock = set(dir(tf.raw_ops))  # the ops stock TensorFlow registers (a loaded library's are not among them)
     saved = saved_model_pb2.SavedModel()
     with open(os.path.join(os.fspath(saved_model_dir), "saved_model.pb"), "rb") as f:
         saved.ParseFromString(f.read())
@@ -92,13 +91,10 @@ def scan_ops(saved_model_dir):
                 if node.op in PYTHON_OPS:
                     problems.append(f"op {node.op} ({at}) runs Python (tf.py_function / tf.numpy_function); "
                                     "TF Serving has no Python")
-                elif op_def_registry.get(node.op) is None:
-                    problems.append(f"op {node.op} ({at}) is not registered in stock TensorFlow "
-                                    f"{tf.__version__} (a custom op); TF Serving fails with "
-                                    f"'Op type not registered'")
                 elif node.op not in stock:
-                    problems.append(f"op {node.op} ({at}) is a custom op loaded from a library, not a stock "
-                                    "TensorFlow op")
+                    problems.append(f"op {node.op} ({at}) is not registered in stock TensorFlow "
+                                    f"{tf.__version__} (a custom op, unknown or loaded from a library); TF Serving "
+                                    "fails with 'Op type not registered'")
                 for key in XLA_ATTRS:
                     if _attr_true(node.attr, key):
                         problems.append(f"{at} has {key}=True: stock TF Serving does not JIT-compile")

@@ -27,7 +27,8 @@ def add_export_parsers(subparsers):
     p.add_argument("--class-names", metavar="JSON",
                    help='JSON file {"head": ["name", ...]} (default: class_names.json in the run directory)')
     p.add_argument("--explain", choices=["gradcam", "attention"], help="add the explain signature")
-    p.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: the last 4-D layer)")
+    p.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: the last spatial layer before the head, "
+                   "the layer TensorBoard's Grad-CAM weighs)")
     how = p.add_argument_group(
         "preprocessing", "How training turned images into pixels, for a model whose run did not record it "
                          f"({PREPROCESSING_FILE}); serving_default then does the same.")

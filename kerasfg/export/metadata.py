@@ -38,7 +38,7 @@ def describe(plan: ExportPlan, signatures, tolerance) -> dict:
         "map_outputs": served.maps,
         "class_names": plan.class_names,
         "preprocessing": plan.preprocessing.describe(),
-        "explain": {"mode": plan.explain, "gradcam_layer": gradcam.layer.name if gradcam else None,
+        "explain": {"mode": plan.explain, "gradcam_layer": gradcam.layer if gradcam else None,
                     "gradcam_score": gradcam.score_kinds() if gradcam else None},
         "signatures": signatures,
         "verification_tolerance": {"rtol": tolerance[0], "atol": tolerance[1]},

@@ -22,9 +22,9 @@ from kerasfg.export.served import (
     ServedModel,
     analyze_model,
     check_servable_layers,
-    model_structure,
     output_tensors,
 )
+from kerasfg.vis.introspect import producer
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,16 @@ class ExportPlan:
         preprocessing = _resolve_preprocessing(served, preprocessing)
         gradcam = None
         if explain == "gradcam":
-            layer = _gradcam_layer(model, outputs, gradcam_layer)
-            gradcam = _explain.GradcamProbe(model, layer, model_structure(model, "input"), outputs, served.heads,
-                                            preprocessing.image_size)
+            try:
+                gradcam = _explain.GradcamProbe(model, served.heads, preprocessing.image_size, gradcam_layer)
+            except ValueError as error:
+                raise ExportError(f"explain='gradcam': {error} (pass gradcam_layer=NAME, a layer with a "
+                                  "(batch, height, width, channels) output)") from error
         elif explain == "attention" and not served.maps:
             raise ExportError("explain='attention' needs an attention-map output (an output that is not "
                               f"(batch, classes)); the model's outputs are {list(outputs)}")
         _check_metadata(metadata)
-        head_layers = {head: _explain.producing_layer(outputs[head]) for head in served.heads}
+        head_layers = {head: producer(outputs[head]).layer for head in served.heads}
         head_assets, head_metadata = head_descriptions(head_layers)
         return cls(model, served, preprocessing, _check_class_names(class_names, outputs, served), explain,
                    gradcam, _check_assets({**head_assets, **(assets or {})}, served.heads),
@@ -117,21 +119,6 @@ def head_descriptions(head_layers):
         for key, by_head in entries.items():
             metadata.setdefault(key, {}).update(by_head)
     return assets, metadata
-
-
-def _gradcam_layer(model, outputs, name):
-    """The layer Grad-CAM weighs: ``name``, or the last 4-D layer feeding a head."""
-    if name is None:
-        layer = _explain.last_feature_layer(model, outputs.values())
-        if layer is None:
-            raise ExportError("explain='gradcam' needs a 4-D (batch, height, width, channels) layer before the "
-                              "heads; none found (pass gradcam_layer=NAME)")
-        return layer
-    layer = model.get_layer(name)
-    if len(layer.output.shape) != 4:
-        raise ExportError(f"gradcam layer {name!r} has output shape {tuple(layer.output.shape)}, "
-                          "expected (batch, height, width, channels)")
-    return layer
 
 
 def _check_class_names(class_names, outputs, served):

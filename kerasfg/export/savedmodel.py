@@ -92,7 +92,8 @@ def export_saved_model(
             ``<head>_name`` outputs and ``assets/<head>_labels.txt``.
         explain: None, ``"gradcam"`` (Grad-CAM of each head's top class, plus any map outputs) or
             ``"attention"`` (the model's attention-map outputs) adds the ``explain`` signature.
-        gradcam_layer: the layer Grad-CAM weighs; default the last 4-D layer before the outputs.
+        gradcam_layer: the layer Grad-CAM weighs; by default the last spatial layer before the first head
+            (`kerasfg.vis.introspect.feature_layer`, as the TensorBoard recordings and `kerasfg.vis.explain`).
         heads: the classification outputs (a list of names, or one name); default every ``(batch, classes)``
             output.
         preprocessing: a :class:`kerasfg.export.Preprocessing` (or its fields as a dict) matching the

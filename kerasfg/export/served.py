@@ -12,7 +12,7 @@ import re
 import keras
 import tensorflow as tf
 
-from kerasfg.export import explain as _explain
+from kerasfg.vis.introspect import ModelInputs, output_names
 
 IMAGE_BYTES = "image_bytes"
 """The input of ``serving_default`` and ``explain`` that holds the encoded images."""
@@ -65,8 +65,8 @@ def named_outputs(model, values):
     if isinstance(values, dict):
         return dict(values)
     if isinstance(values, (list, tuple)):
-        return dict(zip(_explain.output_names(model), values))
-    return {_explain.output_names(model)[0]: values}
+        return dict(zip(output_names(model), values))
+    return {output_names(model)[0]: values}
 
 
 def output_tensors(model):
@@ -97,21 +97,14 @@ def analyze_model(model, heads=None) -> ServedModel:
     """
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise ExportError(f"expected a built functional keras.Model, got {type(model).__name__}")
-    image, extras = None, {}
-    for tensor in model.inputs:
-        name = tensor.name
+    for name in (tensor.name for tensor in model.inputs):
         if not _NAME_RE.match(name):
             raise ExportError(f"model input name {name!r} is not a valid signature input name ([A-Za-z][A-Za-z0-9_]*)")
-        if len(tensor.shape) == 4:
-            if image is not None:
-                raise ExportError(f"the model has two image (rank-4) inputs, {image.name!r} and {name!r}; "
-                                  "export supports one image input plus scalar/vector inputs")
-            image = tensor
-        else:
-            extras[name] = (tuple(tensor.shape[1:]), str(tensor.dtype))
-    if image is None:
-        raise ExportError("the model has no image input: expected one input of shape (batch, height, width, "
-                          f"channels), got {[(t.name, tuple(t.shape)) for t in model.inputs]}")
+    try:  # the image input rule of kerasfg.vis: the only 4-D input, or the one named "image"
+        inputs = ModelInputs(model)
+    except ValueError as error:
+        raise ExportError(f"the model has no image input it can decode images into: {error}") from error
+    extras = {name: inputs.specs[name] for name in inputs.others}
     if IMAGE_BYTES in extras:
         raise ExportError(f"model input name {IMAGE_BYTES!r} is reserved for the encoded image signature input")
     outputs = output_tensors(model)
@@ -131,7 +124,8 @@ def analyze_model(model, heads=None) -> ServedModel:
         if not _NAME_RE.match(name):
             raise ExportError(f"model output name {name!r} is not a valid signature output name")
     maps = [name for name in outputs if name not in heads]
-    return ServedModel(image.name, tuple(image.shape[1:]), str(image.dtype), extras, heads, maps)
+    return ServedModel(inputs.image_name, inputs.image_shape, inputs.specs[inputs.image_name][1], extras, heads,
+                       maps)
 
 
 def check_servable_layers(model):

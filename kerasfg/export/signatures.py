@@ -74,12 +74,16 @@ class Signatures:
     def pixels_from_bytes(self, image_bytes):
         return _pre.decode_images(image_bytes, self.pre)
 
-    def call(self, model, pixels, extras):
-        """``model`` (the plan's model, or a model with the same inputs) on checked pixels and extra inputs."""
+    def checked_inputs(self, pixels, extras):
+        """The model's inputs, arranged as it takes them, from pixels and extra inputs checked in the graph."""
         with tf.control_dependencies(self._check_inputs(pixels, extras)):
             pixels = tf.identity(pixels)
         by_name = {self.served.image_name: tf.cast(pixels, self.served.image_dtype), **extras}
-        return model(arrange_inputs(self.plan.model, by_name), training=False)
+        return arrange_inputs(self.plan.model, by_name)
+
+    def call(self, model, pixels, extras):
+        """``model`` (the plan's model, or a model with the same inputs) on checked pixels and extra inputs."""
+        return model(self.checked_inputs(pixels, extras), training=False)
 
     # -- outputs
 
@@ -128,7 +132,7 @@ class Signatures:
             outputs = named_outputs(self.plan.model, self.call(self.plan.model, pixels, extras))
             result = self.head_outputs(outputs)
         else:
-            outputs, maps = gradcam(lambda model: self.call(model, pixels, extras), self.top_classes)
+            outputs, maps = gradcam(self.checked_inputs(pixels, extras), self.top_classes)
             result = self.head_outputs(outputs)
             result.update({f"{head}_gradcam": cam for head, cam in maps.items()})
         for name in self.served.maps:

@@ -9,6 +9,7 @@ from kerasfg.layers.attend_rectify import AttendRectify
 from kerasfg.layers.attention_branch import AttentionBranch
 from kerasfg.layers.augmented_conv import AugmentedConv2D
 from kerasfg.layers.base import AttentionLayer
+from kerasfg.layers.batch_norm import BatchNormalization
 from kerasfg.layers.cbam import CBAM
 from kerasfg.layers.eca import ECA, eca_kernel_size
 from kerasfg.layers.face_normalization import FaceNormalization
@@ -26,6 +27,7 @@ __all__ = [
     "AttentionBranch",
     "AttentionLayer",
     "AugmentedConv2D",
+    "BatchNormalization",
     "GlimpseGrid",
     "GlimpsePatches",
     "GlimpseWeighting",

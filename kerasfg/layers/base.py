@@ -126,6 +126,33 @@ def reduced_channels(layer, channels, ratio, divisor=None):
     return reduced
 
 
+def global_pool(x, kind):
+    """Mean or max of a 4D channels-last ``x`` over its spatial axes, ``(batch, channels)``.
+
+    One pooling operation with a window as large as the map (``ops.average_pool`` /
+    ``ops.max_pool``): the values of ``ops.mean`` / ``ops.max`` over axes 1 and 2, but on TensorFlow
+    the forward and backward passes are single pooling kernels (oneDNN on CPUs, cuDNN on GPUs),
+    where the reduction's gradient tiles and divides the whole map in separate passes. Where a
+    maximum is tied, the pooling gradient goes whole to one of the tied positions (a subgradient, as
+    PyTorch's ``adaptive_max_pool2d``); ``ops.max`` shares it among them. Maps of unknown height or
+    width are reduced with ``ops.mean`` / ``ops.max``.
+
+    Args:
+        x: a ``(batch, height, width, channels)`` tensor.
+        kind: ``"mean"`` or ``"max"``.
+
+    Returns:
+        A ``(batch, channels)`` tensor of the dtype of ``x``.
+    """
+    height, width = x.shape[1], x.shape[2]
+    if height is None or width is None:
+        reduce = ops.mean if kind == "mean" else ops.max
+        return reduce(x, axis=(1, 2))
+    pool = ops.average_pool if kind == "mean" else ops.max_pool
+    pooled = pool(x, (height, width), strides=(height, width), padding="valid")
+    return ops.reshape(pooled, (-1, x.shape[-1]))
+
+
 def max_mean_pool(x, axis):
     """Max and mean of ``x`` over ``axis``, concatenated (``[max, mean]``) along ``axis[0]``.
 

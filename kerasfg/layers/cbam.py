@@ -8,6 +8,7 @@ from kerasfg.layers.base import (
     check_channels,
     check_odd_kernel,
     check_rank,
+    global_pool,
     max_mean_pool,
     reduced_channels,
 )
@@ -151,7 +152,7 @@ class CBAM(AttentionLayer):
 
     def channel_gate(self, x):
         """Float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` of shape ``(batch, channels)``."""
-        pooled = ops.reshape(max_mean_pool(x, axis=(1, 2)), (-1, 2, x.shape[-1]))  # [max, avg]
+        pooled = ops.stack([global_pool(x, "max"), global_pool(x, "mean")], axis=1)  # [max, avg]
         logits = ops.sum(self.mlp_out(self.mlp_hidden(pooled)), axis=1)
         return self._sigmoid_gate(logits)
 

@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from kerasfg.layers.base import AttentionLayer, check_channels, check_odd_kernel, check_rank
+from kerasfg.layers.base import AttentionLayer, check_channels, check_odd_kernel, check_rank, global_pool
 
 _VARIANTS = ("paper", "fer_report")
 _PADDINGS = ("zeros", "circular")
@@ -113,7 +113,7 @@ class ECA(AttentionLayer):
             self.conv.build((None, channels + k - 1, 1))  # explicitly padded, see call()
 
     def call(self, inputs, return_attention=False):
-        pooled = ops.mean(inputs, axis=(1, 2))
+        pooled = global_pool(inputs, "mean")
         if self.variant == "fer_report":
             logits = ops.broadcast_to(self.conv(pooled[:, None, :])[:, 0, :], ops.shape(pooled))
         else:

@@ -16,7 +16,7 @@ import re
 
 import keras
 
-from kerasfg.layers import get_attention
+from kerasfg.layers import BatchNormalization, get_attention
 
 BN_EPSILON = 1.001e-5  # keras.applications' ResNets; the parity tests rely on it
 
@@ -88,7 +88,7 @@ def conv_bn(x, filters, kernel_size, *, strides=1, padding="same", use_bias=True
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                             use_bias=use_bias, kernel_initializer=kernel_initializer,
                             name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_bn")(x)
+    return BatchNormalization(epsilon=bn_epsilon, name=f"{name}_bn")(x)
 
 
 def task_classes(num_classes, default="predictions"):

@@ -8,7 +8,7 @@ the preferred "extra input" design (configuration E) of the IMFDB case study in
 
 import keras
 
-from kerasfg.layers import get_attention
+from kerasfg.layers import BatchNormalization, get_attention
 from kerasfg.models.registry import register_model
 
 # === Layers ===
@@ -17,7 +17,7 @@ from kerasfg.models.registry import register_model
 def _conv_bn(x, filters, kernel_size, strides, name):
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
                             kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return BatchNormalization(name=f"{name}_bn")(x)
 
 
 def residual_block(x, filters, strides, activation, attention, name):

@@ -50,20 +50,12 @@ def pain_cnn(*, input_shape=(224, 224, 3), num_classes=1, attention=None, activa
     Returns:
         A flat functional model ``image -> {output: (batch, 1) or (batch, classes) float32}``.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}; received {task!r}.")
-    classes = task_classes(num_classes, default=DEFAULT_OUTPUTS[task])
-    if len(classes) != 1:
-        raise ValueError(f"pain_cnn has one output; received num_classes={num_classes!r}.")
-    (output, count), = classes.items()
-    if task == "regression" and count != 1:
-        raise ValueError(f"A regression pain_cnn predicts one value; received num_classes={num_classes!r}.")
+    output, count, activation_out = task_output(task, num_classes, "pain_cnn")
     image, x = image_input(input_shape)
     x = FaceNormalization(contrast=contrast, scale=contrast_scale, name="face_normalization")(x)
     x = vgg_trunk(x, depth=16, attention=attention, activation=activation, filters=filters,
                   attention_placement=attention_placement, naming="caffe")
     x = vgg_face_top(x, fc_units=fc_units, dropout=dropout, activation=activation)["top"]
-    activation_out = None if task == "regression" else "softmax"
     outputs = {output: keras.layers.Dense(count, activation=activation_out, dtype="float32", name=output)(x)}
     model = keras.Model(image, outputs, name=name or f"pain_cnn_{task}")
     if weights is not None:
@@ -71,6 +63,23 @@ def pain_cnn(*, input_shape=(224, 224, 3), num_classes=1, attention=None, activa
 
         load_vgg_face_weights(model, weights)
     return model
+
+
+def task_output(task, num_classes, model):
+    """``(output name, width, activation)`` of the one output of a pain-system ``model`` for ``task``.
+
+    Regression: one linear unit (``pspi`` unless ``num_classes`` names it); classification: a softmax over
+    the classes (``expression`` unless named).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}; received {task!r}.")
+    classes = task_classes(num_classes, default=DEFAULT_OUTPUTS[task])
+    if len(classes) != 1:
+        raise ValueError(f"{model} has one output; received num_classes={num_classes!r}.")
+    (output, count), = classes.items()
+    if task == "regression" and count != 1:
+        raise ValueError(f"A regression {model} predicts one value; received num_classes={num_classes!r}.")
+    return output, count, None if task == "regression" else "softmax"
 
 
 def feature_extractor(model, layer="fc6"):

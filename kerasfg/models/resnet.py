@@ -21,6 +21,7 @@ import functools
 
 import keras
 
+from kerasfg.layers import BatchNormalization
 from kerasfg.models.blocks import (
     BN_EPSILON,
     Attention,
@@ -94,7 +95,7 @@ def basic_block(x, filters, *, strides=1, conv_shortcut=True, activation="relu",
 def preact_bottleneck_block(x, filters, *, strides=1, conv_shortcut=False, activation="relu",
                             attention=None, bn_epsilon=BN_EPSILON, name, **unused):
     """Pre-activation bottleneck block (keras.applications ``block2``), output ``4 * filters``."""
-    preact = keras.layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_preact_bn")(x)
+    preact = BatchNormalization(epsilon=bn_epsilon, name=f"{name}_preact_bn")(x)
     preact = act(preact, activation, f"{name}_preact")
     if conv_shortcut:
         shortcut = keras.layers.Conv2D(4 * filters, 1, strides=strides,
@@ -104,11 +105,11 @@ def preact_bottleneck_block(x, filters, *, strides=1, conv_shortcut=False, activ
     else:
         shortcut = x
     y = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(preact)
-    y = keras.layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_1_bn")(y)
+    y = BatchNormalization(epsilon=bn_epsilon, name=f"{name}_1_bn")(y)
     y = act(y, activation, f"{name}_1")
     y = keras.layers.ZeroPadding2D(1, name=f"{name}_2_pad")(y)
     y = keras.layers.Conv2D(filters, 3, strides=strides, use_bias=False, name=f"{name}_2_conv")(y)
-    y = keras.layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_2_bn")(y)
+    y = BatchNormalization(epsilon=bn_epsilon, name=f"{name}_2_bn")(y)
     y = act(y, activation, f"{name}_2")
     y = keras.layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(y)
     if attention:
@@ -119,7 +120,7 @@ def preact_bottleneck_block(x, filters, *, strides=1, conv_shortcut=False, activ
 def preact_basic_block(x, filters, *, strides=1, conv_shortcut=False, activation="relu",
                        attention=None, bn_epsilon=BN_EPSILON, name, **unused):
     """Pre-activation basic block (He et al. 2016), stride on the first 3x3 convolution."""
-    preact = keras.layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_preact_bn")(x)
+    preact = BatchNormalization(epsilon=bn_epsilon, name=f"{name}_preact_bn")(x)
     preact = act(preact, activation, f"{name}_preact")
     if conv_shortcut:
         shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False,
@@ -128,7 +129,7 @@ def preact_basic_block(x, filters, *, strides=1, conv_shortcut=False, activation
         shortcut = x
     y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                             name=f"{name}_1_conv")(preact)
-    y = keras.layers.BatchNormalization(epsilon=bn_epsilon, name=f"{name}_1_bn")(y)
+    y = BatchNormalization(epsilon=bn_epsilon, name=f"{name}_1_bn")(y)
     y = act(y, activation, f"{name}_1")
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
     if attention:
@@ -175,7 +176,7 @@ def stem(x, *, version, activation, use_bias=True):
     x = keras.layers.ZeroPadding2D(3, name="stem_pad")(x)
     x = keras.layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="stem_conv")(x)
     if version == 1:
-        x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="stem_bn")(x)
+        x = BatchNormalization(epsilon=BN_EPSILON, name="stem_bn")(x)
         x = act(x, activation, "stem")
     x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     return keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
@@ -228,7 +229,7 @@ def resnet_trunk(x, *, depth=50, version=1, attention=None, activation="relu", s
                   strides=spec.strides[i], activation=activation, attention=attention,
                   use_bias=spec.use_bias, stride_on=stride_on)
     if version == 2 and stages == 4:
-        x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="post_bn")(x)
+        x = BatchNormalization(epsilon=BN_EPSILON, name="post_bn")(x)
         x = act(x, activation, "post")
     return x
 

@@ -15,8 +15,7 @@ Windows come from `kerasfg.data.windows.sliding_windows`.
 
 import keras
 
-from kerasfg.models.blocks import task_classes
-from kerasfg.models.frame_cnn import DEFAULT_OUTPUTS, TASKS
+from kerasfg.models.frame_cnn import task_output
 from kerasfg.models.registry import register_model
 
 
@@ -45,20 +44,13 @@ def temporal_lstm(*, input_shape=(16, 4096), num_classes=1, attention=None, acti
     del activation
     if attention not in (None, "none"):
         raise ValueError("temporal_lstm has no attention module; pass attention=None.")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}; received {task!r}.")
+    output, count, activation_out = task_output(task, num_classes, "temporal_lstm")
     input_shape = tuple(input_shape)
     if len(input_shape) != 2 or None in input_shape[1:]:
         raise ValueError(f"input_shape must be (length, feature_dim) with a known feature_dim; received "
                          f"{input_shape}.")
     if num_layers < 1 or units < 1:
         raise ValueError(f"num_layers and units must be positive; received {num_layers!r}, {units!r}.")
-    classes = task_classes(num_classes, default=DEFAULT_OUTPUTS[task])
-    if len(classes) != 1:
-        raise ValueError(f"temporal_lstm has one output; received num_classes={num_classes!r}.")
-    (output, count), = classes.items()
-    if task == "regression" and count != 1:
-        raise ValueError(f"A regression temporal_lstm predicts one value; received num_classes={num_classes!r}.")
     features = keras.Input(shape=input_shape, name="features")
     x = features
     if standardize:
@@ -69,6 +61,5 @@ def temporal_lstm(*, input_shape=(16, 4096), num_classes=1, attention=None, acti
                               name="lstm" if num_layers == 1 else f"lstm{layer}")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="lstm_dropout")(x)
-    activation_out = None if task == "regression" else "softmax"
     outputs = {output: keras.layers.Dense(count, activation=activation_out, dtype="float32", name=output)(x)}
     return keras.Model(features, outputs, name=name or f"temporal_lstm_{task}")

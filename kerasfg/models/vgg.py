@@ -34,7 +34,7 @@ import functools
 
 import keras
 
-from kerasfg.layers import AugmentedConv2D
+from kerasfg.layers import AugmentedConv2D, BatchNormalization
 from kerasfg.models.blocks import Attention, act, activation_tag, classifier_outputs, image_input
 from kerasfg.models.glue import DepthToSpace
 from kerasfg.models.registry import register_model
@@ -67,7 +67,7 @@ def vgg_block_layers(block, *, depth=16, batch_norm=False, activation="relu", po
         name = prefix + conv_name.format(b=block, c=c)
         if batch_norm:
             layers += [keras.layers.Conv2D(width, 3, padding="same", name=name),
-                       keras.layers.BatchNormalization(name=f"{name}_bn"),
+                       BatchNormalization(name=f"{name}_bn"),
                        keras.layers.Activation(activation, name=f"{name}_{activation_tag(activation)}")]
         elif isinstance(activation, str) and activation == "relu":
             # keras.applications' layout: the activation inside the convolution.

@@ -12,6 +12,7 @@ paper's 36.5M; PyTorch's count) plus 17,952 BN moving statistics.
 
 import keras
 
+from kerasfg.layers import BatchNormalization
 from kerasfg.models.blocks import Attention, act, classifier_outputs, image_input
 from kerasfg.models.registry import register_model
 
@@ -22,7 +23,7 @@ BN_EPSILON = 1e-5
 
 
 def _bn(x, name):
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def _conv(x, filters, kernel_size, strides, name):

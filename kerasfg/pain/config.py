@@ -32,26 +32,29 @@ FEATURE_LAYERS = ("fc6", "fc7")
 
 @dataclasses.dataclass
 class SyntheticVideoConfig:
-    """`kerasfg.data.synthetic_face_video`'s arguments."""
+    """`kerasfg.data.synthetic_face_video`'s arguments (``expressions``: CK+-like sequences that peak at these
+    expressions, the stand-in for CK+; null for pain video)."""
 
     num_subjects: int = 6
     sequences_per_subject: int = 2
     frames_per_sequence: int = 64
     image_size: int = 96
     difficulty: float = 0.3
+    expressions: list[str] | None = None
     seed: int = 0
     identity_seed: int = 0
 
 
 @dataclasses.dataclass
 class RegistrationConfig:
-    """`kerasfg.data.registration.Registration`'s settings (``subset``: null for the coarse default)."""
+    """`kerasfg.data.registration.Registration`'s settings (``subset``: null for the coarse default;
+    ``face_fraction`` and ``mask``: null for the method's default)."""
 
     method: str = "aligned_crop"
     size: int = 224
     face_fraction: float | None = None
     subset: list[int] | None = None
-    mask: bool = True
+    mask: bool | None = None
 
 
 @dataclasses.dataclass
@@ -59,7 +62,8 @@ class PainDataConfig:
     """Where the face video comes from.
 
     Attributes:
-        source: ``"synthetic"``, ``"unbc"`` (the archive at ``root``) or ``"ckplus"`` (CK+ at ``root``).
+        source: ``"synthetic"`` (pain, or expressions: ``synthetic.expressions``), ``"unbc"`` (the archive at
+            ``root``) or ``"ckplus"`` (CK+ at ``root``).
         root: the dataset's root folder.
         synthetic: the synthetic video's settings.
         registration: how frames are registered.
@@ -93,8 +97,9 @@ class CNNConfig:
         train_frames: the last N frames of each training sequence (3 for CK+), or null for all.
         record_every: record the saliency maps of 8 held-out frames every this many epochs with
             `kerasfg.callbacks.Saliency` (TensorBoard, ``logs/<fold>/cnn/vis``); 0 for none.
-        precision: the CNN's dtype policy: ``"auto"`` (the fastest for the device,
-            `kerasfg.training.resolve_precision`), ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+        precision: the CNN's training precision, one of `kerasfg.config.PRECISIONS`: ``"auto"`` (the fastest
+            for the device, `kerasfg.precision.resolve`), ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``
+            or ``"onednn_bfloat16"``.
     """
 
     weights: str | None = None
@@ -205,9 +210,12 @@ class PainExperimentConfig:
             raise ConfigError(f"data.root: expected the dataset's folder for data.source "
                               f"{self.data.source!r}, got {self.data.root!r}.")
         classification = self.evaluation.target == "expression"
-        if classification != (self.data.source == "ckplus"):
+        expressions = self.data.source == "ckplus" or (self.data.source == "synthetic"
+                                                       and self.data.synthetic.expressions is not None)
+        if classification != expressions:
             raise ConfigError(f"evaluation.target: {self.evaluation.target!r} does not fit data.source "
-                              f"{self.data.source!r} (expression is CK+'s label; pspi and pain_levels are pain's).")
+                              f"{self.data.source!r} (expression is the label of CK+ and of synthetic video with "
+                              f"data.synthetic.expressions; pspi and pain_levels are pain's).")
         if len(self.cnn.filters) != 5:
             raise ConfigError(f"cnn.filters: expected the widths of the 5 VGG blocks, got {self.cnn.filters!r}.")
         for key in ("cnn.epochs", "cnn.batch_size", "temporal.epochs", "temporal.batch_size", "temporal.length",

@@ -154,12 +154,9 @@ def frame_targets(video, target):
 # === Training ===
 
 
-def _compile(model, learning_rate, task, output):
-    from kerasfg.training import resolve_jit_compile
-
+def _compile(model, learning_rate, task, output, jit_compile):
     loss = keras.losses.MeanSquaredError() if task == "regression" else keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={output: loss},
-                  jit_compile=resolve_jit_compile("auto"))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={output: loss}, jit_compile=jit_compile)
 
 
 def train_frame_cnn(config, video, registered, train, targets, output, log_dir, probe=None):
@@ -167,22 +164,18 @@ def train_frame_cnn(config, video, registered, train, targets, output, log_dir, 
 
     ``probe``: held-out frames whose saliency `kerasfg.callbacks.Saliency` records (``cnn.record_every``).
     """
+    from kerasfg import precision as precision_lib
     from kerasfg.models import build_model
-
-    from kerasfg.training import resolve_precision
 
     cnn = config.cnn
     classes = 1 if config.task == "regression" else len(video.class_names["expression"])
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(cnn.precision))
-    try:
+    chosen = precision_lib.resolve(cnn.precision)
+    with chosen.build_scope():
         model = build_model("pain_cnn", input_shape=registered.frames.shape[1:], num_classes={output: classes},
                             task=config.task, filters=tuple(cnn.filters), fc_units=cnn.fc_units, dropout=cnn.dropout,
                             contrast=cnn.contrast, contrast_scale=cnn.contrast_scale, weights=cnn.weights)
-    finally:
-        keras.config.set_dtype_policy(previous)
     model.get_layer("face_normalization").adapt(_FrameView(registered.frames, np.sort(train)), mask=registered.mask)
-    _compile(model, cnn.learning_rate, config.task, output)
+    _compile(model, cnn.learning_rate, config.task, output, chosen.jit_compile)
     batches = FrameBatches(registered, train, {output: targets}, batch_size=cnn.batch_size, shuffle=True,
                            flip=cnn.flip, noise=cnn.landmark_noise, video=video, seed=config.evaluation.seed,
                            workers=registration_lib._workers())
@@ -192,7 +185,8 @@ def train_frame_cnn(config, video, registered, train, targets, output, log_dir, 
 
         callbacks.append(Saliency(np.asarray(registered.frames[np.sort(probe)[:8]], np.float32),
                                   log_dir=str(log_dir / "cnn" / "vis"), every_n_epochs=cnn.record_every))
-    model.fit(batches, epochs=cnn.epochs, verbose=config.verbose, callbacks=callbacks)
+    with chosen.training_scope():
+        model.fit(batches, epochs=cnn.epochs, verbose=config.verbose, callbacks=callbacks)
     return model
 
 
@@ -209,6 +203,7 @@ def predict_with_features(config, model, registered, frames, output):
 def train_temporal(config, features, windows, targets, train, output, log_dir, classes=1):
     """Train the LSTM on ``windows``; ``features`` ``(N, D)`` over all frames, ``train`` the training frames,
     ``classes`` the output's width (1 for regression)."""
+    from kerasfg import precision as precision_lib
     from kerasfg.models import build_model
 
     temporal = config.temporal
@@ -220,7 +215,7 @@ def train_temporal(config, features, windows, targets, train, output, log_dir, c
     frames = frames[: max(len(frames) // temporal.length, 1) * temporal.length] if len(frames) >= temporal.length \
         else np.resize(frames, temporal.length)
     model.get_layer("feature_standardization").adapt(features[frames].reshape(-1, temporal.length, features.shape[1]))
-    _compile(model, temporal.learning_rate, config.task, output)
+    _compile(model, temporal.learning_rate, config.task, output, precision_lib.resolve_jit_compile("auto"))
     batches = WindowBatches(features, windows, {output: targets}, batch_size=temporal.batch_size, shuffle=True,
                             seed=config.evaluation.seed)
     model.fit(batches, epochs=temporal.epochs, verbose=config.verbose,
@@ -356,7 +351,7 @@ def run(config, *, run_dir=None, video=None):
     predictions.update(subject=video.subjects[frames], sequence=video.sequences[frames], target=values[frames])
     if "pspi" in video.labels:
         predictions["pspi"] = np.asarray(video.labels["pspi"])[frames]
-    metrics = evaluate(config, predictions)
+    metrics = evaluate(config, predictions, video.subjects)
     metrics["seconds"] = time.perf_counter() - started
     with atomic_file(run_dir / "predictions.npz", mode=None) as temp:
         np.savez(temp, **predictions)
@@ -365,11 +360,16 @@ def run(config, *, run_dir=None, video=None):
     return PainResult(run_dir=run_dir, predictions=predictions, metrics=metrics, config=config)
 
 
-def evaluate(config, predictions):
-    """The scores of pooled predictions (see `kerasfg.pain.metrics`): per model, binary and continuous
-    (pain) or fold accuracy (CK+), and per-subject counts of the best model."""
+def evaluate(config, predictions, subjects=None):
+    """The scores of pooled predictions (see `kerasfg.pain.metrics`): per model (``cnn``, ``lstm``), binary
+    and continuous scores and counts per subject (pain) or the fold accuracy (CK+); ``final`` repeats the
+    scores of the last model of the system (the LSTM when there is one), which the thesis's tables report.
+    ``lstm_fc6`` (or ``lstm_fc7``) repeats the LSTM's under its feature layer's name.
+    ``per_subject`` is keyed by the thesis's subject numbers (``"0"``, ``"1"``... in the sorted order of all
+    ``subjects`` of the video; by subject id when they are not given), each row naming its subject."""
     evaluation = config.evaluation
     result = {"frames": int(len(predictions["frame"])), "folds": sorted(set(predictions["fold"].tolist()))}
+    numbers = {subject: str(k) for k, subject in enumerate(sorted(set(subjects)))} if subjects is not None else {}
     for model in ("cnn", "lstm"):
         scores = np.asarray(predictions[model], np.float64)
         done = np.isfinite(scores)
@@ -388,10 +388,17 @@ def evaluate(config, predictions):
         baseline = metrics_lib.continuous_scores(predictions["target"][done],
                                                  np.full(done.sum(), predictions["target"][done].mean()),
                                                  icc_form=evaluation.icc_form)
+        rows = metrics_lib.per_subject_counts(predictions["subject"][done], pspi, scores[done],
+                                              threshold=evaluation.threshold)
         result[model] = {"binary": binary.as_dict(), "continuous": continuous.as_dict(), "frames": int(done.sum()),
                          "mean_predictor_mse": baseline.mse,
-                         "per_subject": metrics_lib.per_subject_counts(predictions["subject"][done], pspi,
-                                                                       scores[done], threshold=evaluation.threshold)}
+                         "per_subject": {numbers.get(row["subject"], row["subject"]): row for row in rows}}
+    if "lstm" in result:  # the same scores under the feature layer's name (Table 2.3: LSTM on fc6 / on fc7)
+        result[f"lstm_{config.temporal.layer}"] = result["lstm"]
+    for model in ("lstm", "cnn"):  # the tables report the last model of the system
+        if model in result:
+            result["final"] = {**result[model], "model": model}
+            break
     return result
 
 

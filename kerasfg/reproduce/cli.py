@@ -1,10 +1,13 @@
 """``kerasfg reproduce GRID.yaml... [--scale smoke|synthetic|full] [--data-root DIR] [--out DIR]
 [--report FILE]``."""
 
+import pathlib
 import shlex
 import sys
 
 from kerasfg.reproduce.grid import SCALES
+
+EVERY_GRID = "experiments/*/*.yaml"
 
 
 def add_reproduce_parser(commands):
@@ -41,9 +44,10 @@ def run_reproduce(args, out=None):
     if args.report:
         from kerasfg.reproduce.report import write_report
 
+        every = sorted(str(path) for path in pathlib.Path().glob(EVERY_GRID))
+        shown = [EVERY_GRID] if sorted(map(str, args.grids)) == every else map(shlex.quote, map(str, args.grids))
         command = " ".join(["kerasfg reproduce", "--report", shlex.quote(args.report), "--scale", args.scale,
-                            *(["--out", shlex.quote(args.out)] if args.out != "runs/reproduce" else []),
-                            *(shlex.quote(str(path)) for path in args.grids)])
+                            *(["--out", shlex.quote(args.out)] if args.out != "runs/reproduce" else []), *shown])
         write_report(args.report, grids, args.scale, args.out, command)
         print(f"Report of {len(grids)} grids at {args.scale} scale: {args.report}", file=out)
         return 0

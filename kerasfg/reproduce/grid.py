@@ -46,6 +46,14 @@ seed as ``train.seed``; at ``smoke`` scale, the stand-in (`SMOKE`: a tiny synthe
 eager steps, and the model's smallest form, `kerasfg.models.registry.RegisteredModel.smallest`);
 then the scale's ``set``, which has the last word. At ``full`` scale a relative
 ``data.dataset.root`` (and ``train.initial_weights``) is under ``--data-root``.
+
+A metric key may name axes in braces (``final.binary.{score}``): each is replaced by the id of the cell's
+value on that axis, so that one run gives several columns of a table (cells that differ only in such an
+axis train once and each reads its own number).
+
+``runner: pain`` makes the cells runs of the pain system (`kerasfg.pain.reproduce`): ``base`` is then a
+`kerasfg.pain.config.PainExperimentConfig` and the seed is ``evaluation.seed``; the default runner,
+``training``, is `kerasfg.training.fit`.
 """
 
 import copy
@@ -69,7 +77,8 @@ TRANSFORMS = {
     "minutes": lambda value: value / 60.0,
 }
 REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
-OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims", "runner")
+RUNNERS = ("training", "pain")
 TARGET_KEYS = ("value", "tag", "note")
 
 # The smoke stand-in: the same builders and objectives on a tiny synthetic set, one step an epoch.
@@ -123,9 +132,10 @@ class Cell:
         labels: ``{axis: label}``.
         seed: its seed.
         row, column: the table row and column it belongs to.
-        config: its `kerasfg.config.ExperimentConfig`.
+        config: its `kerasfg.config.ExperimentConfig` (a `kerasfg.pain.config.PainExperimentConfig` for the
+            pain runner).
         metric: what it contributes to the table (the grid's ``metric``, with its axis values'
-            ``metric`` keys).
+            ``metric`` keys, and the cell's axis ids in place of the axes its keys name in braces).
     """
 
     id: str
@@ -142,6 +152,10 @@ class Cell:
         data (the registered name counts by the network it builds, the unused data section not at all)."""
         from kerasfg.models.registry import registered_model
 
+        if not isinstance(self.config, config_lib.ExperimentConfig):
+            from kerasfg.pain.reproduce import fingerprint
+
+            return fingerprint(self.config)
         described = self.config.to_dict()
         described.pop("name")
         described.pop("runs_dir")
@@ -164,6 +178,7 @@ class Grid:
         rows, columns: the axes forming the table's rows and columns.
         seeds: the seeds of every cell.
         repeats: the axes averaged with the seeds (cross-validation folds).
+        runner: ``"training"`` (`kerasfg.training.fit`) or ``"pain"`` (`kerasfg.pain.reproduce`).
         scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
         targets: ``{row label: {column label: Target}}``.
         claims: the table's claims (`kerasfg.reproduce.claims.Claim`).
@@ -187,6 +202,7 @@ class Grid:
     description: str | None = None
     repeats: list = dataclasses.field(default_factory=list)
     claims: list = dataclasses.field(default_factory=list)
+    runner: str = "training"
 
     @property
     def id(self):
@@ -211,28 +227,34 @@ class Grid:
             ConfigError: naming the grid file and the cell when a cell's config is invalid.
         """
         check_scale(scale)
+        pain = self.runner == "pain"
+        if pain:
+            from kerasfg.pain import reproduce as pain_runner
         only = self.scales.get(scale, {}).get("only", {})
         cells = []
         for values in _product([[v for v in values if axis not in only or v.label in only[axis]]
                                 for axis, values in self.axes.items()]):
             labels = {axis: value.label for axis, value in zip(self.axes, values)}
+            ids = {axis: value.id for axis, value in zip(self.axes, values)}
+            metric = dict(self.metric)
+            for value in values:
+                metric.update(value.metric)
+            metric["key"] = [key.format(**ids) for key in metric["key"]]
             for seed in self.seeds_at(scale):
                 cell_id = "__".join([*(value.id for value in values), f"seed{seed}"])
                 data = copy.deepcopy(self.base)
                 for value in values:
                     _apply(data, value.set)
                     _apply(data, value.per_scale.get(scale, {}))
-                _apply(data, {"train.seed": seed, "name": cell_id})
+                _apply(data, {pain_runner.SEED_KEY if pain else "train.seed": seed, "name": cell_id})
                 try:
                     if scale == "smoke":
-                        data = smoke_stand_in(data)
+                        data = pain_runner.smoke_stand_in(data) if pain else smoke_stand_in(data)
                     _apply(data, self.scales.get(scale, {}).get("set", {}))
-                    config = _at_scale(config_lib.from_dict(data), scale, data_root)
+                    config = (pain_runner.cell_config(data, scale, data_root) if pain
+                              else _at_scale(config_lib.from_dict(data), scale, data_root))
                 except ConfigError as error:
                     raise ConfigError(f"{self.path}: cell {cell_id}: {error}") from error
-                metric = dict(self.metric)
-                for value in values:
-                    metric.update(value.metric)
                 cells.append(Cell(cell_id, labels, seed, _join(labels, self.rows),
                                   _join(labels, self.columns), config, metric))
         return cells
@@ -297,9 +319,18 @@ def _parse(path, data):
         raise ConfigError(f"rows: axis {left[0]!r} is in neither rows nor columns (nor repeats).")
     seeds = _seeds("seeds", data.get("seeds", [0]))
     scales = _scales(data.get("scales") or {}, axes)
+    runner = data.get("runner", "training")
+    if runner not in RUNNERS:
+        raise ConfigError(f"runner: expected one of {list(RUNNERS)}, got {runner!r}.")
+    for key in metric["key"]:
+        named = re.findall(r"{([^{}]*)}", key)
+        unknown = [axis for axis in named if axis not in axes]
+        if unknown:
+            raise ConfigError(f"metric.key: {key!r} names {unknown[0]!r}, which is not an axis; the axes are "
+                              f"{list(axes)}.")
     grid = Grid(path=path, paper=data["paper"], table=data["table"], title=data["title"], metric=metric,
                 base=data["base"], axes=axes, rows=rows, columns=columns, seeds=seeds, scales=scales,
-                targets={}, repeats=repeats,
+                targets={}, repeats=repeats, runner=runner,
                 **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
     grid.targets = _targets(data["targets"], grid)
     grid.claims = parse_claims(data.get("claims") or [], grid.row_labels(), grid.column_labels(),

@@ -90,7 +90,12 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
 
     check_scale(scale)
     cells = grid.cells(scale, data_root)
-    check_datasets(cells)
+    if grid.runner == "pain":
+        from kerasfg.pain.reproduce import check_data
+
+        check_data(cells)
+    else:
+        check_datasets(cells)
     directory = grid_directory(grid, scale, out)
     (directory / "cells").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(grid.path, directory / "grid.yaml")
@@ -130,21 +135,29 @@ def _run_cell(run, cell, shared, fingerprint, callbacks):
 
 def _train(cell, cell_dir, fingerprint, callbacks):
     from kerasfg import training
+    from kerasfg.config import ExperimentConfig
 
     cell_dir.mkdir(parents=True, exist_ok=True)
     with _cell_log(cell_dir / LOG_FILE):
         logger.info("cell %s: %s, seed %d", cell.id, cell.labels, cell.seed)
         start = time.perf_counter()
-        result = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks])
-        metrics = json.loads((cell_dir / "metrics.json").read_text())
+        if isinstance(cell.config, ExperimentConfig):
+            run_dir = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks]).run_dir
+            metrics = json.loads((cell_dir / "metrics.json").read_text())
+            test, epochs = metrics["test"], metrics["epochs_completed"]
+        else:  # the pain system (runner: pain)
+            from kerasfg.pain import reproduce as pain_runner
+
+            metrics, run_dir = pain_runner.train_cell(cell, cell_dir)
+            test, epochs = pain_runner.summary(metrics), cell.config.cnn.epochs
         value = read_metric(metrics, cell.metric)
         logger.info("cell %s: %s = %.4f (%.0f s)", cell.id, cell.metric["name"], value,
                     time.perf_counter() - start)
     keras.utils.clear_session(free_memory=False)
     write_json(cell_dir / RESULT_FILE, {
         "cell": cell.id, "labels": cell.labels, "seed": cell.seed, "row": cell.row, "column": cell.column,
-        "value": value, "metric": cell.metric["name"], "test": metrics["test"],
-        "epochs_completed": metrics["epochs_completed"], "run_dir": str(result.run_dir), "shared_with": None,
+        "value": value, "metric": cell.metric["name"], "test": test,
+        "epochs_completed": epochs, "run_dir": str(run_dir), "shared_with": None,
         "fingerprint": fingerprint,
     })
 

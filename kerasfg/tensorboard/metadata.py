@@ -18,9 +18,14 @@ field ``annotations`` names.
 - ``deconvolution``: one row of reconstructions of the top feature maps per probe image; ``layer``;
   annotations ``feature_maps`` (the indices shown, a list per image).
 - ``deep_visualization``: one picture per unit; ``layer``, ``units``, ``preset`` and ``settings``;
-  annotations ``activations`` (each unit's final activation).
+  annotations ``activations`` and ``start_activations`` (each unit's activation on its final and on its
+  start image).
 - ``confusion_matrix``: one picture; ``output``, ``class_names`` and ``counts`` (the tag of the ``table``
   of the counts, rows true and columns predicted).
+- ``sanity_checks``: one picture per method, the maps of the first probe image from the trained model and
+  then with more and more layers randomized; ``output``, ``methods``, ``layers`` (what each tile shows:
+  ``"trained"``, then the last layer randomized) and ``table`` (the tag of the ``table`` of rank
+  correlations and SSIMs).
 - ``table``: a JSON table (``columns`` in the content, ``rows`` in the tensor), such as faithfulness.
 - ``annotations``: a JSON object per step (in the tensor), the annotations of the recording ``<tag>``,
   written under ``<tag>/annotations``; no fields.
@@ -34,7 +39,7 @@ import json
 PLUGIN_NAME = "kerasfg"
 VERSION = 1
 KINDS = ("probe", "heatmap", "activations", "deconvolution", "deep_visualization", "confusion_matrix", "table",
-         "annotations")
+         "annotations", "sanity_checks")
 TAG_PREFIX = PLUGIN_NAME + "/"
 
 

@@ -34,10 +34,11 @@ def _default_layers(graph):
 def representative_layers(model):
     """A few layers that summarise a model: the last layer of each run of feature maps of one size.
 
-    Walking the layers in model order, the layers with 4-D outputs (feature maps) form runs of
-    equal spatial size; the last layer of each run is the output of a stage (in a ResNet, the last
-    block of each stage; in a VGG, the last convolution before each pooling, and the last pooling).
-    Padding and cropping layers, which only pass between sizes, are skipped. A model without
+    Walking the layers in model order from the first layer with weights (the layers before it, such as
+    a ``Rescaling`` of the pixels, carry no features yet), the layers with 4-D outputs (feature maps)
+    form runs of equal spatial size; the last layer of each run is the output of a stage (in a ResNet,
+    the last block of each stage; in a VGG, the last convolution before each pooling, and the last
+    pooling). Padding and cropping layers, which only pass between sizes, are skipped. A model without
     feature maps is represented by its dense layers.
 
     Args:
@@ -49,6 +50,8 @@ def representative_layers(model):
     graph = ModelGraph(model)
     skipped = (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)
     layers = [(path, graph.layers[path]) for path in _default_layers(graph)]
+    first = next((k for k, (_, layer) in enumerate(layers) if layer.weights), 0)
+    layers = layers[first:]
     maps = [(path, tuple(layer.output.shape[1:3])) for path, layer in layers
             if len(layer.output.shape) == 4 and not isinstance(layer, skipped)]
     if not maps:

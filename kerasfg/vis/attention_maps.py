@@ -33,17 +33,17 @@ def scores_to_spatial(scores, height, width):
     return received.transpose(0, 2, 3, 1)
 
 
-def attention_layers(graph, layer_names=None):
+def attention_layers(graph, layers=None):
     """The paths of a model's attention layers, in model order (inside nested models too).
 
     Args:
         graph: a `kerasfg.vis.ModelGraph` of the model.
-        layer_names: paths or unique names of the attention layers to keep; all by default.
+        layers: paths or unique names of the attention layers to keep; all by default.
     """
     paths = graph.paths_of(AttentionLayer)
-    if layer_names is not None:
-        chosen = [graph.find(name) for name in layer_names]
-        missing = [name for name, path in zip(layer_names, chosen) if path not in paths]
+    if layers is not None:
+        chosen = [graph.find(name) for name in layers]
+        missing = [name for name, path in zip(layers, chosen) if path not in paths]
         if missing:
             raise ValueError(f"Layers {missing} of model '{graph.model.name}' are not attention layers; its "
                              f"attention layers are {paths}.")
@@ -58,7 +58,7 @@ class AttentionMapProbe:
 
     Args:
         model: a built Keras model with kerasfg attention layers (Functional, Sequential or nested).
-        layer_names: paths or unique names of the attention layers to read; all of them by default.
+        layers: paths or unique names of the attention layers to read; all of them by default.
 
     Call arguments:
         inputs: a batch in the form the model takes (an array, or a dict of named inputs).
@@ -78,11 +78,11 @@ class AttentionMapProbe:
     ```
     """
 
-    def __init__(self, model, layer_names=None):
+    def __init__(self, model, layers=None):
         graph = ModelGraph(model)
-        self.layer_names = attention_layers(graph, layer_names)
-        self.input_shapes = input_shapes(graph, self.layer_names)
-        self._maps = RecordingFunction(lambda inputs: graph.run(inputs, attention=self.layer_names).attention)
+        self.layers = attention_layers(graph, layers)
+        self.input_shapes = input_shapes(graph, self.layers)
+        self._maps = RecordingFunction(lambda inputs: graph.run(inputs, attention=self.layers).attention)
 
     def __call__(self, inputs):
         maps = self._maps(tf.nest.map_structure(tf.convert_to_tensor, inputs))

@@ -1,11 +1,11 @@
 """Class activation maps: CAM, Grad-CAM, Grad-CAM++, Layer-CAM and Score-CAM, on any `ModelGraph` model.
 
-Every method weighs the feature maps `A` (`(n, h', w', K)`) of one layer, by default the last 4-D layer
-of the model (inside nested models too), sums over channels, and resizes the map bilinearly to the
-input size. CAM and the Grad-CAM family are computed from one forward and backward pass by
-`kerasfg.vis.one_pass` with the functions here; Score-CAM, which needs a forward pass per channel, keeps
-its own compiled functions on the `kerasfg.vis.Explainer` it is called through
-(``explain(model, images, "gradcam", layer="conv5")``).
+Every method weighs the feature maps `A` (`(n, h', w', K)`) of one layer, by default the last spatial
+layer before the head's global pooling (`kerasfg.vis.introspect.feature_layer`, inside nested models too),
+sums over channels, and resizes the map bilinearly to the input size. CAM and the Grad-CAM family are
+computed from one forward and backward pass by `kerasfg.vis.one_pass` with the functions here; Score-CAM,
+which needs a forward pass per channel, keeps its own compiled functions on the `kerasfg.vis.Explainer` it
+is called through (``explain(model, images, "gradcam", layer="conv5")``).
 
 References:
     Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016 (CAM).
@@ -21,6 +21,7 @@ References:
 import keras
 import tensorflow as tf
 
+from kerasfg.vis.blur import gaussian_blur
 from kerasfg.vis.introspect import feature_layer, output_tensor, producer
 
 
@@ -69,14 +70,31 @@ def gradient_cam(method, features, grads, image):
 # === Score-CAM ===
 
 
-def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channels=None, batch_size=256):
-    """Score-CAM: feature maps weighted by the softmax over channels of the class scores of the image
-    masked by each (upsampled, min-max normalised) feature map.
+SCORECAM_BASELINES = ("blur", "zeros")
+
+
+def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channels=None, batch_size=256,
+             baseline="blur"):
+    """Score-CAM: feature maps weighted by the class probability of the image seen through each of them.
+
+    Each feature map, upsampled and min-max normalised to [0, 1], is a mask ``M``; the image seen through
+    it is ``image * M + baseline * (1 - M)``, and the map's weight is the softmax probability of the
+    explained class for that image (Wang et al.'s code: a softmax over the classes). The weighted sum of
+    the feature maps is rectified and resized to the image.
 
     Args:
         max_channels: only the channels whose feature maps vary most, per image (Faster-Score-CAM).
         batch_size: masked images per forward pass.
+        baseline: what the image becomes outside a mask: ``"blur"`` (the image blurred with a Gaussian of a
+            sixteenth of its larger side, as the faithfulness curves' insertion start; the default) or
+            ``"zeros"`` (zero pixels, the paper's multiplication by the mask). Zeros are black for a model on
+            0..255 pixels: every masked image is then a bright window in a black frame, far from anything the
+            model was trained on, its class probabilities are all alike, and the map degenerates into the
+            plain sum of the feature maps (on the quick-start model its energy in the evidence mask fell to
+            0.56, near the 0.44 of a random map, see docs/evaluation.md).
     """
+    if baseline not in SCORECAM_BASELINES:
+        raise ValueError(f"Score-CAM's baseline must be one of {SCORECAM_BASELINES}; received {baseline!r}.")
     path = feature_layer(explainer.graph, output, layer)
 
     def build_features():
@@ -87,16 +105,16 @@ def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channel
         return features
 
     def build_scores():
-        def masked_scores(image, rest, classes, masks):
+        def masked_probabilities(image, fill, rest, classes, masks):
             channels = tf.shape(masks)[1]
-            masked = image[:, None] * masks[..., None]
+            masked = image[:, None] * masks[..., None] + fill[:, None] * (1 - masks[..., None])
             masked = tf.reshape(masked, tf.concat([[-1], tf.shape(image)[1:]], 0))
             repeated = {name: tf.repeat(value, channels, axis=0) for name, value in rest.items()}
             logits, _ = explainer.logits(masked, repeated, output)
-            scores = explainer.class_scores(logits, tf.repeat(classes, channels))
-            return tf.reshape(scores, [-1, channels])
+            probabilities = explainer.class_probabilities(logits, tf.repeat(classes, channels))
+            return tf.reshape(probabilities, [-1, channels])
 
-        return masked_scores
+        return masked_probabilities
 
     features, classes = explainer.compiled(("scorecam/features", path, output), build_features)(image, rest, classes)
     if max_channels is not None and max_channels < features.shape[-1]:
@@ -107,12 +125,12 @@ def scorecam(explainer, image, rest, classes, *, output, layer=None, max_channel
     low = tf.reduce_min(masks, axis=[2, 3], keepdims=True)
     high = tf.reduce_max(masks, axis=[2, 3], keepdims=True)
     masks = tf.math.divide_no_nan(masks - low, high - low)
-    masked_scores = explainer.compiled(("scorecam/scores", output), build_scores)
+    fill = gaussian_blur(image, max(image.shape[1:3]) / 16) if baseline == "blur" else tf.zeros_like(image)
+    masked_probabilities = explainer.compiled(("scorecam/scores", output), build_scores)
     step = max(1, batch_size // int(image.shape[0]))
-    scores = tf.concat([masked_scores(image, rest, classes, masks[:, start:start + step])
-                        for start in range(0, masks.shape[1], step)], axis=1)
-    weights = tf.nn.softmax(scores, axis=-1)[:, None, None, :]
-    return _upsample(tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)), image)
+    weights = tf.concat([masked_probabilities(image, fill, rest, classes, masks[:, start:start + step])
+                         for start in range(0, masks.shape[1], step)], axis=1)
+    return _upsample(tf.nn.relu(tf.einsum("nhwk,nk->nhw", features, weights)), image)
 
 
 # === CAM ===

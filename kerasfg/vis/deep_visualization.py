@@ -186,6 +186,21 @@ def regularize(image, gradient, step, settings):
     return image
 
 
+@dataclasses.dataclass
+class Ascent:
+    """What a deep visualization computed (`DeepVisualizer.ascend`).
+
+    Attributes:
+        images: float32 `(units, h, w, c)`, in the input range.
+        activations: each unit's activation on its final image.
+        start_activations: each unit's activation on its start image.
+    """
+
+    images: np.ndarray
+    activations: np.ndarray
+    start_activations: np.ndarray
+
+
 class DeepVisualizer:
     """Optimise images that maximise units of a model: a class score of an output, or units of a layer.
 
@@ -253,6 +268,11 @@ class DeepVisualizer:
         return self.layer or self.output
 
     def __call__(self, units, seed=0):
+        ascent = self.ascend(units, seed)
+        return ascent.images, ascent.activations
+
+    def ascend(self, units, seed=0):
+        """Like calling the visualizer, and also the activations of the start images: an `Ascent`."""
         units = np.asarray(units, np.int32).reshape(-1)
         if not units.size or units.min() < 0 or units.max() >= self.unit_count:
             raise ValueError(f"units must be a non-empty list of indices below {self.unit_count}, the units of "
@@ -264,8 +284,9 @@ class DeepVisualizer:
             start = np.zeros(shape, np.float32)
         else:
             start = np.random.default_rng(seed).normal(0, self.settings.start_std * (high - low), shape)
-        images, activations = self._ascend(tf.constant(start, tf.float32), tf.constant(units), tf.constant(centre))
-        return np.asarray(images), np.asarray(activations)
+        images, activations, first = self._ascend(tf.constant(start, tf.float32), tf.constant(units),
+                                                  tf.constant(centre))
+        return Ascent(np.asarray(images), np.asarray(activations), np.asarray(first))
 
     def activations(self, images, units):
         """The activation of each unit on its image `(len(units), h, w, c)` (a tensor), in-graph."""
@@ -289,7 +310,8 @@ class DeepVisualizer:
         return inputs.join(images, inputs.zeros(tf.shape(images)[0]))
 
     def _ascent(self, start, units, centre):
-        """The compiled loop: ``steps`` updates of the centred ``start``, then the images and their activations.
+        """The compiled loop: ``steps`` updates of the centred ``start``, then the images, their activations and
+        the start images' activations.
 
         The loop body is traced once and runs ``steps + 1`` times: its last run only evaluates the
         final image (no gradient, no update), so the model is traced once, not a second time after the loop.
@@ -298,7 +320,7 @@ class DeepVisualizer:
         low, high = self.input_range or (-np.inf, np.inf)
         width = high - low if self.input_range else 1.0
 
-        def ascend(step, image, _):
+        def ascend(step, image, _, first):
             with tf.GradientTape() as tape:
                 tape.watch(image)
                 activations = self.activations(image + centre, units)
@@ -314,11 +336,13 @@ class DeepVisualizer:
                 updated = regularize(moved, gradient, step, settings)
                 return tf.clip_by_value(updated, low - centre, high - centre)
 
-            return step + 1, tf.cond(step <= settings.steps, update, lambda: image), activations
+            first = tf.where(step == 1, activations, first)
+            return step + 1, tf.cond(step <= settings.steps, update, lambda: image), activations, first
 
-        _, image, activations = tf.while_loop(lambda step, *_: step <= settings.steps + 1, ascend,
-                                              (tf.constant(1), start, tf.zeros_like(units, tf.float32)))
-        return image + centre, activations
+        zeros = tf.zeros_like(units, tf.float32)
+        _, image, activations, first = tf.while_loop(lambda step, *_: step <= settings.steps + 1, ascend,
+                                                     (tf.constant(1), start, zeros, zeros))
+        return image + centre, activations, first
 
 
 def deep_visualization(model, units, *, layer=None, output=None, settings="row3", seed=0, input_range=(0.0, 255.0),

@@ -55,7 +55,7 @@ class Explainer:
         classes: the class to explain: None (each image's predicted class), an int, or one int per
             image.
         **options: options of the method (``samples``, ``noise`` and ``seed`` for smoothgrad,
-            ``max_channels`` and ``batch_size`` for scorecam).
+            ``max_channels``, ``batch_size`` and ``baseline`` for scorecam).
 
     Returns:
         float32 array `(n, height, width)`: one map per image at the input resolution.
@@ -176,13 +176,30 @@ class Explainer:
 
     @staticmethod
     def chosen_classes(logits, classes):
-        """``classes`` with each negative entry replaced by the image's top-scoring class."""
-        return tf.where(classes < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), classes)
+        """``classes`` with each negative entry replaced by the image's top-scoring class (for a single
+        sigmoid unit, 1 where its score is positive)."""
+        if logits.shape[-1] == 1:
+            predicted = tf.cast(logits[:, 0] > 0, tf.int32)
+        else:
+            predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return tf.where(classes < 0, predicted, tf.cast(classes, tf.int32))
 
     @classmethod
     def class_scores(cls, logits, classes):
-        """Each image's score of its class (`chosen_classes`)."""
-        return tf.gather(logits, cls.chosen_classes(logits, classes), batch_dims=1)
+        """Each image's score of its class (`chosen_classes`); for a single sigmoid unit, the score of the
+        chosen side (the score for class 1, its negative for class 0)."""
+        chosen = cls.chosen_classes(logits, classes)
+        if logits.shape[-1] == 1:
+            return tf.where(chosen > 0, logits[:, 0], -logits[:, 0])
+        return tf.gather(logits, chosen, batch_dims=1)
+
+    @classmethod
+    def class_probabilities(cls, logits, classes):
+        """Each image's probability of its class: the softmax over the classes, or for a single sigmoid unit
+        the sigmoid of its chosen side's score."""
+        if logits.shape[-1] == 1:
+            return tf.sigmoid(cls.class_scores(logits, classes))
+        return tf.gather(tf.nn.softmax(logits, axis=-1), cls.chosen_classes(logits, classes), batch_dims=1)
 
     def split_inputs(self, inputs):
         """``(float32 image tensor, {name: tensor} of the other inputs)`` of a batch of inputs."""

@@ -163,7 +163,7 @@ CHUNK_IMAGES = 512
 """The most perturbed images that the curves run through the model in one call (bounds their memory)."""
 
 
-def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps=16, deletion_baseline="zeros",
+def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps=16, deletion_baseline="blur",
                         blur_sigma=None, seed=0, probability=None):
     """The deletion and insertion curves of explanation maps.
 
@@ -180,8 +180,13 @@ def perturbation_curves(model, inputs, maps, *, output=None, classes=None, steps
         output: the scored output's name; the first output by default.
         classes: `(n,)` class indices to score; the model's predicted classes by default.
         steps: number of steps ``K``; each curve has ``K + 1`` points, from 0 to all pixels.
-        deletion_baseline: what removed pixels become: ``"zeros"`` (black, as in the RISE paper) or
-            ``"blur"`` (the blurred image, a milder and less out-of-distribution removal).
+        deletion_baseline: what removed pixels become: ``"blur"`` (the blurred image that insertion starts
+            from; the default) or ``"zeros"`` (black, as in Petsiuk et al.'s RISE). Black pixels deleted in
+            a random order sprinkle dots over the image that no training image has, and the probability
+            collapses for that reason alone: the random order's deletion area becomes small, and a smooth
+            map that deletes whole regions (Grad-CAM) can score "below random". Deleting into the blur
+            removes the information without that artifact, and a random order then has equal deletion and
+            insertion areas.
         blur_sigma: standard deviation in pixels of the blur that insertion starts from; a sixteenth
             of the image's larger side by default (4 pixels on 64-pixel faces).
         seed: seed of the tie-breaking.
@@ -333,7 +338,7 @@ def _scores(curves, maps, masks, tolerance):
 
 
 def faithfulness_table(model, inputs, *, methods, masks=None, output=None, classes=None, tolerance=2, steps=16,
-                       deletion_baseline="zeros", blur_sigma=None, seed=0, random_baseline=True, explainer=None):
+                       deletion_baseline="blur", blur_sigma=None, seed=0, random_baseline=True, explainer=None):
     """Score several explanation methods on one batch: one row per method, plus the random reference.
 
     Every method explains the same classes (the model's predicted classes of ``output`` by default), and

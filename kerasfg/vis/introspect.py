@@ -37,6 +37,7 @@ KERAS_INTERNALS = {
     "Functional._standardize_inputs": "a functional model's inputs, flattened in the order of model.inputs",
     "Functional._run_through_graph": "runs a functional model's graph, calling a function for every layer",
     "Layer._call_has_training_arg": "whether a layer's call takes `training`",
+    "Trainer._initial_epoch": "the epoch fit resumes from (set by BackupAndRestore and kerasfg's ResumableBackup)",
     "tensorflow context.function_call_options": "the per-thread options compiled functions are called with",
 }
 """The private Keras and TensorFlow attributes this module reads, and what for (see `missing_internals`)."""
@@ -117,6 +118,21 @@ def output_tensor(model, name):
     return _flat_outputs(model)[names.index(name)]
 
 
+def output_activation(model, name):
+    """The final squashing of output ``name``: ``"softmax"``, ``"sigmoid"`` or ``"log_softmax"`` (the activation
+    of the layer that computes it, or a separate ``Softmax``/``Activation`` layer), or None. `ModelGraph` with
+    ``logits=True`` skips it."""
+    found = producer(output_tensor(model, name))
+    if found is None:
+        return None
+    layer = found.layer
+    if isinstance(layer, _ACTIVATION_LAYERS):
+        activation = _standalone_activation(layer)
+    else:
+        activation = _activation_name(getattr(layer, "activation", None))
+    return activation if activation in _SQUASHING else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Producer:
     """The layer that computed a symbolic tensor (see `producer`).
@@ -188,6 +204,18 @@ def output_rank(layer):
     return len(output.shape) if hasattr(output, "shape") else None
 
 
+def initial_epoch(model):
+    """The number of epochs done when ``model.fit`` starts: 0, or the epoch it resumes from (a backup's)."""
+    return int(getattr(model, "_initial_epoch", None) or 0)
+
+
+def set_initial_epoch(model, epoch):
+    """Make a ``model.fit`` that is starting (from a callback's ``on_train_begin``) resume after ``epoch`` epochs,
+    as Keras's ``BackupAndRestore`` does."""
+    _private(model, "_initial_epoch")
+    model._initial_epoch = epoch
+
+
 def call_in_inference(layer, *args, **kwargs):
     """Call a layer in inference mode (``training=False`` when its call takes it)."""
     if _private(layer, "_call_has_training_arg"):
@@ -238,8 +266,8 @@ class ModelInputs:
             images = ["image"]
         if len(images) != 1:
             shapes = {name: (None, *shape) for name, (shape, _) in self.specs.items()}
-            raise ValueError(f"Model '{model.name}' has the inputs {shapes}; explanations need one image input of "
-                             "shape (batch, height, width, channels): the only 4-D input, or the one named 'image'.")
+            raise ValueError(f"Model '{model.name}' has the inputs {shapes}; kerasfg needs one image input of shape "
+                             "(batch, height, width, channels): the only 4-D input, or the one named 'image'.")
         self.image_name = images[0]
         self.image_shape = self.specs[self.image_name][0]
 
@@ -708,6 +736,7 @@ def missing_internals():
         "Functional._standardize_inputs": lambda: callable(model._standardize_inputs),
         "Functional._run_through_graph": lambda: callable(model._run_through_graph),
         "Layer._call_has_training_arg": lambda: isinstance(model.get_layer("gap")._call_has_training_arg, bool),
+        "Trainer._initial_epoch": lambda: hasattr(model, "_initial_epoch"),
         "tensorflow context.function_call_options": lambda: isinstance(context.context().function_call_options,
                                                                        context.FunctionCallOptions),
     }

@@ -100,7 +100,7 @@ def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=Fal
                                       attention=attention, logits=True, relu=relu)
             both = {name: tf.cast(value, tf.float32) for name, value in run.outputs.items()}
             chosen = {output: explainer.chosen_classes(both[output][first], classes[output]) for output in classes}
-            scores = {output: tf.gather(both[output], tf.concat([chosen[output]] * copies, 0), batch_dims=1)
+            scores = {output: explainer.class_scores(both[output], tf.concat([chosen[output]] * copies, 0))
                       for output in classes}
         for output in sorted({e.output for e in explanations}):
             wanted = [e for e in explanations if e.output == output]

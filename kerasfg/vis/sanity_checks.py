@@ -41,6 +41,8 @@ import tensorflow as tf
 from kerasfg.vis.introspect import is_model
 
 MODES = ("cascading", "independent")
+STEPS = ("layer", "stage")
+HEAD = "head"
 CONTROL = "edges (control)"
 TRAINED = "trained"
 COLUMNS = ("mode", "layer", "method", "rank_correlation", "ssim")
@@ -80,11 +82,29 @@ def _average_ranks(rows):
     return ranks
 
 
-def ssim(a, b):
-    """The structural similarity of each pair of maps `(n, h, w)`, each min-max scaled to [0, 1]: `(n,)`."""
-    a, b = (_unit(maps)[..., None] for maps in (a, b))
-    size = min(11, a.shape[1], a.shape[2])
-    return np.asarray(tf.image.ssim(tf.constant(a), tf.constant(b), max_val=1.0, filter_size=size), np.float64)
+def ssim(a, b, window=11, sigma=1.5):
+    """The structural similarity of each pair of maps `(n, h, w)`, each min-max scaled to [0, 1]: `(n,)`.
+
+    Wang et al.'s SSIM as ``tf.image.ssim`` computes it (an 11-pixel Gaussian window of standard deviation
+    1.5, fewer pixels for small maps, over the positions where the window fits; ``k1 = 0.01``,
+    ``k2 = 0.03``), in NumPy: a recording compares hundreds of pairs of small maps.
+    """
+    a, b = _unit(a).astype(np.float64), _unit(b).astype(np.float64)
+    size = min(window, a.shape[1], a.shape[2])
+    taps = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+    taps /= taps.sum()
+
+    def smooth(x):
+        rows = sum(weight * x[:, k:k + x.shape[1] - size + 1] for k, weight in enumerate(taps))
+        return sum(weight * rows[:, :, k:k + x.shape[2] - size + 1] for k, weight in enumerate(taps))
+
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mean_a, mean_b = smooth(a), smooth(b)
+    var_a, var_b = smooth(a * a) - mean_a ** 2, smooth(b * b) - mean_b ** 2
+    covariance = smooth(a * b) - mean_a * mean_b
+    luminance = (2 * mean_a * mean_b + c1) / (mean_a ** 2 + mean_b ** 2 + c1)
+    structure = (2 * covariance + c2) / (var_a + var_b + c2)
+    return (luminance * structure).mean(axis=(1, 2))
 
 
 def _unit(maps):
@@ -112,6 +132,32 @@ def weighted_layers(graph, layers=None):
         raise ValueError(f"Layers {without} of model '{graph.model.name}' have no weights to randomize; the layers "
                          f"with weights are {paths}.")
     return chosen
+
+
+def randomization_steps(graph, layers=None, by="layer"):
+    """The steps of a randomization, top down: ``[(name, [layer paths randomized together])]``.
+
+    Args:
+        graph: a `kerasfg.vis.ModelGraph`.
+        layers: paths or unique names of the layers to randomize; all layers with weights by default.
+        by: ``"layer"`` (one layer a step, named by its path) or ``"stage"`` (the layers up to each stage's
+            output together, named by that output's path, `kerasfg.vis.activations.representative_layers`;
+            the layers after the last stage, the head, named ``"head"``).
+    """
+    from kerasfg.vis.activations import representative_layers
+
+    if by not in STEPS:
+        raise ValueError(f"Unknown randomization steps {by!r}; choose from {list(STEPS)}.")
+    paths = weighted_layers(graph, layers)
+    if by == "layer":
+        return [(path, [path]) for path in reversed(paths)]
+    order = {path: index for index, path in enumerate(graph.layers)}
+    stages = representative_layers(graph.model)
+    groups = {}
+    for path in paths:
+        stage = next((stage for stage in stages if order[stage] >= order[path]), HEAD)
+        groups.setdefault(stage, []).append(path)
+    return list(groups.items())[::-1]
 
 
 def _owners(layer):
@@ -177,7 +223,7 @@ class SanityCheckResult:
             and ``ssim`` with the trained model's maps.
         examples: ``{method: float32 (1 + steps, h, w)}``: the first image's map from the trained model, then
             after each cascading step (each map scaled to [0, 1]), for pictures.
-        layers: the randomized layers, in the order of the cascade (top down).
+        layers: the names of the randomization's steps (layer paths, or stages), top down.
     """
 
     rows: list
@@ -223,7 +269,7 @@ def _compare(trained, maps):
 
 
 def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backprop"), *, output=None, classes=None,
-                  layers=None, modes=MODES, control=True, seed=0, explainer=None):
+                  layers=None, by="layer", modes=MODES, control=True, seed=0, explainer=None):
     """Adebayo et al.'s model-parameter randomization tests of explanation methods on a batch of inputs.
 
     Args:
@@ -235,8 +281,10 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
         classes: `(n,)` classes to explain; the trained model's predicted classes by default.
         layers: paths or names of the layers to randomize (in model order); all layers with weights by
             default.
-        modes: ``"cascading"`` (from the top down, one more layer each step) and/or ``"independent"`` (each
-            layer alone).
+        by: ``"layer"`` (one layer a step) or ``"stage"`` (the layers of a stage together; see
+            `randomization_steps`).
+        modes: ``"cascading"`` (from the top down, one more step's layers each step) and/or ``"independent"``
+            (each step's layers alone).
         control: add the rows of the model-independent edge detector (`edge_map`).
         seed: seed of the random weights.
         explainer: the `kerasfg.vis.Explainer` of ``model`` to reuse (its compiled functions); a new one by
@@ -261,7 +309,7 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
     trained = _maps(explainer, inputs, methods, output, classes)
     if control:
         trained[CONTROL] = edges
-    top_down = weighted_layers(explainer.graph, layers)[::-1]
+    steps = randomization_steps(explainer.graph, layers, by)
     rows, examples = [], {name: [_unit(maps[:1])[0]] for name, maps in trained.items()}
 
     def record(mode, layer, maps):
@@ -274,21 +322,26 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
 
     with _TrainedWeights(model) as weights:
         if "cascading" in modes:
-            for step, path in enumerate(top_down):
-                layer = explainer.graph.layers[path]
-                layer.set_weights(random_values(layer, seed + step))
-                maps = record("cascading", path, _maps(explainer, inputs, methods, output, classes))
-                for name, values in maps.items():
-                    examples[name].append(_unit(values[:1])[0])
+            for step, (name, paths) in enumerate(steps):
+                _randomize(explainer.graph, paths, seed + step)
+                maps = record("cascading", name, _maps(explainer, inputs, methods, output, classes))
+                for method, values in maps.items():
+                    examples[method].append(_unit(values[:1])[0])
             model.set_weights(weights.saved)
         if "independent" in modes:
-            for step, path in enumerate(top_down):
-                layer = explainer.graph.layers[path]
-                original = layer.get_weights()
-                layer.set_weights(random_values(layer, seed + step))
-                record("independent", path, _maps(explainer, inputs, methods, output, classes))
-                layer.set_weights(original)
-    return SanityCheckResult(rows, {name: np.stack(values) for name, values in examples.items()}, top_down)
+            for step, (name, paths) in enumerate(steps):
+                _randomize(explainer.graph, paths, seed + step)
+                record("independent", name, _maps(explainer, inputs, methods, output, classes))
+                model.set_weights(weights.saved)
+    return SanityCheckResult(rows, {name: np.stack(values) for name, values in examples.items()},
+                             [name for name, _ in steps])
+
+
+def _randomize(graph, paths, seed):
+    """Replace the weights of the layers at ``paths`` by random values (`random_values`)."""
+    for index, path in enumerate(paths):
+        layer = graph.layers[path]
+        layer.set_weights(random_values(layer, seed * 1000 + index))
 
 
 def data_randomization_test(model, shuffled_model, inputs, methods=("gradcam", "saliency", "guided_backprop"), *,

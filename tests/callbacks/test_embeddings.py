@@ -50,13 +50,14 @@ def test_projector_files_hold_the_penultimate_features_sprite_and_metadata(tmp_p
     x, y = data(24)
     probe, targets = data(7, seed=1)
     names = {"identity": ["ann", "bob", "cy"], "gender": ["female", "male"]}
-    callback = Embeddings(probe=probe, probe_targets=targets, class_names=names, log_dir=tmp_path, every_n_epochs=2)
+    callback = Embeddings(probe, probe_targets=targets, class_names=names, log_dir=tmp_path, every_n_epochs=2)
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback])
 
     config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), projector.ProjectorConfig())
     assert [e.tensor_name for e in config.embeddings] == [f"identity_epoch{s}/.ATTRIBUTES/VARIABLE_VALUE"
                                                           for s in (0, 2)]
-    assert [e.metadata_path for e in config.embeddings] == ["metadata_epoch0.tsv", "metadata_epoch2.tsv"]
+    assert [e.metadata_path for e in config.embeddings] == ["metadata_identity_epoch0.tsv",
+                                                                "metadata_identity_epoch2.tsv"]
     assert all(e.sprite.image_path == "sprite.png" and list(e.sprite.single_image_dim) == [SIZE, SIZE]
                for e in config.embeddings)
 
@@ -66,7 +67,7 @@ def test_projector_files_hold_the_penultimate_features_sprite_and_metadata(tmp_p
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6)
     assert checkpoint.get_tensor("identity_epoch0/.ATTRIBUTES/VARIABLE_VALUE").shape == (7, 5)
 
-    lines = (tmp_path / "metadata_epoch2.tsv").read_text().splitlines()
+    lines = (tmp_path / "metadata_identity_epoch2.tsv").read_text().splitlines()
     assert lines[0].split("\t") == ["image", "identity", "gender", "predicted_identity"]
     assert len(lines) == 7 + 1
     predicted = model.predict(probe, verbose=0)["identity"].argmax(-1)
@@ -97,7 +98,7 @@ def test_tensorboards_projector_plugin_serves_the_recorded_embeddings(tmp_path):
 
     model = multi_output_model()
     probe, targets = data(5, seed=2)
-    callback = Embeddings(output="gender", probe=probe, probe_targets=targets, log_dir=tmp_path)
+    callback = Embeddings(probe, outputs=["gender"], probe_targets=targets, log_dir=tmp_path)
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_train_end()

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from kerasfg import training
 from kerasfg.callbacks import ConfusionMatrix, Faithfulness
+from kerasfg.callbacks.context import hand_context
 from kerasfg.vis import faithfulness_table
 
 SIZE = 8
@@ -111,7 +112,7 @@ def test_faithfulness_writes_the_table_and_scalars_it_computes(tmp_path, event_s
     masks = np.zeros((6, SIZE, SIZE), bool)
     masks[:, :4] = True
     methods = {"gradient": gradient_map}
-    callback = Faithfulness(methods=methods, masks={"gender": masks}, output="gender", probe=x[:6], log_dir=tmp_path,
+    callback = Faithfulness(x[:6], methods=methods, masks={"gender": masks}, outputs=["gender"], log_dir=tmp_path,
                             every_n_epochs=2, steps=4, max_images=5)
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback])
 
@@ -132,16 +133,18 @@ def test_faithfulness_writes_the_table_and_scalars_it_computes(tmp_path, event_s
 def test_faithfulness_without_masks_scores_deletion_and_insertion_only(tmp_path):
     model = multi_output_model()
     x, _ = data(4, 0)
-    callback = Faithfulness(methods={"gradient": gradient_map}, masks={"gender": np.ones((4, SIZE, SIZE), bool)},
-                            probe=x, log_dir=tmp_path, steps=2)
+    callback = Faithfulness(x, methods={"gradient": gradient_map}, masks={"gender": np.ones((4, SIZE, SIZE), bool)},
+                            log_dir=tmp_path, steps=2)
     callback.set_model(model)
-    callback.on_train_begin()  # output defaults to the first output, identity, which has no masks
+    callback.on_train_begin()  # every output is scored; identity has no masks
     callback.on_train_end()
     (rows,) = tables(tmp_path, "faithfulness/identity").values()
     assert [len(row) for row in rows] == [3, 3]
+    (rows,) = tables(tmp_path, "faithfulness/gender").values()
+    assert [len(row) for row in rows] == [5, 5]
     with pytest.raises(ValueError, match="Unknown explanation method 'gradcan'"):
         Faithfulness(methods=["gradcan"])
-    unknown = Faithfulness(methods={}, output="age", probe=x, log_dir=tmp_path)
+    unknown = Faithfulness(x, methods={}, outputs=["age"], log_dir=tmp_path)
     with pytest.raises(ValueError, match="no output 'age'"):  # as soon as fit gives it the model
         unknown.set_model(model)
 
@@ -151,7 +154,7 @@ def test_faithfulness_scores_the_one_pass_methods_by_default(tmp_path):
 
     model = multi_output_model()  # a Dense on global average pooling: CAM applies too
     x, _ = data(3, 0)
-    callback = Faithfulness(probe=x, log_dir=tmp_path, steps=2)
+    callback = Faithfulness(x, log_dir=tmp_path, steps=2, outputs=["identity"])
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_train_end()
@@ -172,14 +175,18 @@ def test_fit_gives_faithfulness_the_evidence_masks_of_the_probe(tmp_path):
                                  seed=1 * 3 + 1, identity_seed=config.data.synthetic.identity_seed)
     assert sorted(data_splits.validation_masks) == ["expression", "gender"]
     faithful, given = Faithfulness(methods=["saliency"]), Faithfulness(methods=["saliency"], masks=np.ones(1))
-    confusion = ConfusionMatrix()
-    training._configure_recordings([confusion, faithful, given], tmp_path, data_splits.validation,
-                                   data_splits.class_names, data_splits.validation_masks)
+    own_probe = Faithfulness(validation.images[:2], methods=["saliency"])
+    confusion, not_recording = ConfusionMatrix(), keras.callbacks.History()
+    hand_context([confusion, faithful, given, own_probe, not_recording], tmp_path, data_splits.validation,
+                 data_splits.class_names, data_splits.validation_masks)
     np.testing.assert_array_equal(faithful.probe, validation.images[:5])
+    assert faithful.log_dir == tmp_path
     for task in ("expression", "gender"):
         np.testing.assert_array_equal(faithful.masks[task], validation.masks[task][:5])
     assert given.masks.shape == (1,)  # explicit masks are kept
+    assert own_probe.masks is None  # the context's masks belong to the context's probe
     assert confusion.class_names["gender"] == ["female", "male"]
+    assert confusion.probe_targets["gender"].tolist() == validation.labels["gender"][:5].tolist()
 
 
 @pytest.mark.slow
@@ -203,4 +210,4 @@ def test_fit_records_faithfulness_confusion_and_embeddings_on_synthetic_faces(tm
     assert all(len(row) == 5 and 0.0 <= row[2] <= 1.0 for row in rows[1])  # masks came from fit
     (counts,) = [table for step, table in tables(logs, "confusion_matrix/identity/counts").items() if step == 1]
     assert sum(sum(row[1:]) for row in counts) == 8 and counts[0][0] == "person_000"
-    assert (logs / "projector_config.pbtxt").is_file() and (logs / "metadata_epoch1.tsv").is_file()
+    assert (logs / "projector_config.pbtxt").is_file() and (logs / "metadata_identity_epoch1.tsv").is_file()

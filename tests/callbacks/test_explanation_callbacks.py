@@ -25,7 +25,7 @@ def test_callbacks_record_every_output_before_training_and_on_their_cadence(tmp_
     probe = {name: value[:5] for name, value in x.items()}
     callbacks = [Saliency(probe, log_dir=tmp_path, every_n_epochs=2, max_images=3),
                  GradCAM(probe, log_dir=tmp_path, every_n_epochs=2, max_images=3, method="gradcam++"),
-                 GradCAM(probe, log_dir=tmp_path, every_n_epochs=3, layer="stage1_block1_out", outputs=["gender"])]
+                 GradCAM(probe, log_dir=tmp_path, every_n_epochs=3, layers=["stage1_block1_out"], outputs=["gender"])]
     model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=callbacks)
     recorded = event_images.steps(tmp_path)
     assert recorded == {"probe/images": [0],  # once for all three callbacks
@@ -58,7 +58,7 @@ def test_unknown_methods_and_outputs_are_named(tmp_path, model_and_data):
     with pytest.raises(ValueError, match=r"Saliency records one of the methods \['saliency', 'smoothgrad'"):
         Saliency(x, log_dir=tmp_path, method="gradcam")
     with pytest.raises(ValueError, match="Method 'cam' takes no layer"):
-        GradCAM(x, log_dir=tmp_path, method="cam", layer="stage1_block1_out")
+        GradCAM(x, log_dir=tmp_path, method="cam", layers=["stage1_block1_out"])
     callback = GradCAM(x, log_dir=tmp_path, outputs=["age"])
     with pytest.raises(ValueError, match=r"no output 'age'; its outputs are"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from kerasfg.callbacks import Deconvolution, DeepVisualization, LayerActivations
-from kerasfg.vis import Deconvnet, activation_grids, deep_visualization
+from kerasfg.callbacks.deconvolution import reconstruction_pictures
+from kerasfg.vis import Deconvnet, DeepVisualizer, activation_grids
 
 
 @pytest.fixture
@@ -80,9 +81,23 @@ def test_deconvolution(tmp_path, model_and_data, event_images, event_recordings)
     assert len(rows) == 2 and rows[0].shape == (16, 3 * 17 - 1, 3)
 
 
+def test_reconstruction_pictures_show_the_receptive_field_beside_a_peak():
+    # A deep layer's reconstruction: a weak patch of signal (positive left, negative right) around one pixel
+    # a hundred times stronger. Scaled by its maximum the patch would be within 1 grey level of no signal.
+    reconstruction = np.zeros((1, 1, 20, 20, 3), np.float32)
+    reconstruction[0, 0, 5:15, 5:10] = 0.01
+    reconstruction[0, 0, 5:15, 10:15] = -0.01
+    reconstruction[0, 0, 10, 10] = 1.0
+    picture = reconstruction_pictures(reconstruction)[0].astype(int)
+    assert picture.shape == (20, 20, 3)
+    assert (picture[0] == 128).all()  # no signal: mid-grey
+    assert (picture[5:15, 5:10] >= 200).all() and (picture[5:15, 11:15] <= 55).all()  # the patch, light and dark
+    assert (picture[10, 10] == 255).all()  # the peak is clipped
+
+
 def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_data, event_recordings):
     model, x, _ = model_and_data
-    callback = Deconvolution(x[:2], log_dir=tmp_path, layer="conv1", top_n=3)
+    callback = Deconvolution(x[:2], log_dir=tmp_path, layers=["conv1"], top_n=3)
     callback.set_model(model)
     callback.on_train_begin()  # records step 0
     _, before = Deconvnet(model, "conv1")(x[:2], top_n=3)
@@ -100,9 +115,9 @@ def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_
 
 def test_deep_visualization(tmp_path, model_and_data, event_recordings):
     model, x, y = model_and_data
-    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3, learning_rate=1000.0)
+    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3)
     _fit(model, x, y, callback, epochs=5)
-    tag = "kerasfg/deep_visualization/identity"
+    tag = "kerasfg/deep_visualization/identity/row3"
     assert event_recordings.steps(tmp_path)[tag] == [0, 5]  # every 5 epochs by default
     content = event_recordings.contents(tmp_path)[tag]
     assert content["kind"] == "deep_visualization" and content["layer"] == "identity"
@@ -110,12 +125,16 @@ def test_deep_visualization(tmp_path, model_and_data, event_recordings):
     assert content["settings"]["steps"] == 3 and content["settings"]["blur_std"] == 1.0
     pictures = event_recordings.pictures(tmp_path, tag)[5]
     low, high = float(x[:4].min()), float(x[:4].max())
-    settings = callback.settings
-    images, scores = deep_visualization(model, [0, 1, 2], settings=settings, input_range=(low, high))
-    assert content["annotations"] == "deep_visualization/identity/annotations"
+    ((_, settings),) = callback.presets
+    visualizer = DeepVisualizer(model, settings=settings, input_range=(low, high))
+    ascent = visualizer.ascend([0, 1, 2])
+    images = ascent.images
+    assert content["annotations"] == "deep_visualization/identity/row3/annotations"
     annotations = event_recordings.json(tmp_path, f"{tag}/annotations")
     assert sorted(annotations) == [0, 5]
-    np.testing.assert_allclose(annotations[5]["activations"], scores, rtol=1e-4)
+    np.testing.assert_allclose(annotations[5]["activations"], ascent.activations, rtol=1e-4)
+    np.testing.assert_allclose(annotations[5]["start_activations"], ascent.start_activations, rtol=1e-4)
+    assert (ascent.activations > ascent.start_activations).all()
     expected = np.clip((images - low) / (high - low) * 255, 0, 255).round()
     np.testing.assert_allclose(np.stack(pictures).astype(int), expected.astype(int), atol=1)
 
@@ -125,18 +144,19 @@ def test_deep_visualization_of_a_layer_with_custom_settings(tmp_path, model_and_
 
     model, x, y = model_and_data
     settings = DeepVisSettings(learning_rate=50.0, steps=2, norm_percentile=20)
-    callback = DeepVisualization(x[:2], log_dir=tmp_path, every_n_epochs=1, layer="conv2", units=[1, 1, 7],
+    callback = DeepVisualization(x[:2], log_dir=tmp_path, every_n_epochs=1, layers=["conv2"], units=[1, 1, 7],
                                  settings=settings)
     _fit(model, x, y, callback, epochs=1)
-    content = event_recordings.contents(tmp_path)["kerasfg/deep_visualization/conv2"]
+    content = event_recordings.contents(tmp_path)["kerasfg/deep_visualization/conv2/custom"]
     assert content["preset"] is None and content["units"] == [1, 1, 7] and content["settings"]["norm_percentile"] == 20
-    assert len(event_recordings.pictures(tmp_path, "kerasfg/deep_visualization/conv2")[1]) == 3
+    assert len(event_recordings.pictures(tmp_path, "kerasfg/deep_visualization/conv2/custom")[1]) == 3
 
 
 def test_deep_visualization_takes_fewer_steps_of_a_preset_during_training_unless_told():
     from kerasfg.callbacks.deep_visualization import RECORDING_STEPS
     from kerasfg.vis import PRESETS, DeepVisSettings
 
-    assert DeepVisualization().settings == dataclasses.replace(PRESETS["row3"], steps=RECORDING_STEPS)
-    assert DeepVisualization(settings="row2", steps=80).settings.steps == 80
-    assert DeepVisualization(settings=DeepVisSettings(steps=7)).settings.steps == 7
+    assert DeepVisualization().presets == [("row3", dataclasses.replace(PRESETS["row3"], steps=RECORDING_STEPS))]
+    assert DeepVisualization(settings="row2", steps=80).presets[0][1].steps == 80
+    assert DeepVisualization(settings=DeepVisSettings(steps=7)).presets == [(None, DeepVisSettings(steps=7))]
+    assert [name for name, _ in DeepVisualization(settings=list(PRESETS)).presets] == list(PRESETS)

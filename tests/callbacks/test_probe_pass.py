@@ -27,11 +27,12 @@ def test_every_callback_reads_one_compiled_pass(tmp_path, monkeypatch):
     runs = []
     original = probe_pass_module.run_one_pass
     monkeypatch.setattr(probe_pass_module, "run_one_pass", lambda *a, **k: runs.append(k) or original(*a, **k))
-    callbacks = [Saliency(probe, tmp_path), Saliency(probe, tmp_path, method="guided_backprop", max_images=3),
-                 GradCAM(probe, tmp_path, method="gradcam++"), AttentionMaps(probe, tmp_path, max_images=2),
-                 LayerActivations(probe, tmp_path), ConfusionMatrix(probe=probe, probe_targets=y["identity"][:12],
-                                                                    log_dir=tmp_path),
-                 Embeddings(probe=probe, log_dir=tmp_path / "projector", every_n_epochs=1)]
+    callbacks = [Saliency(probe, log_dir=tmp_path),
+                 Saliency(probe, log_dir=tmp_path, method="guided_backprop", max_images=3),
+                 GradCAM(probe, log_dir=tmp_path, method="gradcam++"),
+                 AttentionMaps(probe, log_dir=tmp_path, max_images=2), LayerActivations(probe, log_dir=tmp_path),
+                 ConfusionMatrix(probe, probe_targets=y["identity"][:12], log_dir=tmp_path),
+                 Embeddings(probe, log_dir=tmp_path / "projector", every_n_epochs=1)]
     model.fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=callbacks)
 
     assert len(runs) == 3  # one pass per recording (steps 0, 1 and 2) for all seven callbacks

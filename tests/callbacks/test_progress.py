@@ -36,7 +36,7 @@ def test_records_every_output_per_batch_and_validation_per_epoch(tmp_path, event
     capture = Capture()
     keras.utils.set_random_seed(0)
     two_output_model().fit(x, y, batch_size=8, epochs=2, validation_data=(x[:8], {k: v[:8] for k, v in y.items()}),
-                           verbose=0, callbacks=[capture, TrainingProgress(tmp_path, every_n_batches=2)])
+                           verbose=0, callbacks=[capture, TrainingProgress(log_dir=tmp_path, every_n_batches=2)])
     recorded = event_scalars(tmp_path)
     for name in ("loss", "identity_loss", "expression_loss", "identity_accuracy", "expression_accuracy"):
         points = recorded[f"progress/{name}"]

@@ -168,5 +168,8 @@ def test_register_video_caches_warped_frames(video, tmp_path):
     np.testing.assert_array_equal(np.asarray(again.frames), np.asarray(first.frames))
     crop = R.register_video(video, R.Registration("aligned_crop", size=48), progress=False)
     assert crop.mask.all() and (np.asarray(first.frames)[:, ~first.mask] == 0).all()
+    masked = R.register_video(video, R.Registration("aligned_crop", size=48, mask=True), progress=False)
+    assert not masked.mask.all() and (masked.frames[:, ~masked.mask] == 0).all()
+    np.testing.assert_array_equal(masked.frames[:, masked.mask], crop.frames[:, masked.mask])
     with pytest.raises(ValueError, match="method must be one of"):
         R.Registration("warp")

@@ -80,6 +80,23 @@ def test_bytes_of_other_sizes_give_the_training_pipelines_pixels(face_model, loa
     np.testing.assert_allclose(out["gender_probs"].numpy(), want["gender"], rtol=1e-5, atol=1e-6)
 
 
+def test_served_gradcam_is_kerasfg_vis_gradcam(face_model, loaded):
+    """The explain signature serves the maps that kerasfg.vis.explain (and TensorBoard) computes, each divided by
+    its maximum: the same layer and, for the single sigmoid unit of gender, the score of the predicted side."""
+    from kerasfg.vis import explain
+
+    faces = random_faces(3, seed=11)
+    expression = np.array([0, 4, 6], np.int32)
+    out = loaded.signatures["explain"](image_bytes=tf.constant([encode_png(f) for f in faces]),
+                                       expression=tf.constant(expression))
+    inputs = {"image": faces.astype(np.float32), "expression": expression}
+    for head in ("identity", "gender"):
+        maps = explain(face_model, inputs, "gradcam", output=head)
+        peak = maps.max(axis=(1, 2), keepdims=True)
+        np.testing.assert_allclose(out[f"{head}_gradcam"].numpy(), np.where(peak > 0, maps / np.maximum(peak, 1e-30),
+                                                                             0), atol=1e-4)
+
+
 def test_serve_pixels_matches_keras(face_model, loaded):
     faces = random_faces(2, seed=5).astype(np.float32)
     out = loaded.signatures["serve_pixels"](image=tf.constant(faces), expression=tf.constant([4, 0]))

@@ -124,3 +124,51 @@ def test_fused_max_mean_pool_has_the_autograd_gradient(axis):
     np.testing.assert_array_equal(fused.numpy(), plain.numpy())
     np.testing.assert_allclose(tape.gradient(fused_loss, x), tape.gradient(plain_loss, x),
                                rtol=1e-6, atol=1e-7)
+
+
+def pooled_and_gradient(pool, x, w):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        pooled = pool(x)
+        loss = tf.reduce_sum(pooled * w)
+    return pooled.numpy(), tape.gradient(loss, x).numpy()
+
+
+@pytest.mark.parametrize("pool,reference", [("mean", np.mean), ("max", np.max)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_global_pooling_matches_the_reductions(pool, reference, ties):
+    """Global pooling kernels compute the reductions; without ties their gradient is the reduction's, with
+    ties (rounded inputs) the maximum's gradient goes whole to one tied position instead of being shared."""
+    import tensorflow as tf
+
+    from kerasfg.layers.base import global_pool
+
+    axis = (1, 2)
+    values = np.random.default_rng(0).normal(size=(2, 5, 4, 6))
+    x = tf.constant(np.round(values) if ties else values, "float32")
+    expected = reference(x.numpy(), axis=axis)
+    w = tf.constant(np.random.default_rng(1).normal(size=expected.shape), "float32")
+    pooled, gradient = pooled_and_gradient(lambda x: global_pool(x, pool), x, w)
+    np.testing.assert_allclose(pooled, expected, rtol=1e-6, atol=1e-6)
+    _, autograd = pooled_and_gradient(
+        lambda x: (tf.reduce_mean if pool == "mean" else tf.reduce_max)(x, axis), x, w)
+    if pool == "mean" or not ties:
+        np.testing.assert_allclose(gradient, autograd, rtol=1e-5, atol=1e-6)
+    else:  # the same gradient mass per pooled value, all on positions that hold the maximum
+        np.testing.assert_allclose(gradient.sum(axis=axis), autograd.sum(axis=axis), rtol=1e-5, atol=1e-6)
+        at_max = x.numpy() == reference(x.numpy(), axis=axis, keepdims=True)
+        assert np.all(gradient[~at_max] == 0)
+        assert np.all(np.count_nonzero(gradient, axis=axis) <= 1)
+
+
+def test_global_pool_of_maps_of_unknown_size_reduces():
+    from kerasfg.layers.base import global_pool
+
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, [global_pool(inputs, "mean"), global_pool(inputs, "max")])
+    x = np.random.default_rng(2).normal(size=(2, 5, 7, 3)).astype("float32")
+    mean, maximum = model(x)
+    np.testing.assert_allclose(mean, x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(maximum, x.max(axis=(1, 2)))

@@ -1,7 +1,6 @@
 """Properties every model family has: flat and readably named, trains under XLA and mixed bfloat16,
 round-trips ``.keras`` exactly and exports a SavedModel that computes the same outputs."""
 
-import functools
 import re
 
 import keras
@@ -67,9 +66,9 @@ def test_trains_under_xla_and_mixed_bfloat16_round_trips_and_exports(case, tmp_p
 
 
 def _builder_function(name):
-    """The function behind a registered name (``resnet50`` is ``partial(resnet, depth=50)``)."""
-    builder = registry.registered_model(name).builder
-    return builder.func if isinstance(builder, functools.partial) else builder
+    """The function behind a registered name (``resnet50`` is ``partial(resnet, depth=50)``), by its
+    qualified name."""
+    return registry.registered_model(name).network({})[0]
 
 
 def test_every_registered_model_has_a_case_family():

@@ -34,9 +34,12 @@ LONG_RUN, LONG_STEPS = "long", tuple(range(15))
 # The steps of each run's recordings, in tag order (probe images are written once, at step 0).
 _FITTED = [list(STEPS)] * 9 + [[0]] + [list(STEPS)]
 # The real run's: activations (2 layers), attention (2), confusion matrix and counts, deconvolution and deep
-# visualization with their annotations, faithfulness, Grad-CAM, probe images, saliency.
+# visualization with their annotations, faithfulness, Grad-CAM, probe images, saliency, and the sanity checks
+# with their table (recorded when training ends).
 EXPECTED_STEPS = {XSS_RUN: [list(STEPS)] * 7 + [[0]] + [list(STEPS)], "alpha": _FITTED, "beta": _FITTED,
-                  REAL_RUN: [list(STEPS)] * 12 + [[0]] + [list(STEPS)], LONG_RUN: [list(LONG_STEPS)]}
+                  REAL_RUN: [list(STEPS)] * 12 + [[0]] + [list(STEPS)] + [[STEPS[-1]]] * 2,
+                  LONG_RUN: [list(LONG_STEPS)]}
+REAL_PROBES = PROBES + 2  # the real run's probe: more images than its heat maps show
 TABLE_COLUMNS = ["method", "pointing_game", "deletion", "insertion"]
 
 
@@ -73,7 +76,7 @@ def _write_run(log_dir, seed, fit):
         model.compile(optimizer="adam", loss={"identity": "sparse_categorical_crossentropy"})
         model.fit(images, {"identity": rng.integers(0, 3, 24)}, epochs=STEPS[-1], batch_size=8, verbose=0,
                   callbacks=[AttentionMaps(images[:PROBES], log_dir=log_dir, max_images=PROBES),
-                             TrainingProgress(log_dir, every_n_batches=1)])
+                             TrainingProgress(log_dir=log_dir, every_n_batches=1)])
     writer = summary.file_writer(log_dir)
     if not fit:
         summary.probe_images(writer, images[:PROBES], 0)
@@ -98,7 +101,9 @@ def _write_run(log_dir, seed, fit):
 
 
 def _write_real_run(log_dir, seed=3):
-    """Fit the tiny CBAM ResNet for two epochs with every kerasfg recording callback, recording each epoch."""
+    """Fit the tiny CBAM ResNet for two epochs with every kerasfg recording callback, recording each epoch (the
+    sanity checks when training ends), on a probe of `REAL_PROBES` images of which the callbacks record
+    `PROBES`."""
     import keras
 
     from kerasfg import callbacks
@@ -107,8 +112,8 @@ def _write_real_run(log_dir, seed=3):
     rng = np.random.default_rng(seed)
     images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, 3, 24)
-    probe, targets = images[:PROBES], {"identity": labels[:PROBES]}
-    masks = np.zeros((PROBES, 32, 32), bool)
+    probe, targets = images[:REAL_PROBES], {"identity": labels[:REAL_PROBES]}
+    masks = np.zeros((REAL_PROBES, 32, 32), bool)
     masks[:, 8:24, 8:24] = True
     keras.utils.set_random_seed(seed)
     model = build_model("face_resnet", input_shape=(32, 32, 3), num_classes={"identity": 3}, attention="cbam",
@@ -116,7 +121,7 @@ def _write_real_run(log_dir, seed=3):
     model.compile(optimizer="adam", loss={"identity": "sparse_categorical_crossentropy"})
     shared = dict(probe=probe, log_dir=log_dir, every_n_epochs=1)
     model.fit(images, {"identity": labels}, epochs=STEPS[-1], batch_size=8, verbose=0, callbacks=[
-        callbacks.TrainingProgress(log_dir, every_n_batches=1),
+        callbacks.TrainingProgress(log_dir=log_dir, every_n_batches=1),
         callbacks.AttentionMaps(max_images=PROBES, **shared),
         callbacks.Saliency(max_images=PROBES, **shared),
         callbacks.GradCAM(max_images=PROBES, **shared),
@@ -126,6 +131,8 @@ def _write_real_run(log_dir, seed=3):
         callbacks.ConfusionMatrix(validation_data=(images, {"identity": labels}), **shared),
         callbacks.Faithfulness(methods=["gradcam", "saliency"], masks=masks, steps=2, max_images=PROBES, **shared),
         callbacks.Embeddings(probe_targets=targets, **shared),
+        callbacks.SanityChecks(probe, log_dir=log_dir, max_images=2, by="layer",
+                               layers=["stage2_block1_2_conv", "stage1_block1_2_conv", "stem_conv"]),
     ])
 
 

@@ -13,7 +13,7 @@ import time
 import urllib.parse
 
 import pytest
-from conftest import PROBES, REAL_RUN, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
+from conftest import PROBES, REAL_PROBES, REAL_RUN, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
 
 CHROMIUM = os.environ.get("KERASFG_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KERASFG_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -149,7 +149,8 @@ def test_hostile_run_names_are_shown_as_text(browser, tensorboard, tmp_path):
     options = [o.get_attribute("textContent") for o in browser.find_elements(By.CSS_SELECTOR, "option")]
     assert XSS_RUN in options
     assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
-    for view in ("activations", "deep_visualization", "deconvolution", "faithfulness", "confusion_matrix"):
+    for view in ("activations", "deep_visualization", "deconvolution", "faithfulness", "sanity_checks",
+                 "confusion_matrix"):
         open_view(browser, view)
         time.sleep(0.2)
         assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
@@ -226,6 +227,8 @@ def texts(driver, selector):
 
 def test_every_view_shows_what_the_callbacks_recorded(browser, tensorboard, tmp_path):
     """The run written only by kerasfg's callbacks during a real fit, in each view."""
+    from selenium.webdriver.common.by import By
+
     last = str(STEPS[-1])
     browser.get(tensorboard.url + ENTRY)
     wait_for(browser, RENDERED)
@@ -236,11 +239,16 @@ def test_every_view_shows_what_the_callbacks_recorded(browser, tensorboard, tmp_
     assert sorted(texts(browser, ".panel thead .method")) == ["attention", "attention", "gradcam", "saliency"]
     assert wait_for(browser, PROBES_LOADED) == [True] * PROBES
     assert browser.execute_script(NON_BLANK) == [True] * (4 * PROBES)
+    assert texts(browser, ".probe-count") == [f"heat maps of the first {PROBES} of the {REAL_PROBES} probe images"]
     browser.save_screenshot(str(tmp_path / "real_explanations.png"))
 
     open_view(browser, "activations")
     choose(browser, "Run", REAL_RUN)
     wait_for(browser, all_loaded(len(STEPS)))
+    layer_options = browser.execute_script(
+        "return [...document.querySelectorAll('main label.control')].find((l) => l.textContent.startsWith('Layer'))"
+        ".querySelector('select').selectedOptions[0].textContent")
+    assert layer_options == "stage1_block1_out"  # the first layer that carries features, in model order
     choose(browser, "Layer", "kerasfg/activations/stage2_block1_out")
     wait_for(browser, all_loaded(len(STEPS)))
     assert texts(browser, ".gallery figcaption") == [f"step {s}" for s in STEPS]
@@ -254,6 +262,13 @@ def test_every_view_shows_what_the_callbacks_recorded(browser, tensorboard, tmp_
     assert all(": activation " in c for c in captions)
     assert "preset row3" in texts(browser, ".layer h3")[0]
     browser.save_screenshot(str(tmp_path / "real_deep_visualization.png"))
+    browser.find_element(By.CSS_SELECTOR, ".layer figure img.zoomable").click()  # enlarged on a click
+    width = wait_for(browser, "const i = document.querySelector('.lightbox img'); return i && i.complete && "
+                              "parseInt(i.style.width || '0')")
+    assert width >= 4 * 32  # the 32-pixel picture, enlarged by whole multiples
+    browser.save_screenshot(str(tmp_path / "real_deep_visualization_enlarged.png"))
+    browser.find_element(By.CSS_SELECTOR, ".lightbox").click()
+    wait_for(browser, "return !document.querySelector('.lightbox')")
 
     open_view(browser, "deconvolution")
     choose(browser, "Run", REAL_RUN)
@@ -276,6 +291,16 @@ def test_every_view_shows_what_the_callbacks_recorded(browser, tensorboard, tmp_
     assert texts(browser, "table.scores tbody td:nth-child(2)") == ["gradcam", "saliency", "random"]
     assert set(texts(browser, "table.scores tbody td:first-child")) == {last}
     browser.save_screenshot(str(tmp_path / "real_faithfulness.png"))
+
+    open_view(browser, "sanity_checks")
+    choose(browser, "Run", REAL_RUN)
+    wait_for(browser, "return document.querySelector('section.sanity')?.dataset.rendered")
+    assert texts(browser, "section.sanity h3") == ["output identity"]
+    assert texts(browser, "section.sanity figcaption") == ["gradcam", "saliency", "guided_backprop", "edges (control)"]
+    lines = browser.execute_script("return [...document.querySelectorAll('.sanity-chart polyline')].map((l) => "
+                                   "[l.dataset.method, l.getAttribute('points').split(' ').length])")
+    assert lines == [[method, 3] for method in ("gradcam", "saliency", "guided_backprop", "edges (control)")]
+    browser.save_screenshot(str(tmp_path / "real_sanity_checks.png"))
 
     open_view(browser, "confusion_matrix")
     wait_for(browser, f"return document.querySelector('.matrices').dataset.renderedStep === '{last}'")

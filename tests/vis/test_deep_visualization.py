@@ -195,3 +195,27 @@ def test_other_inputs_are_zeros_of_their_shape_and_dtype():
     images, scores = deep_visualization(model, [0, 2], settings=PLAIN, input_range=None)
     expected = model({"image": images, "code": np.zeros(2, "int32")})
     np.testing.assert_allclose(scores, np.asarray(expected)[[0, 1], [0, 2]], rtol=1e-5, atol=1e-6)
+
+
+def test_normalized_steps_raise_the_activation_whatever_the_input_scale():
+    """The same network on 0..255 pixels (rescaled inside) and on 0..1 inputs: every preset raises the class score
+    alike, in the same number of steps; the thesis's raw step on 0..255 pixels barely moves the image."""
+    keras.utils.set_random_seed(4)
+    body = [keras.layers.Conv2D(6, 3, activation="relu", name="conv1"), keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv2"), keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(5, activation="softmax", name="preds")]
+    unit = keras.Sequential([keras.Input((16, 16, 3)), *body])
+    pixels = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255), *body])  # the same layers
+    noise = DeepVisualizer(unit, settings=DeepVisSettings(steps=1, learning_rate=0.0), input_range=(0, 1))
+    spread = np.std(noise([0, 3] * 16, seed=2)[1].reshape(16, 2), axis=0)  # the scores' spread on start images
+    gains = {}
+    for name, model, input_range in (("pixels", pixels, (0, 255)), ("unit", unit, (0, 1))):
+        for preset in PRESETS:
+            ascent = DeepVisualizer(model, settings=dataclasses.replace(PRESETS[preset], steps=20),
+                                    input_range=input_range).ascend([0, 3], seed=1)
+            gains[name, preset] = ascent.activations - ascent.start_activations
+            assert (gains[name, preset] > 5 * spread).all(), (name, preset, gains[name, preset], spread)
+        np.testing.assert_allclose(gains[name, "row3"], gains["pixels", "row3"], rtol=1e-3)
+    raw = DeepVisualizer(pixels, settings=DeepVisSettings(step="raw", learning_rate=200.0, steps=20))
+    ascent = raw.ascend([0, 3], seed=1)
+    assert (ascent.activations - ascent.start_activations < 0.1 * gains["pixels", "row3"]).all()

@@ -116,6 +116,30 @@ def test_gradcam_variants_and_scorecam_weigh_the_same_layer_differently():
     np.testing.assert_allclose(explainer(images, "scorecam", layer="conv2", batch_size=1), scorecam, rtol=1e-5)
 
 
+@pytest.mark.parametrize("baseline", ["blur", "zeros"])
+def test_scorecam_weighs_each_feature_map_by_the_class_probability_through_it(baseline):
+    from scipy import ndimage
+
+    model = _flat(8)
+    rng = np.random.default_rng(6)
+    images = rng.uniform(0, 3, (2, 8, 8, 3)).astype("float32")
+    features = keras.Model(model.inputs[0], model.get_layer("conv2").output).predict(images, verbose=0)
+    classes = model.predict(images, verbose=0).argmax(-1)
+    fill = ndimage.gaussian_filter(images, (0, 0.5, 0.5, 0), mode="reflect", truncate=4.0) \
+        if baseline == "blur" else np.zeros_like(images)  # sigma: a sixteenth of the 8-pixel side
+    expected = []
+    for n in range(2):
+        masks = features[n].transpose(2, 0, 1)  # conv2 keeps the resolution: no resizing
+        low, high = masks.min(axis=(1, 2), keepdims=True), masks.max(axis=(1, 2), keepdims=True)
+        masks = np.where(high > low, (masks - low) / np.where(high > low, high - low, 1), 0)[..., None]
+        probabilities = model.predict(images[n] * masks + fill[n] * (1 - masks), verbose=0)[:, classes[n]]
+        expected.append(np.maximum((features[n] * probabilities).sum(-1), 0))
+    maps = Explainer(model)(images, "scorecam", layer="conv2", baseline=baseline)
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        explain(model, images, "scorecam", baseline="grey")
+
+
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 @pytest.mark.parametrize("kind", BUILDERS)
 def test_every_method_runs_on_every_kind_of_model(kind, policy):
@@ -130,3 +154,19 @@ def test_every_method_runs_on_every_kind_of_model(kind, policy):
         maps = explainer(inputs, method, **options)
         assert maps.shape == (3, 12, 12) and maps.dtype == np.float32, method
         assert np.isfinite(maps).all() and maps.max() > 0, method
+
+
+def test_a_single_sigmoid_unit_explains_the_side_of_its_class():
+    """Class 1 is the unit's score, class 0 its negative: their Grad-CAMs rectify opposite signs of one map, and
+    the predicted side is the one whose score is positive."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="gender")(
+        keras.layers.GlobalAveragePooling2D()(x)))
+    images = np.random.default_rng(8).normal(size=(4, 8, 8, 3)).astype("float32")
+    explainer = Explainer(model)
+    positive, negative = (explainer(images, "gradcam", classes=c) for c in (1, 0))
+    assert (positive * negative == 0).all() and (positive + negative).max() > 0
+    predicted = (model.predict(images, verbose=0)[:, 0] > 0.5).astype(int)
+    np.testing.assert_allclose(explainer(images, "gradcam"), np.where(predicted[:, None, None] == 1, positive,
+                                                                      negative), atol=1e-6)

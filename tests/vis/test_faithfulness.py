@@ -87,14 +87,16 @@ def test_deletion_and_insertion_curves_by_hand():
     blurred = gaussian_blur(x, 1.0)[..., 0]
     blurred_sums = np.array([b[REGION].sum() for b in blurred])
 
-    kept = fa.perturbation_curves(model, x, region_map, classes=[0, 0], steps=4, blur_sigma=1.0)
+    kept = fa.perturbation_curves(model, x, region_map, classes=[0, 0], steps=4, blur_sigma=1.0,
+                                  deletion_baseline="zeros")
     # Deletion: the first step removes the region (the top 4 pixels) and the probability falls to 1/2.
     np.testing.assert_allclose(kept["deletion"], sigmoid(WEIGHT * np.stack([sums, *[[0, 0]] * 4], 1)), rtol=1e-5)
     # Insertion: from the blurred image, the first step puts the whole region back.
     np.testing.assert_allclose(kept["insertion"][:, 0], sigmoid(WEIGHT * blurred_sums), rtol=1e-5)
     np.testing.assert_allclose(kept["insertion"][:, 1:], sigmoid(WEIGHT * sums)[:, None].repeat(4, 1), rtol=1e-5)
 
-    worst = fa.perturbation_curves(model, x, inverted, classes=[0, 0], steps=4, blur_sigma=1.0)
+    worst = fa.perturbation_curves(model, x, inverted, classes=[0, 0], steps=4, blur_sigma=1.0,
+                                   deletion_baseline="zeros")
     # The region goes last: the probability holds until the last step.
     np.testing.assert_allclose(worst["deletion"][:, :4], sigmoid(WEIGHT * sums)[:, None].repeat(4, 1), rtol=1e-5)
     np.testing.assert_allclose(worst["deletion"][:, 4], 0.5, rtol=1e-5)
@@ -112,7 +114,7 @@ def test_curves_score_the_chosen_output_of_a_multi_output_model():
     model, x = region_model(multi=True), images()
     inputs = {"image": x, "extra": np.zeros((2, 1), "float32")}
     region_map = np.stack([REGION, REGION]).astype("float32")
-    curves = fa.perturbation_curves(model, inputs, region_map, output="b", steps=2)
+    curves = fa.perturbation_curves(model, inputs, region_map, output="b", steps=2, deletion_baseline="zeros")
     np.testing.assert_array_equal(curves["classes"], [1, 1])  # b predicts class 1 (the swapped logits)
     np.testing.assert_allclose(curves["deletion"][:, 0], sigmoid(WEIGHT * np.array([4.0, 8.0])), rtol=1e-5)
     np.testing.assert_allclose(curves["deletion"][:, 1:], 0.5, rtol=1e-5)
@@ -138,7 +140,8 @@ def test_table_ranks_a_faithful_map_above_an_unfaithful_one_and_reports_chance()
     masks = np.stack([REGION, REGION])
     methods = {"saliency": saliency,
                "inverted": lambda model, inputs, output, classes: 1.0 - masks.astype("float32")}
-    rows = fa.faithfulness_table(model, x, methods=methods, masks=masks, steps=4, tolerance=0)
+    rows = fa.faithfulness_table(model, x, methods=methods, masks=masks, steps=4, tolerance=0,
+                                 deletion_baseline="zeros")
     assert [row["method"] for row in rows] == ["saliency", "inverted", "random"]
     assert all(list(row) == list(fa.COLUMNS) for row in rows)
     by = {row["method"]: row for row in rows}
@@ -154,7 +157,8 @@ def test_table_ranks_a_faithful_map_above_an_unfaithful_one_and_reports_chance()
 def test_explain_methods_by_name_beat_the_random_reference():
     model, x = region_model(), images()
     masks = np.stack([REGION, REGION])
-    rows = fa.faithfulness_table(model, x, methods=["saliency", "gradcam"], masks=masks, steps=4)
+    rows = fa.faithfulness_table(model, x, methods=["saliency", "gradcam"], masks=masks, steps=4,
+                                 deletion_baseline="zeros")
     by = {row["method"]: row for row in rows}
     for method in ("saliency", "gradcam"):
         assert by[method]["energy_in_mask"] > by["random"]["energy_in_mask"] + 0.4, method

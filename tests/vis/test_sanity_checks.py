@@ -4,6 +4,7 @@ but not the edge-detector control, and the model's weights put back."""
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import stats
 from vis_models import functional, multi_output
 
@@ -12,6 +13,7 @@ from kerasfg.vis.sanity_checks import (
     data_randomization_test,
     edge_map,
     random_values,
+    randomization_steps,
     rank_correlation,
     sanity_checks,
     ssim,
@@ -30,11 +32,15 @@ def test_rank_correlation_is_spearmans_with_ties_at_their_average_rank():
     np.testing.assert_allclose(rank_correlation(a, np.zeros_like(a)), 0.0)  # a constant map has no ranking
 
 
-def test_ssim_is_one_for_equal_maps_whatever_their_scale_and_lower_for_others():
+def test_ssim_is_tensorflows_on_maps_scaled_to_the_unit_range():
     rng = np.random.default_rng(1)
-    a = rng.random((2, 16, 16)).astype("float32")
-    np.testing.assert_allclose(ssim(a, 3 * a + 1), 1.0, atol=1e-5)
-    assert (ssim(a, rng.random((2, 16, 16))) < 0.2).all()
+    for shape in ((2, 16, 16), (3, 6, 9)):  # a smaller window on small maps
+        a = rng.random(shape).astype("float32")
+        b = (a + rng.normal(scale=0.4, size=shape)).astype("float32")
+        unit = [(m - m.min(axis=(1, 2), keepdims=True)) / np.ptp(m, axis=(1, 2), keepdims=True) for m in (a, b)]
+        expected = tf.image.ssim(unit[0][..., None], unit[1][..., None], max_val=1.0, filter_size=min(11, *shape[1:]))
+        np.testing.assert_allclose(ssim(a, b), expected, rtol=1e-5)
+    np.testing.assert_allclose(ssim(a, 3 * a + 1), 1.0, atol=1e-6)
 
 
 def test_edge_map_is_the_sobel_magnitude_of_the_gray_image():
@@ -103,6 +109,22 @@ def test_every_weighted_layer_of_nested_and_multi_output_models():
     result = sanity_checks(model, inputs, ["gradcam"], output="gender", modes=["cascading"])
     assert [row["layer"] for row in result.rows if row["method"] == "gradcam"] == ["identity", "gender", "conv2",
                                                                                     "conv1"]
+
+
+def test_stages_are_randomized_together():
+    from kerasfg.models import build_model
+
+    model = build_model("face_resnet", input_shape=(16, 16, 3), num_classes={"identity": 3}, widths=(4, 8),
+                        blocks=(1, 1), hidden_units=4)
+    steps = dict(randomization_steps(ModelGraph(model), by="stage"))
+    assert list(steps) == ["head", "stage2_block1_out", "stage1_block1_out"]
+    assert steps["head"] == ["identity", "head_fc2", "head_fc1"][::-1]
+    assert steps["stage1_block1_out"][0] == "stem_conv" and "stage2_block1_shortcut_conv" in steps["stage2_block1_out"]
+    assert sum(len(paths) for paths in steps.values()) == len(weighted_layers(ModelGraph(model)))
+    rng = np.random.default_rng(5)
+    result = sanity_checks(model, rng.uniform(0, 255, (2, 16, 16, 3)).astype("float32"), ["gradcam"], by="stage",
+                           modes=["cascading"])
+    assert result.layers == list(steps) and result.examples["gradcam"].shape == (4, 16, 16)
 
 
 def test_data_randomization_compares_two_models_maps(model_and_inputs):

@@ -3,6 +3,7 @@
 // Every name that comes from the log directory (runs, tags, layers, settings) is written with
 // textContent, never parsed as HTML. Heat maps arrive as raw 8-bit grayscale PNGs and are coloured
 // and blended over the probe images here, on canvases, so opacity and colour map change without a refetch.
+// Pictures marked "zoomable" open enlarged (pixels kept sharp) on a click; a click or Escape closes them.
 
 const VIEWS = [
   ["explanations", "Explanations"],
@@ -10,6 +11,7 @@ const VIEWS = [
   ["deep_visualization", "Deep visualization"],
   ["deconvolution", "Deconvolution"],
   ["faithfulness", "Faithfulness"],
+  ["sanity_checks", "Sanity checks"],
   ["confusion_matrix", "Confusion matrices"],
 ];
 
@@ -42,6 +44,9 @@ const state = {
   tableRun: null,
   confusionRun: null,
   confusionStepIndex: null,
+  sanityRun: null,
+  sanityStep: null,
+  sanityMetric: "rank_correlation",
 };
 const pictureCache = new Map();
 const lutCache = new Map();
@@ -94,6 +99,30 @@ function select(options, value, onChange, label) {
 
 function message(text) {
   return el("p", {className: "message", textContent: text});
+}
+
+// A picture that opens enlarged on a click.
+function zoomable(src, alt, className = "") {
+  return el("img", {src, alt, className: `${className} zoomable`.trim(), title: "click to enlarge",
+    onclick: () => enlarge(src, alt)});
+}
+
+function enlarge(src, alt) {
+  const close = () => {
+    overlay.remove();
+    document.removeEventListener("keydown", onKey);
+  };
+  const onKey = (event) => { if (event.key === "Escape") close(); };
+  const image = el("img", {src, alt, className: "enlarged"});
+  const overlay = el("div", {className: "lightbox", onclick: close}, [image, el("p", {textContent: alt})]);
+  image.decode().then(() => {
+    // As large as the window allows, by whole multiples of the picture's pixels.
+    const scale = Math.max(1, Math.floor(Math.min((window.innerWidth * 0.9) / image.naturalWidth,
+      (window.innerHeight * 0.8) / image.naturalHeight)));
+    image.style.width = `${image.naturalWidth * scale}px`;
+  }).catch(() => {});
+  document.addEventListener("keydown", onKey);
+  root.append(overlay);
 }
 
 function showError(error) {
@@ -274,7 +303,8 @@ async function renderExplanations(grids, runs, step, recolour) {
 
 function explanationGrid({run, columns}, panel) {
   const probes = columns.map((c) => c.probes).find((p) => p) || [];
-  const rows = Math.max(probes.length, ...columns.map((c) => (c.heat ? c.heat.length : 0)));
+  // Only the probe images that have heat maps get a row; the others are counted.
+  const rows = Math.max(0, ...columns.map((c) => (c.heat ? c.heat.length : 0)));
   const header = el("tr", {}, [el("th", {textContent: "probe"}), ...columns.map(({recording}) => el("th", {
     title: shortTag(recording.tag),
   }, [
@@ -293,8 +323,11 @@ function explanationGrid({run, columns}, panel) {
       return el("td", {}, [canvas]);
     })]));
   }
+  const count = probes.length > rows ?
+    `heat maps of the first ${rows} of the ${probes.length} probe images` : `${rows} probe images`;
   return el("section", {className: "panel", dataset: {run}}, [
     el("h3", {className: "run-name", textContent: run}),
+    el("p", {className: "probe-count", textContent: count}),
     el("table", {className: "grid"}, [el("thead", {}, [header]), el("tbody", {}, body)]),
   ]);
 }
@@ -308,7 +341,9 @@ function activationsView(container) {
     return;
   }
   const run = runs.includes(state.activationsRun) ? state.activationsRun : runs[0];
-  const layers = recordingsOf(run, "activations");
+  // In model order (the callback's `position`), so the view opens on the first layer recorded.
+  const layers = recordingsOf(run, "activations").sort((a, b) =>
+    (a.content.position ?? Infinity) - (b.content.position ?? Infinity) || a.tag.localeCompare(b.tag));
   const recording = layers.find((r) => r.tag === state.activationsTag) || layers[0];
   const count = recording.max_length || 1;
   const probe = Math.min(state.activationsProbe, count - 1);
@@ -323,10 +358,11 @@ function activationsView(container) {
       (tag) => rebuild({activationsTag: tag}), "Layer"),
     select([...Array(count).keys()].map((i) => [String(i), `image ${i}`]), String(probe),
       (i) => rebuild({activationsProbe: Number(i)}), "Probe image"),
-  ]), el("div", {className: "gallery"}, recording.steps.map((step) => el("figure", {}, [
-    el("img", {src: pictureURL(run, recording.tag, step, probe), loading: "lazy", alt: `step ${step}`}),
-    el("figcaption", {textContent: `step ${step}`}),
-  ]))));
+  ]), el("div", {className: "gallery"}, recording.steps.map((step) => {
+    const picture = zoomable(pictureURL(run, recording.tag, step, probe), `${recording.content.layer}, step ${step}`);
+    picture.loading = "lazy";
+    return el("figure", {}, [picture, el("figcaption", {textContent: `step ${step}`})]);
+  })));
 }
 
 // === Deep visualization ===
@@ -362,13 +398,16 @@ function deepVisualizationView(container) {
       gallery,
     ]));
     Promise.all([loadPictures(run, recording.tag, step), loadAnnotations(run, recording, step)])
-      .then(([pictures, {activations = []}]) => gallery.replaceChildren(...pictures.map((p, i) => {
-        const activation = i in activations ? `: activation ${Number(activations[i]).toFixed(3)}` : "";
-        return el("figure", {}, [
-          el("img", {src: p.image.src, alt: `unit ${units[i] ?? i}`}),
-          el("figcaption", {textContent: `unit ${units[i] ?? i}${activation}`}),
-        ]);
-      }))).catch(showError);
+      .then(([pictures, {activations = [], start_activations: starts = []}]) => gallery.replaceChildren(
+        ...pictures.map((p, i) => {
+          const start = i in starts ? ` (from ${Number(starts[i]).toFixed(3)})` : "";
+          const activation = i in activations ? `: activation ${Number(activations[i]).toFixed(3)}${start}` : "";
+          const unit = `unit ${units[i] ?? i}`;
+          return el("figure", {}, [
+            zoomable(p.image.src, `${layer || shortTag(recording.tag)}, ${unit}, step ${step}`),
+            el("figcaption", {textContent: `${unit}${activation}`}),
+          ]);
+        }))).catch(showError);
   }
 }
 
@@ -400,7 +439,7 @@ function deconvolutionView(container) {
     ]);
     rows.replaceChildren(...pictures.map((picture, row) => el("figure", {className: "row"}, [
       ...(probes[row] ? [el("img", {className: "probe", src: probes[row].image.src, alt: `probe image ${row}`})] : []),
-      el("img", {src: picture.image.src, alt: `reconstructions for probe image ${row}`}),
+      zoomable(picture.image.src, `reconstructions for probe image ${row}`, "reconstructions"),
       el("figcaption", {
         textContent: `image ${row}${featureMaps[row] ? `: feature maps ${JSON.stringify(featureMaps[row])}` : ""}`,
       }),
@@ -422,12 +461,14 @@ function formatCell(value) {
   return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(3) : String(value);
 }
 
-// The tables of `run` that are not the counts of one of its confusion matrices (the Confusion matrices
-// view shows those).
+// The tables of `run` that are not the counts of one of its confusion matrices or a sanity check's scores
+// (their own views show those).
 function scoreTables(run) {
-  const counts = new Set(recordingsOf(run, "confusion_matrix").filter((r) => r.content.counts)
-    .map((r) => `kerasfg/${r.content.counts}`));
-  return recordingsOf(run, "table").filter((r) => !counts.has(r.tag));
+  const shownElsewhere = new Set([
+    ...recordingsOf(run, "confusion_matrix").filter((r) => r.content.counts).map((r) => `kerasfg/${r.content.counts}`),
+    ...recordingsOf(run, "sanity_checks").filter((r) => r.content.table).map((r) => `kerasfg/${r.content.table}`),
+  ]);
+  return recordingsOf(run, "table").filter((r) => !shownElsewhere.has(r.tag));
 }
 
 function faithfulnessView(container) {
@@ -462,6 +503,89 @@ function faithfulnessView(container) {
       ]),
     ]));
     fill(latest).catch(showError);
+  }
+}
+
+// === Sanity checks ===
+
+const METHOD_COLOURS = ["#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037"];
+
+// An SVG line chart of `metric` after each step of the cascading randomization, one line per method.
+function sanityChart(rows, layers, metric) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = (tag, attributes = {}, text = null) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+    if (text !== null) node.textContent = text;
+    return node;
+  };
+  // Layer names slant below the axis: room for about 20 characters at 45 degrees.
+  const width = Math.max(420, 80 * layers.length + 200), height = 330, left = 48, right = 170, top = 12,
+    bottom = 120;
+  const x = (i) => left + (layers.length > 1 ? (i * (width - left - right)) / (layers.length - 1) : 0);
+  const y = (v) => top + ((1 - v) / 1.2) * (height - top - bottom);  // values from -0.2 to 1
+  const chart = svg("svg", {width, height, class: "sanity-chart", role: "img"});
+  for (const tick of [-0.2, 0, 0.2, 0.4, 0.6, 0.8, 1]) {
+    chart.append(svg("line", {x1: left, x2: width - right, y1: y(tick), y2: y(tick), class: "grid-line"}));
+    chart.append(svg("text", {x: left - 6, y: y(tick) + 4, "text-anchor": "end", class: "tick"}, tick.toFixed(1)));
+  }
+  layers.forEach((layer, i) => chart.append(svg("text", {
+    x: x(i), y: height - bottom + 12, transform: `rotate(45 ${x(i)} ${height - bottom + 12})`, class: "tick",
+  }, layer)));
+  const methods = [...new Set(rows.map((row) => row.method))];
+  methods.forEach((method, m) => {
+    const values = layers.map((layer) => rows.find((row) => row.method === method && row.layer === layer));
+    const points = values.map((row, i) => (row ? `${x(i)},${y(row[metric])}` : null)).filter((p) => p);
+    const colour = method.includes("control") ? "#9e9e9e" : METHOD_COLOURS[m % METHOD_COLOURS.length];
+    chart.append(svg("polyline", {points: points.join(" "), fill: "none", stroke: colour, "stroke-width": 2,
+      "stroke-dasharray": method.includes("control") ? "5,4" : "none", "data-method": method}));
+    chart.append(svg("text", {x: width - right + 8, y: top + 14 + 16 * m, fill: colour, class: "legend"}, method));
+  });
+  return chart;
+}
+
+function sanityChecksView(container) {
+  const runs = runsWith("sanity_checks");
+  if (runs.length === 0) {
+    container.append(message("No sanity checks recorded yet: record them with kerasfg.callbacks.SanityChecks " +
+      "(it records when training ends)."));
+    return;
+  }
+  const run = runs.includes(state.sanityRun) ? state.sanityRun : runs[0];
+  const recordings = recordingsOf(run, "sanity_checks");
+  const steps = unionSteps(recordings);
+  const step = steps.includes(state.sanityStep) ? state.sanityStep : steps[steps.length - 1];
+  const rebuild = (change) => {
+    Object.assign(state, change);
+    container.replaceChildren();
+    sanityChecksView(container);
+  };
+  container.append(el("div", {className: "controls"}, [
+    select(runs.map((r) => [r, r]), run, (r) => rebuild({sanityRun: r}), "Run"),
+    select(steps.map((s) => [String(s), `step ${s}`]), String(step), (s) => rebuild({sanityStep: Number(s)}), "Step"),
+    select([["rank_correlation", "rank correlation"], ["ssim", "SSIM"]], state.sanityMetric,
+      (metric) => rebuild({sanityMetric: metric}), "Metric"),
+  ]), message("Each method's maps against the trained model's as the layers are randomized from the top down: a " +
+    "method that explains the model falls towards 0; the edge detector (the control) ignores the model."));
+  for (const recording of recordings.filter((r) => r.steps.includes(step))) {
+    const {output, layers = [], methods = []} = recording.content;
+    const section = el("section", {className: "sanity", dataset: {output: output || ""}}, [
+      el("h3", {textContent: `output ${output || shortTag(recording.tag)}`})]);
+    container.append(section);
+    const tag = `kerasfg/${recording.content.table}`;
+    Promise.all([loadPictures(run, recording.tag, step), getJSON("table", {run, tag, step})])
+      .then(([pictures, table]) => {
+        const rows = table.rows.map((row) => Object.fromEntries(table.columns.map((c, i) => [c, row[i]])));
+        const cascade = rows.filter((row) => row.mode === "cascading");
+        section.append(sanityChart(cascade, layers.slice(1), state.sanityMetric));
+        section.append(el("p", {className: "message", textContent: `maps of the first probe image: ${layers[0]}, ` +
+          `then with the layers randomized down to ${layers.slice(1).join(", ")}`}));
+        section.append(...pictures.map((picture, i) => el("figure", {className: "row"}, [
+          el("figcaption", {textContent: methods[i] ?? `method ${i}`}),
+          zoomable(picture.image.src, `${methods[i]}: trained, then randomized from the top`, "strip"),
+        ])));
+        section.dataset.rendered = "true";
+      }).catch(showError);
   }
 }
 
@@ -527,6 +651,7 @@ const RENDER = {
   deep_visualization: deepVisualizationView,
   deconvolution: deconvolutionView,
   faithfulness: faithfulnessView,
+  sanity_checks: sanityChecksView,
   confusion_matrix: confusionMatrixView,
 };
 

@@ -1,0 +1,105 @@
+"""Record Adebayo et al.'s sanity checks of the explanation methods while a model trains (rarely)."""
+
+import numpy as np
+
+from kerasfg.callbacks.base import RecordingCallback
+from kerasfg.tensorboard import summary
+from kerasfg.vis import render
+from kerasfg.vis.introspect import initial_epoch
+from kerasfg.vis.sanity_checks import MODES, sanity_checks
+
+DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")
+
+
+class SanityChecks(RecordingCallback):
+    """Write sanity checks of explanation methods (`kerasfg.vis.sanity_checks`) to TensorBoard.
+
+    Each recording randomizes the model's layers in place from the top down (its weights are put back
+    right after), explains the probe images after each step, and writes, per output:
+
+    - the table of rank correlations and SSIMs with the trained model's maps, per layer and method (the
+      edge-detector control included), under ``sanity_checks/<output>/table`` (and as Text);
+    - one picture per method (tag ``sanity_checks/<output>``, kind ``sanity_checks``, fields ``output``,
+      ``methods``, ``layers`` and ``table``): the first probe image's map from the trained model, then after
+      each step of the cascade, left to right, in the ``colormap``;
+    - each method's rank correlation with every layer randomized, as a scalar
+      ``sanity_checks/<output>/<method>/rank_correlation``.
+
+    Each step of the randomization costs one explanation pass, so the layers of a stage are randomized
+    together by default, and the checks record at the end of training (``every_n_epochs=None``), not before
+    it starts: an untrained model has nothing to check.
+
+    Args:
+        probe: a batch of model inputs.
+        log_dir: folder of the event files.
+        every_n_epochs: also record after every this many epochs; None: only when training ends.
+        methods: method names of `kerasfg.vis.explain` (or ``{name: method}``) to check.
+        outputs: the outputs whose explanations are checked; the model's first output by default.
+        layers: paths or unique names of the layers to randomize; every layer with weights by default.
+        by: ``"stage"`` (the layers of a stage randomized together: a recording costs one explanation pass per
+            stage; the default) or ``"layer"`` (one layer a step), see
+            `kerasfg.vis.sanity_checks.randomization_steps`.
+        modes: ``"cascading"`` and/or ``"independent"`` randomization (`kerasfg.vis.sanity_checks.MODES`).
+        max_images: the probe images explained at each step.
+        seed: seed of the random weights.
+        colormap: the colour map of the pictures.
+    """
+
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, methods=DEFAULT_METHODS, outputs=None,
+                 layers=None, by="stage", modes=("cascading",), max_images=4, seed=0, colormap="jet"):
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs or 1,  # None is checked here
+                         max_images=max_images)
+        unknown = [mode for mode in modes if mode not in MODES]
+        if unknown:
+            raise ValueError(f"Unknown sanity-check modes {unknown}; choose from {list(MODES)}.")
+        self.every_n_epochs = every_n_epochs
+        self.methods = methods
+        self.outputs = outputs
+        self.layers = layers
+        self.by = by
+        self.modes = tuple(modes)
+        self.seed = seed
+        self.colormap = colormap
+        self._first_epoch = self._epochs_done = self._last_recorded = None
+
+    def on_train_begin(self, logs=None):
+        if self.log_dir is None or self.probe is None:
+            raise ValueError("SanityChecks needs a log_dir and a probe batch; pass them, or train with "
+                             "kerasfg.training.fit, which provides both.")
+        self._first_epoch = self._epochs_done = initial_epoch(self.model)
+        self._last_recorded = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs_done = epoch + 1
+        if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
+            self.record(step=epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._epochs_done != self._first_epoch and self._last_recorded != self._epochs_done:
+            self.record(step=self._epochs_done)
+        super().on_train_end(logs)
+
+    def record(self, step):
+        explainer = self.shared_pass.explainer
+        outputs = self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])
+        for output in outputs:
+            result = sanity_checks(self.model, self.probe_inputs(), self.methods, output=output, layers=self.layers,
+                                   by=self.by, modes=self.modes, seed=self.seed, explainer=explainer)
+            tag = f"sanity_checks/{output}"
+            columns, rows = result.table()
+            summary.table(self.writer, f"{tag}/table", columns, rows, step, output=output,
+                          description=f"sanity checks of the explanations of output {output}: rank correlation "
+                                      "and SSIM with the trained model's maps as layers are randomized")
+            last = result.layers[-1] if result.layers else None
+            summary.scalars(self.writer, {f"{tag}/{row['method']}/rank_correlation": row["rank_correlation"]
+                                          for row in result.rows if row["mode"] == "cascading"
+                                          and row["layer"] == last}, step)
+            methods = list(result.examples)
+            strips = np.stack([render.tile(render.colorize(result.examples[name], self.colormap),
+                                           columns=len(result.examples[name]), padding=2)
+                               for name in methods])
+            summary.recording(self.writer, tag, strips, step, kind="sanity_checks", output=output, methods=methods,
+                              layers=["trained", *result.layers], table=f"{tag}/table",
+                              description=f"the first probe image's maps of output {output}: trained, then with "
+                                          "the layers randomized from the top down, a row per method")
+        self._last_recorded = step
