@@ -237,4 +237,9 @@ def _run_prepare_faces(args):
                            image_format=args.image_format, dataset=args.dataset, upsample=args.upsample,
                            progress=not args.no_progress)
     print(result.summary())
+    if not result.aligned:
+        from kerasfg.errors import UserError
+
+        raise UserError(f"no face was aligned from {args.src} (see the report above); the output holds no "
+                        "examples")
     return 0

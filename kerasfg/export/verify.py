@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import subprocess
@@ -28,6 +29,9 @@ import time
 
 from kerasfg.export import _verify_worker
 from kerasfg.export.warmup import WARMUP_FILE
+from kerasfg.tf_startup import is_startup_line
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -93,13 +97,23 @@ def verify_export(path, *, model=None, requests_file=None, rtol=None, atol=None,
         out = pathlib.Path(scratch) / "report.json"
         result = run_isolated(path, requests_file, out, rtol, atol)
         if result.returncode != 0 or not out.exists():
-            tail = "\n".join((result.stderr or "").strip().splitlines()[-15:])
-            checks.append(Check("load without keras", False,
-                                f"the verification process failed (exit {result.returncode}):\n{tail}"))
+            checks.append(Check("load without keras", False, f"the verification process failed (exit "
+                                f"{result.returncode}): {_worker_failure(result.stderr)}"))
             return VerifyReport(path, checks, {}, time.perf_counter() - start)
         report = json.loads(out.read_text())
     checks += [Check(**c) for c in report["checks"]]
     return VerifyReport(path, checks, report["ops"], time.perf_counter() - start)
+
+
+def _worker_failure(stderr):
+    """What the failed worker said: the exception line of its traceback (the whole of its stderr, without
+    TensorFlow's start-up records, is logged at DEBUG level: ``kerasfg verify-export --verbose``)."""
+    lines = [line for line in (stderr or "").strip().splitlines() if line.strip() and not is_startup_line(line)]
+    if lines:
+        logger.debug("verification process stderr:\n%s", "\n".join(lines))
+    if any(line.startswith("Traceback") for line in lines):
+        return lines[-1]
+    return "\n".join(lines[-15:]) or "no output"
 
 
 def _tolerance(path, model, rtol, atol):

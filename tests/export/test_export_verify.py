@@ -91,6 +91,17 @@ def test_verify_reports_an_unloadable_export_without_crashing(exported, tmp_path
     assert "Op type not registered 'Addons>ResizeBilinear'" in failed["tf2 load"]
 
 
+def test_a_failed_verification_process_is_reported_by_its_exception_line():
+    stderr = ("I0000 00:00:1796543419.860045   15978 port.cc:153] oneDNN custom operations are on.\n"
+              "Traceback (most recent call last):\n  File \"_verify_worker.py\", line 78, in scan_ops\n"
+              "    saved.ParseFromString(f.read())\n"
+              "google.protobuf.message.DecodeError: Error parsing message with type 'tensorflow.SavedModel'\n")
+    assert verify._worker_failure(stderr) == ("google.protobuf.message.DecodeError: Error parsing message with "
+                                              "type 'tensorflow.SavedModel'")
+    assert verify._worker_failure("Killed\n") == "Killed"
+    assert verify._worker_failure("") == "no output"
+
+
 def test_op_walk_finds_xla_must_compile(exported, tmp_path):
     path = _copy(exported, tmp_path)
 
