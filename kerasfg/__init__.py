@@ -17,6 +17,7 @@ _SUBMODULES = (
     "codes",
     "config",
     "convergence",
+    "cross_dataset",
     "data",
     "distributed",
     "errors",

@@ -11,6 +11,7 @@ config = kerasfg.config.load("experiments/quickstart.yaml", overrides=["train.ep
 ```
 """
 
+import copy
 import dataclasses
 import os
 import pathlib
@@ -474,14 +475,27 @@ def apply_overrides(data, overrides):
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected the form key=value, e.g. train.epochs=3.")
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section.")
-        node[parts[-1]] = parse_yaml(raw, f"override {item!r}")
+        set_keys(data, {key: parse_yaml(raw, f"override {item!r}")})
     return data
+
+
+def set_keys(data, values):
+    """Set each dotted key of ``values`` (``{"train.epochs": 3}``) in the nested mapping ``data``, in place.
+
+    Missing sections are created; each value is deep-copied.
+
+    Raises:
+        ConfigError: a key goes through an entry that is not a section.
+    """
+    for dotted, value in values.items():
+        node = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{dotted}: {part} is not a section (it is {child!r}).")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
 
 
 def save(config, path):

@@ -590,14 +590,14 @@ def _head_default(layer):
     return {}
 
 
-def resolve(model, tasks, *, model_name=None, config=None, loss_weights=None):
+def resolve(model, tasks, *, registered=None, config=None, loss_weights=None):
     """The `Objectives` of ``model`` for the data's ``tasks``.
 
     Args:
         model: the built model.
         tasks: ``{task: TargetTask}``, the targets the data provides (``data.targets``).
-        model_name: the registered model name, whose default objective applies; None for a plain
-            classifier (every output learns the task of its name).
+        registered: the model's `kerasfg.models.registry.RegisteredModel` (its name, default objective
+            and single_task); None for a plain classifier (every output learns the task of its name).
         config: ``{output: ObjectiveConfig or mapping}``, the config's ``objectives`` section.
         loss_weights: ``{output: weight}`` (``train.loss_weights``).
 
@@ -607,9 +607,7 @@ def resolve(model, tasks, *, model_name=None, config=None, loss_weights=None):
     Raises:
         ConfigError: with the dotted key of what does not fit.
     """
-    from kerasfg.models.registry import registered_model
-
-    registered = registered_model(model_name) if model_name else None
+    model_name = registered.name if registered else None
     defaults = (registered.objective if registered else None) or {}
     single_task = bool(registered and registered.single_task)
     config = {name: value if isinstance(value, ObjectiveConfig) else ObjectiveConfig(**(value or {}))
@@ -746,15 +744,18 @@ def _check_builds(key, objective):
             raise ConfigError(f"{key}.metrics[{i}]: {error}") from error
 
 
-def from_config(config, model, data):
+def from_config(config, model, data, registered=None):
     """The `Objectives` of a run: ``config``'s model and objectives, ``data``'s targets.
 
     Args:
         config: an `ExperimentConfig`.
         model: the built model.
         data: the run's `kerasfg.training.DataSplits`.
+        registered: the `kerasfg.models.registry.RegisteredModel` of ``config.model.name`` (the caller
+            looks it up: this module does not import the model registry, whose heads register
+            objectives here).
     """
-    return resolve(model, data_tasks(data, config.data.targets), model_name=config.model.name,
+    return resolve(model, data_tasks(data, config.data.targets), registered=registered,
                    config=config.objectives, loss_weights=config.train.loss_weights)
 
 

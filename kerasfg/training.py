@@ -402,11 +402,12 @@ def build_compiled_model(config, data, jit_compile):
     """
     from kerasfg import objectives as objectives_lib
     from kerasfg.fine_tuning import freeze_layers, load_initial_weights
+    from kerasfg.models.registry import registered_model
 
     model = build_model(config, data)
     if config.train.sync_batch_norm:
         synchronize_batch_norm(model)
-    objectives = objectives_lib.from_config(config, model, data)
+    objectives = objectives_lib.from_config(config, model, data, registered_model(config.model.name))
     if config.train.initial_weights:
         load_initial_weights(model, config.train.initial_weights, config.train.skip_mismatch)
     if config.train.freeze:

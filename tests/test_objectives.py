@@ -11,6 +11,7 @@ import tensorflow as tf
 from kerasfg import objectives
 from kerasfg.config import ConfigError
 from kerasfg.layers import AttendRectify
+from kerasfg.models.registry import registered_model
 from kerasfg.objectives import TargetTask
 
 RNG = np.random.default_rng(3)
@@ -43,7 +44,7 @@ def test_abn_loss_is_the_weighted_sum_of_both_branches_cross_entropies():
                                "attention_map": (4, 4, 1)})
     objective = objectives.resolve(
         model, {"identity": TargetTask("identity", "class", tuple("abcde"))},
-        model_name="abn_cifar_resnet", config={"attention_logits": {"weight": 0.5}})
+        registered=registered_model("abn_cifar_resnet"), config={"attention_logits": {"weight": 0.5}})
     assert {name: o.loss for name, o in objective.outputs.items()} == {
         "attention_logits": "softmax_cross_entropy", "perception_logits": "softmax_cross_entropy",
         "attention_map": "none"}
@@ -66,7 +67,7 @@ def test_multitask_abn_masks_missing_attributes_in_both_branches():
                                "attention_map": (2, 2, 3)})
     objective = objectives.resolve(
         model, {"attributes": TargetTask("attributes", "multilabel", ("smiling", "beard", "glasses"))},
-        model_name="abn_multitask")
+        registered=registered_model("abn_multitask"))
     x = {"attention_logits_in": RNG.normal(size=(4, 3)).astype("float32"),
          "perception_logits_in": RNG.normal(size=(4, 3)).astype("float32"),
          "attention_map_in": RNG.random((4, 2, 2, 3)).astype("float32")}
@@ -98,7 +99,7 @@ def test_attend_rectify_loss_is_the_nll_of_the_mixture_plus_the_diversity_penalt
                "masks": keras.layers.Activation("linear", name="masks")(maps["masks_0"])}
     model = keras.Model([logits, last, attended], outputs)
     objective = objectives.resolve(model, {"identity": TargetTask("identity", "class", tuple("abcd"))},
-                                   model_name="warn", config={"masks": {"loss": "none"}})
+                                   registered=registered_model("warn"), config={"masks": {"loss": "none"}})
     x = [RNG.normal(size=(5, *t.shape[1:])).astype("float32") for t in model.inputs]
     y = RNG.integers(0, classes, 5)
     result = evaluate(model, objective, tuple(x), {"identity": y})

@@ -36,7 +36,7 @@ from kerasfg.models.blocks import Attention, image_input
 from kerasfg.models.cifar_resnet import cifar_stage, cifar_stem
 from kerasfg.models.glue import MapWeightedPooling
 from kerasfg.models.registry import register_model
-from kerasfg.models.resnet import STAGE_FILTERS, ResNetSpec, stage
+from kerasfg.models.resnet import STAGE_FILTERS, ResNetSpec, stage, stage_filters
 from kerasfg.models.resnet import stem as resnet_stem
 
 STYLES = ("imagenet", "cifar")
@@ -49,8 +49,9 @@ def _identity(x, name):
     return keras.layers.Activation("linear", dtype="float32", name=name)(x)
 
 
-def abn_trunk(image, *, style, depth, block, attention, activation):
-    """The feature extractor ``g`` and a builder of last stages.
+def abn_trunk(image, *, style, depth, block, attention, activation, filters=STAGE_FILTERS):
+    """The feature extractor ``g`` and a builder of last stages (``filters``: the ImageNet-style
+    stages' widths).
 
     Returns:
         ``(g, last_stage, last_name)``: ``last_stage(x, strides, name)`` builds a new copy of the
@@ -59,15 +60,16 @@ def abn_trunk(image, *, style, depth, block, attention, activation):
     """
     attention = attention if isinstance(attention, Attention) else Attention(attention)
     if style == "imagenet":
+        filters = stage_filters(filters)
         spec = ResNetSpec(depth, version=1)
         x = resnet_stem(image, version=1, activation=activation, use_bias=spec.use_bias)
         for i in range(3):
-            x = stage(x, i + 1, STAGE_FILTERS[i], spec.blocks[i], version=1, block=spec.block,
+            x = stage(x, i + 1, filters[i], spec.blocks[i], version=1, block=spec.block,
                       strides=spec.strides[i], activation=activation, attention=attention,
                       use_bias=spec.use_bias)
 
         def last_stage(y, strides, name):
-            return stage(y, 4, STAGE_FILTERS[3], spec.blocks[3], version=1, block=spec.block,
+            return stage(y, 4, filters[3], spec.blocks[3], version=1, block=spec.block,
                          strides=strides, activation=activation, attention=attention,
                          use_bias=spec.use_bias, name=name)
 
@@ -92,7 +94,7 @@ def abn_trunk(image, *, style, depth, block, attention, activation):
 
 def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=50,
                style="imagenet", block=None, map_kernel_size=3, mechanism="residual", rescale=None,
-               name=None):
+               filters=STAGE_FILTERS, name=None):
     """Build a single-task Attention Branch Network on a ResNet.
 
     Args:
@@ -108,6 +110,7 @@ def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", d
         mechanism: ``"residual"`` ``(1 + M) * g`` (Eq. 2) or ``"multiply"`` ``M * g`` (Eq. 1).
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
+        filters: ImageNet style: the widths of the four stages (ResNet's 64 ... 512 by default).
         name: model name.
 
     Returns:
@@ -118,7 +121,7 @@ def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", d
         raise ValueError(f"abn_resnet: num_classes must be a positive int; received {num_classes!r}.")
     image, x = image_input(input_shape, rescale)
     g, last_stage, last_name = abn_trunk(x, style=style, depth=depth, block=block,
-                                         attention=attention, activation=activation)
+                                         attention=attention, activation=activation, filters=filters)
     branch = last_stage(g, 1, f"attention_{last_name}")
     (g2, attention_logits), maps = AttentionBranch(
         num_classes=num_classes, map_kernel_size=map_kernel_size, mechanism=mechanism,
@@ -136,7 +139,7 @@ def abn_resnet(*, input_shape, num_classes, attention=None, activation="relu", d
 
 def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="relu", depth=101,
                   style="imagenet", block=None, task_pooling="avg", mechanism="residual",
-                  rescale=None, name=None):
+                  rescale=None, filters=STAGE_FILTERS, name=None):
     """Build the multi-task Attention Branch Network for T binary attributes (module docstring).
 
     Args:
@@ -152,6 +155,7 @@ def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="re
         mechanism: ``"residual"`` (``1 + M_t``) or ``"multiply"`` (``M_t``) weighting.
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
+        filters: ImageNet style: the widths of the four stages (ResNet's 64 ... 512 by default).
         name: model name.
 
     Returns:
@@ -164,7 +168,7 @@ def abn_multitask(*, input_shape, num_classes=40, attention=None, activation="re
                          f"int; received {num_classes!r}.")
     image, x = image_input(input_shape, rescale)
     g, last_stage, last_name = abn_trunk(x, style=style, depth=depth, block=block,
-                                         attention=attention, activation=activation)
+                                         attention=attention, activation=activation, filters=filters)
     branch = last_stage(g, 1, f"attention_{last_name}")
     (_, attention_logits), maps = AttentionBranch(
         num_tasks=num_classes, task_pooling=task_pooling, mechanism=mechanism,
@@ -221,8 +225,10 @@ def abn_losses(multitask=False, attention_weight=1.0, perception_weight=1.0):
 
 
 def _smallest(options):
-    """ResNet-18 (ImageNet style) or ResNet-8 (CIFAR style), the smallest each style builds."""
-    return {"depth": 8 if options.get("style") == "cifar" else 18, "block": None}
+    """ResNet-18 32 channels wide (ImageNet style) or ResNet-8 (CIFAR style)."""
+    if options.get("style") == "cifar":
+        return {"depth": 8, "block": None}
+    return {"depth": 18, "block": None, "filters": (32, 32, 32, 32)}
 
 
 register_model("abn_resnet", objective=ABN_OBJECTIVE, single_task=True,

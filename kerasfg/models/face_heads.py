@@ -131,10 +131,11 @@ def multibranch_head(features, config, *, identity_classes, expression_classes, 
 def _smallest(options):
     """Narrow hidden layers, on the smallest form of the backbone's family."""
     backbone = options.get("backbone") or ""
-    smallest = ({"depth": 18} if backbone.startswith("resnet") else
+    smallest = ({"depth": 18, "filters": (32, 32, 32, 32)} if backbone.startswith("resnet") else
                 {"depth": 8} if backbone.startswith("cifar_resnet") else
                 {"filters": (8, 8, 16, 16, 16), "fc_units": 16} if backbone == "vgg_face" else
-                {"fc_units": 8, "pool_padding": "same"} if backbone.startswith("vgg") else
+                {"filters": (16, 16, 32, 32, 32), "fc_units": 8, "pool_padding": "same"}
+                if backbone.startswith("vgg") else
                 {"depth": 10, "width": 1} if backbone == "wide_resnet" else {})
     return {"hidden_units": 8,
             "backbone_options": {**(options.get("backbone_options") or {}), **smallest}}

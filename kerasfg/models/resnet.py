@@ -203,18 +203,29 @@ class ResNetSpec:
             self.strides = (1, 2, 2, 2)
 
 
+def stage_filters(filters):
+    """``filters`` checked: the widths of the four stages (bottlenecks output 4 x as many)."""
+    filters = tuple(filters)
+    if len(filters) != len(STAGE_FILTERS) or not all(isinstance(f, int) and f > 0 for f in filters):
+        raise ValueError(f"filters must give the width of each of the {len(STAGE_FILTERS)} stages as "
+                         f"positive ints; received {filters!r}.")
+    return filters
+
+
 def resnet_trunk(x, *, depth=50, version=1, attention=None, activation="relu", stages=4,
-                 stride_on="1x1"):
+                 stride_on="1x1", filters=STAGE_FILTERS):
     """Stem and the first ``stages`` stages of a ResNet on tensor ``x``; returns the feature map.
 
     ``attention`` is an `Attention` (or anything `Attention` accepts). With ``stages=4`` the v2
-    trunk ends with its ``post_bn`` + activation.
+    trunk ends with its ``post_bn`` + activation. ``filters`` are the stages' widths (ResNet's by
+    default; smaller ones for smoke runs).
     """
+    filters = stage_filters(filters)
     spec = ResNetSpec(depth, version)
     attention = attention if isinstance(attention, Attention) else Attention(attention)
     x = stem(x, version=version, activation=activation, use_bias=spec.use_bias)
     for i in range(stages):
-        x = stage(x, i + 1, STAGE_FILTERS[i], spec.blocks[i], version=version, block=spec.block,
+        x = stage(x, i + 1, filters[i], spec.blocks[i], version=version, block=spec.block,
                   strides=spec.strides[i], activation=activation, attention=attention,
                   use_bias=spec.use_bias, stride_on=stride_on)
     if version == 2 and stages == 4:
@@ -234,7 +245,8 @@ def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu"
 
 
 def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=50, version=1,
-           stride_on="1x1", classifier_activation="softmax", dropout=0.0, rescale=None, name=None):
+           stride_on="1x1", classifier_activation="softmax", dropout=0.0, rescale=None,
+           filters=STAGE_FILTERS, name=None):
     """Build a ResNet classifier.
 
     Args:
@@ -251,6 +263,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
         dropout: dropout rate before the classifier.
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
+        filters: the widths of the four stages (64, 128, 256, 512; smaller for smoke runs).
         name: model name (default ``resnet{depth}`` / ``resnet{depth}v2``).
 
     Returns:
@@ -258,7 +271,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
     """
     image, x = image_input(input_shape, rescale)
     x = resnet_features(x, depth=depth, version=version, attention=attention,
-                        activation=activation, stride_on=stride_on)
+                        activation=activation, stride_on=stride_on, filters=filters)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
@@ -267,8 +280,11 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
 
 # === Config ===
 
+# The smallest ResNet: ResNet-18's blocks, 32 channels wide (enough for SE and CBAM at ratio 32, Table 2.8).
+SMALLEST = {"depth": 18, "filters": (32, 32, 32, 32)}
+
 for _depth in (18, 34, 50, 101, 152):
-    register_model(f"resnet{_depth}", smoke_options={"depth": 18})(
+    register_model(f"resnet{_depth}", smoke_options=SMALLEST)(
         functools.partial(resnet, depth=_depth, version=1))
-    register_model(f"resnet{_depth}v2", smoke_options={"depth": 18})(
+    register_model(f"resnet{_depth}v2", smoke_options=SMALLEST)(
         functools.partial(resnet, depth=_depth, version=2))

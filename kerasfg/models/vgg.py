@@ -205,8 +205,9 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
 
 # === Config ===
 
-# The smallest VGG: narrow fully connected layers, and "same" pooling so that tiny inputs fit.
-SMALLEST = {"fc_units": 8, "pool_padding": "same"}
+# The smallest VGG: 16-32 channels (enough for SE and CBAM at ratio 16), narrow fully connected
+# layers, and "same" pooling so that tiny inputs fit.
+SMALLEST = {"filters": (16, 16, 32, 32, 32), "fc_units": 8, "pool_padding": "same"}
 
 for _depth in (16, 19):
     register_model(f"vgg{_depth}", smoke_options=SMALLEST)(functools.partial(vgg, depth=_depth))

@@ -51,16 +51,17 @@ def smoke_stand_in(data):
     """A pain config mapping on the smoke stand-in (`SMOKE`), one fold of its protocol."""
     from kerasfg.data.face_video import EXPRESSION_SEQUENCES
     from kerasfg.pain.config import PainExperimentConfig
-    from kerasfg.reproduce.grid import _apply
 
     config = config_lib.from_dict(copy.deepcopy(data), PainExperimentConfig).to_dict()
-    _apply(config, SMOKE)
+    config_lib.set_keys(config, SMOKE)
     if config["evaluation"]["target"] == "expression":
-        _apply(config, {"data.synthetic.expressions": list(EXPRESSION_SEQUENCES), "evaluation.protocol": "folds",
-                        "evaluation.num_folds": 3, "evaluation.subjects": ["0"]})
+        config_lib.set_keys(config, {"data.synthetic.expressions": list(EXPRESSION_SEQUENCES),
+                                     "evaluation.protocol": "folds", "evaluation.num_folds": 3,
+                                     "evaluation.subjects": ["0"]})
     else:
-        _apply(config, {"data.synthetic.expressions": None, "evaluation.protocol": "leave_one_subject_out",
-                        "evaluation.subjects": ["subject_002"]})
+        config_lib.set_keys(config, {"data.synthetic.expressions": None,
+                                     "evaluation.protocol": "leave_one_subject_out",
+                                     "evaluation.subjects": ["subject_002"]})
     return config
 
 

@@ -244,13 +244,13 @@ class Grid:
                 cell_id = "__".join([*(value.id for value in values), f"seed{seed}"])
                 data = copy.deepcopy(self.base)
                 for value in values:
-                    _apply(data, value.set)
-                    _apply(data, value.per_scale.get(scale, {}))
-                _apply(data, {pain_runner.SEED_KEY if pain else "train.seed": seed, "name": cell_id})
+                    config_lib.set_keys(data, value.set)
+                    config_lib.set_keys(data, value.per_scale.get(scale, {}))
+                config_lib.set_keys(data, {pain_runner.SEED_KEY if pain else "train.seed": seed, "name": cell_id})
                 try:
                     if scale == "smoke":
                         data = pain_runner.smoke_stand_in(data) if pain else smoke_stand_in(data)
-                    _apply(data, self.scales.get(scale, {}).get("set", {}))
+                    config_lib.set_keys(data, self.scales.get(scale, {}).get("set", {}))
                     config = (pain_runner.cell_config(data, scale, data_root) if pain
                               else _at_scale(config_lib.from_dict(data), scale, data_root))
                 except ConfigError as error:
@@ -510,21 +510,13 @@ def _product(lists):
     return combinations
 
 
-def _apply(data, overrides):
-    """Set each dotted key of ``overrides`` in the nested mapping ``data``."""
-    for dotted, value in overrides.items():
-        node = data
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{dotted}: {part} is not a section (it is {child!r}).")
-            node = child
-        node[parts[-1]] = copy.deepcopy(value)
-
-
 def _at_scale(config, scale, data_root):
-    """Check the smoke stand-in's tasks, or put a full-scale config's data paths under ``data_root``."""
+    """Check the smoke stand-in's tasks and that the synthetic scale is on synthetic faces, or put a
+    full-scale config's data paths under ``data_root``."""
+    if scale == "synthetic" and config.data.source != "synthetic":
+        raise ConfigError("data.source: the synthetic scale runs on the synthetic faces; set data.source: "
+                          "synthetic (and their difficulty, sizes and task) in the grid's scales.synthetic.set, "
+                          f"got {config.data.source!r}.")
     if scale == "smoke":
         tasks = synthetic_tasks()
         missing = [task for task in [*config.data.targets, *config.data.inputs]
@@ -553,8 +545,8 @@ def smoke_stand_in(data):
     except ValueError as error:
         raise ConfigError(f"model.name: {error}") from error
     data = config.to_dict()
-    _apply(data, SMOKE)
-    _apply(data, {"data.synthetic.image_size": registered.smoke_image_size,
+    config_lib.set_keys(data, SMOKE)
+    config_lib.set_keys(data, {"data.synthetic.image_size": registered.smoke_image_size,
                   "model.options": registered.smallest(dict(config.model.options))})
     return data
 

@@ -97,6 +97,11 @@ CASES = [
               {"config": "E", "backbone": "cifar_resnet", "backbone_options": {"depth": 8},
                "hidden_units": 8, "attention": "eca"},
               losses="face_head"),
+    ModelCase("pain_cnn_narrow_expression", "pain_cnn", (32, 32, 3), 3,
+              {"task": "classification", "filters": (8, 8, 16, 16, 16), "fc_units": 16, "dropout": 0.0},
+              xla=False),  # the pspi regression is trained in tests/pain
+    ModelCase("temporal_lstm_small", "temporal_lstm", (4, 8), 3, {"task": "classification", "units": 8},
+              xla=False),  # frame features, not images; the regression is trained in tests/pain
 ]
 
 

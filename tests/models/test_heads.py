@@ -7,6 +7,7 @@ import pytest
 from kerasfg import codes
 from kerasfg.age import DEXHead
 from kerasfg.models import build_model
+from kerasfg.models.registry import registered_model
 
 SMALL = dict(input_shape=(32, 32, 3), attention=None, widths=(8, 16), blocks=(1, 1))
 
@@ -69,7 +70,7 @@ def test_heads_bring_their_objectives():
                         output_codes={"identity": {"design": "gaussian", "bits": 4}}, dex={"age": [10, 60]}, **SMALL)
     resolved = objectives.resolve(model, {"identity": objectives.TargetTask("identity", "class", tuple("abcde")),
                                           "age": objectives.TargetTask("age", "regression")},
-                                  model_name="face_resnet")
+                                  registered=registered_model("face_resnet"))
     age, identity = resolved.outputs["age"], resolved.outputs["identity"]
     assert (age.loss, [name for name, _ in age.metrics]) == ("dex", ["dex_mae"])
     assert (identity.loss, identity.info.from_logits) == ("softmax_cross_entropy", False)

@@ -127,3 +127,18 @@ def test_dict_num_classes_gives_named_logit_outputs():
     y = model(np.ones((2, 32, 32, 3), "float32"))
     assert {k: tuple(v.shape) for k, v in y.items()} == {"identity": (2, 5), "age": (2, 3)}
     assert model.get_layer("identity").activation is keras.activations.linear
+
+
+@pytest.mark.parametrize("name, expansion", [("resnet18", 1), ("resnet50", 4)])
+def test_narrow_stages_take_the_widths_given(name, expansion):
+    """``filters`` sets each stage's width (a bottleneck's output is 4 x as wide); the smoke forms use it."""
+    widths = (16, 16, 32, 24)
+    model = build_model(name, input_shape=(32, 32, 3), num_classes=3, filters=widths)
+    for stage, width in enumerate(widths, start=1):
+        convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+                 and layer.name.startswith(f"stage{stage}_") and "shortcut" not in layer.name]
+        assert convs and convs[-1].filters == expansion * width, (stage, convs[-1].name)
+    assert [output.shape for output in keras.tree.flatten(model.output)] == [(None, 3)]
+    with pytest.raises(ValueError, match=r"filters must give the width of each of the 4 stages as positive ints; "
+                                         r"received \(16, 32\)"):
+        build_model(name, input_shape=(32, 32, 3), num_classes=3, filters=(16, 32))

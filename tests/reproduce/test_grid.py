@@ -116,6 +116,15 @@ def test_smoke_needs_synthetic_tasks(tmp_path):
         grid.cells("smoke")
 
 
+def test_the_synthetic_scale_needs_synthetic_faces(tmp_path):
+    base = {**GRID["base"], "data": {"source": "dataset", "targets": ["expression"],
+                                     "dataset": {"name": "jaffe", "root": "jaffe"}}}
+    grid = load_grid(write(tmp_path, {**GRID, "base": base}))
+    with pytest.raises(ConfigError, match=r"cell none__wide__seed5: data\.source: the synthetic scale runs on the "
+                                          r"synthetic faces; set data\.source: synthetic"):
+        grid.cells("synthetic")
+
+
 def test_results_are_the_mean_and_spread_over_seeds_beside_the_paper(tmp_path):
     grid = load_grid(write(tmp_path, GRID))
     cells = grid.cells("full")
