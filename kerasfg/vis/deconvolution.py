@@ -29,11 +29,12 @@ then inverted the way its structure says:
 
 Switches. The deconvnet's reconstructions are specific to the image through the switches, the positions
 that the forward pass records and the backward pass follows; Zeiler and Fergus's network records them at
-its max-pooling layers only. A network that downsamples with strided convolutions instead (the ResNets of
-this package, the quick-start model) has no switches: its deconvnet is a fixed linear map followed by fixed
-rectifications, so the reconstruction of a feature map depends on the image only through the position of
-its strongest activation (and the held attention gates) and looks the same on every image, as Springenberg
-et al. showed for their all-convolutional network. With ``switches="relu"`` the deconvnet also records a
+its max-pooling layers only. Where a network downsamples with strided convolutions instead (the stages of
+a ResNet after its stem's pooling; the quick-start model, which has no pooling at all) there are no
+switches: the deconvnet of that part is a fixed linear map followed by fixed rectifications, so the
+reconstruction of a feature map depends on the image mostly through the position of its strongest
+activation (and the held attention gates) and looks alike on every image, as Springenberg et al. showed for
+their all-convolutional network. With ``switches="relu"`` the deconvnet also records a
 switch at every rectification: the signal passes a ReLU where it is positive (the deconvnet's rule) and
 where the forward ReLU let its input through, which is Springenberg et al.'s guided backpropagation from one
 activation; for other activations, their own derivative at the forward input is applied to the rectified
@@ -60,7 +61,8 @@ from kerasfg.vis.introspect import ModelGraph, feature_layer, output_rank, upstr
 
 SWITCHES = ("auto", "pooling", "relu")
 """Where the deconvnet records switches: ``"pooling"`` at max pooling (Zeiler and Fergus), ``"relu"`` also at
-every rectification, ``"auto"`` at the rectifications too when no max pooling precedes the layer."""
+every rectification, ``"auto"`` at the rectifications too where the network downsamples without max pooling
+after its last max pooling before the layer, or has none."""
 
 _MAX_POOLING = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)
 
