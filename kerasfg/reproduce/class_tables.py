@@ -59,6 +59,7 @@ class ClassTable:
     """One per-class table of a grid (module docstring).
 
     Attributes:
+        id: its file name without ``.csv`` (a slug of ``table``).
         table, title: what it reproduces.
         row, column: the results table's entry it breaks down.
         kind: ``"confusion"`` or ``"accuracy_by"``.
@@ -68,6 +69,7 @@ class ClassTable:
         note: what the reader should know about the targets.
     """
 
+    id: str
     table: str
     title: str
     row: str
@@ -78,15 +80,14 @@ class ClassTable:
     output: str | None = None
     note: str | None = None
 
-    @property
-    def id(self):
-        from kerasfg.reproduce.grid import slug
 
-        return slug(self.table)
-
-
-def parse_class_tables(value, rows, columns):
+def parse_class_tables(value, rows, columns, slug):
     """The ``class_tables`` of a grid file: a list of `ClassTable`.
+
+    Args:
+        value: the ``class_tables`` list of the file.
+        rows, columns: the labels of the grid's results table.
+        slug: makes a table's file name of its name (`kerasfg.reproduce.grid.slug`).
 
     Raises:
         ConfigError: naming the key (``class_tables[i].entry``...) and what was expected.
@@ -123,9 +124,9 @@ def parse_class_tables(value, rows, columns):
         output = spec.get("output")
         if output is not None and (kind != "accuracy_by" or not isinstance(output, str)):
             raise ConfigError(f"{key}.output: an output name, for an accuracy_by table only; got {output!r}.")
-        tables.append(ClassTable(spec["table"], spec["title"], entry["row"], entry["column"], kind, tuple(source),
-                                 _targets(f"{key}.targets", spec.get("targets") or {}, kind), output,
-                                 spec.get("note")))
+        targets = _targets(f"{key}.targets", spec.get("targets") or {}, kind)
+        tables.append(ClassTable(slug(spec["table"]), spec["table"], spec["title"], entry["row"], entry["column"],
+                                 kind, tuple(source), targets, output, spec.get("note")))
     return tables
 
 

@@ -344,7 +344,7 @@ def _parse(path, data):
     grid.claims = parse_claims(data.get("claims") or [], grid.row_labels(), grid.column_labels(),
                                metric["transform"])
     grid.class_tables = parse_class_tables(data.get("class_tables") or [], grid.row_labels(),
-                                           grid.column_labels())
+                                           grid.column_labels(), slug)
     return grid
 
 
