@@ -77,6 +77,18 @@ def test_a_killed_grid_run_again_ends_with_the_table_of_an_uninterrupted_one(gri
     assert again.trained == [] and len(again.skipped) == 3
     _check_hparams(directory, again)
 
+    # the grid file changes one row: that cell trains again, its old run set aside, the others stay
+    old = json.loads((directory / "cells" / "se__seed0" / "fingerprint.json").read_text())["fingerprint"]
+    none, _, se_again = GRID["axes"]["attention"]
+    se = {"label": "SE", "set": {"model.attention": "se", "model.options.dropout": 0.1}}
+    edited = {**GRID, "axes": {"attention": [none, se, se_again]}}
+    grid_file.write_text(yaml.safe_dump(edited, sort_keys=False))
+    changed = run_grid(load_grid(grid_file), "smoke", out=tmp_path / "killed")
+    assert changed.trained == ["se__seed0"] and changed.skipped == ["none__seed0", "se-again__seed0"]
+    assert json.loads((directory / "cells" / f"se__seed0.stale-{old}" / "result.json").read_text())["value"] == (
+        again.results["se__seed0"]["value"])
+    assert changed.results["se__seed0"]["fingerprint"] != old
+
 
 def _check_hparams(directory, run):
     """Every cell is an HParams session with its labels and value; the experiment lists the axes."""
