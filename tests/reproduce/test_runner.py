@@ -62,6 +62,7 @@ def test_a_killed_grid_run_again_ends_with_the_table_of_an_uninterrupted_one(gri
     assert (directory / "cells" / "none__seed0" / "result.json").is_file()
     assert not (directory / "cells" / "se__seed0" / "result.json").exists()  # never counted half-done
     assert not (directory / "results.csv").exists()
+    assert not (directory / "cells" / "none__seed0" / "checkpoints").exists()  # smoke: train.checkpoints false
 
     resumed = run_grid(load_grid(grid_file), "smoke", out=tmp_path / "killed")
     assert resumed.skipped == ["none__seed0"] and resumed.trained == ["se__seed0"]
