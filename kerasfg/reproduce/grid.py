@@ -51,6 +51,10 @@ A metric key may name axes in braces (``final.binary.{score}``): each is replace
 value on that axis, so that one run gives several columns of a table (cells that differ only in such an
 axis train once and each reads its own number).
 
+``class_tables`` break one entry of the table down by class, summed over its folds and seeds: a confusion
+matrix the cells record, or the accuracy of their models within each group of another task
+(`kerasfg.reproduce.class_tables`).
+
 ``runner: pain`` makes the cells runs of the pain system (`kerasfg.pain.reproduce`): ``base`` is then a
 `kerasfg.pain.config.PainExperimentConfig` and the seed is ``evaluation.seed``; the default runner,
 ``training``, is `kerasfg.training.fit`.
@@ -68,6 +72,7 @@ import re
 from kerasfg import config as config_lib
 from kerasfg.config import ConfigError
 from kerasfg.reproduce.claims import parse_claims
+from kerasfg.reproduce.class_tables import parse_class_tables
 
 SCALES = ("smoke", "synthetic", "full")
 TRANSFORMS = {
@@ -77,7 +82,8 @@ TRANSFORMS = {
     "minutes": lambda value: value / 60.0,
 }
 REQUIRED = ("paper", "table", "title", "metric", "base", "axes", "rows", "columns", "targets")
-OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims", "runner")
+OPTIONAL = ("source", "notes", "provenance", "seeds", "scales", "description", "repeats", "claims", "runner",
+            "class_tables")
 RUNNERS = ("training", "pain")
 TARGET_KEYS = ("value", "tag", "note")
 
@@ -182,6 +188,7 @@ class Grid:
         scales: ``{scale: {"set": {...}, "seeds": [...]}}``.
         targets: ``{row label: {column label: Target}}``.
         claims: the table's claims (`kerasfg.reproduce.claims.Claim`).
+        class_tables: tables breaking one entry down by class (`kerasfg.reproduce.class_tables`).
     """
 
     path: pathlib.Path
@@ -203,6 +210,7 @@ class Grid:
     repeats: list = dataclasses.field(default_factory=list)
     claims: list = dataclasses.field(default_factory=list)
     runner: str = "training"
+    class_tables: list = dataclasses.field(default_factory=list)
 
     @property
     def id(self):
@@ -335,6 +343,8 @@ def _parse(path, data):
     grid.targets = _targets(data["targets"], grid)
     grid.claims = parse_claims(data.get("claims") or [], grid.row_labels(), grid.column_labels(),
                                metric["transform"])
+    grid.class_tables = parse_class_tables(data.get("class_tables") or [], grid.row_labels(),
+                                           grid.column_labels(), slug)
     return grid
 
 

@@ -4,7 +4,8 @@
 from the finished cells of each grid under ``--out`` (nothing is trained): per paper, each table's
 claims (`kerasfg.reproduce.claims`) with both sides' mean and standard deviation over seeds, our
 advantage and its standard error beside the paper's, and a verdict; where a claim does not hold, the
-grid's caveat says why that may be. Then each table: our numbers beside the paper's. Tables without
+grid's caveat says why that may be. Then each table: our numbers beside the paper's, and its class tables
+(`kerasfg.reproduce.class_tables`: a confusion or an accuracy per group, summed over folds and seeds). Tables without
 finished cells at the scale are listed as not run.
 """
 
@@ -14,6 +15,7 @@ import pathlib
 
 from kerasfg.io_utils import atomic_file
 from kerasfg.reproduce.claims import evaluate
+from kerasfg.reproduce.class_tables import summed_counts, table_markdown
 from kerasfg.reproduce.results import SCALE_NOTES, summarize
 from kerasfg.reproduce.runner import RESULT_FILE, grid_directory
 
@@ -107,6 +109,9 @@ def grid_section(grid, scale, out):
             f"{_ours(e) if e['n'] else '–'} / {e['paper']:.2f}" if e["paper"] is not None else
             (_ours(e) if e["n"] else "–") for e in entries)]) + " |")
     lines.append("")
+    directory = grid_directory(grid, scale, out)
+    for class_table in grid.class_tables:
+        lines += table_markdown(class_table, summed_counts(class_table, directory, cells, results))
     return lines, verdicts
 
 

@@ -13,6 +13,7 @@ import io
 import statistics
 
 from kerasfg.io_utils import atomic_file
+from kerasfg.reproduce.class_tables import write_class_tables
 
 SCALE_NOTES = {
     "smoke": "Smoke scale: tiny synthetic stand-ins, one step an epoch. These numbers show that every "
@@ -100,10 +101,13 @@ def results_markdown(grid, table, scale, seeds):
 
 
 def write_results(directory, grid, cells, results, scale):
-    """Write ``results.csv`` and ``results.md`` into the grid ``directory`` (atomically)."""
+    """Write ``results.csv`` and ``results.md`` into the grid ``directory`` (atomically), and the grid's
+    class tables (`kerasfg.reproduce.class_tables.write_class_tables`)."""
     table = summarize(grid, cells, results)
     with atomic_file(directory / "results.csv") as handle:
         handle.write(results_csv(grid, table))
+    text = results_markdown(grid, table, scale, sorted({cell.seed for cell in cells}))
+    class_tables = write_class_tables(directory, grid, cells, results)
     with atomic_file(directory / "results.md") as handle:
-        handle.write(results_markdown(grid, table, scale, sorted({cell.seed for cell in cells})))
+        handle.write(text + ("\n" + "\n".join(class_tables) if class_tables else ""))
     return table

@@ -9,6 +9,8 @@
     logs/                  its TensorBoard logs, and its HParams session
   hparams/                 the grid's HParams experiment (`tensorboard --logdir` the grid directory)
   results.csv, results.md  the table: our mean and standard deviation over seeds beside the paper's
+  <class table>.csv        a table breaking one entry down by class, if the grid has any (also in
+                           results.md; `kerasfg.reproduce.class_tables`)
 ```
 
 A finished cell (one with ``result.json``) is skipped; an unfinished one resumes from its newest
@@ -111,9 +113,26 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
             shared = first_of.setdefault(fingerprint, cell)
             _run_cell(run, cell, run.results[shared.id] if shared is not cell else elsewhere.get(fingerprint),
                       fingerprint, callbacks)
+    _class_table_counts(grid, directory, cells, run.results)
     hparams.write_experiment(directory / "hparams", grid, cells, run.results)
     write_results(directory, grid, cells, run.results, scale)
     return run
+
+
+def _class_table_counts(grid, directory, cells, results):
+    """The post-step of the grid's ``accuracy_by`` tables (`kerasfg.reproduce.class_tables`): each
+    finished cell of their entries whose per-group counts are missing is evaluated once."""
+    from kerasfg.config import ExperimentConfig
+    from kerasfg.reproduce.class_tables import evaluate_accuracy_by, needs_evaluation
+
+    for table in grid.class_tables:
+        for cell in cells:
+            cell_dir = directory / "cells" / cell.id
+            if (cell.id in results and isinstance(cell.config, ExperimentConfig)
+                    and needs_evaluation(table, cell, cell_dir)):
+                with _cell_log(cell_dir / LOG_FILE):
+                    evaluate_accuracy_by(table, cell, cell_dir, results[cell.id]["run_dir"])
+                keras.utils.clear_session(free_memory=False)
 
 
 def _run_cell(run, cell, shared, fingerprint, callbacks):
