@@ -26,7 +26,7 @@ all alike; the PyTorch models run in a worker process, see ``benchmarks/torch_ba
 
     python -m benchmarks.bench_backbones [--rounds 3] [--steps 2] [--all-paths | --only-default]
         [--no-torch] [--torch-passive-wait] [--models resnet50,cbam_resnet50,quickstart] [--no-serving]
-        [--clock wall|cpu] [--threads N]
+        [--no-training] [--clock wall|cpu] [--threads N]
 
 On a shared machine, PyTorch's OpenMP threads spin while they wait for each other and lose their
 cores to other processes: ``--torch-passive-wait`` (``OMP_WAIT_POLICY=PASSIVE``) makes them sleep
@@ -263,6 +263,17 @@ def serving_table(args):
           f"  {SERVING_SESSION_CONFIG.strip()}")
 
 
+def torch_skip_reason(args):
+    """Why the PyTorch rows are left out, or None."""
+    if not args.training:
+        return "--no-training"
+    if args.clock == "cpu":
+        return "--clock cpu (the PyTorch worker times its steps by wall clock)"
+    if not args.torch:
+        return "--no-torch"
+    return torch_baselines.available()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -278,6 +289,8 @@ def main(argv=None):
     parser.add_argument("--torch-passive-wait", action="store_true",
                         help="OMP_WAIT_POLICY=PASSIVE for PyTorch (shared machines)")
     parser.add_argument("--no-serving", dest="serving", action="store_false")
+    parser.add_argument("--no-training", dest="training", action="store_false",
+                        help="serve_pixels only")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="time the Keras steps by wall clock or by this process's CPU time (less "
                              "disturbed by other processes on a shared machine; no PyTorch rows)")
@@ -288,15 +301,13 @@ def main(argv=None):
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    if args.clock == "cpu":
-        args.torch = False  # the worker times its steps by wall clock, in another process
 
     print(f"{os.cpu_count()} CPUs; bfloat16 units: {precision_lib.cpu_has_bfloat16_units()}; "
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}; load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
           + (f"; {args.threads} TensorFlow thread(s)" if args.threads else ""))
     worker = None
-    missing = torch_baselines.available() if args.torch else "--clock cpu" if args.clock == "cpu" else "--no-torch"
+    missing = torch_skip_reason(args)
     if missing:
         print(f"PyTorch rows skipped: {missing}.")
     else:
@@ -306,7 +317,8 @@ def main(argv=None):
         print(f"PyTorch {worker.info['torch']} with {worker.info['threads']} threads in a worker process"
               + (" (OMP_WAIT_POLICY=PASSIVE)" if args.torch_passive_wait else ""))
     try:
-        training_table(args, worker)
+        if args.training:
+            training_table(args, worker)
     finally:
         if worker:
             worker.close()
