@@ -227,6 +227,9 @@ class TrainConfig:
             (e.g. a classifier for other classes) instead of stopping with an error.
         run_eagerly: run the training steps eagerly, without `tf.function` (for debugging, and for
             one-step smoke runs, where tracing would cost more than the step).
+        checkpoints: save ``checkpoints/last.keras`` and ``checkpoints/best.keras`` (by validation loss)
+            each epoch; false for throwaway runs (the smoke grids), which keep the final ``model.keras``
+            and the resumable backup.
     """
 
     epochs: int = 10
@@ -244,6 +247,7 @@ class TrainConfig:
     initial_weights: str | None = None
     skip_mismatch: bool = False
     run_eagerly: bool = False
+    checkpoints: bool = True
 
 
 @dataclasses.dataclass

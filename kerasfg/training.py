@@ -6,7 +6,7 @@
 runs/<name>/<timestamp>/
   config.yaml      the resolved config (precision and jit_compile as actually used)
   logs/            TensorBoard event files (train/, validation/, and kerasfg's recordings)
-  checkpoints/     last.keras and best.keras, written atomically
+  checkpoints/     last.keras and best.keras, written atomically (unless train.checkpoints is false)
   backup/          the newest complete training state; a killed run resumes from it
   model.keras      the final model
   class_names.json class names per target task
@@ -174,7 +174,7 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
 
         hand_context(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names, data.validation_masks)
         built_in = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
-                    Checkpoint(run_dir / "checkpoints"), *built_in]
+                    *([Checkpoint(run_dir / "checkpoints")] if config.train.checkpoints else []), *built_in]
     if config.train.early_stopping_patience is not None:
         built_in.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.train.early_stopping_patience,

@@ -11,6 +11,9 @@ from kerasfg.vis.deconvolution import Deconvnet
 CONTRAST_PERCENTILE = 99.5
 """Each reconstruction is scaled so that this percentile of its absolute values is full contrast."""
 
+SWITCHES_SHOWN = {"pooling": "max pooling (Zeiler and Fergus)",
+                  "relu": "max pooling and every ReLU (guided, Springenberg et al.)"}
+
 
 def reconstruction_pictures(reconstructions):
     """uint8 pictures of deconvnet reconstructions `(n, top_n, h, w, c)`: one row of ``top_n`` tiles per image.
@@ -38,9 +41,9 @@ class Deconvolution(RecordingCallback):
 
     One picture per probe image and layer: a row of ``top_n`` reconstructions, strongest first (see
     `kerasfg.vis.Deconvnet` and `reconstruction_pictures`). Tag ``deconvolution/<layer path>``, kind
-    ``deconvolution`` with field ``layer``, and annotations ``feature_maps`` per step (the channel of each
-    reconstruction, a list per probe image). The deconvnet reads the layers' current weights, so each
-    recording shows the network as it is at that step.
+    ``deconvolution`` with fields ``layer`` and ``switches``, and annotations ``feature_maps`` per step (the
+    channel of each reconstruction, a list per probe image). The deconvnet reads the layers' current weights,
+    so each recording shows the network as it is at that step.
 
     Args:
         probe: a batch of model inputs, chosen once.
@@ -50,16 +53,22 @@ class Deconvolution(RecordingCallback):
             spatial layer before the head (the layer Grad-CAM weighs).
         top_n: reconstructions per probe image.
         max_images: at most this many probe images are recorded.
+        switches: where the deconvnet records switches (see `kerasfg.vis.Deconvnet`): by default at max
+            pooling (Zeiler and Fergus) where that makes the reconstructions specific to the image, and also at
+            the ReLUs in networks that downsample without max pooling, such as ResNets. Recorded as the
+            field ``switches`` (``"pooling"`` or ``"relu"``) of each layer's recording.
     """
 
-    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, top_n=9, max_images=4):
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, top_n=9, max_images=4,
+                 switches="auto"):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         self.layers = layers
         self.top_n = top_n
+        self.switches = switches
         self._deconvnets = []
 
     def setup(self):
-        self._deconvnets = [Deconvnet(self.model, layer) for layer in self.layers or [None]]
+        self._deconvnets = [Deconvnet(self.model, layer, switches=self.switches) for layer in self.layers or [None]]
 
     def record(self, step):
         inputs = self.probe_inputs()
@@ -67,6 +76,8 @@ class Deconvolution(RecordingCallback):
             reconstructions, feature_maps = deconvnet(inputs, self.top_n)
             layer = deconvnet.layer
             summary.recording(self.writer, f"deconvolution/{layer}", reconstruction_pictures(reconstructions), step,
-                              kind="deconvolution", layer=layer, annotations={"feature_maps": feature_maps.tolist()},
+                              kind="deconvolution", layer=layer, switches=deconvnet.switches,
+                              annotations={"feature_maps": feature_maps.tolist()},
                               description=f"deconvnet reconstructions of the {self.top_n} strongest feature maps of "
-                                          f"{layer}, a row per probe image")
+                                          f"{layer}, a row per probe image, switches at "
+                                          f"{SWITCHES_SHOWN[deconvnet.switches]}")

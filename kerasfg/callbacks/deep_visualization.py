@@ -40,6 +40,9 @@ class DeepVisualization(RecordingCallback):
         steps: gradient steps per recording; by default `RECORDING_STEPS` for a preset, and those of
             custom ``settings``.
         learning_rate: overrides that of ``settings`` when given.
+        jitter: overrides that of ``settings`` when given: the largest random shift, in pixels, of the image
+            whose gradient each step takes (see `kerasfg.vis.DeepVisSettings`); the presets have none. It
+            removes the stride pattern of strided networks but needs several times the steps.
         input_range: ``"probe"`` (the minimum and maximum of the probe images), a ``(low, high)``
             pair, or None (unbounded; each picture is then scaled by its own range).
         spatial: ``"center"`` or ``"mean"``, for convolution filters.
@@ -47,13 +50,14 @@ class DeepVisualization(RecordingCallback):
     """
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, layers=None, outputs=None, units=None,
-                 settings="row3", steps=None, learning_rate=None, input_range="probe", spatial="center", seed=0):
+                 settings="row3", steps=None, learning_rate=None, jitter=None, input_range="probe", spatial="center",
+                 seed=0):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
         self.presets = []
         for chosen in settings if isinstance(settings, (list, tuple)) else [settings]:
             preset, resolved = resolve_settings(chosen)
             given = {"steps": RECORDING_STEPS if steps is None and preset is not None else steps,
-                     "learning_rate": learning_rate}
+                     "learning_rate": learning_rate, "jitter": jitter}
             self.presets.append((preset, dataclasses.replace(resolved, **{name: value for name, value in given.items()
                                                                           if value is not None})))
         self.layers, self.outputs, self.units = layers, outputs, units

@@ -98,7 +98,8 @@ def grid_section(grid, scale, out):
                          f"| | | | | | |")
         lines.append("")
         if verdict not in ("holds", "not run") and claim.caveat:
-            lines += [f"Why it may not hold here: {claim.caveat}", ""]
+            caveat = claim.caveat.rstrip()
+            lines += [f"Why it may not hold here: {caveat}{'' if caveat.endswith(('.', '!', '?')) else '.'}", ""]
     columns = grid.column_labels()
     ran = [row for row in grid.row_labels() if any(table[row, c]["n"] for c in columns)]
     header = [" + ".join(grid.rows) or "row"] + [f"{c} ours / paper" if c else "ours / paper" for c in columns]

@@ -5,6 +5,7 @@
   grid.yaml                the grid file as it was run
   cells/<cell id>/         an ordinary run directory (`kerasfg.training.fit`) ...
     log.txt                ... with its own log (one per cell)
+    fingerprint.json       what the cell trains (`kerasfg.reproduce.grid.Cell.fingerprint`), written first
     result.json            written last, atomically: a cell without it is not finished
     logs/                  its TensorBoard logs, and its HParams session
   hparams/                 the grid's HParams experiment (`tensorboard --logdir` the grid directory)
@@ -15,10 +16,11 @@
 
 A finished cell (one with ``result.json``) is skipped; an unfinished one resumes from its newest
 backup (`kerasfg.checkpoints.ResumableBackup`), so running the same command again continues the
-grid where it stopped. Cells whose configs are identical (at smoke scale, e.g. ResNet-101 and
-ResNet-152 in their smallest form on the same stand-in data) train once; the others record the
-run they share, each reading its own metric from it (the columns of a table may be several measures
-of one run). The same holds across grids under one ``out``: a cell identical to a finished cell of
+grid where it stopped; a cell whose config changed since (the grid file was edited) is set aside as
+``<cell id>.stale-<fingerprint>`` and trains again. Cells whose configs are identical (at smoke scale,
+e.g. ResNet-101 and ResNet-152 in their smallest form on the same stand-in data) train once; the
+others record the run they share, each reading its own metric from it (the columns of a table may be
+several measures of one run). The same holds across grids under one ``out``: a cell identical to a finished cell of
 another table (Table 3.1's baselines are cells of Table 3.3) shares that table's run.
 """
 
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 LOG_FILE = "log.txt"
+FINGERPRINT_FILE = "fingerprint.json"  # written when a cell starts: a resumed cell must still be the same
 
 
 @dataclasses.dataclass
@@ -139,6 +142,7 @@ def _run_cell(run, cell, shared, fingerprint, callbacks):
     """Skip a finished cell, share ``shared`` (the result of the first cell with the same fingerprint,
     in this grid or in another grid under the same ``out``), or train it."""
     cell_dir = run.directory / "cells" / cell.id
+    _set_aside_if_stale(cell, cell_dir, fingerprint)
     if (cell_dir / RESULT_FILE).is_file():
         run.skipped.append(cell.id)
     elif shared is not None:
@@ -152,11 +156,29 @@ def _run_cell(run, cell, shared, fingerprint, callbacks):
     hparams.write_session(cell_dir / "logs", cell, result)
 
 
+def _set_aside_if_stale(cell, cell_dir, fingerprint):
+    """A cell directory whose run has another fingerprint (the grid file changed since: a recalibrated
+    scale, another optimizer) would be skipped, or resumed, with a config that is no longer the cell's:
+    rename it to ``<cell id>.stale-<its fingerprint>`` (kept, never read as this cell) so the cell trains
+    afresh."""
+    recorded = next((json.loads(path.read_text()).get("fingerprint") for path in (
+        cell_dir / RESULT_FILE, cell_dir / FINGERPRINT_FILE) if path.is_file()), None)
+    if recorded is None or recorded == fingerprint:
+        return
+    stale = cell_dir.with_name(f"{cell_dir.name}.stale-{recorded}")
+    if stale.exists():
+        shutil.rmtree(stale)
+    cell_dir.rename(stale)
+    logger.warning("cell %s: its config changed since it ran (fingerprint %s, now %s); the old run is kept "
+                   "as %s and the cell trains again", cell.id, recorded, fingerprint, stale.name)
+
+
 def _train(cell, cell_dir, fingerprint, callbacks):
     from kerasfg import training
     from kerasfg.config import ExperimentConfig
 
     cell_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cell_dir / FINGERPRINT_FILE, {"cell": cell.id, "fingerprint": fingerprint})
     with _cell_log(cell_dir / LOG_FILE):
         logger.info("cell %s: %s, seed %d", cell.id, cell.labels, cell.seed)
         start = time.perf_counter()

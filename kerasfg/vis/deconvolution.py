@@ -27,18 +27,44 @@ then inverted the way its structure says:
 - anything else (self-attention, other products of two image-dependent tensors): linearised at its
   forward values, i.e. its gradient.
 
+Switches. The deconvnet's reconstructions are specific to the image through the switches, the positions
+that the forward pass records and the backward pass follows; Zeiler and Fergus's network records them at
+its max-pooling layers only. Where a network downsamples with strided convolutions instead (the stages of
+a ResNet after its stem's pooling; the quick-start model, which has no pooling at all) there are no
+switches: the deconvnet of that part is a fixed linear map followed by fixed rectifications, so the
+reconstruction of a feature map depends on the image mostly through the position of its strongest
+activation (and the held attention gates) and looks alike on every image, as Springenberg et al. showed for
+their all-convolutional network. With ``switches="relu"`` the deconvnet also records a
+switch at every rectification: the signal passes a ReLU where it is positive (the deconvnet's rule) and
+where the forward ReLU let its input through, which is Springenberg et al.'s guided backpropagation from one
+activation; for other activations, their own derivative at the forward input is applied to the rectified
+signal. ``switches="auto"`` (the default) records them unless Zeiler and Fergus's switches reach the layer:
+unless max pooling lies between the image and the layer and every other downsampling (strided convolution,
+average pooling) comes before a max pooling. A network like theirs (or VGG) gets their deconvnet unchanged; a
+ResNet, whose stages downsample by strided convolutions after the stem's pooling, gets switches at the ReLUs.
+
 For each image, the ``top_n`` feature maps with the largest maximum are projected, one at a time: every
 activation of the layer is zeroed except the largest of that map, as in the paper. The forward pass runs
 once per batch; the projections are ``top_n`` backward passes of it, in one compiled function.
 
-Reference: Zeiler and Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
+References: Zeiler and Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014;
+Springenberg, Dosovitskiy, Brox and Riedmiller, "Striving for Simplicity: The All Convolutional Net",
+ICLR 2015 workshop (section 3.4).
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from kerasfg.vis.compiled import RecordingFunction
-from kerasfg.vis.introspect import ModelGraph, feature_layer, output_rank
+from kerasfg.vis.introspect import ModelGraph, feature_layer, output_rank, upstream
+
+SWITCHES = ("auto", "pooling", "relu")
+"""Where the deconvnet records switches: ``"pooling"`` at max pooling (Zeiler and Fergus), ``"relu"`` also at
+every rectification, ``"auto"`` at the rectifications too where the network downsamples without max pooling
+after its last max pooling before the layer, or has none."""
+
+_MAX_POOLING = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)
 
 
 def rectified_backwards(activation):
@@ -54,6 +80,26 @@ def rectified_backwards(activation):
         return activation(x), gradient
 
     return deconvnet_activation
+
+
+def switched_backwards(activation):
+    """``activation`` in the forward pass; in the backward pass, the deconvnet's ReLU of the incoming signal
+    followed by the activation's own derivative at the forward input (for a ReLU: a switch that passes the
+    signal where the forward input was positive), i.e. guided backpropagation."""
+
+    @tf.custom_gradient
+    def switched_activation(x):
+        with tf.GradientTape(persistent=True) as local:  # one backward pass per projected feature map
+            local.watch(x)
+            y = activation(x)
+
+        def gradient(upstream, variables=None):
+            rectified = local.gradient(y, x, output_gradients=tf.nn.relu(upstream))
+            return (rectified, [tf.zeros_like(v) for v in variables]) if variables else rectified
+
+        return y, gradient
+
+    return switched_activation
 
 
 def keep_maximum(feature_maps, channels):
@@ -83,6 +129,12 @@ class Deconvnet:
         model: a built Keras model (Functional, Sequential, nested, multi-input or multi-output).
         layer: path or unique name of a layer with 4-D feature maps `(batch, h, w, c)`; by default the last
             spatial layer before the head (`kerasfg.vis.introspect.feature_layer`, the layer Grad-CAM weighs).
+        switches: ``"pooling"``: switches at max pooling only, Zeiler and Fergus's deconvnet; ``"relu"``: also at
+            every rectification (guided backpropagation from one activation), which makes the reconstruction
+            specific to the image in networks that downsample without max pooling; ``"auto"``: ``"pooling"``
+            when max pooling lies between the image and ``layer`` and every strided convolution or average
+            pooling there comes before a max pooling, else ``"relu"`` (see the module docstring). The choice
+            made is `Deconvnet.switches`.
 
     Call arguments:
         inputs: a batch in the form the model takes (an array, or a dict of named inputs); the image input
@@ -104,15 +156,29 @@ class Deconvnet:
     ```
     """
 
-    def __init__(self, model, layer=None):
+    def __init__(self, model, layer=None, *, switches="auto"):
+        if switches not in SWITCHES:
+            raise ValueError(f"switches must be one of {SWITCHES}; received {switches!r}.")
         self.graph = ModelGraph(model)
         self.layer = feature_layer(self.graph) if layer is None else self.graph.find(layer)
         rank = output_rank(self.graph.layers[self.layer])
         if rank not in (None, 4):
             raise ValueError(f"The deconvnet projects feature maps (batch, height, width, channels); layer "
                              f"'{self.layer}' has a {rank}-D output.")
+        self.switches = switches if switches != "auto" else "pooling" if self._switched_at_pooling() else "relu"
         self.channels = self.graph.layers[self.layer].output.shape[-1]
         self._projections = {}
+
+    def _switched_at_pooling(self):
+        """Whether max pooling lies between the image and the layer and every other downsampling (a strided
+        convolution, average pooling) precedes a max pooling: whether Zeiler and Fergus's switches reach the
+        layer."""
+        before = upstream(self.graph, self.layer)
+        pools = [path for path in before if isinstance(self.graph.layers[path], _MAX_POOLING)]
+        strided = [path for path in before if path not in pools
+                   and max(getattr(self.graph.layers[path], "strides", None) or (1,)) > 1]
+        before_pools = {path for pool in pools for path in upstream(self.graph, pool)}
+        return bool(pools) and all(path in before_pools for path in strided)
 
     def __call__(self, inputs, top_n=9):
         if not 1 <= top_n <= self.channels:
@@ -130,7 +196,8 @@ class Deconvnet:
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(image)
             run = self.graph.run(self.graph.inputs.join(image, rest), taps=[self.layer],
-                                 wrap_activations=rectified_backwards, hold_gates=True)
+                                 wrap_activations=rectified_backwards if self.switches == "pooling"
+                                 else switched_backwards, hold_gates=True)
             features = run.taps[self.layer]
         strongest = tf.math.top_k(tf.reduce_max(tf.cast(features, tf.float32), axis=(1, 2)), k=top_n).indices
         projections = []
@@ -145,13 +212,13 @@ class Deconvnet:
         return tf.stack(projections, axis=1), strongest
 
 
-def deconvolution(model, inputs, layer=None, top_n=9):
+def deconvolution(model, inputs, layer=None, top_n=9, *, switches="auto"):
     """Deconvnet reconstructions of the ``top_n`` strongest feature maps of ``layer`` for each input.
 
-    A one-off `Deconvnet(model, layer)(inputs, top_n)`; keep a `Deconvnet` to project repeatedly.
-    ``layer`` is by default the last spatial layer before the head.
+    A one-off `Deconvnet(model, layer, switches=switches)(inputs, top_n)`; keep a `Deconvnet` to project
+    repeatedly. ``layer`` is by default the last spatial layer before the head.
 
     Returns:
         ``(reconstructions (batch, top_n, h, w, c), feature map indices (batch, top_n))``.
     """
-    return Deconvnet(model, layer)(inputs, top_n)
+    return Deconvnet(model, layer, switches=switches)(inputs, top_n)

@@ -38,6 +38,13 @@ Decisions where the thesis and its reference code leave a choice (NOTES §4, ite
   centre. We follow the thesis text ("the elementwise product of the visualization and the
   gradient"), not the reference code's ``-x * grad``: with the minus sign the clip would zero the
   pixels that help the activation most.
+- **Jitter** (``jitter``, off in the presets; our addition, not in the thesis or Yosinski et al.): every
+  step but the first takes its gradient on the image shifted by a random offset of up to ``jitter`` pixels
+  along each axis (rolled, so what leaves one side comes back on the other), as DeepDream and Olah et al.'s
+  "transformation robustness" do. A strided network sees each pixel at one phase of its strides only, so an
+  unjittered ascent paints patterns with the period of its total stride (8 pixels on the quick-start
+  model); jitter averages them out. The shifts are drawn from the step number, so an ascent is
+  reproducible. The reported activations are those of the unshifted start and final images.
 - **Presets** are the four rows of the thesis's Table 2.1, copied from Yosinski et al.'s random
   search, see `PRESETS`.
 """
@@ -79,6 +86,8 @@ class DeepVisSettings:
         start: ``"noise"`` (Gaussian, seeded) or ``"zeros"`` (the centre of the input range).
         start_std: standard deviation of the start noise, as a fraction of the input range's width
             (of 1 when the input range is unbounded).
+        jitter: largest random shift, in pixels along each axis, of the image whose gradient a step takes
+            (0: none); see the module docstring.
     """
 
     learning_rate: float = 0.05
@@ -93,11 +102,12 @@ class DeepVisSettings:
     abs_contribution_percentile: float = 0.0
     start: str = "noise"
     start_std: float = 10 / 255
+    jitter: int = 0
 
     def __post_init__(self):
-        if self.steps < 1 or self.blur_every < 0 or self.blur_std < 0 or self.start_std < 0:
-            raise ValueError(f"DeepVisSettings: steps must be positive and blur_every, blur_std and start_std "
-                             f"non-negative; received {self}.")
+        if self.steps < 1 or min(self.blur_every, self.blur_std, self.start_std, self.jitter) < 0:
+            raise ValueError(f"DeepVisSettings: steps must be positive and blur_every, blur_std, start_std and "
+                             f"jitter non-negative; received {self}.")
         if not 0 <= self.l2_decay <= 1:
             raise ValueError(f"DeepVisSettings: l2_decay must be in [0, 1]; received {self.l2_decay}.")
         for name in _PERCENTILES:
@@ -323,7 +333,7 @@ class DeepVisualizer:
         def ascend(step, image, _, first):
             with tf.GradientTape() as tape:
                 tape.watch(image)
-                activations = self.activations(image + centre, units)
+                activations = self.activations(jittered(image, step) + centre, units)
                 score = tf.reduce_sum(activations)
 
             def update():
@@ -338,6 +348,14 @@ class DeepVisualizer:
 
             first = tf.where(step == 1, activations, first)
             return step + 1, tf.cond(step <= settings.steps, update, lambda: image), activations, first
+
+        def jittered(image, step):
+            if not settings.jitter:
+                return image
+            shift = tf.random.stateless_uniform((2,), seed=tf.stack([step, 0]), minval=-settings.jitter,
+                                                maxval=settings.jitter + 1, dtype=tf.int32)
+            shifted = tf.logical_and(step > 1, step <= settings.steps)  # the reported activations: unshifted
+            return tf.roll(image, tf.where(shifted, shift, 0), axis=[1, 2])
 
         zeros = tf.zeros_like(units, tf.float32)
         _, image, activations, first = tf.while_loop(lambda step, *_: step <= settings.steps + 1, ascend,

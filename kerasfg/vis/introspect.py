@@ -9,7 +9,8 @@ model's own graph, descending into nested Functional and Sequential models:
 
 - the inputs: `ModelInputs` (the image input, the others, and the form the model takes them in);
 - the outputs: `output_names`, `output_tensor`;
-- the graph: `producer` (the layer that computed a tensor), `layer_inputs`, `consumers`;
+- the graph: `producer` (the layer that computed a tensor), `layer_inputs`, `consumers`, `upstream` (the
+  layers a layer depends on);
 - the layer the CAM methods weigh by default: `feature_layer`;
 - running the model: `ModelGraph`, which calls the trained layers themselves with taps on any layer,
   the scores before the final softmax, swapped ReLUs and held attention gates, inside
@@ -339,6 +340,21 @@ def consumers(graph, path):
                 made_by = producer(tensor, scopes)
                 if made_by is not None and made_by.layer is target and candidate not in found:
                     found.append(candidate)
+    return found
+
+
+def upstream(graph, path):
+    """The paths of the layers of a `ModelGraph` that layer ``path``'s output depends on (its ancestors)."""
+    path = graph.find(path)
+    found, pending = [], [(path, _scopes_of(graph, path))]
+    while pending:
+        current, scopes = pending.pop()
+        for node in _private(graph.layers[current], "_inbound_nodes"):
+            for tensor in node.input_tensors:
+                made_by = producer(tensor, scopes)
+                if made_by is not None and made_by.path not in found:
+                    found.append(made_by.path)
+                    pending.append((made_by.path, made_by.scopes))
     return found
 
 

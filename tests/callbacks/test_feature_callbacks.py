@@ -71,6 +71,7 @@ def test_deconvolution(tmp_path, model_and_data, event_images, event_recordings)
     contents = event_recordings.contents(tmp_path)
     content = contents[tag]
     assert content["kind"] == "deconvolution" and content["layer"] == "pool2"
+    assert content["switches"] == Deconvnet(model, "pool2").switches
     assert content["annotations"] == "deconvolution/pool2/annotations"
     assert contents[f"{tag}/annotations"]["kind"] == "annotations"
     _, indices = Deconvnet(model, "pool2")(x[:2], top_n=3)
@@ -160,3 +161,5 @@ def test_deep_visualization_takes_fewer_steps_of_a_preset_during_training_unless
     assert DeepVisualization(settings="row2", steps=80).presets[0][1].steps == 80
     assert DeepVisualization(settings=DeepVisSettings(steps=7)).presets == [(None, DeepVisSettings(steps=7))]
     assert [name for name, _ in DeepVisualization(settings=list(PRESETS)).presets] == list(PRESETS)
+    assert DeepVisualization(settings="row1", jitter=2).presets[0][1] == dataclasses.replace(
+        PRESETS["row1"], steps=RECORDING_STEPS, jitter=2)

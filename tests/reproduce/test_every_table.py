@@ -7,6 +7,7 @@ share its run, so the whole set costs one training per distinct network.
 """
 
 import csv
+import json
 import math
 import pathlib
 
@@ -58,3 +59,26 @@ def test_every_table_runs_at_smoke_scale_and_writes_its_table(smoke_runs):
         assert (run.directory / "results.md").read_text().startswith(f"# {grid.table}: {grid.title}")
     # every distinct network trains once over all tables
     assert trained < sum(len(run.cells) for run in smoke_runs.values()) / 3
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda path: str(path.relative_to(REPO)))
+def test_every_synthetic_cell_measures_its_own_run(path):
+    """At synthetic scale two cells may read the same number of the same run only when the grid declares
+    them the same configuration (rows that name one run twice): a scale's ``set`` that replaces a whole
+    mapping (``model.options: {...}``) drops the axis values' keys under it, and rows meant to differ
+    would silently train the same network."""
+    grid = load_grid(path)
+    if "synthetic" not in grid.scales:
+        pytest.skip("no synthetic scale")
+    values = {axis: {value.label: value for value in axis_values} for axis, axis_values in grid.axes.items()}
+
+    def declared(cell):
+        return [(values[axis][label].set, values[axis][label].per_scale.get("synthetic"))
+                for axis, label in cell.labels.items()]
+
+    first = {}
+    for cell in grid.cells("synthetic"):
+        other = first.setdefault((cell.fingerprint, json.dumps(cell.metric, sort_keys=True)), cell)
+        assert declared(other) == declared(cell), (
+            f"{path.name}: cells {other.id} and {cell.id} are declared different but train the same network "
+            f"on the same data and read the same metric at synthetic scale")

@@ -62,6 +62,7 @@ def test_a_killed_grid_run_again_ends_with_the_table_of_an_uninterrupted_one(gri
     assert (directory / "cells" / "none__seed0" / "result.json").is_file()
     assert not (directory / "cells" / "se__seed0" / "result.json").exists()  # never counted half-done
     assert not (directory / "results.csv").exists()
+    assert not (directory / "cells" / "none__seed0" / "checkpoints").exists()  # smoke: train.checkpoints false
 
     resumed = run_grid(load_grid(grid_file), "smoke", out=tmp_path / "killed")
     assert resumed.skipped == ["none__seed0"] and resumed.trained == ["se__seed0"]
@@ -76,6 +77,18 @@ def test_a_killed_grid_run_again_ends_with_the_table_of_an_uninterrupted_one(gri
     again = run_grid(load_grid(grid_file), "smoke", out=tmp_path / "killed")  # nothing left to do
     assert again.trained == [] and len(again.skipped) == 3
     _check_hparams(directory, again)
+
+    # the grid file changes one row: that cell trains again, its old run set aside, the others stay
+    old = json.loads((directory / "cells" / "se__seed0" / "fingerprint.json").read_text())["fingerprint"]
+    none, _, se_again = GRID["axes"]["attention"]
+    se = {"label": "SE", "set": {"model.attention": "se", "model.options.dropout": 0.1}}
+    edited = {**GRID, "axes": {"attention": [none, se, se_again]}}
+    grid_file.write_text(yaml.safe_dump(edited, sort_keys=False))
+    changed = run_grid(load_grid(grid_file), "smoke", out=tmp_path / "killed")
+    assert changed.trained == ["se__seed0"] and changed.skipped == ["none__seed0", "se-again__seed0"]
+    assert json.loads((directory / "cells" / f"se__seed0.stale-{old}" / "result.json").read_text())["value"] == (
+        again.results["se__seed0"]["value"])
+    assert changed.results["se__seed0"]["fingerprint"] != old
 
 
 def _check_hparams(directory, run):

@@ -13,7 +13,7 @@ import time
 import urllib.parse
 
 import pytest
-from conftest import PROBES, REAL_PROBES, REAL_RUN, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
+from plugin_fixtures import PROBES, REAL_PROBES, REAL_RUN, STEPS, TABLE_COLUMNS, XSS_RUN, activations, feature_maps
 
 CHROMIUM = os.environ.get("KERASFG_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KERASFG_CHROMEDRIVER", "/usr/bin/chromedriver")

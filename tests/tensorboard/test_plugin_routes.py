@@ -7,7 +7,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from conftest import (
+from plugin_fixtures import (
     EXPECTED_STEPS,
     LONG_RUN,
     PROBES,

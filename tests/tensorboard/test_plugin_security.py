@@ -6,7 +6,7 @@ import pathlib
 import urllib.parse
 
 import pytest
-from conftest import XSS_RUN
+from plugin_fixtures import XSS_RUN
 
 HEATMAP = "kerasfg/gradcam/identity/stage2"
 TABLE = "kerasfg/faithfulness/identity"

@@ -187,9 +187,12 @@ def test_every_kind_of_model(kind):
         np.testing.assert_allclose(reconstructions[n], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_a_residual_block_equals_its_hand_written_transpose():
+@pytest.mark.parametrize("switches", ["pooling", "relu"])
+def test_a_residual_block_equals_its_hand_written_transpose(switches):
     """x -> conv1 (ReLU) -> conv2 -> add(x) -> ReLU: the signal is rectified, then goes to the shortcut and,
-    through conv2's and conv1's transposes (rectified between them), to the image; both parts add up."""
+    through conv2's and conv1's transposes (rectified between them), to the image; both parts add up. With
+    switches at the ReLUs, each rectification also passes the signal only where the forward ReLU's input
+    was positive."""
     image = keras.Input((7, 7, 3))
     conv1 = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv1")
     conv2 = keras.layers.Conv2D(3, 3, padding="same", name="conv2")
@@ -197,17 +200,40 @@ def test_a_residual_block_equals_its_hand_written_transpose():
     model = keras.Model(image, keras.layers.ReLU(name="out")(added))
     rng = np.random.default_rng(12)
     images = rng.normal(size=(2, 7, 7, 3)).astype("float32")
-    reconstructions, indices = deconvolution(model, images, "out", top_n=2)
+    deconvnet = Deconvnet(model, "out", switches=switches)
+    reconstructions, indices = deconvnet(images, top_n=2)
     outputs = model.predict(images, verbose=0)
+    hidden = np.stack([np_conv(x, conv1.kernel.numpy(), conv1.bias.numpy(), 1, "same") for x in images])
+    switched = switches == "relu"
     for n, k in np.ndindex(2, 2):
         channel = indices[n, k]
         signal = np.zeros((7, 7, 3))
         i, j = np.unravel_index(np.argmax(outputs[n, ..., channel]), (7, 7))
         signal[i, j, channel] = outputs[n, i, j, channel]
-        signal = np.maximum(signal, 0)  # the output ReLU
+        signal = np.maximum(signal, 0) * (outputs[n] > 0 if switched else 1)  # the output ReLU
         branch = np_conv_transpose(signal, conv2.kernel.numpy(), 1, "same", (7, 7, 3))
-        branch = np_conv_transpose(np.maximum(branch, 0), conv1.kernel.numpy(), 1, "same", (7, 7, 3))
+        branch = np.maximum(branch, 0) * (hidden[n] > 0 if switched else 1)  # conv1's ReLU
+        branch = np_conv_transpose(branch, conv1.kernel.numpy(), 1, "same", (7, 7, 3))
         np.testing.assert_allclose(reconstructions[n, k], signal + branch, rtol=1e-4, atol=1e-5)
+
+
+def test_switches_at_the_relus_unless_max_pooling_follows_every_downsampling():
+    image = keras.Input((16, 16, 3))
+    strided = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="strided")(image)
+    pooled = keras.layers.MaxPooling2D(name="pool")(strided)  # Zeiler and Fergus's conv1 has a stride too
+    later = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="later")(pooled)
+    plain = keras.layers.Conv2D(4, 3, activation="relu", name="plain")(image)
+    model = keras.Model(image, [keras.layers.Conv2D(2, 1, name="after_stride")(strided),
+                                keras.layers.Conv2D(2, 1, name="after_pool")(pooled),
+                                keras.layers.Conv2D(2, 1, name="after_later_stride")(later),
+                                keras.layers.Conv2D(2, 1, name="unpooled")(plain)])
+    chosen = {layer: Deconvnet(model, layer).switches
+              for layer in ("after_stride", "after_pool", "after_later_stride", "unpooled")}
+    assert chosen == {"after_stride": "relu", "after_pool": "pooling", "after_later_stride": "relu",
+                      "unpooled": "relu"}
+    assert Deconvnet(model, "after_stride", switches="pooling").switches == "pooling"
+    with pytest.raises(ValueError, match="switches must be one of"):
+        Deconvnet(model, "after_pool", switches="max")
 
 
 def test_without_rectification_pooling_or_normalization_it_is_the_transpose_of_the_linear_map():

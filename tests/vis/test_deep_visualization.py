@@ -219,3 +219,26 @@ def test_normalized_steps_raise_the_activation_whatever_the_input_scale():
     raw = DeepVisualizer(pixels, settings=DeepVisSettings(step="raw", learning_rate=200.0, steps=20))
     ascent = raw.ascend([0, 3], seed=1)
     assert (ascent.activations - ascent.start_activations < 0.1 * gains["pixels", "row3"]).all()
+
+
+def test_jitter_takes_each_gradient_on_a_shifted_image():
+    """A linear 3x3 filter's centre unit at (8, 8) of a 16x16 image: without jitter every step changes only its
+    receptive field (rows and columns 7..9); with jitter 2 the steps land up to 2 pixels beyond it, never
+    further, and the reported activations are those of the unshifted start and final images."""
+    image = keras.Input((16, 16, 1))
+    model = keras.Model(image, keras.layers.Conv2D(1, 3, padding="same", use_bias=False, name="linear")(image))
+    model.get_layer("linear").kernel.assign(np.ones((3, 3, 1, 1), "float32"))
+    settings = DeepVisSettings(learning_rate=1.0, steps=12, step="raw", start="zeros")
+    still, _ = deep_visualization(model, [0], layer="linear", settings=settings, input_range=None)
+    moved = np.argwhere(still[0, ..., 0] != 0)
+    assert moved.min() == 7 and moved.max() == 9
+    jittered = DeepVisualizer(model, layer="linear", settings=dataclasses.replace(settings, jitter=2),
+                              input_range=None)
+    ascent = jittered.ascend([0])
+    moved = np.argwhere(ascent.images[0, ..., 0] != 0)
+    assert moved.min() == 5 and moved.max() == 11
+    assert ascent.start_activations[0] == 0
+    np.testing.assert_allclose(ascent.activations, ascent.images[0, 7:10, 7:10].sum(), rtol=1e-5)
+    np.testing.assert_array_equal(ascent.images, jittered.ascend([0]).images)  # the shifts are reproducible
+    with pytest.raises(ValueError, match="jitter non-negative"):
+        DeepVisSettings(jitter=-1)

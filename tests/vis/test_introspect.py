@@ -17,6 +17,7 @@ from kerasfg.vis.introspect import (
     output_names,
     output_tensor,
     producer,
+    upstream,
 )
 
 
@@ -156,6 +157,9 @@ def test_outputs_producers_and_consumers_of_every_kind_of_model(kind):
     assert consumers(graph, prefix + "conv2") == [prefix + "relu2"]
     if kind == "nested":
         assert consumers(graph, "backbone/gap") == ["preds"]  # out of the nested model
+    between = {"sequential": ["dense"], "multi_output": ["concatenate"]}.get(kind, [])
+    assert sorted(upstream(graph, expected[0])) == sorted(
+        [prefix + name for name in ("conv1", "pool", "conv2", "relu2", "gap")] + between)
     with pytest.raises(ValueError, match=re.escape(f"has no output 'nope'; its outputs are {expected}")):
         output_tensor(model, "nope")
 

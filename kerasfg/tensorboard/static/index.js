@@ -413,6 +413,13 @@ function deepVisualizationView(container) {
 
 // === Deconvolution ===
 
+const SWITCHES = {
+  pooling: "max pooling, as in Zeiler and Fergus's deconvnet",
+  relu: "every ReLU and max pooling (guided backpropagation from one activation, Springenberg et al.): " +
+    "the model downsamples without max pooling, where a deconvnet takes its switches, so without them " +
+    "its reconstructions would look alike on every image",
+};
+
 function deconvolutionView(container) {
   const runs = runsWith("deconvolution");
   if (runs.length === 0) {
@@ -451,7 +458,8 @@ function deconvolutionView(container) {
     select(layers.map((r) => [r.tag, r.content.layer || shortTag(r.tag)]), recording.tag,
       (tag) => rebuild({deconvTag: tag}), "Layer"),
     stepSlider(steps, index, (i) => { state.deconvStepIndex = i; draw(i).catch(showError); }),
-  ]), rows);
+  ]), ...(SWITCHES[recording.content.switches] ? [el("p", {className: "note", textContent:
+    `Switches at ${SWITCHES[recording.content.switches]}. Mid-grey is no signal.`})] : []), rows);
   draw(index).catch(showError);
 }
 
