@@ -26,10 +26,13 @@ all alike; the PyTorch models run in a worker process, see ``benchmarks/torch_ba
 
     python -m benchmarks.bench_backbones [--rounds 3] [--steps 2] [--all-paths | --only-default]
         [--no-torch] [--torch-passive-wait] [--models resnet50,cbam_resnet50,quickstart] [--no-serving]
+        [--no-training] [--clock wall|cpu] [--threads N]
 
 On a shared machine, PyTorch's OpenMP threads spin while they wait for each other and lose their
 cores to other processes: ``--torch-passive-wait`` (``OMP_WAIT_POLICY=PASSIVE``) makes them sleep
-instead; on a quiet machine leave it off (that is how PyTorch users run).
+instead; on a quiet machine leave it off (that is how PyTorch users run). ``--clock cpu --threads 1``
+times the Keras candidates by one core's CPU time, which other processes disturb least (for the
+attention gates' ratios on a shared machine; no PyTorch rows).
 """
 
 import argparse
@@ -93,9 +96,11 @@ def build(name):
 
 
 class KerasCandidate:
-    """A compiled model trained by ``train_on_batch`` under its precision's scopes."""
+    """A compiled model trained by ``train_on_batch`` under its precision's scopes, each step timed
+    with ``clock``."""
 
-    def __init__(self, name, precision, keras_bn):
+    def __init__(self, name, precision, keras_bn, clock=time.perf_counter):
+        self.clock = clock
         self.precision = precision_lib.resolve(precision, jit_compile="auto")
         with self.precision.build_scope():
             self.model, self.x, self.y = build(name)
@@ -110,9 +115,9 @@ class KerasCandidate:
         times = []
         with self.precision.training_scope():
             for _ in range(count):
-                start = time.perf_counter()
+                start = self.clock()
                 self.model.train_on_batch(self.x, self.y)
-                times.append(time.perf_counter() - start)
+                times.append(self.clock() - start)
         return times
 
 
@@ -150,21 +155,23 @@ def training_table(args, worker):
     models = args.models.split(",")
     paths = {**({} if args.only_default else BEFORE), DEFAULT: ("auto", False),
              **(EXTRA if args.all_paths else {})}
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     candidates = {}
     for name in models:
         for path, (precision, keras_bn) in paths.items():
-            candidates[(name, path)] = KerasCandidate(name, precision, keras_bn)
+            candidates[(name, path)] = KerasCandidate(name, precision, keras_bn, clock)
         if worker:
             for path, bfloat16 in TORCH.items():
                 candidates[(name, path)] = TorchCandidate(worker, name, bfloat16)
     if "resnet50" in models and args.gates:
         for name in ("se_resnet50", "eca_resnet50"):
-            candidates[(name, DEFAULT)] = KerasCandidate(name, "auto", False)
+            candidates[(name, DEFAULT)] = KerasCandidate(name, "auto", False, clock)
     medians = time_candidates(candidates, args.rounds, args.steps)
 
     default = precision_lib.resolve("auto", "auto")
     print(f"\ntraining images/s; default = precision auto = {default.name}, jit_compile={default.jit_compile}; "
-          f"median of {args.rounds} rounds x {args.steps} steps, each round's steps in turn")
+          f"median of {args.rounds} rounds x {args.steps} steps, each round's steps in turn"
+          + ("; images per second of this process's CPU time" if args.clock == "cpu" else ""))
     rows = []
     for (name, path), values in medians.items():
         rows.append([name, f"{SHAPES[name][0]}px b{SHAPES[name][1]}", path,
@@ -256,6 +263,17 @@ def serving_table(args):
           f"  {SERVING_SESSION_CONFIG.strip()}")
 
 
+def torch_skip_reason(args):
+    """Why the PyTorch rows are left out, or None."""
+    if not args.training:
+        return "--no-training"
+    if args.clock == "cpu":
+        return "--clock cpu (the PyTorch worker times its steps by wall clock)"
+    if not args.torch:
+        return "--no-torch"
+    return torch_baselines.available()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -271,14 +289,25 @@ def main(argv=None):
     parser.add_argument("--torch-passive-wait", action="store_true",
                         help="OMP_WAIT_POLICY=PASSIVE for PyTorch (shared machines)")
     parser.add_argument("--no-serving", dest="serving", action="store_false")
+    parser.add_argument("--no-training", dest="training", action="store_false",
+                        help="serve_pixels only")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time the Keras steps by wall clock or by this process's CPU time (less "
+                             "disturbed by other processes on a shared machine; no PyTorch rows)")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
     parser.add_argument("--serving-repeats", type=int, default=5)
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")  # retracing notes of train_on_batch across models
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
     print(f"{os.cpu_count()} CPUs; bfloat16 units: {precision_lib.cpu_has_bfloat16_units()}; "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}; load average "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+          + (f"; {args.threads} TensorFlow thread(s)" if args.threads else ""))
     worker = None
-    missing = torch_baselines.available() if args.torch else "--no-torch"
+    missing = torch_skip_reason(args)
     if missing:
         print(f"PyTorch rows skipped: {missing}.")
     else:
@@ -288,12 +317,14 @@ def main(argv=None):
         print(f"PyTorch {worker.info['torch']} with {worker.info['threads']} threads in a worker process"
               + (" (OMP_WAIT_POLICY=PASSIVE)" if args.torch_passive_wait else ""))
     try:
-        training_table(args, worker)
+        if args.training:
+            training_table(args, worker)
     finally:
         if worker:
             worker.close()
     if args.serving:
         serving_table(args)
+    print(f"\nload average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

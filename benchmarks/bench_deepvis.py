@@ -96,7 +96,8 @@ def main(argv=None):
     probe = np.random.default_rng(1).uniform(0, 255, (4, *shape)).astype("float32")
     deconvnet = Deconvnet(model)  # the last block, as Grad-CAM
     seconds = median_seconds(lambda: deconvnet(probe, top_n=9), repeats=args.rounds)
-    print(f"\ndeconvolution top-9 of {deconvnet.layer}, 4 probe images: {seconds * 1000:.0f} ms (budget: 1000 ms)")
+    print(f"\ndeconvolution top-9 of {deconvnet.layer} (switches: {deconvnet.switches}), 4 probe images: "
+          f"{seconds * 1000:.0f} ms (budget: 1000 ms)")
     with tempfile.TemporaryDirectory() as log_dir:
         callback = LayerActivations(probe, log_dir=pathlib.Path(log_dir))
         callback.set_model(model)

@@ -5,19 +5,28 @@ module after the last BN of each residual branch, before the addition (SENet / C
 One timed call = forward + backward (gradients of a scalar loss with respect to all weights).
 Budgets (issue 3): SE, ECA <= 1.10x; CBAM <= 1.30x.
 
+``--precision`` picks the training precision of the kerasfg stages (``auto``, the default, is the
+path ``kerasfg train`` takes on this machine: on CPUs with bfloat16 units the oneDNN bfloat16 rewrite,
+with kerasfg's fused batch normalization as in the backbones; ``float32`` is the stage as issue 3
+timed it, with Keras's batch normalization). ``--threads 1 --clock cpu`` times one core's CPU time,
+which other processes on a shared machine disturb least.
+
 When keras-cv-attention-models and tf-keras are installed (``pip install --no-deps
 tf-keras==2.21.0 keras-cv-attention-models==1.4.3``), the same stage is also built in tf-keras with
 kecam's ``se_module`` and ``eca_module`` and timed in the same interleaved run; its ratio is to its
 own tf-keras bare stage, and the "module ms" column (stage with module minus bare stage) compares
 the modules themselves.
 
-    python -m benchmarks.bench_layers [--batch 4] [--repeats 11] [--jit] [--clock wall|cpu]
+    python -m benchmarks.bench_layers [--batch 4] [--size 56] [--repeats 11] [--jit] [--clock wall|cpu]
+        [--precision auto|float32|...] [--threads N]
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -29,7 +38,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.timing import interleaved_times, median_ratio, print_table  # noqa: E402
-from kerasfg.layers import get_attention  # noqa: E402
+from kerasfg import precision as precision_lib  # noqa: E402
+from kerasfg.layers import BatchNormalization, get_attention  # noqa: E402
 
 BUDGETS = {"se": 1.10, "eca": 1.10, "cbam": 1.30}
 
@@ -51,11 +61,17 @@ def bottleneck_stage(layers, x, attention=None, blocks=3, prefix="stage2"):
     return x
 
 
-def keras3_stage(attention, shape):
+def keras3_stage(attention, shape, fused_batch_norm=False):
+    """The stage in Keras 3 with kerasfg's ``attention``; with kerasfg's fused batch normalization
+    (as the backbones build it) or Keras's."""
     inputs = keras.Input(shape)
     builder = get_attention(attention)
     attn = None if builder is None else (lambda y, name: builder(name=name)(y))
-    return keras.Model(inputs, bottleneck_stage(keras.layers, inputs, attn))
+    layers = keras.layers
+    if fused_batch_norm:
+        layers = types.SimpleNamespace(Conv2D=keras.layers.Conv2D, ReLU=keras.layers.ReLU,
+                                       Add=keras.layers.Add, BatchNormalization=BatchNormalization)
+    return keras.Model(inputs, bottleneck_stage(layers, inputs, attn))
 
 
 def kecam_modules():
@@ -86,8 +102,9 @@ def kecam_module(attention, shape):
     return tf.keras.Model(inputs, kecam_modules()[attention](inputs, attention))
 
 
-def train_step(model, x, jit):
-    """Forward + backward: gradients of a scalar loss for the input and every trainable weight."""
+def train_step(model, x, jit, scope=contextlib.nullcontext):
+    """Forward + backward: gradients of a scalar loss for the input and every trainable weight, each
+    call inside a fresh ``scope()`` (the precision's training scope)."""
     x = tf.constant(x)
     variables = model.trainable_weights
 
@@ -99,7 +116,8 @@ def train_step(model, x, jit):
         return tape.gradient(loss, [x, *variables])
 
     def run():
-        step()[0].numpy()  # wait for the result
+        with scope():
+            step()[0].numpy()  # wait for the result
 
     return run
 
@@ -122,19 +140,33 @@ def main(argv=None):
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time, or this process's CPU time (less disturbed by other "
                              "processes on a shared machine)")
+    parser.add_argument("--precision", default="auto",
+                        help="training precision of the kerasfg stages (default: auto, kerasfg's default "
+                             "path on this machine; float32: Keras's batch normalization, no rewrite)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra-op threads (0: all cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    precision = precision_lib.resolve(args.precision, jit_compile=args.jit)
 
     shape = (args.size, args.size, 256)
     x = np.random.default_rng(0).normal(size=(args.batch, *shape)).astype("float32")
     names = [None, "se", "eca", "cbam"]
-    candidates = {("kerasfg", n): train_step(keras3_stage(n, shape), x, args.jit) for n in names}
+    candidates = {}
+    for n in names:
+        with precision.build_scope():
+            model = keras3_stage(n, shape, fused_batch_norm=precision.name != "float32")
+        candidates[("kerasfg", n)] = train_step(model, x, args.jit, precision.training_scope)
     with_kecam = kecam_available()
     if with_kecam:
         for n in (None, "se", "eca"):
             candidates[("kecam", n)] = train_step(kecam_stage(n, shape), x, args.jit)
     print(f"device: {tf.config.list_logical_devices()[-1].device_type}, batch {args.batch}, "
           f"input {shape}, jit_compile={args.jit}, {args.repeats} interleaved repeats, "
-          f"{args.clock} clock"
+          f"{args.clock} clock, kerasfg precision {precision.name}"
+          + (f", {args.threads} thread(s)" if args.threads else "")
           + ("" if with_kecam else "; kecam/tf-keras not installed: no published baseline"))
 
     clock = time.perf_counter if args.clock == "wall" else time.process_time

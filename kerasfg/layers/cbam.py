@@ -12,6 +12,7 @@ from kerasfg.layers.base import (
     max_mean_pool,
     reduced_channels,
 )
+from kerasfg.layers.batch_norm import BatchNormalization
 
 _ORDERS = ("channel_first", "spatial_first", "parallel")
 _POOL_ORDERS = ("max_mean", "mean_max")
@@ -128,8 +129,8 @@ class CBAM(AttentionLayer):
             dtype=self.dtype_policy,
             name="mlp_out",
         )
-        self.mlp_hidden.build((None, 2, channels))
-        self.mlp_out.build((None, 2, self.reduced_channels))
+        self.mlp_hidden.build((None, channels))
+        self.mlp_out.build((None, self.reduced_channels))
         if self.use_spatial:
             self.spatial_conv = keras.layers.Conv2D(
                 1,
@@ -140,7 +141,7 @@ class CBAM(AttentionLayer):
                 dtype=self.dtype_policy,
                 name="spatial_conv",
             )
-            self.spatial_bn = keras.layers.BatchNormalization(
+            self.spatial_bn = BatchNormalization(
                 momentum=self.bn_momentum,
                 epsilon=self.bn_epsilon,
                 gamma_initializer="zeros",
@@ -152,9 +153,11 @@ class CBAM(AttentionLayer):
 
     def channel_gate(self, x):
         """Float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` of shape ``(batch, channels)``."""
-        pooled = ops.stack([global_pool(x, "max"), global_pool(x, "mean")], axis=1)  # [max, avg]
-        logits = ops.sum(self.mlp_out(self.mlp_hidden(pooled)), axis=1)
-        return self._sigmoid_gate(logits)
+        # Both pooled vectors through the shared MLP as one batch of 2 * batch rows: 2D matrix
+        # products, where a (batch, 2, channels) input would go through Tensordot's reshapes.
+        pooled = ops.concatenate([global_pool(x, "max"), global_pool(x, "mean")], axis=0)
+        from_max, from_mean = ops.split(self.mlp_out(self.mlp_hidden(pooled)), 2, axis=0)
+        return self._sigmoid_gate(from_max + from_mean)
 
     def spatial_gate(self, x, training=None):
         """Float32 spatial gate ``sigmoid(BN(conv([max, mean])))`` of shape ``(b, h, w, 1)``."""

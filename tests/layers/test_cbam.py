@@ -172,3 +172,24 @@ def test_global_pool_of_maps_of_unknown_size_reduces():
     mean, maximum = model(x)
     np.testing.assert_allclose(mean, x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(maximum, x.max(axis=(1, 2)))
+
+
+def test_channel_scaling_has_the_multiplications_value_and_gradient():
+    """`scale_channels` (every channel gate's multiply) against ``x * gate`` and its autograd gradient."""
+    import tensorflow as tf
+
+    from kerasfg.layers.base import scale_channels
+
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
+    gate = tf.constant(rng.uniform(size=(2, 6)), "float32")
+    w = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, gate])
+        scaled = scale_channels(x, gate)
+        plain = x * gate[:, None, None, :]
+        scaled_loss, plain_loss = tf.reduce_sum(scaled * w), tf.reduce_sum(plain * w)
+    np.testing.assert_array_equal(scaled.numpy(), plain.numpy())
+    for variable in (x, gate):
+        np.testing.assert_allclose(tape.gradient(scaled_loss, variable), tape.gradient(plain_loss, variable),
+                                   rtol=1e-5, atol=1e-6)
