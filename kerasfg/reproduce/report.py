@@ -40,16 +40,22 @@ def finished_results(grid, scale, out):
     return cells, results
 
 
-def _ours(entry):
+def _digits(grid):
+    """Decimals of the grid's numbers: 4 for a metric read as it is (fractions such as 0.7724, losses),
+    where two would round most differences to zero; 2 for percentages."""
+    return 4 if grid.metric["transform"] == "identity" else 2
+
+
+def _ours(entry, digits=2):
     if not entry["n"]:
         return "not run"
-    return f"{entry['mean']:.2f} ± {entry['std']:.2f} (n={entry['n']})"
+    return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f} (n={entry['n']})"
 
 
-def _signed(value, error=None):
+def _signed(value, error=None, digits=2):
     if value is None:
         return "–"
-    return f"{value:+.2f}" + (f" ± {error:.2f}" if error is not None else "")
+    return f"{value:+.{digits}f}" + (f" ± {error:.{digits}f}" if error is not None else "")
 
 
 def _label(cell):
@@ -79,7 +85,7 @@ def grid_section(grid, scale, out):
     seeds = sorted({cell.seed for cell in cells if cell.id in results})
     lines += [f"`{grid.path.as_posix()}`: {len(results)} of {len(cells)} cells finished, seeds {seeds}. "
               f"Metric: {grid.metric['name']}. Setting: {_setting(grid, scale) or 'the grid as written'}.", ""]
-    verdicts = []
+    verdicts, digits = [], _digits(grid)
     for claim in grid.claims:
         verdict, outcomes = evaluate(claim, table)
         verdicts.append((grid, claim.claim, verdict))
@@ -90,9 +96,9 @@ def grid_section(grid, scale, out):
         skipped = sum(outcome.verdict == "not run" for outcome in outcomes)
         for outcome in (o for o in outcomes if o.verdict != "not run" or skipped == len(outcomes)):
             lines.append(f"| {_label(outcome.comparison.better)} | {_label(outcome.comparison.worse)} | "
-                         f"{_ours(outcome.better)} | {_ours(outcome.worse)} | "
-                         f"{_signed(outcome.advantage, outcome.standard_error)} | "
-                         f"{_signed(outcome.paper_advantage)} | {outcome.verdict} |")
+                         f"{_ours(outcome.better, digits)} | {_ours(outcome.worse, digits)} | "
+                         f"{_signed(outcome.advantage, outcome.standard_error, digits)} | "
+                         f"{_signed(outcome.paper_advantage, digits=digits)} | {outcome.verdict} |")
         if skipped and skipped < len(outcomes):
             lines.append(f"| ({skipped} more comparisons of the paper's cells, not run at this scale) "
                          f"| | | | | | |")
@@ -107,8 +113,8 @@ def grid_section(grid, scale, out):
     for row in ran:
         entries = [table[row, c] for c in columns]
         lines.append("| " + " | ".join([row or "–", *(
-            f"{_ours(e) if e['n'] else '–'} / {e['paper']:.2f}" if e["paper"] is not None else
-            (_ours(e) if e["n"] else "–") for e in entries)]) + " |")
+            f"{_ours(e, digits) if e['n'] else '–'} / {e['paper']:.{digits}f}" if e["paper"] is not None else
+            (_ours(e, digits) if e["n"] else "–") for e in entries)]) + " |")
     lines.append("")
     directory = grid_directory(grid, scale, out)
     for class_table in grid.class_tables:
