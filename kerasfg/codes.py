@@ -321,12 +321,23 @@ def resolve_similarities(output_codes, dataset, num_classes):
 def distance_logits(z, code):
     """``D_i = -1/2 |z / |z| - M_i|^2`` for every code row ``M_i``: ``(batch, n)`` float32 (keras.ops).
 
-    Computed as ``U . M_i - |M_i|^2 / 2 - 1/2`` (``|U| = 1``), one matrix product.
+    Computed as ``U . M_i - (|M_i|^2 / 2 + 1/2)`` (``|U| = 1``): one matrix product with the transposed
+    code and one subtraction of a per-class constant (`_distance_constants`, computed once by a layer).
     """
+    return _distance_logits(z, *_distance_constants(code))
+
+
+def _distance_constants(code):
+    """``(M^T, |M_i|^2 / 2 + 1/2)`` of a code matrix, float32 NumPy arrays."""
+    code = np.asarray(code, np.float64)
+    return (np.ascontiguousarray(code.T, np.float32),
+            (0.5 * np.sum(np.square(code), axis=1) + 0.5).astype(np.float32))
+
+
+def _distance_logits(z, code_transposed, offsets):
     z = ops.cast(z, "float32")
-    code = ops.convert_to_tensor(np.asarray(code, np.float32))
-    unit = z / ops.maximum(ops.sqrt(ops.sum(ops.square(z), axis=-1, keepdims=True)), 1e-12)
-    return ops.matmul(unit, ops.transpose(code)) - 0.5 * ops.sum(ops.square(code), axis=-1) - 0.5
+    unit = z * ops.rsqrt(ops.maximum(ops.sum(ops.square(z), axis=-1, keepdims=True), 1e-24))
+    return ops.matmul(unit, code_transposed) - offsets
 
 
 def decode(z, code):
@@ -366,6 +377,7 @@ class OutputCodes(keras.layers.Layer):
                              f"shape {code.shape}.")
         self.code = code
         self.activation = keras.activations.get(activation)
+        self._constants = _distance_constants(code)
 
     @property
     def num_classes(self):
@@ -380,7 +392,7 @@ class OutputCodes(keras.layers.Layer):
         return (*input_shape[:-1], self.num_classes)
 
     def call(self, inputs):
-        return self.activation(distance_logits(inputs, self.code))
+        return self.activation(_distance_logits(inputs, *self._constants))
 
     def export_description(self, head):
         """What an export (`kerasfg.export`) writes about this head: ``assets/<head>_code.csv`` (row ``i``:
