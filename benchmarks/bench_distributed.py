@@ -2,11 +2,15 @@
 
 Two local workers on a 2-core machine cannot show a speed-up, so this prints what scaling depends on:
 
-1. **Per-step overhead.** ``kerasfg.training.fit`` of the quick-start model, each process pinned to one
-   core (``taskset``), at the same batch per process: one process (``train.distribute: none``, Keras's
-   ``fit``), and two workers (``multi_worker``, global batch twice as large) without and with
-   synchronized batch norm. The ratio of a worker's step time to the single process's is the cost of
-   the distributed path (all-reduces, the per-step metric reduction, the training loop) at that batch.
+1. **Per-step overhead.** ``kerasfg.training.fit`` of the quick-start model at the same batch per
+   process: one process (``train.distribute: none``, Keras's ``fit``), and two workers
+   (``multi_worker``, global batch twice as large) without and with synchronized batch norm. The ratio
+   of a worker's CPU time per step to the single process's is the work the distributed path adds
+   (all-reduces, the per-step metric reduction, the training loop) at that batch; the wall ratio also
+   holds the waiting for the other worker. The processes share the machine's cores; ``--pin`` gives
+   each one core (``taskset``) instead, which on a 2-core machine measures TensorFlow's collective and
+   RPC threads fighting the training threads for that core (steps 4x slower, see
+   ``docs/distributed.md``), not the distributed path.
 2. **All-reduce payload.** The gradient bytes every step sums across workers for ResNet-50 at 224x224
    (1000 classes), the bytes each worker sends in a ring all-reduce, and the all-reduces synchronized
    batch norm adds; and the time two local workers take to all-reduce that payload over loopback.
@@ -15,7 +19,7 @@ Two local workers on a 2-core machine cannot show a speed-up, so this prints wha
 /tmp/kerasfg-bench.lock python -m benchmarks.bench_distributed``); on a busy machine the ratios are
 noisy.
 
-    python -m benchmarks.bench_distributed [--batch 32] [--steps 24] [--rounds 2] [--set KEY=VALUE ...]
+    python -m benchmarks.bench_distributed [--batch 32] [--steps 24] [--rounds 2] [--pin] [--set KEY=VALUE ...]
 """
 
 import argparse
@@ -48,9 +52,9 @@ def free_ports(count):
     return ",".join(addresses)
 
 
-def pinned(core):
-    """``taskset`` to one core, when it exists and the machine has that core."""
-    if shutil.which("taskset") and core < (os.cpu_count() or 1):
+def pinned(core, pin):
+    """``taskset`` to one core, when asked, when it exists and the machine has that core."""
+    if pin and shutil.which("taskset") and core < (os.cpu_count() or 1):
         return ["taskset", "-c", str(core)]
     return []
 
@@ -153,6 +157,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=32, help="batch per process (per worker)")
     parser.add_argument("--steps", type=int, default=24, help="training steps per epoch (2 epochs, the first untimed)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the three runs")
+    parser.add_argument("--pin", action="store_true", help="pin each process to one core (taskset)")
     parser.add_argument("--set", action="append", default=[], help="quick-start config override")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workers", default="", help=argparse.SUPPRESS)
@@ -181,14 +186,14 @@ def main(argv=None):
     allreduce_seconds = []
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.rounds):  # the runs of a round follow each other, so load drift hits all
-            (single,) = run_processes([[*pinned(0), *common, "--runs", f"{folder}/single-{round_}"]])
+            (single,) = run_processes([[*pinned(0, args.pin), *common, "--runs", f"{folder}/single-{round_}"]])
             runs["1 process (Keras fit)"].append(single["step_seconds"])
             cpu["1 process (Keras fit)"].append(single["step_cpu_seconds"])
             for label, extra in (("2 workers", []), ("2 workers, sync batch norm", ["--sync-batch-norm"])):
                 workers = free_ports(2)
                 payload = ["--payload", str(floats)] if round_ == 0 and not extra else []
                 results = run_processes([
-                    [*pinned(index), *common, "--workers", workers, "--index", str(index), "--runs",
+                    [*pinned(index, args.pin), *common, "--workers", workers, "--index", str(index), "--runs",
                      f"{folder}/{label}-{round_}-{index}", *extra, *payload] for index in (0, 1)])
                 runs[label].append(max(r["step_seconds"] for r in results))
                 cpu[label].append(max(r["step_cpu_seconds"] for r in results))
@@ -201,8 +206,10 @@ def main(argv=None):
     rows = [[label, args.batch * (1 if label.startswith("1 ") else 2), f"{statistics.median(runs[label]) * 1000:.1f}",
              ratio(runs[label], baseline), f"{statistics.median(cpu[label]) * 1000:.1f}",
              ratio(cpu[label], baseline_cpu)] for label in runs]
-    print(f"\nQuick-start model, {args.batch} images per process and step, one core per process "
-          f"({'taskset' if pinned(0) else 'not pinned: taskset missing'}), median of {args.rounds} round(s):")
+    placement = ("one core per process (taskset)" if pinned(0, args.pin)
+                 else f"the processes share the machine's {os.cpu_count()} cores")
+    print(f"\nQuick-start model, {args.batch} images per process and step, {placement}, "
+          f"median of {args.rounds} round(s):")
     print_table(rows, ["run", "global batch", "wall ms/step", "x single", "CPU ms/step", "x single"])
     print("(wall: what a step takes, waiting for the other worker included; CPU: the process's own work, "
           "less disturbed by other load on the machine)")
