@@ -48,7 +48,8 @@ class Deconvolution(RecordingCallback):
     Args:
         probe: a batch of model inputs, chosen once.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs (every 5 by default: a deconvnet
+            costs ``top_n`` backward passes per image) and after the last; None: only when training ends.
         layers: paths or unique names of layers with feature maps, one recording each; by default the last
             spatial layer before the head (the layer Grad-CAM weighs).
         top_n: reconstructions per probe image.
@@ -59,7 +60,7 @@ class Deconvolution(RecordingCallback):
             field ``switches`` (``"pooling"`` or ``"relu"``) of each layer's recording.
     """
 
-    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, top_n=9, max_images=4,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, layers=None, top_n=9, max_images=4,
                  switches="auto"):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         self.layers = layers

@@ -116,17 +116,20 @@ def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_
 
 def test_deep_visualization(tmp_path, model_and_data, event_recordings):
     model, x, y = model_and_data
-    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3)
+    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3, settings=["row3", "row1"])
     _fit(model, x, y, callback, epochs=5)
     tag = "kerasfg/deep_visualization/identity/row3"
-    assert event_recordings.steps(tmp_path)[tag] == [0, 5]  # every 5 epochs by default
+    # before training and when it ends (every 10 epochs by default); both presets by one compiled ascent
+    assert event_recordings.steps(tmp_path)[tag] == event_recordings.steps(tmp_path)[tag[:-1] + "1"] == [0, 5]
+    ((visualizer, _),) = callback._visualizers
+    assert visualizer._ascend.function.experimental_get_tracing_count() == 1
     content = event_recordings.contents(tmp_path)[tag]
     assert content["kind"] == "deep_visualization" and content["layer"] == "identity"
     assert content["units"] == [0, 1, 2] and content["preset"] == "row3"
     assert content["settings"]["steps"] == 3 and content["settings"]["blur_std"] == 1.0
     pictures = event_recordings.pictures(tmp_path, tag)[5]
     low, high = float(x[:4].min()), float(x[:4].max())
-    ((_, settings),) = callback.presets
+    settings = callback.presets[0][1]
     visualizer = DeepVisualizer(model, settings=settings, input_range=(low, high))
     ascent = visualizer.ascend([0, 1, 2])
     images = ascent.images
