@@ -18,8 +18,9 @@ class DeepVisualization(RecordingCallback):
     """Write one deep visualization per unit to TensorBoard (see `kerasfg.vis.DeepVisualizer`).
 
     It is the most expensive recording (``steps`` forward and backward passes of the model), so by default
-    it records before training, every 10 epochs and after the last, 4 units, and a preset with
-    `RECORDING_STEPS` steps (the presets take 50; pass ``steps=`` for more). Every unit of every preset of a
+    it records once, when training ends (pass ``every_n_epochs=N`` to follow it from before training and every
+    N epochs), 4 units, and a preset with `RECORDING_STEPS` steps (the presets take 50; pass ``steps=`` for
+    more). Every unit of every preset of a
     target is optimised in one batch by one compiled loop (`kerasfg.vis.DeepVisualizer.ascend_each`),
     traced once for the whole training. One recording per target (layer
     or output) and preset: tag ``deep_visualization/<layer path or output name>/<preset>``, kind
@@ -31,7 +32,7 @@ class DeepVisualization(RecordingCallback):
     Args:
         probe: a batch of model inputs; only its range is used (see ``input_range``).
         log_dir: folder of the event files.
-        every_n_epochs: record before training, after every this many epochs and after the last; None: only
+        every_n_epochs: also record before training and after every this many epochs; by default (None) only
             when training ends.
         layers: paths or unique names of layers whose units (dense units or convolution filters) to
             visualize;
@@ -52,7 +53,7 @@ class DeepVisualization(RecordingCallback):
         seed: the seed of the start noise, the same at every recording.
     """
 
-    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=10, layers=None, outputs=None, units=None,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, layers=None, outputs=None, units=None,
                  settings="row3", steps=None, learning_rate=None, jitter=None, input_range="probe", spatial="center",
                  seed=0):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs)

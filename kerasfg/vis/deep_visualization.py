@@ -2,9 +2,11 @@
 
 Yosinski et al.'s method as the thesis describes it (``papers/NOTES-004.md`` §1.2 (5)): start from a
 random image, repeatedly step along the raw gradient of the unit's activation with respect to the
-image, and regularize the image after every step. Several units are optimised together, one image
-per unit in one batch, by one compiled loop (`tf.function`): the blur is a depthwise convolution
-with a Gaussian kernel and the percentiles are TensorFlow sorts, so no step leaves the graph.
+image, and regularize the image after every step. Several units, and several settings, are optimised
+together, one image per unit and settings in one batch, by one compiled loop (`tf.function`) traced once:
+the settings are tensors with one value per image (`settings_tensors`), the blur is a product with each
+image's Gaussian blur matrices and the percentiles are TensorFlow sorts, so no step leaves the graph and the
+four presets of a recording cost one trace and one loop.
 
 Decisions where the thesis and its reference code leave a choice (NOTES §4, items 4-6):
 
