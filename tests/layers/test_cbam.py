@@ -193,3 +193,28 @@ def test_channel_scaling_has_the_multiplications_value_and_gradient():
     for variable in (x, gate):
         np.testing.assert_allclose(tape.gradient(scaled_loss, variable), tape.gradient(plain_loss, variable),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_mean_pool_and_input_has_the_gated_expressions_value_and_gradient():
+    """A gate computed from `mean_pool_and_input`'s pooling and applied to its returned input has the value
+    and gradient of the plain expression ``x * sigmoid(mean(x) @ w)``, whose ``x`` feeds both."""
+    import tensorflow as tf
+
+    from kerasfg.layers.base import mean_pool_and_input
+
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
+    kernel = tf.constant(rng.normal(size=(6, 6)), "float32")
+    w = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        pooled, passed = mean_pool_and_input(x)
+        fused = passed * tf.sigmoid(pooled @ kernel)[:, None, None, :]
+        plain = x * tf.sigmoid(tf.reduce_mean(x, axis=(1, 2)) @ kernel)[:, None, None, :]
+        fused_loss, plain_loss = tf.reduce_sum(fused * w), tf.reduce_sum(plain * w)
+    np.testing.assert_allclose(pooled, tf.reduce_mean(x, axis=(1, 2)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(passed.numpy(), x.numpy())
+    np.testing.assert_allclose(fused.numpy(), plain.numpy(), rtol=1e-6, atol=1e-7)
+    for variable in (x, kernel):
+        np.testing.assert_allclose(tape.gradient(fused_loss, variable), tape.gradient(plain_loss, variable),
+                                   rtol=1e-5, atol=1e-6)
