@@ -529,12 +529,13 @@ def _at_scale(config, scale, data_root):
                           "synthetic (and their difficulty, sizes and task) in the grid's scales.synthetic.set, "
                           f"got {config.data.source!r}.")
     if scale == "smoke":
-        tasks = synthetic_tasks()
+        tasks = synthetic_tasks(config.data.synthetic.kind)
         missing = [task for task in [*config.data.targets, *config.data.inputs]
                    if task != "image" and task not in tasks]
         if missing:
-            raise ConfigError(f"data.targets: {missing} are not tasks of the synthetic faces {sorted(tasks)}; "
-                              f"the smoke stand-in needs them (set them in the grid's scales.smoke.set).")
+            raise ConfigError(f"data.targets: {missing} are not tasks of the synthetic {config.data.synthetic.kind} "
+                              f"{sorted(tasks)}; the smoke stand-in needs them (set them in the grid's "
+                              "scales.smoke.set).")
     if scale == "full":
         root = pathlib.Path(data_root).expanduser()
         if config.data.source == "dataset" and not pathlib.Path(config.data.dataset.root).expanduser().is_absolute():
@@ -562,9 +563,13 @@ def smoke_stand_in(data):
     return data
 
 
-@functools.lru_cache(maxsize=1)
-def synthetic_tasks():
-    """The tasks the synthetic faces provide."""
+@functools.lru_cache(maxsize=2)
+def synthetic_tasks(kind="faces"):
+    """The tasks the synthetic faces (or digits, ``kind="digits"``) provide."""
+    if kind == "digits":
+        from kerasfg.data.synthetic_digits import TASK
+
+        return (TASK,)
     from kerasfg.data.synthetic import synthetic_faces
 
     return tuple(synthetic_faces(1, num_identities=2, image_size=16).labels)
