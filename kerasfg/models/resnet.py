@@ -28,6 +28,7 @@ from kerasfg.models.blocks import (
     act,
     classifier_outputs,
     conv_bn,
+    global_pooling,
     image_input,
 )
 from kerasfg.models.registry import register_model
@@ -234,11 +235,12 @@ def resnet_trunk(x, *, depth=50, version=1, attention=None, activation="relu", s
     return x
 
 
-def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu", **options):
-    """Globally average-pooled ResNet features of tensor ``x`` (a layer named ``features``)."""
+def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu", pooling="avg", **options):
+    """Globally pooled ResNet features of tensor ``x`` (a layer named ``features``; ``pooling``: ``"avg"`` or
+    ``"max"``)."""
     x = resnet_trunk(x, depth=depth, version=version, attention=attention, activation=activation,
                      **options)
-    return keras.layers.GlobalAveragePooling2D(name="features")(x)
+    return global_pooling(x, pooling)
 
 
 # === Functional Model ===
@@ -246,7 +248,7 @@ def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu"
 
 def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=50, version=1,
            stride_on="1x1", classifier_activation="softmax", dropout=0.0, rescale=None,
-           filters=STAGE_FILTERS, name=None):
+           filters=STAGE_FILTERS, pooling="avg", name=None):
     """Build a ResNet classifier.
 
     Args:
@@ -264,6 +266,8 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
         filters: the widths of the four stages (64, 128, 256, 512; smaller for smoke runs).
+        pooling: the final global pooling, ``"avg"`` (default) or ``"max"`` (paper 001's pooling
+            ablation, Fig. 3.2.1).
         name: model name (default ``resnet{depth}`` / ``resnet{depth}v2``).
 
     Returns:
@@ -271,7 +275,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
     """
     image, x = image_input(input_shape, rescale)
     x = resnet_features(x, depth=depth, version=version, attention=attention,
-                        activation=activation, stride_on=stride_on, filters=filters)
+                        activation=activation, stride_on=stride_on, filters=filters, pooling=pooling)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
