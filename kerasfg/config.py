@@ -13,6 +13,8 @@ config = kerasfg.config.load("experiments/quickstart.yaml", overrides=["train.ep
 
 import copy
 import dataclasses
+import hashlib
+import json
 import os
 import pathlib
 import types
@@ -539,15 +541,67 @@ def _deep_copy(data):
     return data
 
 
-def _build(cls, data, prefix):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got "
-                          f"{type(data).__name__} {data!r}.")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+def check_mapping(key, value, allowed=None):
+    """Checks that a config entry is a mapping whose keys are all known.
+
+    Args:
+        key: the dotted key of the entry, for the message (``"claims[0]"``); empty at the top level.
+        value: the entry as read from YAML.
+        allowed: the keys it may hold; None for any.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ConfigError: ``"<key>: expected a mapping, got ..."`` or ``"<key>.<name>: unknown key; expected one of
+            [...]"`` (the first unknown key in sorted order).
+    """
+    if not isinstance(value, dict):
+        where = f"{key}: expected a mapping" if key else "expected a mapping at the top level"
+        raise ConfigError(f"{where}, got {type(value).__name__} {value!r}.")
+    unknown = [] if allowed is None else sorted(set(value) - set(allowed))
     if unknown:
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(fields)}.")
+        name = f"{key}.{unknown[0]}" if key else unknown[0]
+        raise ConfigError(f"{name}: unknown key; expected one of {sorted(allowed)}.")
+    return value
+
+
+def fingerprint(described, defaults):
+    """A short hash of what a config sets differently from the defaults.
+
+    Only the entries that differ count, so a field added to a config class with a default that keeps the
+    old behaviour leaves every fingerprint as it was. (A changed default, like a changed builder, is not
+    seen: the hash describes the config, not the code.)
+
+    Args:
+        described: the config as nested dicts (``config.to_dict()``, less what does not change the result).
+        defaults: the same for the config class's defaults (``type(config)().to_dict()``, same entries left
+            out).
+
+    Returns:
+        16 hexadecimal digits.
+    """
+    changed = _differences(described, defaults)
+    return hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _differences(data, defaults):
+    changed = {}
+    for key, value in data.items():
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        if isinstance(value, dict) and isinstance(default, dict):
+            inner = _differences(value, default)
+            if inner:
+                changed[key] = inner
+        elif key not in defaults or value != default:
+            changed[key] = value
+    return changed
+
+
+def _build(cls, data, prefix):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    check_mapping(prefix.rstrip("."), data, fields)
+    hints = typing.get_type_hints(cls)
     kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
     try:
         return cls(**kwargs)

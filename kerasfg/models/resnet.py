@@ -34,7 +34,7 @@ from kerasfg.models.blocks import (
 from kerasfg.models.registry import register_model
 
 BOTTLENECK_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-BASIC_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+BASIC_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}  # 10: the smallest form smoke runs build
 STAGE_FILTERS = (64, 128, 256, 512)
 
 # === Layers ===
@@ -258,7 +258,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
         attention: attention module in every residual block (``"se"``, ``"eca"``, ``"cbam"``, a
             layer class, ...), named ``stage{i}_block{j}_{tag}``; None for the plain network.
         activation: activation of the whole network (``"relu"``, ``"elu"``, ...).
-        depth: 18, 34 (basic blocks), 50, 101 or 152 (bottlenecks).
+        depth: 10, 18, 34 (basic blocks), 50, 101 or 152 (bottlenecks).
         version: 1 (post-activation) or 2 (pre-activation).
         stride_on: v1 bottlenecks: ``"1x1"`` (keras.applications) or ``"3x3"`` (torchvision).
         classifier_activation: ``"softmax"``, or None for logits.
@@ -284,8 +284,9 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
 
 # === Config ===
 
-# The smallest ResNet: ResNet-18's blocks, 32 channels wide (enough for SE and CBAM at ratio 32, Table 2.8).
-SMALLEST = {"depth": 18, "filters": (32, 32, 32, 32)}
+# The smallest ResNet: one basic block a stage (ResNet-10), 32 channels wide (enough for SE and CBAM at ratio
+# 32, Table 2.8); every stage and its downsampling shortcut are still built.
+SMALLEST = {"depth": 10, "filters": (32, 32, 32, 32)}
 
 for _depth in (18, 34, 50, 101, 152):
     register_model(f"resnet{_depth}", smoke_options=SMALLEST)(
