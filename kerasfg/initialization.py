@@ -63,15 +63,20 @@ def lsuv_initialize(model, batch, *, tolerance=0.1, max_iterations=10, seed=None
         activation, layer.activation = layer.activation, keras.activations.linear
         try:
             for _ in range(max_iterations):
-                variance = float(np.var(keras.ops.convert_to_numpy(probe(batch, training=False))))
+                variance = _output_variance(probe, batch)
                 if abs(variance - 1.0) < tolerance or variance == 0.0:
                     break
                 layer.kernel.assign(layer.kernel / np.sqrt(variance))
-            variances[layer.name] = float(np.var(keras.ops.convert_to_numpy(probe(batch, training=False))))
+            variances[layer.name] = _output_variance(probe, batch)
         finally:
             layer.activation = activation
         log.debug("LSUV: %s output variance %.3f", layer.name, variances[layer.name])
     return variances
+
+
+def _output_variance(probe, batch):
+    """The variance of ``probe``'s output on ``batch``, in float32 (a mixed-precision layer computes in 16 bits)."""
+    return float(np.var(keras.ops.convert_to_numpy(keras.ops.cast(probe(batch, training=False), "float32"))))
 
 
 __all__ = ["lsuv_initialize"]
