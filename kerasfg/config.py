@@ -13,6 +13,8 @@ config = kerasfg.config.load("experiments/quickstart.yaml", overrides=["train.ep
 
 import copy
 import dataclasses
+import hashlib
+import json
 import os
 import pathlib
 import types
@@ -26,6 +28,8 @@ SCHEDULES = ("constant", "cosine", "step")
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
 ORTHOREG_MODES = ("none", "regularizer", "update")
 ORTHOREG_COSTS = ("local", "global")
+SYNTHETIC_KINDS = ("faces", "digits")
+INITIALIZATIONS = ("default", "lsuv")
 
 
 class ConfigError(ValueError):
@@ -37,6 +41,9 @@ class SyntheticConfig:
     """The built-in synthetic faces (see `kerasfg.data.synthetic_faces`).
 
     Attributes:
+        kind: ``"faces"`` (the synthetic faces, every face task) or ``"digits"`` (synthetic digits 0-9, task
+            ``label``, MNIST's stand-in: see `kerasfg.data.synthetic_digits`; they take a number as
+            ``difficulty`` and ignore the people's settings).
         num_identities: number of people.
         train_images, val_images, test_images: sizes of the three splits, rendered with different
             seeds from the same people.
@@ -50,6 +57,7 @@ class SyntheticConfig:
             whose labels belong to the person. The identity task needs the same people (false).
     """
 
+    kind: str = "faces"
     num_identities: int = 10
     train_images: int = 4000
     val_images: int = 800
@@ -220,6 +228,10 @@ class TrainConfig:
         verbose: Keras progress output (0, 1 or 2).
         orthoreg: OrthoReg on the kernels.
         freeze: layer-name patterns (``fnmatch``, e.g. ``"stage1_*"``) of layers that do not train.
+        init: ``"default"`` (each layer's own initializers) or ``"lsuv"``: layer-sequential unit-variance
+            initialization (Mishkin and Matas 2015, `kerasfg.initialization.lsuv_initialize`): orthonormal
+            kernels, then each layer rescaled until its output has unit variance on a training batch. Done
+            before ``initial_weights`` are loaded.
         initial_weights: a ``.keras`` model file whose layers' weights are copied into the layers of
             the same name (fine-tuning), or a ``.weights.h5`` file of the same architecture; null
             to start from the initializers.
@@ -244,6 +256,7 @@ class TrainConfig:
     verbose: int = 1
     orthoreg: OrthoRegConfig = dataclasses.field(default_factory=OrthoRegConfig)
     freeze: list[str] = dataclasses.field(default_factory=list)
+    init: str = "default"
     initial_weights: str | None = None
     skip_mismatch: bool = False
     run_eagerly: bool = False
@@ -313,6 +326,7 @@ class ExperimentConfig:
     def __post_init__(self):
         _check_choice("train.precision", self.train.precision, PRECISIONS)
         _check_choice("train.distribute", self.train.distribute, DISTRIBUTIONS)
+        _check_choice("train.init", self.train.init, INITIALIZATIONS)
         _check_choice("data.source", self.data.source, ("synthetic", "dataset"))
         if self.data.source == "dataset":
             for key in ("name", "root"):
@@ -331,17 +345,26 @@ class ExperimentConfig:
         if "image" not in self.data.inputs:
             raise ConfigError(f"data.inputs: expected a list containing 'image', got "
                               f"{self.data.inputs!r}.")
-        from kerasfg.data.synthetic import difficulty_levels
-
-        try:
-            difficulty_levels(self.data.synthetic.difficulty)
-        except ValueError as error:
-            raise ConfigError(f"data.synthetic.{error}") from error  # "difficulty[...]: expected ..."
+        self._check_synthetic()
         uses_identity = "identity" in (*self.data.targets, *self.data.inputs)
         if self.data.source == "synthetic" and self.data.synthetic.subject_disjoint and uses_identity:
             raise ConfigError("data.synthetic.subject_disjoint: the identity task needs the same people in "
                               "training and evaluation; expected false when 'identity' is a target or input, "
                               "got true.")
+
+    def _check_synthetic(self):
+        from kerasfg.data.synthetic import difficulty_levels
+
+        synthetic = self.data.synthetic
+        _check_choice("data.synthetic.kind", synthetic.kind, SYNTHETIC_KINDS)
+        difficulty = synthetic.difficulty
+        if synthetic.kind == "digits" and (isinstance(difficulty, bool) or not isinstance(difficulty, (int, float))):
+            raise ConfigError(f"data.synthetic.difficulty: the synthetic digits take one number in [0, 1], got "
+                              f"{difficulty!r}.")
+        try:
+            difficulty_levels(difficulty)
+        except ValueError as error:
+            raise ConfigError(f"data.synthetic.{error}") from error  # "difficulty[...]: expected ..."
 
     def _check_optimizer(self):
         optimizer = self.train.optimizer
@@ -518,15 +541,67 @@ def _deep_copy(data):
     return data
 
 
-def _build(cls, data, prefix):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got "
-                          f"{type(data).__name__} {data!r}.")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+def check_mapping(key, value, allowed=None):
+    """Checks that a config entry is a mapping whose keys are all known.
+
+    Args:
+        key: the dotted key of the entry, for the message (``"claims[0]"``); empty at the top level.
+        value: the entry as read from YAML.
+        allowed: the keys it may hold; None for any.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ConfigError: ``"<key>: expected a mapping, got ..."`` or ``"<key>.<name>: unknown key; expected one of
+            [...]"`` (the first unknown key in sorted order).
+    """
+    if not isinstance(value, dict):
+        where = f"{key}: expected a mapping" if key else "expected a mapping at the top level"
+        raise ConfigError(f"{where}, got {type(value).__name__} {value!r}.")
+    unknown = [] if allowed is None else sorted(set(value) - set(allowed))
     if unknown:
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(fields)}.")
+        name = f"{key}.{unknown[0]}" if key else unknown[0]
+        raise ConfigError(f"{name}: unknown key; expected one of {sorted(allowed)}.")
+    return value
+
+
+def fingerprint(described, defaults):
+    """A short hash of what a config sets differently from the defaults.
+
+    Only the entries that differ count, so a field added to a config class with a default that keeps the
+    old behaviour leaves every fingerprint as it was. (A changed default, like a changed builder, is not
+    seen: the hash describes the config, not the code.)
+
+    Args:
+        described: the config as nested dicts (``config.to_dict()``, less what does not change the result).
+        defaults: the same for the config class's defaults (``type(config)().to_dict()``, same entries left
+            out).
+
+    Returns:
+        16 hexadecimal digits.
+    """
+    changed = _differences(described, defaults)
+    return hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _differences(data, defaults):
+    changed = {}
+    for key, value in data.items():
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        if isinstance(value, dict) and isinstance(default, dict):
+            inner = _differences(value, default)
+            if inner:
+                changed[key] = inner
+        elif key not in defaults or value != default:
+            changed[key] = value
+    return changed
+
+
+def _build(cls, data, prefix):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    check_mapping(prefix.rstrip("."), data, fields)
+    hints = typing.get_type_hints(cls)
     kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
     try:
         return cls(**kwargs)

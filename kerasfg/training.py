@@ -270,18 +270,24 @@ def build_datasets(data_config, run_dir=None, shard=None):
 
 def _synthetic_splits(data_config, tasks, shard):
     from kerasfg.data.synthetic import synthetic_faces
+    from kerasfg.data.synthetic_digits import synthetic_digits
 
     synthetic = data_config.synthetic
-    render = functools.partial(
-        synthetic_faces, num_identities=synthetic.num_identities, image_size=synthetic.image_size,
-        difficulty=synthetic.difficulty)
+    if synthetic.kind == "digits":
+        def render(count, seed, identity_seed):  # digits have no people
+            return synthetic_digits(count, image_size=synthetic.image_size, difficulty=synthetic.difficulty,
+                                    seed=seed)
+    else:
+        render = functools.partial(
+            synthetic_faces, num_identities=synthetic.num_identities, image_size=synthetic.image_size,
+            difficulty=synthetic.difficulty)
     # Different image seeds for the three splits; the same people in all of them, or other people in
     # the validation and test splits when they must be subject-disjoint.
     train, validation, test = (
         render(count, seed=synthetic.seed * 3 + offset,
                identity_seed=synthetic.identity_seed + (offset if synthetic.subject_disjoint else 0))
         for offset, count in enumerate((synthetic.train_images, synthetic.val_images, synthetic.test_images)))
-    _check_tasks(tasks, train.tasks, "the synthetic faces")
+    _check_tasks(tasks, train.tasks, f"the synthetic {synthetic.kind}")
     known = {task: train.tasks[task] for task in tasks}
 
     def as_dataset(faces, training):
@@ -298,7 +304,7 @@ def _synthetic_splits(data_config, tasks, shard):
         train_size=len(train),
         # Rendered at the model's size; other sizes are resized as kerasfg's pipeline resizes files.
         preprocessing=Preprocessing.pipeline(train.images.shape[1:3], train.images.shape[-1],
-                                             origin="the synthetic faces"),
+                                             origin=f"the synthetic {synthetic.kind}"),
         validation_masks={task: validation.masks[task] for task in data_config.targets
                           if task in validation.masks},
         tasks=known, train_labels=_regression_labels(train.labels, known),
@@ -408,6 +414,10 @@ def build_compiled_model(config, data, jit_compile):
     if config.train.sync_batch_norm:
         synchronize_batch_norm(model)
     objectives = objectives_lib.from_config(config, model, data, registered_model(config.model.name))
+    if config.train.init == "lsuv":
+        from kerasfg.initialization import lsuv_initialize
+
+        lsuv_initialize(model, next(iter(data.train))[0])
     if config.train.initial_weights:
         load_initial_weights(model, config.train.initial_weights, config.train.skip_mismatch)
     if config.train.freeze:

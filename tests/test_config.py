@@ -68,6 +68,41 @@ def test_bad_values_name_the_key_the_expected_form_and_the_value(data, message):
         config_lib.from_dict(data)
 
 
+@pytest.mark.parametrize(
+    "key, value, allowed, message",
+    [
+        ("claims[0]", [1], None, r"^claims\[0\]: expected a mapping, got list \[1\]\.$"),
+        ("", "text", None, r"^expected a mapping at the top level, got str 'text'\.$"),
+        ("scales.smoke", {"set": {}, "sets": 1}, ("set", "seeds"),
+         r"^scales\.smoke\.sets: unknown key; expected one of \['seeds', 'set'\]\.$"),
+        ("", {"paper": "001", "colour": 1}, ("paper",), r"^colour: unknown key; expected one of \['paper'\]\.$"),
+    ],
+)
+def test_check_mapping_names_the_key_and_what_was_expected(key, value, allowed, message):
+    with pytest.raises(ConfigError, match=message):
+        config_lib.check_mapping(key, value, allowed)
+
+
+def test_check_mapping_returns_a_valid_mapping():
+    value = {"set": {}, "seeds": [0]}
+    assert config_lib.check_mapping("scales.smoke", value, ("set", "seeds", "only")) is value
+    assert config_lib.check_mapping("base", value) is value
+
+
+def test_fingerprint_counts_only_what_differs_from_the_defaults():
+    defaults = config_lib.ExperimentConfig().to_dict()
+    tuned = config_lib.from_dict({"train": {"epochs": 3}, "model": {"options": {"depth": 18}}}).to_dict()
+    fingerprint = config_lib.fingerprint(tuned, defaults)
+    assert fingerprint == config_lib.fingerprint({"train": {"epochs": 3}, "model": {"options": {"depth": 18}}},
+                                                 defaults)
+    # a field added with a default that keeps the old behaviour does not change it
+    added = {"new_section": {"flag": False}}
+    assert config_lib.fingerprint({**tuned, **added}, {**defaults, **added}) == fingerprint
+    assert config_lib.fingerprint({**tuned, "train": {**tuned["train"], "epochs": 4}}, defaults) != fingerprint
+    assert config_lib.fingerprint(defaults, defaults) == config_lib.fingerprint({}, defaults)
+    assert len(fingerprint) == 16 and int(fingerprint, 16) >= 0
+
+
 def test_bad_override_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="expected the form key=value"):
         config_lib.apply_overrides({}, ["train.epochs"])

@@ -85,7 +85,7 @@ def test_every_registered_model_trains_a_step_from_a_config_with_its_default_obj
     trained = {}
     for name in sorted(set(available_models()) - set(NOT_ON_IMAGES)):
         network = _same_network(name)
-        if network in trained:  # e.g. resnet101 and resnet152 are both ResNet-18 at their smallest
+        if network in trained:  # e.g. resnet101 and resnet152 are both ResNet-10 at their smallest
             continue
         needs = NEEDS.get(name, {})
         data = celeba_data(celeba) if needs.get("celeba") else None

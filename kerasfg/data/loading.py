@@ -19,8 +19,8 @@ def load_dataset(name, root, split=None, *, image_size=_DEFAULT, channels=None, 
     Args:
         name: a reader name: ``fer2013`` (CSV or folders), ``fer2013_csv``, ``fer2013_folders``, ``ck+``,
             ``jaffe``, ``fei``, ``imfdb``, ``adience``, ``iog``, ``utkface``, ``celeba``, ``morph``, ``cifar10``,
-            ``cifar100``, ``svhn``, ``imagenet``, ``compcars``, ``folder``, ``manifest``, ``tfrecord`` (shards
-            written by ``prepare-faces`` / ``write_tfrecords``).
+            ``cifar100``, ``svhn``, ``mnist``, ``imagenet``, ``compcars``, ``folder``, ``manifest``, ``tfrecord``
+            (shards written by ``prepare-faces`` / ``write_tfrecords``).
         root: the dataset's root folder (or file, for CSV/JSON forms). Nothing is downloaded.
         split: ``None``/``"all"``, or a part: ``"train"``, ``"val"``, ``"test"`` (see
             :func:`kerasfg.data.splits.split_dataset` for how protocol, seeded, k-fold and

@@ -5,7 +5,8 @@ Families: ``vgg16``/``vgg19`` (+ ``_bn``, ``_cam``, ``vgg16_augmented``), ``vgg_
 and ``...v2``, ``cifar_resnet{20,32,44,56,110}``, ``cifar_quick``, ``wide_resnet``, ``abn_resnet``,
 ``abn_cifar_resnet``, ``abn_multitask``, ``warn``, ``face_head`` (configurations A-I),
 ``glimpse_attention`` (where/what attention), the pain system's ``pain_cnn`` (VGG-Face on registered
-frames) and ``temporal_lstm`` (an LSTM over its fc6 features), and the quick start's ``face_resnet``.
+frames) and ``temporal_lstm`` (an LSTM over its fc6 features), the quick start's ``face_resnet``,
+and the MNIST tables' ``vanilla_cnn_a``, ``vanilla_cnn_b``, ``maxpool_cam_cnn`` and ``mnist_small_cnn``.
 ``summary_table(model)`` prints parameter counts per stage and attention module.
 """
 
@@ -17,6 +18,7 @@ from kerasfg.models import face_resnet as _face_resnet  # noqa: F401
 from kerasfg.models import frame_cnn as _frame_cnn  # noqa: F401
 from kerasfg.models import glimpse as _glimpse  # noqa: F401
 from kerasfg.models import heads as _heads  # noqa: F401  (the head layers load from .keras files)
+from kerasfg.models import mnist_cnns as _mnist_cnns  # noqa: F401
 from kerasfg.models import resnet as _resnet  # noqa: F401
 from kerasfg.models import temporal as _temporal  # noqa: F401
 from kerasfg.models import vgg as _vgg  # noqa: F401

@@ -118,6 +118,17 @@ def classifier_outputs(x, num_classes, *, classifier_activation="softmax", defau
             for task, count in task_classes(num_classes, default).items()}
 
 
+POOLINGS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+
+
+def global_pooling(x, pooling="avg", name="features"):
+    """The feature map ``x`` pooled over its positions: ``"avg"`` (global average) or ``"max"`` (global max),
+    by a layer named ``name``."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {sorted(POOLINGS)}; received {pooling!r}.")
+    return POOLINGS[pooling](name=name)(x)
+
+
 RESCALE = {"unit": (1 / 255, 0.0), "symmetric": (1 / 127.5, -1.0)}
 
 

@@ -9,6 +9,7 @@ the preferred "extra input" design (configuration E) of the IMFDB case study in
 import keras
 
 from kerasfg.layers import BatchNormalization, get_attention
+from kerasfg.models.blocks import global_pooling
 from kerasfg.models.registry import register_model
 
 # === Layers ===
@@ -50,7 +51,7 @@ def residual_block(x, filters, strides, activation, attention, name):
                 smoke_options={"widths": [16, 32], "blocks": [1, 1], "hidden_units": 8})
 def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
                 widths=(32, 64, 128), blocks=(1, 1, 1), stem_strides=1, extra_inputs=None,
-                hidden_units=128, dropout=0.3, name="face_resnet"):
+                hidden_units=128, dropout=0.3, pooling="avg", name="face_resnet"):
     """Build the face ResNet with one softmax output per task.
 
     Args:
@@ -68,6 +69,7 @@ def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
             head after its first hidden layer (configuration E of the thesis).
         hidden_units: width of the two hidden dense layers of the head.
         dropout: dropout rate before each dense layer of the head.
+        pooling: the global pooling of the last feature map, ``"avg"`` or ``"max"``.
         name: model name.
 
     Returns:
@@ -90,7 +92,7 @@ def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
             strides = 2 if stage > 1 and block == 1 else 1
             x = residual_block(x, filters, strides, activation, attention_layer,
                                f"stage{stage}_block{block}")
-    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    x = global_pooling(x, pooling)
 
     x = keras.layers.Dropout(dropout, name="head_dropout1")(x)
     x = keras.layers.Dense(hidden_units, activation=activation, name="head_fc1")(x)

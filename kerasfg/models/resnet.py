@@ -28,12 +28,13 @@ from kerasfg.models.blocks import (
     act,
     classifier_outputs,
     conv_bn,
+    global_pooling,
     image_input,
 )
 from kerasfg.models.registry import register_model
 
 BOTTLENECK_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-BASIC_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+BASIC_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}  # 10: the smallest form smoke runs build
 STAGE_FILTERS = (64, 128, 256, 512)
 
 # === Layers ===
@@ -234,11 +235,12 @@ def resnet_trunk(x, *, depth=50, version=1, attention=None, activation="relu", s
     return x
 
 
-def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu", **options):
-    """Globally average-pooled ResNet features of tensor ``x`` (a layer named ``features``)."""
+def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu", pooling="avg", **options):
+    """Globally pooled ResNet features of tensor ``x`` (a layer named ``features``; ``pooling``: ``"avg"`` or
+    ``"max"``)."""
     x = resnet_trunk(x, depth=depth, version=version, attention=attention, activation=activation,
                      **options)
-    return keras.layers.GlobalAveragePooling2D(name="features")(x)
+    return global_pooling(x, pooling)
 
 
 # === Functional Model ===
@@ -246,7 +248,7 @@ def resnet_features(x, *, depth=50, version=1, attention=None, activation="relu"
 
 def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth=50, version=1,
            stride_on="1x1", classifier_activation="softmax", dropout=0.0, rescale=None,
-           filters=STAGE_FILTERS, name=None):
+           filters=STAGE_FILTERS, pooling="avg", name=None):
     """Build a ResNet classifier.
 
     Args:
@@ -256,7 +258,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
         attention: attention module in every residual block (``"se"``, ``"eca"``, ``"cbam"``, a
             layer class, ...), named ``stage{i}_block{j}_{tag}``; None for the plain network.
         activation: activation of the whole network (``"relu"``, ``"elu"``, ...).
-        depth: 18, 34 (basic blocks), 50, 101 or 152 (bottlenecks).
+        depth: 10, 18, 34 (basic blocks), 50, 101 or 152 (bottlenecks).
         version: 1 (post-activation) or 2 (pre-activation).
         stride_on: v1 bottlenecks: ``"1x1"`` (keras.applications) or ``"3x3"`` (torchvision).
         classifier_activation: ``"softmax"``, or None for logits.
@@ -264,6 +266,8 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
         rescale: None (preprocessed input), ``"unit"`` or ``"symmetric"`` (raw 0..255 pixels
             rescaled inside; see `kerasfg.models.blocks.image_input`).
         filters: the widths of the four stages (64, 128, 256, 512; smaller for smoke runs).
+        pooling: the final global pooling, ``"avg"`` (default) or ``"max"`` (paper 001's pooling
+            ablation, Fig. 3.2.1).
         name: model name (default ``resnet{depth}`` / ``resnet{depth}v2``).
 
     Returns:
@@ -271,7 +275,7 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
     """
     image, x = image_input(input_shape, rescale)
     x = resnet_features(x, depth=depth, version=version, attention=attention,
-                        activation=activation, stride_on=stride_on, filters=filters)
+                        activation=activation, stride_on=stride_on, filters=filters, pooling=pooling)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
@@ -280,8 +284,9 @@ def resnet(*, input_shape, num_classes, attention=None, activation="relu", depth
 
 # === Config ===
 
-# The smallest ResNet: ResNet-18's blocks, 32 channels wide (enough for SE and CBAM at ratio 32, Table 2.8).
-SMALLEST = {"depth": 18, "filters": (32, 32, 32, 32)}
+# The smallest ResNet: one basic block a stage (ResNet-10), 32 channels wide (enough for SE and CBAM at ratio
+# 32, Table 2.8); every stage and its downsampling shortcut are still built.
+SMALLEST = {"depth": 10, "filters": (32, 32, 32, 32)}
 
 for _depth in (18, 34, 50, 101, 152):
     register_model(f"resnet{_depth}", smoke_options=SMALLEST)(

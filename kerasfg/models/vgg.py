@@ -10,7 +10,12 @@ Attention placement (``attention_placement``):
 - ``"last"``: one module after the last block's pooling, in the residual form ``x + A(x)`` that the
   FER report's code uses (``001_8567db0c98305053.txt``, its "Method 2"; ``attention_residual``);
 - ``"blocks"``: one module at the end of every conv block, before its pooling (its "Method 1":
-  with SE this adds exactly the 77,852 parameters its table reports for VGG16).
+  with SE this adds exactly the 77,852 parameters its table reports for VGG16);
+- ``"layers"``: one module after each of the layers ``attention_layers``, numbered as in
+  ``keras.applications.VGG16().layers`` (the input is 0, then every convolution and pooling; a
+  convolution's own batch normalization and activation belong to it). The report's "Method 3",
+  "modules at layers 11 and 14" (after ADVIAN, Wang et al. 2021), is ``(11, 14)``: after
+  ``block4_conv1`` and after ``block4_pool`` of VGG16.
 
 Heads (``head``): ``"fc"`` (flatten, two dense layers of ``fc_units``, classifier; keras.applications
 and the FER report) or ``"cam"`` (global average pooling straight into one dense classifier, so that
@@ -41,7 +46,7 @@ from kerasfg.models.registry import register_model
 
 VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 VGG_FILTERS = (64, 128, 256, 512, 512)
-PLACEMENTS = ("none", "last", "blocks")
+PLACEMENTS = ("none", "last", "blocks", "layers")
 LAYER_NAMES = {"applications": ("block{b}_conv{c}", "block{b}_pool"), "caffe": ("conv{b}_{c}", "pool{b}")}
 HEADS = ("fc", "cam")
 
@@ -82,12 +87,13 @@ def vgg_block_layers(block, *, depth=16, batch_norm=False, activation="relu", po
 
 def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu",
               attention_placement="last", attention_residual=None, pool_padding="valid",
-              filters=VGG_FILTERS, naming="applications"):
+              filters=VGG_FILTERS, naming="applications", attention_layers=(11, 14)):
     """The five conv blocks of VGG on tensor ``x`` (ending with the last pooling), with attention.
 
     ``filters`` gives the width of each block; ``naming`` the layer names: ``"applications"``
     (``block3_conv2``, ``block5_pool``: keras.applications) or ``"caffe"`` (``conv3_2``, ``pool5``:
-    the original Caffe and MatConvNet VGG models, VGG-Face among them).
+    the original Caffe and MatConvNet VGG models, VGG-Face among them). ``attention_layers``: the
+    layer numbers of ``attention_placement="layers"`` (module docstring).
     """
     if len(filters) != len(VGG_FILTERS):
         raise ValueError(f"filters must give the width of each of the {len(VGG_FILTERS)} blocks; "
@@ -98,14 +104,28 @@ def vgg_trunk(x, *, depth=16, batch_norm=False, attention=None, activation="relu
     attention = attention if isinstance(attention, Attention) else Attention(attention)
     if attention_residual is None:
         attention_residual = attention_placement == "last"
+    after = set(attention_layers) if attention and attention_placement == "layers" else set()
+    number = 0  # of the last convolution or pooling, as keras.applications counts its layers
     for b, width in enumerate(filters, start=1):
         *convs, pool = vgg_block_layers(b, depth=depth, batch_norm=batch_norm, activation=activation,
                                         pool_padding=pool_padding, width=width, naming=naming)
-        for layer in convs:
+        for k, layer in enumerate(convs):
             x = layer(x)
+            if isinstance(layer, keras.layers.Conv2D):
+                conv_name = layer.name
+            if k + 1 == len(convs) or isinstance(convs[k + 1], keras.layers.Conv2D):  # the conv's last layer
+                number += 1
+                if number in after:
+                    x = _attend(x, attention, conv_name, attention_residual)
         if attention and attention_placement == "blocks":
             x = _attend(x, attention, f"block{b}", attention_residual)
         x = pool(x)
+        number += 1
+        if number in after:
+            x = _attend(x, attention, pool.name, attention_residual)
+    if after - set(range(1, number + 1)):
+        raise ValueError(f"attention_layers must be layer numbers in 1..{number} (the convolutions and "
+                         f"poolings of VGG{depth}); received {sorted(attention_layers)}.")
     if attention and attention_placement == "last":
         x = _attend(x, attention, "top", attention_residual)
     return x
@@ -159,9 +179,9 @@ def vgg_features(x, *, depth=16, head="fc", fc_units=4096, dropout=0.0, activati
 
 
 def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16, batch_norm=False,
-        attention_placement="last", attention_residual=None, head="fc", fc_units=4096, dropout=0.0,
-        pool_padding="valid", augmented=False, space_mode="depth_to_space", augmented_options=None,
-        filters=VGG_FILTERS, classifier_activation="softmax", rescale=None, name=None):
+        attention_placement="last", attention_residual=None, attention_layers=(11, 14), head="fc",
+        fc_units=4096, dropout=0.0, pool_padding="valid", augmented=False, space_mode="depth_to_space",
+        augmented_options=None, filters=VGG_FILTERS, classifier_activation="softmax", rescale=None, name=None):
     """Build a VGG classifier.
 
     Args:
@@ -172,8 +192,10 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
         activation: activation of convolutions and hidden dense layers (``"relu"``, ``"elu"``...).
         depth: 16 or 19.
         batch_norm: a BN after every convolution (VGG-BN), before its activation.
-        attention_placement: ``"none"``, ``"last"`` or ``"blocks"`` (module docstring).
+        attention_placement: ``"none"``, ``"last"``, ``"blocks"`` or ``"layers"`` (module docstring).
         attention_residual: ``x + A(x)`` instead of ``A(x)``; default True for ``"last"``.
+        attention_layers: with ``"layers"``, the numbers of the layers a module follows (module
+            docstring; default the report's Method 3, 11 and 14).
         head: ``"fc"`` or ``"cam"``.
         fc_units: width of ``fc1`` and ``fc2``.
         dropout: dropout rate before ``fc1`` and ``fc2``.
@@ -196,8 +218,8 @@ def vgg(*, input_shape, num_classes, attention=None, activation="relu", depth=16
         x = augmented_stem(x, space_mode=space_mode, **(augmented_options or {}))
     x = vgg_features(x, depth=depth, head=head, fc_units=fc_units, dropout=dropout,
                      activation=activation, batch_norm=batch_norm, attention=attention,
-                     attention_placement=attention_placement,
-                     attention_residual=attention_residual, pool_padding=pool_padding, filters=filters)
+                     attention_placement=attention_placement, attention_residual=attention_residual,
+                     attention_layers=attention_layers, pool_padding=pool_padding, filters=filters)
     outputs = classifier_outputs(x, num_classes, classifier_activation=classifier_activation)
     default = f"vgg{depth}{'_bn' if batch_norm else ''}{'_cam' if head == 'cam' else ''}"
     return keras.Model(image, outputs, name=name or ("augmented_" + default if augmented else default))

@@ -11,8 +11,6 @@ expression grid), one epoch of a narrow CNN and LSTM, and one fold.
 """
 
 import copy
-import hashlib
-import json
 import logging
 import pathlib
 import time
@@ -80,12 +78,17 @@ def cell_config(data, scale, data_root):
 
 
 def fingerprint(config):
-    """A hash of what a cell trains and scores: cells with the same one share a run."""
-    described = config.to_dict()
-    described.pop("name")
-    described.pop("runs_dir")
-    described["data"].pop("synthetic" if config.data.source != "synthetic" else "root")
-    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A hash of what a cell trains and scores (`kerasfg.config.fingerprint`): cells with the same one share
+    a run."""
+    from kerasfg.pain.config import PainExperimentConfig
+
+    def described(config):
+        described = config.to_dict()
+        del described["name"], described["runs_dir"], described["verbose"]
+        described["data"].pop("synthetic" if config.data.source != "synthetic" else "root")
+        return described
+
+    return config_lib.fingerprint(described(config), described(PainExperimentConfig()))
 
 
 def check_data(cells):

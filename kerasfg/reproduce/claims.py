@@ -22,7 +22,7 @@ scale of Table 3.3 runs ResNet-50 on one dataset).
 import dataclasses
 import math
 
-from kerasfg.config import ConfigError
+from kerasfg.config import ConfigError, check_mapping
 
 DIRECTIONS = ("higher", "lower")
 
@@ -59,11 +59,7 @@ def parse_claims(claims, rows, columns, transform):
     parsed = []
     for i, claim in enumerate(claims):
         key = f"claims[{i}]"
-        if not isinstance(claim, dict):
-            raise ConfigError(f"{key}: expected a mapping with claim and compare, got {claim!r}.")
-        unknown = sorted(set(claim) - {"claim", "compare", "direction", "caveat"})
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected claim, compare, direction, caveat.")
+        check_mapping(key, claim, ("claim", "compare", "direction", "caveat"))
         if not isinstance(claim.get("claim"), str) or not claim["claim"]:
             raise ConfigError(f"{key}.claim: expected the claim as a non-empty string, got {claim.get('claim')!r}.")
         direction = claim.get("direction", "lower" if transform == "error_percent" else "higher")

@@ -45,7 +45,7 @@ import pathlib
 
 import numpy as np
 
-from kerasfg.config import ConfigError
+from kerasfg.config import ConfigError, check_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +97,7 @@ def parse_class_tables(value, rows, columns, slug):
     tables = []
     for i, spec in enumerate(value):
         key = f"class_tables[{i}]"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {spec!r}.")
-        unknown = sorted(set(spec) - set(KEYS))
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected {list(KEYS)}.")
+        check_mapping(key, spec, KEYS)
         for name in ("table", "title"):
             if not isinstance(spec.get(name), str) or not spec[name]:
                 raise ConfigError(f"{key}.{name}: expected a non-empty string, got {spec.get(name)!r}.")

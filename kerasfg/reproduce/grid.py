@@ -63,14 +63,12 @@ matrix the cells record, or the accuracy of their models within each group of an
 import copy
 import dataclasses
 import functools
-import hashlib
-import json
 import pathlib
 import re
 
 
 from kerasfg import config as config_lib
-from kerasfg.config import ConfigError
+from kerasfg.config import ConfigError, check_mapping
 from kerasfg.reproduce.claims import parse_claims
 from kerasfg.reproduce.class_tables import parse_class_tables
 
@@ -156,20 +154,25 @@ class Cell:
     @property
     def fingerprint(self):
         """A hash of what the cell trains: cells with the same one train the same network on the same
-        data (the registered name counts by the network it builds, the unused data section not at all)."""
+        data (the registered name counts by the network it builds, the unused data section not at all;
+        only the entries that differ from the config's defaults count, `kerasfg.config.fingerprint`)."""
         from kerasfg.models.registry import registered_model
 
         if not isinstance(self.config, config_lib.ExperimentConfig):
             from kerasfg.pain.reproduce import fingerprint
 
             return fingerprint(self.config)
-        described = self.config.to_dict()
-        described.pop("name")
-        described.pop("runs_dir")
-        described["data"].pop("dataset" if self.config.data.source == "synthetic" else "synthetic")
-        model = described["model"]
-        model["name"], model["options"] = registered_model(model["name"]).network(model["options"])
-        return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+        def described(config):
+            described = config.to_dict()
+            del described["name"], described["runs_dir"]  # where the run is written, not what it trains
+            del described["train"]["verbose"], described["train"]["checkpoints"]
+            described["data"].pop("dataset" if config.data.source == "synthetic" else "synthetic")
+            model = described["model"]
+            model["name"], model["options"] = registered_model(model["name"]).network(model["options"])
+            return described
+
+        return config_lib.fingerprint(described(self.config), described(config_lib.ExperimentConfig()))
 
 
 @dataclasses.dataclass
@@ -302,10 +305,7 @@ def load_grid(path):
 
 
 def _parse(path, data):
-    _mapping("grid", data)
-    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key; expected one of {sorted(REQUIRED + OPTIONAL)}.")
+    check_mapping("", data, REQUIRED + OPTIONAL)
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise ConfigError(f"{missing[0]}: missing; a grid needs {list(REQUIRED)}.")
@@ -314,7 +314,7 @@ def _parse(path, data):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"{key}: expected a non-empty string, got {data[key]!r}.")
     metric = _metric(data["metric"])
-    _mapping("base", data["base"])
+    check_mapping("base", data["base"])
     axes = _axes(data["axes"])
     rows, columns = _axis_list("rows", data["rows"], axes), _axis_list("columns", data["columns"], axes)
     repeats = _axis_list("repeats", data.get("repeats", []), axes)
@@ -349,18 +349,9 @@ def _parse(path, data):
     return grid
 
 
-def _mapping(key, value):
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}.")
-    return value
-
-
 def _metric(metric, key="metric", partial=False):
     """The grid's metric (``partial``: an axis value's, which replaces some of its keys)."""
-    _mapping(key, metric)
-    unknown = sorted(set(metric) - {"name", "key", "transform"})
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected name, key and transform.")
+    check_mapping(key, metric, ("name", "key", "transform"))
     parsed = {}
     if not partial or "name" in metric:
         if not isinstance(metric.get("name"), str) or not metric["name"]:
@@ -382,7 +373,7 @@ def _metric(metric, key="metric", partial=False):
 
 
 def _overrides(key, value):
-    _mapping(key, value)
+    check_mapping(key, value)
     for name in value:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{key}: expected dotted config keys such as model.options.depth, got {name!r}.")
@@ -390,7 +381,7 @@ def _overrides(key, value):
 
 
 def _axes(axes):
-    _mapping("axes", axes)
+    check_mapping("axes", axes)
     if not axes:
         raise ConfigError("axes: expected at least one axis, got {}.")
     parsed = {}
@@ -401,11 +392,7 @@ def _axes(axes):
         parsed[axis], seen = [], set()
         for i, value in enumerate(values):
             item = f"{key}[{i}]"
-            _mapping(item, value)
-            unknown = sorted(set(value) - {"label", "id", "set", "metric", *SCALES})
-            if unknown:
-                raise ConfigError(f"{item}.{unknown[0]}: unknown key; expected label, id, set, metric, "
-                                  f"{', '.join(SCALES)}.")
+            check_mapping(item, value, ("label", "id", "set", "metric", *SCALES))
             label = value.get("label")
             if not isinstance(label, str):
                 raise ConfigError(f"{item}.label: expected a string (may be empty), got {label!r}.")
@@ -441,16 +428,13 @@ def _seeds(key, seeds):
 
 
 def _scales(scales, axes):
-    _mapping("scales", scales)
+    check_mapping("scales", scales)
     parsed = {}
     for scale, block in scales.items():
         key = f"scales.{scale}"
         if scale not in SCALES:
             raise ConfigError(f"{key}: unknown scale; expected one of {list(SCALES)}.")
-        block = _mapping(key, block or {})
-        unknown = sorted(set(block) - {"set", "seeds", "only"})
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}: unknown key; expected set, seeds and only.")
+        block = check_mapping(key, block or {}, ("set", "seeds", "only"))
         parsed[scale] = {"set": _overrides(f"{key}.set", block.get("set") or {}),
                          "only": _only(f"{key}.only", block.get("only") or {}, axes)}
         if "seeds" in block:
@@ -459,7 +443,7 @@ def _scales(scales, axes):
 
 
 def _only(key, only, axes):
-    _mapping(key, only)
+    check_mapping(key, only)
     for axis, labels in only.items():
         if axis not in axes:
             raise ConfigError(f"{key}.{axis}: not an axis; the axes are {list(axes)}.")
@@ -470,14 +454,14 @@ def _only(key, only, axes):
 
 
 def _targets(targets, grid):
-    _mapping("targets", targets)
+    check_mapping("targets", targets)
     rows, columns = grid.row_labels(), grid.column_labels()
     parsed = {}
     for row, values in targets.items():
         key = f"targets.{row}"
         if row not in rows:
             raise ConfigError(f"{key}: {row!r} is not a row of the grid; its rows are {rows}.")
-        _mapping(key, values)
+        check_mapping(key, values)
         parsed[row] = {}
         for column, target in values.items():
             item = f"{key}.{column}"
@@ -529,12 +513,13 @@ def _at_scale(config, scale, data_root):
                           "synthetic (and their difficulty, sizes and task) in the grid's scales.synthetic.set, "
                           f"got {config.data.source!r}.")
     if scale == "smoke":
-        tasks = synthetic_tasks()
+        tasks = synthetic_tasks(config.data.synthetic.kind)
         missing = [task for task in [*config.data.targets, *config.data.inputs]
                    if task != "image" and task not in tasks]
         if missing:
-            raise ConfigError(f"data.targets: {missing} are not tasks of the synthetic faces {sorted(tasks)}; "
-                              f"the smoke stand-in needs them (set them in the grid's scales.smoke.set).")
+            raise ConfigError(f"data.targets: {missing} are not tasks of the synthetic {config.data.synthetic.kind} "
+                              f"{sorted(tasks)}; the smoke stand-in needs them (set them in the grid's "
+                              "scales.smoke.set).")
     if scale == "full":
         root = pathlib.Path(data_root).expanduser()
         if config.data.source == "dataset" and not pathlib.Path(config.data.dataset.root).expanduser().is_absolute():
@@ -562,9 +547,13 @@ def smoke_stand_in(data):
     return data
 
 
-@functools.lru_cache(maxsize=1)
-def synthetic_tasks():
-    """The tasks the synthetic faces provide."""
+@functools.lru_cache(maxsize=2)
+def synthetic_tasks(kind="faces"):
+    """The tasks the synthetic faces (or digits, ``kind="digits"``) provide."""
+    if kind == "digits":
+        from kerasfg.data.synthetic_digits import TASK
+
+        return (TASK,)
     from kerasfg.data.synthetic import synthetic_faces
 
     return tuple(synthetic_faces(1, num_identities=2, image_size=16).labels)

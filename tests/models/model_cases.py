@@ -100,6 +100,10 @@ CASES = [
     ModelCase("pain_cnn_narrow_expression", "pain_cnn", (32, 32, 3), 3,
               {"task": "classification", "filters": (8, 8, 16, 16, 16), "fc_units": 16, "dropout": 0.0},
               xla=False),  # the pspi regression is trained in tests/pain
+    # The MNIST tables' CNNs (A and B: one builder) train in the smoke grids of experiments/000 and 002.
+    ModelCase("vanilla_cnn_a", "vanilla_cnn_a", (16, 16, 1), 10, xla=False),
+    ModelCase("maxpool_cam_cnn", "maxpool_cam_cnn", (28, 28, 1), 10, xla=False),
+    ModelCase("mnist_small_cnn_base", "mnist_small_cnn", (16, 16, 1), 10, {"dropout": 0.0}, xla=False),
     ModelCase("temporal_lstm_small", "temporal_lstm", (4, 8), 3, {"task": "classification", "units": 8},
               xla=False),  # frame features, not images; the regression is trained in tests/pain
 ]

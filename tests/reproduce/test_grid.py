@@ -66,7 +66,7 @@ def test_identical_cells_share_one_fingerprint():
     grid = load_grid(REPO / "experiments" / "001" / "table-3-3.yaml")
     smoke = grid.cells("smoke")
     # 8 backbones x 4 attention modules x 3 datasets; the datasets are one stand-in at smoke scale and
-    # ResNet-50/101/152 one ResNet-18 at their smallest: 2 VGGs + 2 ResNets, times 4 attention modules.
+    # ResNet-50/101/152 one ResNet-10 at their smallest: 2 VGGs + 2 ResNets, times 4 attention modules.
     assert len(smoke) == 96 and len({cell.fingerprint for cell in smoke}) == 16
     full = grid.cells("full", data_root="/data")
     assert len({cell.fingerprint for cell in full}) == len(full) == 288

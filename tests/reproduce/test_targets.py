@@ -84,6 +84,9 @@ SPECS = {
     "000/table-2.yaml": {"notes": "NOTES-000-003.md", "caption": "**Table 2: FEI Faces Model Gender",
                          "columns": {"Training Accuracy": "Training Accuracy",
                                      "Validation Accuracy": "Validation Accuracy"}},
+    "000/table-1.yaml": {"notes": "NOTES-000-003.md", "caption": "**Table 1: MNIST Model Performance Results**",
+                         "columns": {"Training Accuracy": "Training Accuracy",
+                                     "Validation Accuracy": "Validation Accuracy"}},
     "001/table-2-8-se-ratio.yaml": {**ABLATION, "caption": "### 5.1 Table 2.8: SE reduction ratio"},
     "001/figure-2-10-eca-kernel.yaml": {**ABLATION, "caption": "### 5.2 \"Figure 2.10\""},
     "001/table-2-8-cbam-ratio.yaml": {**ABLATION, "caption": "### 5.3 CBAM reduction ratio"},
@@ -92,6 +95,7 @@ SPECS = {
                            "columns": {**CK_COLUMNS, "CK+": "CK+ Accuracy"}},
     "001/table-3-3.yaml": {"notes": "NOTES-001.md", "caption": "### 5.6 Table 3.3", "columns": CK_COLUMNS},
     "001/appendix-c3-activation.yaml": {**ABLATION, "caption": "Activation (Fig. 3.1.3"},
+    "001/appendix-c3-pooling.yaml": {**ABLATION, "caption": "Final-layer pooling (Fig. 3.2.1, CK+)"},
     "001/appendix-c3-batch-size-ckplus.yaml": {**ABLATION, "caption": "Batch size, CK+ (Fig. 3.3.2)"},
     "001/appendix-c3-batch-size-jaffe.yaml": {**ABLATION, "caption": "Batch size, JAFFE:"},
     "001/appendix-c3-batch-size-fer2013.yaml": {**ABLATION, "caption": "Batch size, FER2013:"},
@@ -112,6 +116,9 @@ SPECS = {
     "002/table-4-3.yaml": {
         "notes": "NOTES-002.md", "caption": "**Table 4.3 – Transfer learning",
         "columns": {c: c for c in ("Dogs", "Food", "Cars", "Gender", "Age", "Birds")}},
+    "002/table-5-1.yaml": {
+        "notes": "NOTES-002.md", "caption": "**Table 5.1 – Small CNN on MNIST",
+        "columns": {c: c for c in ("Base", "Base+Dropout", "Base+LSUV")}},
     "002/table-5-2.yaml": {
         "notes": "NOTES-002.md", "caption": "**Table 5.2 – CIFAR test error", "columns": {"C10": "C10", "C100": "C100"},
         "rows": {"110-Layer ResNet": first("110-Layer ResNet [188]"),

@@ -19,6 +19,7 @@ from kerasfg.data.datasets.imfdb import read_imfdb
 from kerasfg.data.datasets.iog import read_iog
 from kerasfg.data.datasets.jaffe import read_jaffe
 from kerasfg.data.datasets.manifest import read_manifest
+from kerasfg.data.datasets.mnist import read_mnist
 from kerasfg.data.datasets.morph import read_morph
 from kerasfg.data.datasets.svhn import read_svhn
 from kerasfg.data.datasets.utkface import read_utkface
@@ -53,6 +54,7 @@ READERS = {
     "cifar10": read_cifar10,
     "cifar100": read_cifar100,
     "svhn": read_svhn,
+    "mnist": read_mnist,
     "imagenet": read_imagenet,
     "compcars": read_compcars,
     "folder": read_folder,
@@ -63,6 +65,6 @@ READERS = {
 __all__ = [
     "READERS", "read_adience", "read_celeba", "read_cifar10", "read_cifar100", "read_ckplus", "read_compcars",
     "read_fei", "read_fer2013", "read_fer2013_csv", "read_fer2013_folders", "read_folder", "read_imagenet",
-    "read_imfdb", "read_iog", "read_jaffe", "read_manifest", "read_morph", "read_svhn", "read_tfrecord_dir",
-    "read_utkface",
+    "read_imfdb", "read_iog", "read_jaffe", "read_manifest", "read_mnist", "read_morph", "read_svhn",
+    "read_tfrecord_dir", "read_utkface",
 ]
