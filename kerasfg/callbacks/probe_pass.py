@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasfg.vis.batches import take
+from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.explain import Explainer
 from kerasfg.vis.one_pass import run_one_pass
 
@@ -89,9 +90,9 @@ class SharedProbePass:
         call), which changes whenever any weight does."""
         if self._fingerprint is None:
             variables = list(self.model.weights)
-            self._fingerprint = tf.function(lambda: tf.stack([
+            self._fingerprint = RecordingFunction(lambda: tf.stack([
                 tf.fingerprint(tf.reshape(tf.bitcast(tf.convert_to_tensor(v), tf.uint8), [1, -1]))[0]
-                for v in variables]), autograph=False)
+                for v in variables]))
         return np.asarray(self._fingerprint()).tobytes()
 
 
