@@ -63,8 +63,12 @@ class AttentionLayer(keras.layers.Layer):
         if getattr(_HELD, "active", False):
             return x * ops.stop_gradient(gate)
         if _is_channel_gate(x, gate):
-            return scale_channels(x, gate[:, 0, 0, :])
+            return scale_channels(x, ops.reshape(gate, (-1, x.shape[-1])))
         return x * gate
+
+    def _apply_channel_gate(self, x, gate):
+        """`_apply_gate` for a ``(batch, channels)`` gate over a 4D ``x``."""
+        return self._apply_gate(x, ops.reshape(gate, (-1, 1, 1, x.shape[-1])))
 
     def _outputs(self, outputs, maps, return_attention):
         if return_attention:
@@ -156,6 +160,62 @@ def global_pool(x, kind):
     return ops.reshape(pooled, (-1, x.shape[-1]))
 
 
+def mean_pool_and_input(x):
+    """``(global_pool(x, "mean"), x)``: a channel gate's pooled input, and ``x`` to apply the gate to.
+
+    The values are those of ``global_pool(x, "mean")`` and ``x``; the point is the gradient. A
+    channel gate reads ``x`` twice, by its pooling and by its multiplication, and autodiff would
+    write the pooling's gradient as a whole map (``mean`` broadcast over height and width) and then
+    add the two maps. Gating the returned ``x`` instead makes the gradient of ``x`` one broadcast
+    addition, ``d_x + d_pooled / (height * width)``: per gate and training step, one full map fewer
+    written and read. Maps of unknown height or width return ``x`` itself.
+
+    Args:
+        x: a ``(batch, height, width, channels)`` tensor.
+
+    Returns:
+        A tuple ``(pooled, x)``: the ``(batch, channels)`` mean of ``x`` and a tensor equal to ``x``.
+
+    Example:
+
+    ```python
+    pooled, x = mean_pool_and_input(x)
+    gate = sigmoid(mlp(pooled))             # (batch, channels)
+    y = x * gate[:, None, None, :]          # gate the returned x, not the original
+    ```
+    """
+    height, width = x.shape[1], x.shape[2]
+    if height is None or width is None:
+        return global_pool(x, "mean"), x
+    size = height * width
+
+    @ops.custom_gradient
+    def pool(x):
+        def grad(*args, upstream=None):
+            d_pooled, d_x = _upstreams(args, upstream)
+            if d_pooled is None:
+                return d_x
+            d_pooled = ops.reshape(d_pooled / size, (-1, 1, 1, x.shape[-1]))
+            return d_pooled if d_x is None else d_x + d_pooled
+
+        return (global_pool(x, "mean"), x), grad
+
+    return pool(x)
+
+
+def _upstreams(args, upstream):
+    """The upstream gradients an `ops.custom_gradient` gradient function received, as a tuple.
+
+    TensorFlow passes one positional argument per output, JAX one argument holding the outputs'
+    structure, and Keras may pass a single one as ``upstream=``.
+    """
+    if upstream is not None:
+        args = (upstream,)
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
 def _is_channel_gate(x, gate):
     """Whether ``gate`` is ``(batch, 1, 1, channels)`` over a 4D ``x`` of known height and width."""
     return (len(x.shape) == 4 and len(gate.shape) == 4 and tuple(gate.shape[1:3]) == (1, 1)
@@ -182,8 +242,7 @@ def scale_channels(x, gate):
     @ops.custom_gradient
     def scale(x, gate):
         def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
+            (upstream,) = _upstreams(args, upstream)
             return (upstream * gate[:, None, None, :],
                     global_pool(upstream * x, "mean") * ops.cast(size, upstream.dtype))
 
@@ -210,8 +269,7 @@ def max_mean_pool(x, axis):
         pooled = ops.concatenate([maximum, ops.mean(x, axis=axis, keepdims=True)], axis=axis[0])
 
         def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
+            (upstream,) = _upstreams(args, upstream)
             g_max, g_mean = ops.split(upstream, 2, axis=axis[0])
             is_max = ops.equal(x, maximum)
             count = ops.sum(ops.cast(is_max, "float32"), axis=axis, keepdims=True)

@@ -10,6 +10,7 @@ from kerasfg.layers.base import (
     check_rank,
     global_pool,
     max_mean_pool,
+    mean_pool_and_input,
     reduced_channels,
 )
 from kerasfg.layers.batch_norm import BatchNormalization
@@ -152,12 +153,18 @@ class CBAM(AttentionLayer):
             self.spatial_bn.build((*input_shape[:-1], 1))
 
     def channel_gate(self, x):
-        """Float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` of shape ``(batch, channels)``."""
+        """The float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` and the input to apply it to.
+
+        Returns:
+            ``(gate, x)``: the ``(batch, channels)`` gate and a tensor equal to ``x``; gate that
+            one (`kerasfg.layers.base.mean_pool_and_input` explains why).
+        """
+        mean, gated_input = mean_pool_and_input(x)
         # Both pooled vectors through the shared MLP as one batch of 2 * batch rows: 2D matrix
         # products, where a (batch, 2, channels) input would go through Tensordot's reshapes.
-        pooled = ops.concatenate([global_pool(x, "max"), global_pool(x, "mean")], axis=0)
+        pooled = ops.concatenate([global_pool(x, "max"), mean], axis=0)
         from_max, from_mean = ops.split(self.mlp_out(self.mlp_hidden(pooled)), 2, axis=0)
-        return self._sigmoid_gate(from_max + from_mean)
+        return self._sigmoid_gate(from_max + from_mean), gated_input
 
     def spatial_gate(self, x, training=None):
         """Float32 spatial gate ``sigmoid(BN(conv([max, mean])))`` of shape ``(b, h, w, 1)``."""
@@ -174,17 +181,16 @@ class CBAM(AttentionLayer):
         if self.order == "spatial_first" and self.use_spatial:
             maps["spatial"] = self.spatial_gate(x, training=training)
             x = self._apply_gate(x, maps["spatial"])
-        maps["channel"] = self.channel_gate(x)
-        gate = maps["channel"][:, None, None, :]
+        maps["channel"], x = self.channel_gate(x)
         if self.order == "channel_first" and self.use_spatial:
-            x = self._apply_gate(x, gate)
+            x = self._apply_channel_gate(x, maps["channel"])
             maps["spatial"] = self.spatial_gate(x, training=training)
             x = self._apply_gate(x, maps["spatial"])
         elif self.order == "parallel" and self.use_spatial:
             maps["spatial"] = self.spatial_gate(x, training=training)
-            x = self._apply_gate(x, gate * maps["spatial"])
+            x = self._apply_gate(x, maps["channel"][:, None, None, :] * maps["spatial"])
         else:
-            x = self._apply_gate(x, gate)
+            x = self._apply_channel_gate(x, maps["channel"])
         return self._outputs(x, maps, return_attention)
 
     def get_config(self):

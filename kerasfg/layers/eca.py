@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from kerasfg.layers.base import AttentionLayer, check_channels, check_odd_kernel, check_rank, global_pool
+from kerasfg.layers.base import AttentionLayer, check_channels, check_odd_kernel, check_rank, mean_pool_and_input
 
 _VARIANTS = ("paper", "fer_report")
 _PADDINGS = ("zeros", "circular")
@@ -101,7 +101,9 @@ class ECA(AttentionLayer):
         self.conv = keras.layers.Conv1D(
             1,
             k,
-            padding="same" if self.variant == "fer_report" else "valid",
+            # Zero padding is the convolution's own "same" padding (odd k, stride 1); circular
+            # padding is written out in call().
+            padding="valid" if self.padding == "circular" and self.variant == "paper" else "same",
             use_bias=False,
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
@@ -110,22 +112,21 @@ class ECA(AttentionLayer):
         if self.variant == "fer_report":
             self.conv.build((None, 1, channels))
         else:
-            self.conv.build((None, channels + k - 1, 1))  # explicitly padded, see call()
+            self.conv.build((None, channels + (k - 1 if self.padding == "circular" else 0), 1))
 
     def call(self, inputs, return_attention=False):
-        pooled = global_pool(inputs, "mean")
+        pooled, inputs = mean_pool_and_input(inputs)
         if self.variant == "fer_report":
             logits = ops.broadcast_to(self.conv(pooled[:, None, :])[:, 0, :], ops.shape(pooled))
         else:
-            y = pooled[:, :, None]
-            half = self.effective_kernel_size // 2
+            channels = pooled.shape[-1]
+            y = ops.reshape(pooled, (-1, channels, 1))
             if self.padding == "circular":
-                y = ops.concatenate([y[:, y.shape[1] - half:], y, y[:, :half]], axis=1)
-            else:
-                y = ops.pad(y, ((0, 0), (half, half), (0, 0)))
-            logits = self.conv(y)[:, :, 0]
+                half = self.effective_kernel_size // 2
+                y = ops.concatenate([y[:, channels - half:], y, y[:, :half]], axis=1)
+            logits = ops.reshape(self.conv(y), (-1, channels))
         gate = self._sigmoid_gate(logits)
-        outputs = self._apply_gate(inputs, gate[:, None, None, :])
+        outputs = self._apply_channel_gate(inputs, gate)
         return self._outputs(outputs, {"channel": gate}, return_attention)
 
     def get_config(self):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasfg.layers.base import AttentionLayer, check_channels, check_rank, global_pool, reduced_channels
+from kerasfg.layers.base import AttentionLayer, check_channels, check_rank, mean_pool_and_input, reduced_channels
 
 
 @keras.saving.register_keras_serializable(package="kerasfg")
@@ -75,9 +75,10 @@ class SqueezeExcite(AttentionLayer):
         self.excite.build((None, self.reduced_channels))
 
     def call(self, inputs, return_attention=False):
-        logits = self.excite(self.squeeze(global_pool(inputs, "mean")))
+        pooled, inputs = mean_pool_and_input(inputs)
+        logits = self.excite(self.squeeze(pooled))
         gate = self.gate_activation(ops.cast(logits, "float32"))
-        outputs = self._apply_gate(inputs, gate[:, None, None, :])
+        outputs = self._apply_channel_gate(inputs, gate)
         return self._outputs(outputs, {"channel": gate}, return_attention)
 
     def get_config(self):

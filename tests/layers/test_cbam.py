@@ -174,6 +174,21 @@ def test_global_pool_of_maps_of_unknown_size_reduces():
     np.testing.assert_array_equal(maximum, x.max(axis=(1, 2)))
 
 
+def assert_same_value_and_gradients(fused, plain, variables, seed):
+    """``fused(*variables)`` equals ``plain(*variables)``, and so do the gradients of a random projection."""
+    import tensorflow as tf
+
+    w = tf.constant(np.random.default_rng(seed).normal(size=plain(*variables).shape), "float32")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(variables)
+        fused_value, plain_value = fused(*variables), plain(*variables)
+        fused_loss, plain_loss = tf.reduce_sum(fused_value * w), tf.reduce_sum(plain_value * w)
+    np.testing.assert_allclose(fused_value.numpy(), plain_value.numpy(), rtol=1e-6, atol=1e-7)
+    for variable in variables:
+        np.testing.assert_allclose(tape.gradient(fused_loss, variable), tape.gradient(plain_loss, variable),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_channel_scaling_has_the_multiplications_value_and_gradient():
     """`scale_channels` (every channel gate's multiply) against ``x * gate`` and its autograd gradient."""
     import tensorflow as tf
@@ -183,13 +198,28 @@ def test_channel_scaling_has_the_multiplications_value_and_gradient():
     rng = np.random.default_rng(3)
     x = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
     gate = tf.constant(rng.uniform(size=(2, 6)), "float32")
-    w = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([x, gate])
-        scaled = scale_channels(x, gate)
-        plain = x * gate[:, None, None, :]
-        scaled_loss, plain_loss = tf.reduce_sum(scaled * w), tf.reduce_sum(plain * w)
-    np.testing.assert_array_equal(scaled.numpy(), plain.numpy())
-    for variable in (x, gate):
-        np.testing.assert_allclose(tape.gradient(scaled_loss, variable), tape.gradient(plain_loss, variable),
-                                   rtol=1e-5, atol=1e-6)
+    assert_same_value_and_gradients(scale_channels, lambda x, gate: x * gate[:, None, None, :], [x, gate], 3)
+
+
+def test_mean_pool_and_input_has_the_gated_expressions_value_and_gradient():
+    """A gate computed from `mean_pool_and_input`'s pooling and applied to its returned input has the value
+    and gradient of the plain expression ``x * sigmoid(mean(x) @ kernel)``, whose ``x`` feeds both."""
+    import tensorflow as tf
+
+    from kerasfg.layers.base import mean_pool_and_input
+
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(size=(2, 5, 4, 6)), "float32")
+    kernel = tf.constant(rng.normal(size=(6, 6)), "float32")
+    pooled, passed = mean_pool_and_input(x)
+    np.testing.assert_allclose(pooled, tf.reduce_mean(x, axis=(1, 2)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(passed.numpy(), x.numpy())
+
+    def fused(x, kernel):
+        pooled, passed = mean_pool_and_input(x)
+        return passed * tf.sigmoid(pooled @ kernel)[:, None, None, :]
+
+    def plain(x, kernel):
+        return x * tf.sigmoid(tf.reduce_mean(x, axis=(1, 2)) @ kernel)[:, None, None, :]
+
+    assert_same_value_and_gradients(fused, plain, [x, kernel], 4)
