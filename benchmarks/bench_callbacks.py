@@ -5,9 +5,11 @@ them at their default cadence (`kerasfg.quickstart.recordings`), in turns in one
 with, then with and without, and so on), and prints the median ratio of the two fit times (budget: at
 most 1.05), the seconds each callback spent in its hooks (``set_model`` included), and the fit with
 recordings less those seconds against the fit without, which tells the machine's noise apart from any
-cost the recordings have outside their hooks.
+cost the recordings have outside their hooks. ``--clock cpu`` times the fits and the hooks by this
+process's CPU time instead of the wall clock, which other processes on a shared machine disturb less; with
+``--threads 1`` it counts one core's work, the fairest comparison on a loaded machine.
 
-    python -m benchmarks.bench_callbacks [--rounds 2] [--set key=value ...]
+    python -m benchmarks.bench_callbacks [--rounds 2] [--clock wall|cpu] [--threads N] [--set key=value ...]
 """
 
 import argparse
@@ -20,14 +22,16 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tensorflow as tf
+
 from benchmarks.timing import median_ratio, print_table
 from kerasfg import quickstart, training
 
 HOOKS = ("set_model", "on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_batch_end", "on_train_end")
 
 
-def timed(callbacks, spent):
-    """Make each callback add the seconds of its hooks to ``spent[<callback's label>]``."""
+def timed(callbacks, spent, clock=time.perf_counter):
+    """Make each callback add the seconds of its hooks, by ``clock``, to ``spent[<callback's label>]``."""
     counts = collections.Counter()
     for callback in callbacks:
         name = type(callback).__name__
@@ -40,11 +44,11 @@ def timed(callbacks, spent):
 
             @functools.wraps(original)
             def wrapper(*args, _original=original, _label=label, **kwargs):
-                start = time.perf_counter()
+                start = clock()
                 try:
                     return _original(*args, **kwargs)
                 finally:
-                    spent[_label] += time.perf_counter() - start
+                    spent[_label] += clock() - start
 
             setattr(callback, hook, wrapper)
     return callbacks
@@ -54,7 +58,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="quick-start config override")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time by wall clock or by this process's CPU time (less disturbed by other processes)")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; clock {args.clock}"
+          + (f"; {args.threads} TensorFlow thread(s)" if args.threads else ""))
     spent = collections.defaultdict(float)
     times = {"without": [], "with": []}
     with tempfile.TemporaryDirectory() as runs:
@@ -62,9 +75,9 @@ def main(argv=None):
                                             *args.set])
 
         def fit(recordings):
-            start = time.perf_counter()
+            start = clock()
             training.fit(config, callbacks=recordings)
-            return time.perf_counter() - start
+            return clock() - start
 
         warm = quickstart.default_config(["export.enabled=false", "train.verbose=0", f"runs_dir={runs}",
                                           "train.epochs=1", "data.synthetic.train_images=640", *args.set])
@@ -77,7 +90,7 @@ def main(argv=None):
                     times["without"].append(fit([]))
                 else:
                     before = sum(spent.values())
-                    times["with"].append(fit(timed(quickstart.recordings(config), spent)))
+                    times["with"].append(fit(timed(quickstart.recordings(config), spent, clock)))
                     times["outside hooks"].append(times["with"][-1] - (sum(spent.values()) - before))
 
     ratio = median_ratio(times, "with", "without")
@@ -93,6 +106,7 @@ def main(argv=None):
     print(f"the fit with recordings less its hooks / the fit without: {outside:.3f}"
           " (1 when the recordings cost nothing outside their hooks; the rest is how much this machine's speed "
           "varied between rounds)\n")
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rows = [(label, seconds / args.rounds) for label, seconds in sorted(spent.items(), key=lambda item: -item[1])]
     print_table(rows, ["callback", "seconds per fit"])
 

@@ -45,6 +45,7 @@ from kerasfg.vis.activations import representative_layers
 from kerasfg.vis.attention_maps import AttentionMapProbe
 from kerasfg.vis.batches import take
 from kerasfg.vis.faithfulness import applicable_methods
+from kerasfg.vis.introspect import feature_layer
 
 
 def attention_method(explainer, inputs):
@@ -63,7 +64,9 @@ def attention_method(explainer, inputs):
 
 def variants(explainer):
     """``{name: method}``: the choices behind the Grad-CAM and Score-CAM defaults (see the module docstring)."""
-    earlier = representative_layers(explainer.model)[-2]
+    stages = representative_layers(explainer.model)
+    default = feature_layer(explainer.graph)
+    earlier = stages[stages.index(default) - 1] if default in stages[1:] else stages[-2]
 
     def gradcam(**options):
         return lambda model, inputs, *, output, classes: explainer(inputs, "gradcam", output=output, classes=classes,
@@ -103,7 +106,7 @@ def variants(explainer):
         maps = tf.nn.relu(tf.einsum("nhwk,nk->nhw", features, weights)).numpy()
         return np.asarray(resize(maps, image.shape[1:3]))
 
-    return {"gradcam (default: last stage, class score)": gradcam(),
+    return {"gradcam (default layer, class score)": gradcam(),
             f"gradcam at {earlier}": gradcam(layer=earlier),
             "gradcam of the probability": gradcam_of_probability,
             "scorecam (default: masked into a blur)": scorecam(),

@@ -20,9 +20,10 @@ def recordings(config):
 
     Per-batch progress; attention maps (when the model has attention); saliency, guided
     backpropagation, Grad-CAM and Grad-CAM++ heat maps; stage activations; deconvolutions; deep
-    visualizations of the first classes with each of the four presets; confusion matrices; the
-    faithfulness table; the sanity checks (when training ends); and the projector's embeddings. All of
-    them together add a few percent to training (see ``benchmarks/bench_callbacks.py``).
+    visualizations of the first classes with each of the four presets, the faithfulness table and the
+    sanity checks (when training ends); confusion matrices; and the projector's embeddings. Their hooks
+    took 6.8% of the quick start's training CPU time (``benchmarks/bench_callbacks.py``,
+    docs/explanations.md), most of it tracing paid once per fit.
     """
     from kerasfg import callbacks
     from kerasfg.vis import PRESETS

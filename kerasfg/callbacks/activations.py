@@ -24,7 +24,8 @@ class LayerActivations(RecordingCallback):
     Args:
         probe: a batch of model inputs, chosen once.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs (every epoch by default) and
+            after the last; None: only when training ends.
         layers: paths or unique names of the layers to record; by default the output of each stage
             (`kerasfg.vis.activations.representative_layers`).
         max_images: at most this many probe images are recorded.

@@ -20,7 +20,8 @@ class AttentionMaps(RecordingCallback):
     Args:
         probe: a batch of model inputs; its image input is what the overlays are drawn on.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs (every epoch by default) and
+            after the last; None: only when training ends.
         layers: paths or unique names of the attention layers to record; all by default.
         max_images: at most this many probe images are recorded.
         colormap: matplotlib colour map of the heat maps.

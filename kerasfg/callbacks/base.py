@@ -67,8 +67,10 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     """Record something about the model on a fixed probe set, every few epochs, for TensorBoard.
 
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
-    (step = number of epochs done). Subclasses implement ``record(step)`` and may override
-    ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
+    (step = number of epochs done), and when training ends, after its last epoch, unless that epoch was
+    recorded already: every recording is there at the last step, also when training stops early. With
+    ``every_n_epochs=None``, only when training ends. Subclasses implement ``record(step)`` and may
+    override ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
     kerasfg's TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
     What a subclass reads from the probe through one forward and backward pass (heat maps, layer
@@ -80,7 +82,8 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
         probe: a batch of model inputs (an array, or a dict of named inputs), chosen once; under
             `kerasfg.training.fit`, the first validation batch by default.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs and when training ends; None:
+            only when training ends.
         max_images: at most this many probe images are recorded (all when None).
 
     Attributes:
@@ -90,14 +93,15 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, max_images=None):
         super().__init__(log_dir=log_dir)
-        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}.")
+        if every_n_epochs is not None and (not isinstance(every_n_epochs, int) or every_n_epochs < 1):
+            raise ValueError(f"every_n_epochs must be a positive integer or None, got {every_n_epochs!r}.")
         if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
             raise ValueError(f"max_images must be a positive integer or None, got {max_images!r}.")
         self._probe = probe
         self._class_names = None  # set by the callbacks that take class_names
         self.every_n_epochs = every_n_epochs
         self.max_images = max_images
+        self._first_epoch = self._epochs_done = self._last_recorded = None
 
     @property
     def probe(self):
@@ -144,17 +148,29 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
                              "train with kerasfg.training.fit, which provides both.")
         self._request_probe_pass()
         self.setup()
-        step = initial_epoch(self.model)
-        if self.shared_pass.claim_probe_images(self.log_dir, self.probe, step):
-            summary.probe_images(self.writer, self.model_inputs.image(self.probe), step)
-        self.record(step=step)
+        self._first_epoch = self._epochs_done = step = initial_epoch(self.model)
+        self._last_recorded = None
+        if self.every_n_epochs is not None:
+            if self.shared_pass.claim_probe_images(self.log_dir, self.probe, step):
+                summary.probe_images(self.writer, self.model_inputs.image(self.probe), step)
+            self._record(step)
 
     def setup(self):
         """Prepare for recording once ``self.model`` is set (for example, build probe models)."""
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs == 0:
-            self.record(step=epoch + 1)
+        self._epochs_done = epoch + 1
+        if self.every_n_epochs is not None and (epoch + 1) % self.every_n_epochs == 0:
+            self._record(epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._epochs_done not in (self._first_epoch, self._last_recorded):
+            self._record(self._epochs_done)
+        super().on_train_end(logs)
+
+    def _record(self, step):
+        self.record(step=step)
+        self._last_recorded = step
 
     @abc.abstractmethod
     def record(self, step):

@@ -40,7 +40,8 @@ class ConfusionMatrix(RecordingCallback):
     Args:
         probe: a batch of model inputs; by default the first examples of ``validation_data``.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs (every epoch by default) and
+            after the last; None: only when training ends.
         validation_data: what the matrices are counted on: a `tf.data.Dataset` of ``(inputs, targets)``
             batches, or an ``(inputs, targets)`` pair of arrays (or dicts of arrays); the probe and its
             targets by default (under `kerasfg.training.fit`, the first validation batch).

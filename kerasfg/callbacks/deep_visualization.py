@@ -17,9 +17,12 @@ recordings cheap; the activations they reach are what the ``activations`` annota
 class DeepVisualization(RecordingCallback):
     """Write one deep visualization per unit to TensorBoard (see `kerasfg.vis.DeepVisualizer`).
 
-    It is the most expensive recording (``steps`` forward and backward passes of the model, all
-    units in one batch), so it records every 5 epochs, 4 units, and a preset with `RECORDING_STEPS`
-    steps by default (the presets take 50; pass ``steps=`` for more). One recording per target (layer
+    It is the most expensive recording (``steps`` forward and backward passes of the model), so by default
+    it records once, when training ends (pass ``every_n_epochs=N`` to follow it from before training and every
+    N epochs), 4 units, and a preset with `RECORDING_STEPS` steps (the presets take 50; pass ``steps=`` for
+    more). Every unit of every preset of a
+    target is optimised in one batch by one compiled loop (`kerasfg.vis.DeepVisualizer.ascend_each`),
+    traced once for the whole training. One recording per target (layer
     or output) and preset: tag ``deep_visualization/<layer path or output name>/<preset>``, kind
     ``deep_visualization`` with fields ``layer`` (the layer path or output name), ``units``, ``preset``
     (the preset's name, or None for custom settings) and ``settings`` (all `DeepVisSettings` fields), and
@@ -29,7 +32,8 @@ class DeepVisualization(RecordingCallback):
     Args:
         probe: a batch of model inputs; only its range is used (see ``input_range``).
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: also record before training and after every this many epochs; by default (None) only
+            when training ends.
         layers: paths or unique names of layers whose units (dense units or convolution filters) to
             visualize;
         outputs: outputs whose classes to visualize (their scores before the softmax); the model's first
@@ -49,7 +53,7 @@ class DeepVisualization(RecordingCallback):
         seed: the seed of the start noise, the same at every recording.
     """
 
-    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, layers=None, outputs=None, units=None,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, layers=None, outputs=None, units=None,
                  settings="row3", steps=None, learning_rate=None, jitter=None, input_range="probe", spatial="center",
                  seed=0):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs)
@@ -75,27 +79,29 @@ class DeepVisualization(RecordingCallback):
         outputs = self.outputs if self.outputs is not None or self.layers else self.chosen_outputs(None)[:1]
         targets += [{"output": output} for output in self.chosen_outputs(outputs or [])]
         self._visualizers = []
-        for preset, settings in self.presets:
-            for target in targets:
-                visualizer = DeepVisualizer(self.model, **target, settings=settings, input_range=input_range,
-                                            spatial=self.spatial)
-                units = list(range(min(4, visualizer.unit_count))) if self.units is None else list(self.units)
-                self._visualizers.append((preset, visualizer, units))
+        for target in targets:  # one compiled ascent per target runs every preset
+            visualizer = DeepVisualizer(self.model, **target, input_range=input_range, spatial=self.spatial)
+            units = list(range(min(4, visualizer.unit_count))) if self.units is None else list(self.units)
+            self._visualizers.append((visualizer, units))
 
     def record(self, step):
-        for preset, visualizer, units in self._visualizers:
-            ascent = visualizer.ascend(units, seed=self.seed)
-            if visualizer.input_range is None:
-                scaled = render.normalize(ascent.images)
-            else:
-                low, high = visualizer.input_range
-                scaled = (ascent.images - low) / max(high - low, 1e-12)
-            pictures = (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)
-            target = visualizer.target
-            summary.recording(self.writer, f"deep_visualization/{target}/{preset or 'custom'}", pictures, step,
-                              kind="deep_visualization", layer=target, units=[int(unit) for unit in units],
-                              preset=preset, settings=dataclasses.asdict(visualizer.settings),
-                              annotations={"activations": ascent.activations.tolist(),
-                                           "start_activations": ascent.start_activations.tolist()},
-                              description=f"deep visualizations of units {units} of {target}"
-                                          f"{f' with preset {preset}' if preset else ''}")
+        for visualizer, units in self._visualizers:
+            ascents = visualizer.ascend_each(units, [settings for _, settings in self.presets], seed=self.seed)
+            for (preset, settings), ascent in zip(self.presets, ascents):
+                self._write(step, visualizer, units, preset, settings, ascent)
+
+    def _write(self, step, visualizer, units, preset, settings, ascent):
+        if visualizer.input_range is None:
+            scaled = render.normalize(ascent.images)
+        else:
+            low, high = visualizer.input_range
+            scaled = (ascent.images - low) / max(high - low, 1e-12)
+        pictures = (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)
+        target = visualizer.target
+        summary.recording(self.writer, f"deep_visualization/{target}/{preset or 'custom'}", pictures, step,
+                          kind="deep_visualization", layer=target, units=[int(unit) for unit in units],
+                          preset=preset, settings=dataclasses.asdict(settings),
+                          annotations={"activations": ascent.activations.tolist(),
+                                       "start_activations": ascent.start_activations.tolist()},
+                          description=f"deep visualizations of units {units} of {target}"
+                                      f"{f' with preset {preset}' if preset else ''}")

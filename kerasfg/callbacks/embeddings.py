@@ -30,7 +30,8 @@ class Embeddings(RecordingCallback):
     Args:
         probe: a batch of model inputs.
         log_dir: folder of the projector files (and of the probe images' event file).
-        every_n_epochs: recording cadence; every 5 epochs by default (each recording is a checkpoint).
+        every_n_epochs: record before training, after every this many epochs (every 5 by default: each
+            recording is a checkpoint) and after the last; None: only when training ends.
         outputs: the outputs whose penultimate features are recorded; the model's first output by default.
         max_images: at most this many probe images are embedded.
         probe_targets: the probe's targets (an array, or a dict by output name), for the metadata; the

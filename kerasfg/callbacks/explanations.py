@@ -100,7 +100,8 @@ class Saliency(_Explanations):
     Args:
         probe: a batch of model inputs; its image input is explained.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs (every epoch by default) and
+            after the last; None: only when training ends.
         method: ``"saliency"``, ``"smoothgrad"`` or ``"guided_backprop"``.
         outputs: the outputs to explain; every output with class scores by default.
         max_images: at most this many probe images are recorded.
@@ -126,7 +127,8 @@ class GradCAM(_Explanations):
     Args:
         probe: a batch of model inputs; its image input is explained.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence.
+        every_n_epochs: record before training, after every this many epochs (every epoch by default) and
+            after the last; None: only when training ends.
         method: ``"gradcam"``, ``"gradcam++"``, ``"layercam"``, ``"scorecam"`` or ``"cam"`` (CAM needs
             Dense outputs on global average pooling, and uses the pooled layer).
         layers: the layers whose feature maps are weighed (paths or unique names), one recording each; by

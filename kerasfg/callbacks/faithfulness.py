@@ -33,7 +33,8 @@ class Faithfulness(RecordingCallback):
     Args:
         probe: a batch of model inputs.
         log_dir: folder of the event files.
-        every_n_epochs: recording cadence (the methods and curves cost many model calls).
+        every_n_epochs: also record before training and after every this many epochs; by default (None) only
+            when training ends: the methods and curves cost many model calls.
         methods: method names of `kerasfg.vis.explain`, or ``{name: method name or callable}`` where a
             callable is ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``; by default those of
             `DEFAULT_METHODS` that apply to the model (see `kerasfg.vis.faithfulness.applicable_methods`).
@@ -48,7 +49,7 @@ class Faithfulness(RecordingCallback):
             default, half the table's, to keep the recording cheap during training.
     """
 
-    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, methods=None, outputs=None, masks=None,
+    def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, methods=None, outputs=None, masks=None,
                  max_images=8, steps=8, tolerance=2, deletion_baseline="blur", seed=0):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         for method in (methods.values() if isinstance(methods, dict) else methods or ()):

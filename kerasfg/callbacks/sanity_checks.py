@@ -5,7 +5,6 @@ import numpy as np
 from kerasfg.callbacks.base import RecordingCallback
 from kerasfg.tensorboard import summary
 from kerasfg.vis import render
-from kerasfg.vis.introspect import initial_epoch
 from kerasfg.vis.sanity_checks import MODES, sanity_checks
 
 DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")
@@ -32,7 +31,8 @@ class SanityChecks(RecordingCallback):
     Args:
         probe: a batch of model inputs.
         log_dir: folder of the event files.
-        every_n_epochs: also record after every this many epochs; None: only when training ends.
+        every_n_epochs: also record before training and after every this many epochs; None: only when
+            training ends.
         methods: method names of `kerasfg.vis.explain` (or ``{name: method}``) to check.
         outputs: the outputs whose explanations are checked; the model's first output by default.
         layers: paths or unique names of the layers to randomize; every layer with weights by default.
@@ -47,12 +47,10 @@ class SanityChecks(RecordingCallback):
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, methods=DEFAULT_METHODS, outputs=None,
                  layers=None, by="stage", modes=("cascading",), max_images=4, seed=0, colormap="jet"):
-        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs or 1,  # None is checked here
-                         max_images=max_images)
+        super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         unknown = [mode for mode in modes if mode not in MODES]
         if unknown:
             raise ValueError(f"Unknown sanity-check modes {unknown}; choose from {list(MODES)}.")
-        self.every_n_epochs = every_n_epochs
         self.methods = methods
         self.outputs = outputs
         self.layers = layers
@@ -60,24 +58,6 @@ class SanityChecks(RecordingCallback):
         self.modes = tuple(modes)
         self.seed = seed
         self.colormap = colormap
-        self._first_epoch = self._epochs_done = self._last_recorded = None
-
-    def on_train_begin(self, logs=None):
-        if self.log_dir is None or self.probe is None:
-            raise ValueError("SanityChecks needs a log_dir and a probe batch; pass them, or train with "
-                             "kerasfg.training.fit, which provides both.")
-        self._first_epoch = self._epochs_done = initial_epoch(self.model)
-        self._last_recorded = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._epochs_done = epoch + 1
-        if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
-            self.record(step=epoch + 1)
-
-    def on_train_end(self, logs=None):
-        if self._epochs_done != self._first_epoch and self._last_recorded != self._epochs_done:
-            self.record(step=self._epochs_done)
-        super().on_train_end(logs)
 
     def record(self, step):
         explainer = self.shared_pass.explainer
@@ -102,4 +82,3 @@ class SanityChecks(RecordingCallback):
                               layers=["trained", *result.layers], table=f"{tag}/table",
                               description=f"the first probe image's maps of output {output}: trained, then with "
                                           "the layers randomized from the top down, a row per method")
-        self._last_recorded = step

@@ -44,8 +44,9 @@ average pooling) comes before a max pooling. A network like theirs (or VGG) gets
 ResNet, whose stages downsample by strided convolutions after the stem's pooling, gets switches at the ReLUs.
 
 For each image, the ``top_n`` feature maps with the largest maximum are projected, one at a time: every
-activation of the layer is zeroed except the largest of that map, as in the paper. The forward pass runs
-once per batch; the projections are ``top_n`` backward passes of it, in one compiled function.
+activation of the layer is zeroed except the largest of that map, as in the paper. The batch goes forward
+once with a copy of each image per projected feature map, and one backward pass projects them all, in one
+compiled function (``top_n`` backward passes of one forward pass would cost ``top_n`` times the tracing).
 
 References: Zeiler and Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014;
 Springenberg, Dosovitskiy, Brox and Riedmiller, "Striving for Simplicity: The All Convolutional Net",
@@ -193,23 +194,23 @@ class Deconvnet:
         return np.asarray(reconstructions, np.float32), np.asarray(indices)
 
     def _reconstruct(self, image, rest, top_n):
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(image)
-            run = self.graph.run(self.graph.inputs.join(image, rest), taps=[self.layer],
-                                 wrap_activations=rectified_backwards if self.switches == "pooling"
+        # Each image goes ``top_n`` times, a copy per projected feature map, so that one backward pass projects
+        # them all: the graph holds one backward pass, not ``top_n``, which costs as much to trace as to run.
+        copies = tf.repeat(image, top_n, axis=0)
+        with tf.GradientTape() as tape:
+            tape.watch(copies)
+            run = self.graph.run(self.graph.inputs.join(copies, {name: tf.repeat(value, top_n, axis=0)
+                                                                 for name, value in rest.items()}),
+                                 taps=[self.layer], wrap_activations=rectified_backwards if self.switches == "pooling"
                                  else switched_backwards, hold_gates=True)
             features = run.taps[self.layer]
-        strongest = tf.math.top_k(tf.reduce_max(tf.cast(features, tf.float32), axis=(1, 2)), k=top_n).indices
-        projections = []
-        for k in range(top_n):
-            signal = keep_maximum(features, strongest[:, k])
-            projection = tape.gradient(features, image, output_gradients=signal)
-            if projection is None:
-                raise ValueError(f"Layer '{self.layer}' does not depend on the image input of model "
-                                 f"'{self.graph.model.name}'; the deconvnet has nothing to project.")
-            projections.append(projection)
-        del tape
-        return tf.stack(projections, axis=1), strongest
+        strongest = tf.math.top_k(tf.reduce_max(tf.cast(features[::top_n], tf.float32), axis=(1, 2)), k=top_n).indices
+        signals = keep_maximum(features, tf.reshape(strongest, [-1]))
+        projections = tape.gradient(features, copies, output_gradients=signals)
+        if projections is None:
+            raise ValueError(f"Layer '{self.layer}' does not depend on the image input of model "
+                             f"'{self.graph.model.name}'; the deconvnet has nothing to project.")
+        return tf.reshape(projections, tf.concat([[-1, top_n], tf.shape(image)[1:]], 0)), strongest
 
 
 def deconvolution(model, inputs, layer=None, top_n=9, *, switches="auto"):

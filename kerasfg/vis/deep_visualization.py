@@ -2,9 +2,11 @@
 
 Yosinski et al.'s method as the thesis describes it (``papers/NOTES-004.md`` §1.2 (5)): start from a
 random image, repeatedly step along the raw gradient of the unit's activation with respect to the
-image, and regularize the image after every step. Several units are optimised together, one image
-per unit in one batch, by one compiled loop (`tf.function`): the blur is a depthwise convolution
-with a Gaussian kernel and the percentiles are TensorFlow sorts, so no step leaves the graph.
+image, and regularize the image after every step. Several units, and several settings, are optimised
+together, one image per unit and settings in one batch, by one compiled loop (`tf.function`) traced once:
+the settings are tensors with one value per image (`settings_tensors`), the blur is a product with each
+image's Gaussian blur matrices and the percentiles are TensorFlow sorts, so no step leaves the graph and the
+four presets of a recording cost one trace and one loop.
 
 Decisions where the thesis and its reference code leave a choice (NOTES §4, items 4-6):
 
@@ -54,7 +56,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from kerasfg.vis.blur import gaussian_blur
+from kerasfg.vis.blur import blur_matrix, blur_with
 from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.introspect import ModelGraph, output_tensor
 
@@ -149,12 +151,16 @@ def resolve_settings(settings):
 def percentile(values, q):
     """The ``q``-th percentile of each row of ``values`` `(batch, n)`, as `(batch, 1)`.
 
-    Linear interpolation between the sorted values, as ``np.percentile``'s default.
+    Linear interpolation between the sorted values, as ``np.percentile``'s default. ``q`` is one number
+    for every row, or a tensor `(batch,)` with one per row.
     """
     ordered = tf.sort(values, axis=1)
+    q = tf.broadcast_to(tf.cast(q, values.dtype), tf.shape(values)[:1])
     position = q / 100 * (values.shape[1] - 1)
-    low, high = int(np.floor(position)), int(np.ceil(position))
-    return ordered[:, low:low + 1] + (position - low) * (ordered[:, high:high + 1] - ordered[:, low:low + 1])
+    low = tf.floor(position)
+    below = tf.gather(ordered, tf.cast(low, tf.int32)[:, None], batch_dims=1)
+    above = tf.gather(ordered, tf.cast(tf.math.ceil(position), tf.int32)[:, None], batch_dims=1)
+    return below + (position - low)[:, None] * (above - below)
 
 
 def _rows(values):
@@ -163,10 +169,48 @@ def _rows(values):
 
 
 def _keep_at_least(image, scores, q):
-    """Zero the pixels of ``image`` `(b, h, w, c)` whose ``scores`` `(b, h, w)` are below their percentile."""
+    """Zero the pixels of ``image`` `(b, h, w, c)` whose ``scores`` `(b, h, w)` are below their percentile
+    (``q``: one per image); a percentile of 0 keeps every pixel."""
     flat = _rows(scores)
     keep = tf.cast(flat >= percentile(flat, q), image.dtype)
     return image * tf.reshape(keep, tf.shape(scores))[..., None]
+
+
+def settings_tensors(settings, image_shape):
+    """The regularization and step of each image of a batch, as arrays the compiled ascent takes.
+
+    Args:
+        settings: a `DeepVisSettings` per image of the batch.
+        image_shape: ``(height, width, channels)``.
+
+    Returns:
+        ``{name: array (batch, ...)}``: ``learning_rate``, ``normalized`` (1 for the normalized step, 0 for
+        the raw one), ``l2_decay``, ``blur_every`` (0 where the settings do not blur), the four percentiles,
+        ``steps`` and ``jitter``, and ``blur_rows`` `(batch, h, h)` and ``blur_cols`` `(batch, w, w)`, the
+        `kerasfg.vis.blur.blur_matrix` of each image's blur (the identity where it does not blur).
+    """
+    height, width = image_shape[:2]
+    floats = {name: np.array([getattr(each, name) for each in settings], np.float32)
+              for name in ("learning_rate", "l2_decay", *_PERCENTILES)}
+    return {**floats,
+            "normalized": np.array([each.step == "normalized" for each in settings], np.float32),
+            "blur_every": np.array([each.blur_every if each.blurs else 0 for each in settings], np.int32),
+            "steps": np.array([each.steps for each in settings], np.int32),
+            "jitter": np.array([each.jitter for each in settings], np.int32),
+            "blur_rows": np.stack([blur_matrix(height, each.blur_std if each.blurs else 0) for each in settings]
+                                  ).astype(np.float32),
+            "blur_cols": np.stack([blur_matrix(width, each.blur_std if each.blurs else 0) for each in settings]
+                                  ).astype(np.float32)}
+
+
+def settings_signature(image_shape):
+    """The `tf.TensorSpec`s of `settings_tensors` for a batch of any size."""
+    height, width = image_shape[:2]
+    specs = {name: tf.TensorSpec((None,), tf.float32) for name in ("learning_rate", "l2_decay", "normalized",
+                                                                   *_PERCENTILES)}
+    return {**specs, **{name: tf.TensorSpec((None,), tf.int32) for name in ("blur_every", "steps", "jitter")},
+            "blur_rows": tf.TensorSpec((None, height, height), tf.float32),
+            "blur_cols": tf.TensorSpec((None, width, width), tf.float32)}
 
 
 def regularize(image, gradient, step, settings):
@@ -176,24 +220,34 @@ def regularize(image, gradient, step, settings):
         image: the image after the gradient step, as its deviation from the input range's centre.
         gradient: the gradient of that step.
         step: the step number, from 1 (a tensor inside the compiled loop).
-        settings: a `DeepVisSettings`.
+        settings: a `DeepVisSettings` for every image, or `settings_tensors` (as tensors) with one per image.
     """
-    if settings.l2_decay:
-        image = image * (1 - settings.l2_decay)
-    if settings.blurs:
-        image = tf.cond(step % settings.blur_every == 0, lambda: gaussian_blur(image, settings.blur_std),
-                        lambda: image)
-    if settings.value_percentile:
-        threshold = percentile(_rows(tf.abs(image)), settings.value_percentile)
-        image = image * tf.cast(tf.abs(image) >= threshold[:, :, None, None], image.dtype)
-    if settings.norm_percentile:
-        image = _keep_at_least(image, tf.norm(image, axis=-1), settings.norm_percentile)
-    contribution = tf.reduce_sum(image * gradient, axis=-1)
-    if settings.contribution_percentile:
-        image = _keep_at_least(image, contribution, settings.contribution_percentile)
-    if settings.abs_contribution_percentile:
-        image = _keep_at_least(image, tf.abs(contribution), settings.abs_contribution_percentile)
-    return image
+    if isinstance(settings, DeepVisSettings):
+        settings = settings_tensors([settings] * image.shape[0], image.shape[1:])
+    image = image * (1 - settings["l2_decay"])[:, None, None, None]
+    blur_every = settings["blur_every"]
+    blurs = tf.logical_and(blur_every > 0, tf.math.floormod(step, tf.maximum(blur_every, 1)) == 0)
+    image = tf.cond(tf.reduce_any(blurs), lambda: tf.where(
+        blurs[:, None, None, None], blur_with(image, settings["blur_rows"], settings["blur_cols"]), image),
+        lambda: image)
+
+    def value_clip(image):
+        threshold = percentile(_rows(tf.abs(image)), settings["value_percentile"])
+        return image * tf.cast(tf.abs(image) >= threshold[:, :, None, None], image.dtype)
+
+    image = _if_any(settings["value_percentile"], value_clip, image)
+    image = _if_any(settings["norm_percentile"], lambda image: _keep_at_least(
+        image, tf.norm(image, axis=-1), settings["norm_percentile"]), image)
+    image = _if_any(settings["contribution_percentile"], lambda image: _keep_at_least(
+        image, tf.reduce_sum(image * gradient, axis=-1), settings["contribution_percentile"]), image)
+    return _if_any(settings["abs_contribution_percentile"], lambda image: _keep_at_least(
+        image, tf.abs(tf.reduce_sum(image * gradient, axis=-1)), settings["abs_contribution_percentile"]), image)
+
+
+def _if_any(percentiles, clip, image):
+    """``clip(image)`` when any image of the batch clips at a percentile above 0 (a percentile of 0 keeps
+    every pixel), else ``image``: the batch skips the sorts of the clips no image uses."""
+    return tf.cond(tf.reduce_any(percentiles > 0), lambda: clip(image), lambda: image)
 
 
 @dataclasses.dataclass
@@ -269,7 +323,8 @@ class DeepVisualizer:
         target = output_tensor(model, self.output) if self.layer is None else self.graph.layers[self.layer].output
         self.unit_count = target.shape[-1]
         signature = (tf.TensorSpec((None, *self.image_shape), tf.float32), tf.TensorSpec((None,), tf.int32),
-                     tf.TensorSpec((), tf.float32))  # one trace for any number of units
+                     tf.TensorSpec((), tf.float32), settings_signature(self.image_shape))
+        # one trace for any number of units and any settings
         self._ascend = RecordingFunction(self._ascent, input_signature=signature)
 
     @property
@@ -283,20 +338,39 @@ class DeepVisualizer:
 
     def ascend(self, units, seed=0):
         """Like calling the visualizer, and also the activations of the start images: an `Ascent`."""
+        return self.ascend_each(units, [self.settings], seed)[0]
+
+    def ascend_each(self, units, settings, seed=0):
+        """An `Ascent` of ``units`` for each of several settings, all optimised together in one batch.
+
+        The ascent is compiled once for any settings (they are tensors of the loop, one per image), so the
+        presets of a recording cost one trace and one loop, not one each. Each settings' images start from
+        the same noise as `ascend` with those settings and reach the same images.
+
+        Args:
+            units: unit (class, filter) indices, one image each per settings.
+            settings: a list of preset names of `PRESETS` or `DeepVisSettings`.
+            seed: the seed of the start noise.
+
+        Returns:
+            A list of `Ascent`, one per settings.
+        """
         units = np.asarray(units, np.int32).reshape(-1)
         if not units.size or units.min() < 0 or units.max() >= self.unit_count:
             raise ValueError(f"units must be a non-empty list of indices below {self.unit_count}, the units of "
                              f"'{self.target}'; received {units.tolist()}.")
+        settings = [resolve_settings(each)[1] for each in settings]
         low, high = self.input_range or (-0.5, 0.5)
-        centre = (low + high) / 2
         shape = (len(units), *self.image_shape)
-        if self.settings.start == "zeros":
-            start = np.zeros(shape, np.float32)
-        else:
-            start = np.random.default_rng(seed).normal(0, self.settings.start_std * (high - low), shape)
-        images, activations, first = self._ascend(tf.constant(start, tf.float32), tf.constant(units),
-                                                  tf.constant(centre))
-        return Ascent(np.asarray(images), np.asarray(activations), np.asarray(first))
+        starts = [np.zeros(shape) if each.start == "zeros" else
+                  np.random.default_rng(seed).normal(0, each.start_std * (high - low), shape) for each in settings]
+        per_image = settings_tensors([each for each in settings for _ in units], self.image_shape)
+        images, activations, first = self._ascend(tf.constant(np.concatenate(starts), tf.float32),
+                                                  tf.constant(np.tile(units, len(settings))),
+                                                  tf.constant((low + high) / 2, tf.float32),
+                                                  {name: tf.constant(value) for name, value in per_image.items()})
+        parts = [np.split(np.asarray(value), len(settings)) for value in (images, activations, first)]
+        return [Ascent(*each) for each in zip(*parts)]
 
     def activations(self, images, units):
         """The activation of each unit on its image `(len(units), h, w, c)` (a tensor), in-graph."""
@@ -319,16 +393,19 @@ class DeepVisualizer:
         inputs = self.graph.inputs
         return inputs.join(images, inputs.zeros(tf.shape(images)[0]))
 
-    def _ascent(self, start, units, centre):
-        """The compiled loop: ``steps`` updates of the centred ``start``, then the images, their activations and
-        the start images' activations.
+    def _ascent(self, start, units, centre, settings):
+        """The compiled loop: the centred ``start`` images, each updated for its own number of steps with its own
+        `settings_tensors`; then the images, their activations and the start images' activations.
 
-        The loop body is traced once and runs ``steps + 1`` times: its last run only evaluates the
-        final image (no gradient, no update), so the model is traced once, not a second time after the loop.
+        The loop body is traced once and runs ``max(steps) + 1`` times: an image whose steps are done is kept
+        as it is, and the last run only evaluates the final images (no gradient, no update), so the model is
+        traced once, not a second time after the loop.
         """
-        settings = self.settings
         low, high = self.input_range or (-np.inf, np.inf)
         width = high - low if self.input_range else 1.0
+        steps = settings["steps"]
+        rate = settings["learning_rate"][:, None, None, None]
+        normalized = settings["normalized"][:, None, None, None] > 0
 
         def ascend(step, image, _, first):
             with tf.GradientTape() as tape:
@@ -338,29 +415,36 @@ class DeepVisualizer:
 
             def update():
                 gradient = tape.gradient(score, image)
-                if settings.step == "normalized":
-                    rms = tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=[1, 2, 3], keepdims=True))
-                    moved = image + settings.learning_rate * width * tf.math.divide_no_nan(gradient, rms)
-                else:
-                    moved = image + settings.learning_rate * gradient
-                updated = regularize(moved, gradient, step, settings)
-                return tf.clip_by_value(updated, low - centre, high - centre)
+                rms = tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=[1, 2, 3], keepdims=True))
+                moved = image + rate * tf.where(normalized, width * tf.math.divide_no_nan(gradient, rms), gradient)
+                updated = tf.clip_by_value(regularize(moved, gradient, step, settings), low - centre, high - centre)
+                return tf.where((step <= steps)[:, None, None, None], updated, image)
 
             first = tf.where(step == 1, activations, first)
-            return step + 1, tf.cond(step <= settings.steps, update, lambda: image), activations, first
+            return step + 1, tf.cond(step <= tf.reduce_max(steps), update, lambda: image), activations, first
 
         def jittered(image, step):
-            if not settings.jitter:
-                return image
-            shift = tf.random.stateless_uniform((2,), seed=tf.stack([step, 0]), minval=-settings.jitter,
-                                                maxval=settings.jitter + 1, dtype=tf.int32)
-            shifted = tf.logical_and(step > 1, step <= settings.steps)  # the reported activations: unshifted
-            return tf.roll(image, tf.where(shifted, shift, 0), axis=[1, 2])
+            jitter = settings["jitter"]
+            uniform = tf.random.stateless_uniform((1, 2), seed=tf.stack([step, 0]))
+            choices = tf.cast(2 * jitter + 1, tf.float32)[:, None]  # -jitter .. jitter
+            shifts = tf.cast(tf.floor(uniform * choices), tf.int32) - jitter[:, None]
+            shifted = tf.logical_and(step > 1, step <= steps)  # the reported activations: unshifted
+            shifts = tf.where(shifted[:, None], shifts, 0)
+            return tf.cond(tf.reduce_any(shifts != 0), lambda: roll_each(image, shifts), lambda: image)
 
         zeros = tf.zeros_like(units, tf.float32)
-        _, image, activations, first = tf.while_loop(lambda step, *_: step <= settings.steps + 1, ascend,
+        _, image, activations, first = tf.while_loop(lambda step, *_: step <= tf.reduce_max(steps) + 1, ascend,
                                                      (tf.constant(1), start, zeros, zeros))
         return image + centre, activations, first
+
+
+def roll_each(images, shifts):
+    """Each image of ``images`` `(batch, h, w, c)` rolled by its own ``shifts`` `(batch, 2)` along height and
+    width, as `tf.roll` rolls one: what leaves one side comes back on the other."""
+    height, width = images.shape[1:3]
+    rows = tf.math.floormod(tf.range(height)[None] - shifts[:, :1], height)
+    cols = tf.math.floormod(tf.range(width)[None] - shifts[:, 1:], width)
+    return tf.gather(tf.gather(images, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
 def deep_visualization(model, units, *, layer=None, output=None, settings="row3", seed=0, input_range=(0.0, 255.0),

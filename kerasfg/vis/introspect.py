@@ -379,6 +379,11 @@ def _is_classifier_convolution(layer):
     return isinstance(layer, keras.layers.Conv2D) and tuple(layer.kernel_size) == (1, 1)
 
 
+MIN_CAM_MAP = 3
+"""The smallest side, in cells, of the feature map the CAM methods weigh by default (`feature_layer`): 3x3 is the
+smallest map with a cell away from the border; every cell of a 2x2 map is a corner."""
+
+
 def feature_layer(graph, output=None, layer=None):
     """The path of the layer whose feature maps the CAM methods (and the served Grad-CAM) weigh.
 
@@ -386,7 +391,11 @@ def feature_layer(graph, output=None, layer=None):
     4-D output `(batch, height, width, channels)`, i.e. the last spatial layer before the global pooling
     (or flatten) of the head. When the head has no dense layer and that layer is a 1x1 convolution (a
     classifier convolution, whose channels are the class scores, with its normalization and activation),
-    the layer before it: weighing class-score maps only gives back the class's own map.
+    the layer before it: weighing class-score maps only gives back the class's own map. When that layer's
+    map is smaller than `MIN_CAM_MAP` (3x3; ResNet-18's last stage is 2x2 at 64x64 pixels, 1x1 at 32x32),
+    walking on back along first inputs, the first layer whose map is at least that large (the end of the
+    stage before): upsampled, a 2x2 map has its maximum in a corner block of the image whatever the image
+    shows (see docs/evaluation.md). When the walk reaches the input first, the small map stays.
 
     Args:
         graph: a `ModelGraph`.
@@ -420,7 +429,23 @@ def feature_layer(graph, output=None, layer=None):
     if found is None:
         raise ValueError(f"Model '{graph.model.name}' has no layer with a 4-D (batch, height, width, channels) "
                          f"output on the way back from output {output!r} to compute a CAM on.")
+    if (_map_side(found.layer) or MIN_CAM_MAP) >= MIN_CAM_MAP:
+        return found.path
+    walked = found
+    while walked.inputs:
+        walked = producer(walked.inputs[0], walked.scopes)
+        if walked is None or isinstance(walked.layer, keras.layers.InputLayer):
+            break
+        if (_map_side(walked.layer) or 0) >= MIN_CAM_MAP:
+            return walked.path
     return found.path
+
+
+def _map_side(layer):
+    """The smaller side of a layer's 4-D output map, or None (another rank, or a size known only at run time)."""
+    if output_rank(layer) != 4 or None in layer.output.shape[1:3]:
+        return None
+    return min(layer.output.shape[1:3])
 
 
 # === Running the graph ===

@@ -134,7 +134,7 @@ def test_faithfulness_without_masks_scores_deletion_and_insertion_only(tmp_path)
     model = multi_output_model()
     x, _ = data(4, 0)
     callback = Faithfulness(x, methods={"gradient": gradient_map}, masks={"gender": np.ones((4, SIZE, SIZE), bool)},
-                            log_dir=tmp_path, steps=2)
+                            log_dir=tmp_path, steps=2, every_n_epochs=1)
     callback.set_model(model)
     callback.on_train_begin()  # every output is scored; identity has no masks
     callback.on_train_end()
@@ -154,7 +154,7 @@ def test_faithfulness_scores_the_one_pass_methods_by_default(tmp_path):
 
     model = multi_output_model()  # a Dense on global average pooling: CAM applies too
     x, _ = data(3, 0)
-    callback = Faithfulness(x, log_dir=tmp_path, steps=2, outputs=["identity"])
+    callback = Faithfulness(x, log_dir=tmp_path, steps=2, outputs=["identity"], every_n_epochs=1)
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_train_end()

@@ -28,10 +28,10 @@ def test_callbacks_record_every_output_before_training_and_on_their_cadence(tmp_
                  GradCAM(probe, log_dir=tmp_path, every_n_epochs=3, layers=["stage1_block1_out"], outputs=["gender"])]
     model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=callbacks)
     recorded = event_images.steps(tmp_path)
-    assert recorded == {"probe/images": [0],  # once for all three callbacks
-                        "saliency/identity": [0, 2], "saliency/gender": [0, 2],
-                        "gradcam++/identity/stage2_block1_out": [0, 2], "gradcam++/gender/stage2_block1_out": [0, 2],
-                        "gradcam/gender/stage1_block1_out": [0, 3]}
+    assert recorded == {"probe/images": [0],  # once for all three callbacks; and after the last epoch
+                        "saliency/identity": [0, 2, 3], "saliency/gender": [0, 2, 3],
+                        "gradcam++/identity/stage2_block1_out": [0, 2, 3],
+                        "gradcam++/gender/stage2_block1_out": [0, 2, 3], "gradcam/gender/stage1_block1_out": [0, 3]}
     overlays = event_images.pictures(tmp_path, "saliency/identity")
     assert len(overlays[0]) == 3 and overlays[0][0].shape == (16, 16, 3)
     contents = event_recordings.contents(tmp_path)

@@ -79,7 +79,7 @@ def test_deconvolution(tmp_path, model_and_data, event_images, event_recordings)
     assert sorted(annotations) == [0, 2]
     assert annotations[2] == {"feature_maps": indices.tolist()}  # the last recording's maps, per probe image
     rows = event_recordings.pictures(tmp_path, tag)[2]
-    assert len(rows) == 2 and rows[0].shape == (16, 3 * 17 - 1, 3)
+    assert len(rows) == 2 and rows[0].shape == (16, 3 * (2 * 16 + 2) - 2, 3)  # reconstruction | probe patch
 
 
 def test_reconstruction_pictures_show_the_receptive_field_beside_a_peak():
@@ -94,6 +94,24 @@ def test_reconstruction_pictures_show_the_receptive_field_beside_a_peak():
     assert (picture[0] == 128).all()  # no signal: mid-grey
     assert (picture[5:15, 5:10] >= 200).all() and (picture[5:15, 11:15] <= 55).all()  # the patch, light and dark
     assert (picture[10, 10] == 255).all()  # the peak is clipped
+
+
+def test_reconstruction_pictures_pair_the_enlarged_signal_with_the_probe_patch():
+    reconstruction = np.zeros((1, 2, 16, 16, 3), np.float32)
+    reconstruction[0, 0, 4:12, 8:16] = np.random.default_rng(0).normal(size=(8, 8, 3))  # an 8x8 square of signal
+    reconstruction[0, 1, 0, 0] = 1.0  # one pixel: the crop is a quarter of the side, 4x4, from the corner
+    image = np.random.default_rng(1).integers(0, 256, (1, 16, 16, 3)).astype(np.float32)
+    plain = reconstruction_pictures(reconstruction)[0]
+    (row,) = reconstruction_pictures(reconstruction, image)
+    assert row.shape == (16, 2 * 32 + 2, 3)
+
+    def enlarged(picture, top, left, side):
+        return np.repeat(np.repeat(picture[top:top + side, left:left + side], 16 // side, 0), 16 // side, 1)
+
+    np.testing.assert_array_equal(row[:, :16], enlarged(plain[:, :16], 4, 8, 8))
+    np.testing.assert_array_equal(row[:, 16:32], enlarged(image[0], 4, 8, 8))
+    np.testing.assert_array_equal(row[:, 34:50], enlarged(plain[:, 17:33], 0, 0, 4))
+    np.testing.assert_array_equal(row[:, 50:], enlarged(image[0], 0, 0, 4))
 
 
 def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_data, event_recordings):
@@ -116,23 +134,26 @@ def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_
 
 def test_deep_visualization(tmp_path, model_and_data, event_recordings):
     model, x, y = model_and_data
-    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3)
+    callback = DeepVisualization(x[:4], log_dir=tmp_path, steps=3, settings=["row3", "row1"], every_n_epochs=4)
     _fit(model, x, y, callback, epochs=5)
     tag = "kerasfg/deep_visualization/identity/row3"
-    assert event_recordings.steps(tmp_path)[tag] == [0, 5]  # every 5 epochs by default
+    # before training, every 4 epochs and when it ends; both presets by one compiled ascent, traced once
+    assert event_recordings.steps(tmp_path)[tag] == event_recordings.steps(tmp_path)[tag[:-1] + "1"] == [0, 4, 5]
+    ((visualizer, _),) = callback._visualizers
+    assert visualizer._ascend.function.experimental_get_tracing_count() == 1
     content = event_recordings.contents(tmp_path)[tag]
     assert content["kind"] == "deep_visualization" and content["layer"] == "identity"
     assert content["units"] == [0, 1, 2] and content["preset"] == "row3"
     assert content["settings"]["steps"] == 3 and content["settings"]["blur_std"] == 1.0
     pictures = event_recordings.pictures(tmp_path, tag)[5]
     low, high = float(x[:4].min()), float(x[:4].max())
-    ((_, settings),) = callback.presets
+    settings = callback.presets[0][1]
     visualizer = DeepVisualizer(model, settings=settings, input_range=(low, high))
     ascent = visualizer.ascend([0, 1, 2])
     images = ascent.images
     assert content["annotations"] == "deep_visualization/identity/row3/annotations"
     annotations = event_recordings.json(tmp_path, f"{tag}/annotations")
-    assert sorted(annotations) == [0, 5]
+    assert sorted(annotations) == [0, 4, 5]
     np.testing.assert_allclose(annotations[5]["activations"], ascent.activations, rtol=1e-4)
     np.testing.assert_allclose(annotations[5]["start_activations"], ascent.start_activations, rtol=1e-4)
     assert (ascent.activations > ascent.start_activations).all()

@@ -157,6 +157,24 @@ def test_every_preset_runs_in_the_compiled_loop(name):
     assert (images == 127.5).any()  # clipped pixels are set to the centre of the input range
 
 
+def test_settings_ascended_together_reach_the_images_of_each_alone_from_one_trace():
+    model = functional()
+    every = [dataclasses.replace(PRESETS["row1"], steps=2, learning_rate=0.2),
+             DeepVisSettings(learning_rate=300.0, steps=4, step="raw", l2_decay=0.1, blur_every=2, blur_std=1.0),
+             DeepVisSettings(steps=3, jitter=2, start="zeros", abs_contribution_percentile=50),
+             dataclasses.replace(PRESETS["row2"], steps=1)]
+    visualizer = DeepVisualizer(model, input_range=(0, 255))
+    together = visualizer.ascend_each([0, 3], every, seed=3)
+    for settings, ascent in zip(every, together):
+        alone = DeepVisualizer(model, settings=settings, input_range=(0, 255)).ascend([0, 3], seed=3)
+        np.testing.assert_allclose(ascent.images, alone.images, atol=0.05)
+        np.testing.assert_allclose(ascent.activations, alone.activations, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(ascent.start_activations, alone.start_activations, rtol=1e-3, atol=1e-4)
+    assert not np.allclose(together[0].images, together[3].images)
+    visualizer.ascend_each([1], every[2:], seed=0)  # other units, settings and batch size: no new trace
+    assert visualizer._ascend.function.experimental_get_tracing_count() == 1
+
+
 def test_presets_are_the_rows_of_table_2_1():
     table = {"row1": (0, 4, 0.5, 50, 0), "row2": (0.3, 0, 0, 20, 0), "row3": (0.0001, 4, 1.0, 0, 0),
              "row4": (0, 4, 0.5, 0, 90)}

@@ -190,11 +190,12 @@ def test_the_default_cam_layer_is_the_last_spatial_layer_before_the_head():
         "nin": "trunk", "bottleneck": "squeeze", "late": "late", "flat": "pool"}
 
 
-def test_registry_models_get_their_last_stage_output():
+def test_registry_models_get_their_last_stage_output_of_at_least_3x3():
     from kerasfg.models import build_model
 
+    # at 32x32 pixels stage 4 is 1x1 and stage 3 2x2: the last layer with a 3x3 map or larger ends stage 2
     resnet = build_model("resnet18", input_shape=(32, 32, 3), num_classes=4)
-    assert feature_layer(ModelGraph(resnet)) == "stage4_block2_out_relu"
+    assert feature_layer(ModelGraph(resnet)) == "stage2_block2_out_relu"
     face = build_model("face_resnet", input_shape=(32, 32, 3), num_classes={"identity": 3}, attention="cbam",
                        extra_inputs={"expression": 7})
     assert feature_layer(ModelGraph(face)) == "stage3_block1_out"
