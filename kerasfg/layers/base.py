@@ -168,7 +168,8 @@ def mean_pool_and_input(x):
     write the pooling's gradient as a whole map (``mean`` broadcast over height and width) and then
     add the two maps. Gating the returned ``x`` instead makes the gradient of ``x`` one broadcast
     addition, ``d_x + d_pooled / (height * width)``: per gate and training step, one full map fewer
-    written and read. Maps of unknown height or width return ``x`` itself.
+    written and read. Maps of unknown height or width, and the PyTorch backend (whose
+    ``ops.custom_gradient`` takes functions of one output), return ``x`` itself.
 
     Args:
         x: a ``(batch, height, width, channels)`` tensor.
@@ -185,7 +186,7 @@ def mean_pool_and_input(x):
     ```
     """
     height, width = x.shape[1], x.shape[2]
-    if height is None or width is None:
+    if height is None or width is None or keras.backend.backend() == "torch":
         return global_pool(x, "mean"), x
     size = height * width
 
