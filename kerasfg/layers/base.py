@@ -168,7 +168,8 @@ def mean_pool_and_input(x):
     write the pooling's gradient as a whole map (``mean`` broadcast over height and width) and then
     add the two maps. Gating the returned ``x`` instead makes the gradient of ``x`` one broadcast
     addition, ``d_x + d_pooled / (height * width)``: per gate and training step, one full map fewer
-    written and read. Maps of unknown height or width return ``x`` itself.
+    written and read. Maps of unknown height or width, and the PyTorch backend (whose
+    ``ops.custom_gradient`` takes functions of one output), return ``x`` itself.
 
     Args:
         x: a ``(batch, height, width, channels)`` tensor.
@@ -185,7 +186,7 @@ def mean_pool_and_input(x):
     ```
     """
     height, width = x.shape[1], x.shape[2]
-    if height is None or width is None:
+    if height is None or width is None or keras.backend.backend() == "torch":
         return global_pool(x, "mean"), x
     size = height * width
 
@@ -251,6 +252,17 @@ def scale_channels(x, gate):
     return scale(x, gate)
 
 
+def _counting_dtype(size):
+    """The narrowest float dtype that counts up to ``size`` exactly, whatever the order of the additions.
+
+    Every partial sum of a count is an integer of at most ``size``: bfloat16 holds every integer up to
+    256, float16 up to 2048. Counting a map's ties in them writes and reads half the bytes of float32.
+    """
+    if size <= 256:
+        return "bfloat16"
+    return "float16" if size <= 2048 else "float32"
+
+
 def max_mean_pool(x, axis):
     """Max and mean of ``x`` over ``axis``, concatenated (``[max, mean]``) along ``axis[0]``.
 
@@ -272,7 +284,7 @@ def max_mean_pool(x, axis):
             (upstream,) = _upstreams(args, upstream)
             g_max, g_mean = ops.split(upstream, 2, axis=axis[0])
             is_max = ops.equal(x, maximum)
-            count = ops.sum(ops.cast(is_max, "float32"), axis=axis, keepdims=True)
+            count = ops.sum(ops.cast(is_max, _counting_dtype(size)), axis=axis, keepdims=True)
             g_mean = g_mean / size
             return ops.where(is_max, g_max / ops.cast(count, upstream.dtype) + g_mean, g_mean)
 

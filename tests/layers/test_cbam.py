@@ -106,14 +106,20 @@ def test_bad_inputs_raise_clear_errors():
         CBAM(spatial_pool_order="max_max")
 
 
-@pytest.mark.parametrize("axis", [(1, 2), (3,)])
-def test_fused_max_mean_pool_has_the_autograd_gradient(axis):
-    """Ties included (rounded inputs): the max's gradient is shared as TensorFlow shares it."""
+@pytest.mark.parametrize("axis,shape", [((1, 2), (2, 5, 4, 6)), ((3,), (2, 5, 4, 6)), ((1, 2), (2, 20, 20, 3)),
+                                        ((3,), (1, 2, 3, 2100))])
+@pytest.mark.parametrize("values", ["rounded", "all_equal"])
+def test_fused_max_mean_pool_has_the_autograd_gradient(axis, shape, values):
+    """Ties included (rounded inputs; a constant map ties everywhere, so that the counts of ties reach
+    the pooled size: 6 and 20 counted in bfloat16, 400 in float16, 2100 in float32): the max's gradient is
+    shared as TensorFlow shares it."""
     import tensorflow as tf
 
     from kerasfg.layers.base import max_mean_pool
 
-    x = tf.constant(np.round(np.random.default_rng(0).normal(size=(2, 5, 4, 6)), 0), "float32")
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(size=shape)) if values == "rounded" else np.full(shape, 0.5)
+    x = tf.constant(x, "float32")
     w = tf.constant(np.random.default_rng(1).normal(size=max_mean_pool(x, axis).shape), "float32")
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
