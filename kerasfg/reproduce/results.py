@@ -95,7 +95,8 @@ def results_markdown(grid, table, scale, seeds):
               if target.tag or target.note]
     if tagged:
         lines += ["", "Targets with their own provenance:", ""]
-        lines += [f"- {row} / {column}: {target.value} [{target.tag or ''}] {target.note or ''}".rstrip()
+        lines += [" ".join(part for part in (f"- {row} / {column}: {target.value}",
+                                             target.tag and f"[{target.tag}]", target.note) if part)
                   for row, column, target in tagged]
     return "\n".join(lines) + "\n"
 
