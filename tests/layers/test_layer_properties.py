@@ -1,4 +1,4 @@
-"""Properties every attention layer has: serialization, XLA, mixed precision, SavedModel, JAX."""
+"""Properties every attention layer has: serialization, XLA, mixed precision, SavedModel, JAX, PyTorch."""
 
 import json
 import os
@@ -237,3 +237,39 @@ def test_jax_backend_matches_tensorflow(tmp_path):
     for name, (diff, finite, n_grads) in results.items():
         assert diff <= 1e-4, (name, diff)
         assert finite and n_grads == n_trainable[name], name
+
+
+_TORCH_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    import torch
+    import keras
+    from kerasfg.layers import CBAM, ECA, SqueezeExcite
+
+    assert keras.backend.backend() == "torch", keras.backend.backend()
+    rng = np.random.default_rng(0)
+    results = {}
+    for cls in (SqueezeExcite, ECA, CBAM):
+        layer = cls()
+        x = torch.tensor(rng.normal(size=(2, 6, 5, 32)), dtype=torch.float32, requires_grad=True)
+        y = layer(x, training=True)
+        (y * y).sum().backward()
+        grads = [x.grad] + [v.value.grad for v in layer.trainable_variables]
+        results[cls.__name__] = [list(y.shape), all(g is not None and bool(torch.isfinite(g).all())
+                                                    for g in grads)]
+    print(json.dumps(results))
+    """
+)
+
+
+@pytest.mark.slow
+def test_gates_train_on_the_pytorch_backend(tmp_path):
+    """The gates' custom gradients run where Keras's PyTorch ``custom_gradient`` takes one output only."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    out = _run_python(_TORCH_SCRIPT, {"KERAS_BACKEND": "torch"}, tmp_path)
+    results = json.loads(out.strip().splitlines()[-1])
+    assert results == {name: [[2, 6, 5, 32], True] for name in ("SqueezeExcite", "ECA", "CBAM")}
