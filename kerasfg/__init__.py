@@ -23,6 +23,7 @@ _SUBMODULES = (
     "errors",
     "export",
     "fine_tuning",
+    "initialization",
     "io_utils",
     "layers",
     "losses",
