@@ -39,7 +39,7 @@ descriptors = model.predict(faces)["fc7"]       # (n, 4096)
 
 import keras
 
-from kerasfg.models.blocks import act, image_input, task_classes
+from kerasfg.models.blocks import act, global_pooling, image_input, task_classes
 from kerasfg.models.registry import register_model
 from kerasfg.models.vgg import VGG_FILTERS, vgg_trunk
 
@@ -180,8 +180,7 @@ def vgg_face(*, input_shape=(224, 224, 3), num_classes=VGG_FACE_IDENTITIES, atte
     elif pooling is None:
         outputs["pool5"] = pool5
     else:
-        layer = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-        outputs["features"] = layer(name="features")(pool5)
+        outputs["features"] = global_pooling(pool5, pooling)
     model = keras.Model(image, outputs, name=name)
     if weights is not None:
         from kerasfg.models.vgg_face_weights import load_vgg_face_weights
