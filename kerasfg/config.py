@@ -32,6 +32,9 @@ SYNTHETIC_KINDS = ("faces", "digits")
 INITIALIZATIONS = ("default", "lsuv")
 
 
+_MISSING = object()  # a default that no value equals
+
+
 class ConfigError(ValueError):
     """A config value or key is invalid; the message names the key, what was expected and received."""
 
@@ -588,12 +591,12 @@ def fingerprint(described, defaults):
 def _differences(data, defaults):
     changed = {}
     for key, value in data.items():
-        default = defaults.get(key) if isinstance(defaults, dict) else None
+        default = defaults.get(key, _MISSING)
         if isinstance(value, dict) and isinstance(default, dict):
             inner = _differences(value, default)
             if inner:
                 changed[key] = inner
-        elif key not in defaults or value != default:
+        elif value != default:
             changed[key] = value
     return changed
 
