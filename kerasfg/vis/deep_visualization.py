@@ -238,10 +238,11 @@ def regularize(image, gradient, step, settings):
     image = _if_any(settings["value_percentile"], value_clip, image)
     image = _if_any(settings["norm_percentile"], lambda image: _keep_at_least(
         image, tf.norm(image, axis=-1), settings["norm_percentile"]), image)
+    contribution = tf.reduce_sum(image * gradient, axis=-1)  # of the image before both clips: each ranks by it
     image = _if_any(settings["contribution_percentile"], lambda image: _keep_at_least(
-        image, tf.reduce_sum(image * gradient, axis=-1), settings["contribution_percentile"]), image)
+        image, contribution, settings["contribution_percentile"]), image)
     return _if_any(settings["abs_contribution_percentile"], lambda image: _keep_at_least(
-        image, tf.abs(tf.reduce_sum(image * gradient, axis=-1)), settings["abs_contribution_percentile"]), image)
+        image, tf.abs(contribution), settings["abs_contribution_percentile"]), image)
 
 
 def _if_any(percentiles, clip, image):
