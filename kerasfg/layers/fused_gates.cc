@@ -1,0 +1,447 @@
+// Fused CPU kernels of the attention gates (SE, ECA, CBAM): see kerasfg/layers/fused_gates.py.
+//
+// Every op takes a channels-last map x viewed as (batch, pixels, channels) and makes one pass over it,
+// forward or backward, where TensorFlow's composition of elementwise kernels makes two to five. The
+// arithmetic is float32 (bfloat16 values are widened, and rounded to nearest even once at the end, as
+// Eigen's bfloat16 does); reductions accumulate in float32. Work is split over TensorFlow's intra-op
+// thread pool; the inner loops run along the contiguous channels and vectorize.
+//
+//   KfgScaleChannels(x, gate[b, c])           y = x * gate[b, None, c]
+//   KfgScaleChannelsGrad(dy, x, gate)         dx = dy * gate, dgate = sum over pixels of dy * x
+//   KfgScalePixels(x, gate[b, ..., 1])        y = x * gate[b, p, None]
+//   KfgScalePixelsGrad(dy, x, gate)           dx = dy * gate, dgate = sum over channels of dy * x
+//   KfgAddChannels(x, v[b, c])                y = x + v[b, None, c] (in x's buffer when it can)
+//   KfgChannelMaxMean(x)                      [max, mean] over the channels, (..., 2)
+//   KfgChannelMaxMeanGrad(dpooled, x, pooled, dx_in)
+//                                             dx = dx_in + the gradient of [max, mean] (tied maxima
+//                                             share theirs); dx_in has x's shape or no elements
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/util/work_sharder.h"
+
+namespace kerasfg {
+namespace {
+
+using tensorflow::bfloat16;
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::TensorShape;
+using tensorflow::errors::InvalidArgument;
+using tensorflow::shape_inference::InferenceContext;
+using tensorflow::shape_inference::ShapeHandle;
+
+// Loads and stores of the element types through their raw bits, so that the loops vectorize.
+template <typename T>
+struct Element;
+
+template <>
+struct Element<float> {
+  using Raw = float;
+  static inline float load(float v) { return v; }
+  static inline float store(float v) { return v; }
+};
+
+template <>
+struct Element<bfloat16> {
+  using Raw = uint16_t;
+  static inline float load(uint16_t bits) {
+    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+    float value;
+    std::memcpy(&value, &wide, sizeof(value));
+    return value;
+  }
+  // Round to nearest even, as Eigen::bfloat16; NaN stays a quiet NaN of its sign.
+  static inline uint16_t store(float value) {
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof(bits));
+    const uint32_t rounded = bits + 0x7fffu + ((bits >> 16) & 1u);
+    const uint16_t nan = (bits >> 31) ? 0xffc0u : 0x7fc0u;
+    return value != value ? nan : static_cast<uint16_t>(rounded >> 16);
+  }
+};
+
+template <typename T>
+using Raw = typename Element<T>::Raw;
+
+template <typename T>
+const Raw<T>* data(const Tensor& t) {
+  return reinterpret_cast<const Raw<T>*>(t.flat<T>().data());
+}
+
+template <typename T>
+Raw<T>* data(Tensor* t) {
+  return reinterpret_cast<Raw<T>*>(t->flat<T>().data());
+}
+
+// x as (batch, pixels, channels).
+struct MapShape {
+  int64_t batch, pixels, channels;
+};
+
+// Like OP_REQUIRES, in the checks below that return whether they passed.
+#define KFG_REQUIRE(CTX, CONDITION, STATUS)      \
+  do {                                           \
+    if (!(CONDITION)) {                          \
+      (CTX)->CtxFailure(__FILE__, __LINE__, (STATUS)); \
+      return false;                              \
+    }                                            \
+  } while (0)
+
+bool GetMapShape(OpKernelContext* ctx, const Tensor& x, MapShape* shape) {
+  KFG_REQUIRE(ctx, x.dims() >= 2,
+              InvalidArgument("expected a map of rank >= 2 (batch, ..., channels); received shape ",
+                              x.shape().DebugString()));
+  shape->batch = x.dim_size(0);
+  shape->channels = x.dim_size(x.dims() - 1);
+  shape->pixels = shape->batch * shape->channels == 0
+                      ? 0 : x.NumElements() / (shape->batch * shape->channels);
+  return true;
+}
+
+bool CheckSameShape(OpKernelContext* ctx, const Tensor& a, const Tensor& b, const char* what) {
+  KFG_REQUIRE(ctx, a.shape() == b.shape(),
+              InvalidArgument(what, " must have the map's shape ", b.shape().DebugString(),
+                              "; received ", a.shape().DebugString()));
+  return true;
+}
+
+bool CheckGate(OpKernelContext* ctx, const Tensor& gate, int64_t expected, const char* form) {
+  KFG_REQUIRE(ctx, gate.NumElements() == expected,
+              InvalidArgument("expected a gate of ", expected, " values (", form, "); received shape ",
+                              gate.shape().DebugString()));
+  return true;
+}
+
+// Runs fn(begin, end) over [0, total) on the intra-op threads; cost is per unit, in cycles.
+template <typename Fn>
+void ParallelFor(OpKernelContext* ctx, int64_t total, int64_t cost, Fn fn) {
+  const auto& workers = *ctx->device()->tensorflow_cpu_worker_threads();
+  tensorflow::Shard(workers.num_threads, workers.workers, total, cost, fn);
+}
+
+template <typename T>
+class ScaleChannelsOp : public OpKernel {
+ public:
+  explicit ScaleChannelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& gate = ctx->input(1);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckGate(ctx, gate, s.batch * s.channels, "batch, channels")) return;
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* gp = data<T>(gate);
+    Raw<T>* yp = data<T>(y);
+    const int64_t C = s.channels, P = s.pixels;
+    ParallelFor(ctx, s.batch * P, 2 * C, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const Raw<T>* g = gp + (row / P) * C;
+        const Raw<T>* in = xp + row * C;
+        Raw<T>* out = yp + row * C;
+        for (int64_t c = 0; c < C; ++c) {
+          out[c] = Element<T>::store(Element<T>::load(in[c]) * Element<T>::load(g[c]));
+        }
+      }
+    });
+  }
+};
+
+template <typename T>
+class ScaleChannelsGradOp : public OpKernel {
+ public:
+  explicit ScaleChannelsGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& dy = ctx->input(0);
+    const Tensor& x = ctx->input(1);
+    const Tensor& gate = ctx->input(2);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckSameShape(ctx, dy, x, "the upstream gradient") ||
+        !CheckGate(ctx, gate, s.batch * s.channels, "batch, channels")) return;
+    Tensor *dx = nullptr, *dgate = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, gate.shape(), &dgate));
+    const Raw<T>* dyp = data<T>(dy);
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* gp = data<T>(gate);
+    Raw<T>* dxp = data<T>(dx);
+    Raw<T>* dgp = data<T>(dgate);
+    const int64_t C = s.channels, P = s.pixels;
+    // One image per unit: the gate's gradient sums over the image's pixels, in a fixed order.
+    ParallelFor(ctx, s.batch, 4 * P * C, [&](int64_t begin, int64_t end) {
+      std::vector<float> sums(C);
+      for (int64_t b = begin; b < end; ++b) {
+        std::fill(sums.begin(), sums.end(), 0.0f);
+        float* acc = sums.data();
+        const Raw<T>* g = gp + b * C;
+        for (int64_t p = 0; p < P; ++p) {
+          const int64_t offset = (b * P + p) * C;
+          const Raw<T>* up = dyp + offset;
+          const Raw<T>* in = xp + offset;
+          Raw<T>* out = dxp + offset;
+          for (int64_t c = 0; c < C; ++c) {
+            const float u = Element<T>::load(up[c]);
+            out[c] = Element<T>::store(u * Element<T>::load(g[c]));
+            acc[c] += u * Element<T>::load(in[c]);
+          }
+        }
+        for (int64_t c = 0; c < C; ++c) dgp[b * C + c] = Element<T>::store(acc[c]);
+      }
+    });
+  }
+};
+
+template <typename T>
+class ScalePixelsOp : public OpKernel {
+ public:
+  explicit ScalePixelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& gate = ctx->input(1);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckGate(ctx, gate, s.batch * s.pixels, "batch, ..., 1")) return;
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* gp = data<T>(gate);
+    Raw<T>* yp = data<T>(y);
+    const int64_t C = s.channels;
+    ParallelFor(ctx, s.batch * s.pixels, 2 * C, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const float g = Element<T>::load(gp[row]);
+        const Raw<T>* in = xp + row * C;
+        Raw<T>* out = yp + row * C;
+        for (int64_t c = 0; c < C; ++c) out[c] = Element<T>::store(Element<T>::load(in[c]) * g);
+      }
+    });
+  }
+};
+
+template <typename T>
+class ScalePixelsGradOp : public OpKernel {
+ public:
+  explicit ScalePixelsGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& dy = ctx->input(0);
+    const Tensor& x = ctx->input(1);
+    const Tensor& gate = ctx->input(2);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckSameShape(ctx, dy, x, "the upstream gradient") ||
+        !CheckGate(ctx, gate, s.batch * s.pixels, "batch, ..., 1")) return;
+    Tensor *dx = nullptr, *dgate = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, gate.shape(), &dgate));
+    const Raw<T>* dyp = data<T>(dy);
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* gp = data<T>(gate);
+    Raw<T>* dxp = data<T>(dx);
+    Raw<T>* dgp = data<T>(dgate);
+    const int64_t C = s.channels;
+    ParallelFor(ctx, s.batch * s.pixels, 4 * C, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const float g = Element<T>::load(gp[row]);
+        const Raw<T>* up = dyp + row * C;
+        const Raw<T>* in = xp + row * C;
+        Raw<T>* out = dxp + row * C;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t c = 0; c < C; ++c) {
+          const float u = Element<T>::load(up[c]);
+          out[c] = Element<T>::store(u * g);
+          acc += u * Element<T>::load(in[c]);
+        }
+        dgp[row] = Element<T>::store(acc);
+      }
+    });
+  }
+};
+
+template <typename T>
+class AddChannelsOp : public OpKernel {
+ public:
+  explicit AddChannelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& v = ctx->input(1);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckGate(ctx, v, s.batch * s.channels, "batch, channels")) return;
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* vp = data<T>(v);
+    Raw<T>* yp = data<T>(y);
+    const int64_t C = s.channels, P = s.pixels;
+    ParallelFor(ctx, s.batch * P, 2 * C, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const Raw<T>* add = vp + (row / P) * C;
+        const Raw<T>* in = xp + row * C;
+        Raw<T>* out = yp + row * C;
+        for (int64_t c = 0; c < C; ++c) {
+          out[c] = Element<T>::store(Element<T>::load(in[c]) + Element<T>::load(add[c]));
+        }
+      }
+    });
+  }
+};
+
+template <typename T>
+class ChannelMaxMeanOp : public OpKernel {
+ public:
+  explicit ChannelMaxMeanOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s)) return;
+    OP_REQUIRES(ctx, s.channels > 0, InvalidArgument("expected at least one channel; received shape ",
+                                                      x.shape().DebugString()));
+    TensorShape shape = x.shape();
+    shape.set_dim(x.dims() - 1, 2);
+    Tensor* pooled = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &pooled));
+    const Raw<T>* xp = data<T>(x);
+    Raw<T>* pp = data<T>(pooled);
+    const int64_t C = s.channels;
+    const float inverse = 1.0f / static_cast<float>(C);
+    ParallelFor(ctx, s.batch * s.pixels, 2 * C, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const Raw<T>* in = xp + row * C;
+        float maximum = -INFINITY, sum = 0.0f;
+#pragma omp simd reduction(max : maximum) reduction(+ : sum)
+        for (int64_t c = 0; c < C; ++c) {
+          const float v = Element<T>::load(in[c]);
+          maximum = v > maximum ? v : maximum;
+          sum += v;
+        }
+        pp[2 * row] = Element<T>::store(maximum);
+        pp[2 * row + 1] = Element<T>::store(sum * inverse);
+      }
+    });
+  }
+};
+
+template <typename T>
+class ChannelMaxMeanGradOp : public OpKernel {
+ public:
+  explicit ChannelMaxMeanGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& dpooled = ctx->input(0);
+    const Tensor& x = ctx->input(1);
+    const Tensor& pooled = ctx->input(2);
+    const Tensor& dx_in = ctx->input(3);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckSameShape(ctx, dpooled, pooled, "the upstream gradient") ||
+        !CheckGate(ctx, pooled, 2 * s.batch * s.pixels, "batch, ..., 2")) return;
+    const bool accumulate = dx_in.NumElements() > 0;
+    if (accumulate && !CheckSameShape(ctx, dx_in, x, "dx_in")) return;
+    Tensor* dx = nullptr;
+    if (accumulate) {
+      OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({3}, 0, x.shape(), &dx));
+    } else {
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
+    }
+    const Raw<T>* dpp = data<T>(dpooled);
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* pp = data<T>(pooled);
+    const Raw<T>* dinp = accumulate ? data<T>(dx_in) : nullptr;
+    Raw<T>* dxp = data<T>(dx);
+    const int64_t C = s.channels;
+    const float inverse = 1.0f / static_cast<float>(C);
+    ParallelFor(ctx, s.batch * s.pixels, 5 * C, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const float maximum = Element<T>::load(pp[2 * row]);
+        const float d_mean = Element<T>::load(dpp[2 * row + 1]) * inverse;
+        const Raw<T>* in = xp + row * C;
+        Raw<T>* out = dxp + row * C;
+        int64_t ties = 0;
+#pragma omp simd reduction(+ : ties)
+        for (int64_t c = 0; c < C; ++c) ties += Element<T>::load(in[c]) == maximum;
+        const float d_max = ties ? Element<T>::load(dpp[2 * row]) / static_cast<float>(ties) : 0.0f;
+        if (accumulate) {
+          const Raw<T>* base = dinp + row * C;
+          for (int64_t c = 0; c < C; ++c) {
+            const float v = Element<T>::load(in[c]) == maximum ? d_max + d_mean : d_mean;
+            out[c] = Element<T>::store(Element<T>::load(base[c]) + v);
+          }
+        } else {
+          for (int64_t c = 0; c < C; ++c) {
+            out[c] = Element<T>::store(Element<T>::load(in[c]) == maximum ? d_max + d_mean : d_mean);
+          }
+        }
+      }
+    });
+  }
+};
+
+absl::Status SameAsInput(InferenceContext* c) {
+  c->set_output(0, c->input(0));
+  return absl::OkStatus();
+}
+
+absl::Status GradShapes(InferenceContext* c) {  // (dy, x, gate) -> (dx, dgate)
+  c->set_output(0, c->input(1));
+  c->set_output(1, c->input(2));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+REGISTER_OP("KfgScaleChannels")
+    .Attr("T: {float, bfloat16}").Input("x: T").Input("gate: T").Output("y: T").SetShapeFn(SameAsInput);
+REGISTER_OP("KfgScaleChannelsGrad")
+    .Attr("T: {float, bfloat16}").Input("dy: T").Input("x: T").Input("gate: T")
+    .Output("dx: T").Output("dgate: T").SetShapeFn(GradShapes);
+REGISTER_OP("KfgScalePixels")
+    .Attr("T: {float, bfloat16}").Input("x: T").Input("gate: T").Output("y: T").SetShapeFn(SameAsInput);
+REGISTER_OP("KfgScalePixelsGrad")
+    .Attr("T: {float, bfloat16}").Input("dy: T").Input("x: T").Input("gate: T")
+    .Output("dx: T").Output("dgate: T").SetShapeFn(GradShapes);
+REGISTER_OP("KfgAddChannels")
+    .Attr("T: {float, bfloat16}").Input("x: T").Input("v: T").Output("y: T").SetShapeFn(SameAsInput);
+REGISTER_OP("KfgChannelMaxMean")
+    .Attr("T: {float, bfloat16}").Input("x: T").Output("pooled: T")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle shape;
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 2, &shape));
+      TF_RETURN_IF_ERROR(c->ReplaceDim(shape, -1, c->MakeDim(2), &shape));
+      c->set_output(0, shape);
+      return absl::OkStatus();
+    });
+REGISTER_OP("KfgChannelMaxMeanGrad")
+    .Attr("T: {float, bfloat16}").Input("dpooled: T").Input("x: T").Input("pooled: T").Input("dx_in: T")
+    .Output("dx: T")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(1));
+      return absl::OkStatus();
+    });
+
+#define KFG_REGISTER(NAME, KERNEL)                                                                  \
+  REGISTER_KERNEL_BUILDER(Name(NAME).Device(tensorflow::DEVICE_CPU).TypeConstraint<float>("T"),    \
+                          KERNEL<float>);                                                           \
+  REGISTER_KERNEL_BUILDER(Name(NAME).Device(tensorflow::DEVICE_CPU).TypeConstraint<bfloat16>("T"), \
+                          KERNEL<bfloat16>)
+
+KFG_REGISTER("KfgScaleChannels", ScaleChannelsOp);
+KFG_REGISTER("KfgScaleChannelsGrad", ScaleChannelsGradOp);
+KFG_REGISTER("KfgScalePixels", ScalePixelsOp);
+KFG_REGISTER("KfgScalePixelsGrad", ScalePixelsGradOp);
+KFG_REGISTER("KfgAddChannels", AddChannelsOp);
+KFG_REGISTER("KfgChannelMaxMean", ChannelMaxMeanOp);
+KFG_REGISTER("KfgChannelMaxMeanGrad", ChannelMaxMeanGradOp);
+
+}  // namespace kerasfg
