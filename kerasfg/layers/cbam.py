@@ -161,10 +161,14 @@ class CBAM(AttentionLayer):
             ``(gate, x)``: the ``(batch, channels)`` gate and a tensor equal to ``x``; gate that
             one (`kerasfg.layers.base.mean_pool_and_input` explains why).
         """
-        mean, gated_input = mean_pool_and_input(x, fused)
+        if fused:
+            mean, maximum, gated_input = fused_gates.mean_max_pool_and_input(x)
+        else:
+            mean, gated_input = mean_pool_and_input(x)
+            maximum = global_pool(x, "max")
         # Both pooled vectors through the shared MLP as one batch of 2 * batch rows: 2D matrix
         # products, where a (batch, 2, channels) input would go through Tensordot's reshapes.
-        pooled = ops.concatenate([global_pool(x, "max"), mean], axis=0)
+        pooled = ops.concatenate([maximum, mean], axis=0)
         from_max, from_mean = ops.split(self.mlp_out(self.mlp_hidden(pooled)), 2, axis=0)
         return self._sigmoid_gate(from_max + from_mean), gated_input
 

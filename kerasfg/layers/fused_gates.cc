@@ -11,6 +11,8 @@
 //   KfgScalePixels(x, gate[b, ..., 1])        y = x * gate[b, p, None]
 //   KfgScalePixelsGrad(dy, x, gate)           dx = dy * gate, dgate = sum over channels of dy * x
 //   KfgAddChannels(x, v[b, c])                y = x + v[b, None, c] (in x's buffer when it can)
+//   KfgGlobalPoolGrad(dx_in, x, d_mean, d_max, maximum)
+//                                             dx = dx_in + the gradient of the mean and max over the pixels
 //   KfgChannelMaxMean(x)                      [max, mean] over the channels, (..., 2)
 //   KfgChannelMaxMeanGrad(dpooled, x, pooled, dx_in)
 //                                             dx = dx_in + the gradient of [max, mean] (tied maxima
@@ -388,6 +390,64 @@ class ChannelMaxMeanGradOp : public OpKernel {
   }
 };
 
+// The gradient of a map's mean and max over its pixels, added to the gradient of the map itself. The max's
+// gradient goes whole to the first pixel (in row-major order) that holds the maximum, as TensorFlow's
+// MaxPoolGrad gives it.
+template <typename T>
+class GlobalPoolGradOp : public OpKernel {
+ public:
+  explicit GlobalPoolGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& dx_in = ctx->input(0);
+    const Tensor& x = ctx->input(1);
+    const Tensor& d_mean = ctx->input(2);
+    const Tensor& d_max = ctx->input(3);
+    const Tensor& maximum = ctx->input(4);
+    MapShape s;
+    if (!GetMapShape(ctx, x, &s) || !CheckSameShape(ctx, dx_in, x, "dx_in") ||
+        !CheckGate(ctx, d_mean, s.batch * s.channels, "batch, channels") ||
+        !CheckGate(ctx, d_max, s.batch * s.channels, "batch, channels") ||
+        !CheckGate(ctx, maximum, s.batch * s.channels, "batch, channels")) return;
+    Tensor* dx = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &dx));
+    const Raw<T>* dinp = data<T>(dx_in);
+    const Raw<T>* xp = data<T>(x);
+    const Raw<T>* dmeanp = data<T>(d_mean);
+    const Raw<T>* dmaxp = data<T>(d_max);
+    const Raw<T>* maxp = data<T>(maximum);
+    Raw<T>* dxp = data<T>(dx);
+    const int64_t C = s.channels, P = s.pixels;
+    const float inverse = P > 0 ? 1.0f / static_cast<float>(P) : 0.0f;
+    ParallelFor(ctx, s.batch, 6 * P * C, [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> first(C);
+      std::vector<float> peak(C), add(C), add_max(C);
+      for (int64_t b = begin; b < end; ++b) {
+        for (int64_t c = 0; c < C; ++c) {
+          first[c] = -1;
+          peak[c] = Element<T>::load(maxp[b * C + c]);
+          add[c] = Element<T>::load(dmeanp[b * C + c]) * inverse;
+          add_max[c] = Element<T>::load(dmaxp[b * C + c]);
+        }
+        int64_t* where = first.data();
+        const float* top = peak.data();
+        for (int64_t p = P - 1; p >= 0; --p) {  // backwards: the first pixel holding the maximum stays
+          const Raw<T>* in = xp + (b * P + p) * C;
+          for (int64_t c = 0; c < C; ++c) where[c] = Element<T>::load(in[c]) == top[c] ? p : where[c];
+        }
+        for (int64_t p = 0; p < P; ++p) {
+          const Raw<T>* base = dinp + (b * P + p) * C;
+          Raw<T>* out = dxp + (b * P + p) * C;
+          for (int64_t c = 0; c < C; ++c) {
+            const float extra = where[c] == p ? add[c] + add_max[c] : add[c];
+            out[c] = Element<T>::store(Element<T>::load(base[c]) + extra);
+          }
+        }
+      }
+    });
+  }
+};
+
 absl::Status SameAsInput(InferenceContext* c) {
   c->set_output(0, c->input(0));
   return absl::OkStatus();
@@ -413,6 +473,13 @@ REGISTER_OP("KfgScalePixelsGrad")
     .Output("dx: T").Output("dgate: T").SetShapeFn(GradShapes);
 REGISTER_OP("KfgAddChannels")
     .Attr("T: {float, bfloat16}").Input("x: T").Input("v: T").Output("y: T").SetShapeFn(SameAsInput);
+REGISTER_OP("KfgGlobalPoolGrad")
+    .Attr("T: {float, bfloat16}").Input("dx_in: T").Input("x: T").Input("d_mean: T").Input("d_max: T")
+    .Input("maximum: T").Output("dx: T")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(1));
+      return absl::OkStatus();
+    });
 REGISTER_OP("KfgChannelMaxMean")
     .Attr("T: {float, bfloat16}").Input("x: T").Output("pooled: T")
     .SetShapeFn([](InferenceContext* c) {
@@ -441,6 +508,7 @@ KFG_REGISTER("KfgScaleChannelsGrad", ScaleChannelsGradOp);
 KFG_REGISTER("KfgScalePixels", ScalePixelsOp);
 KFG_REGISTER("KfgScalePixelsGrad", ScalePixelsGradOp);
 KFG_REGISTER("KfgAddChannels", AddChannelsOp);
+KFG_REGISTER("KfgGlobalPoolGrad", GlobalPoolGradOp);
 KFG_REGISTER("KfgChannelMaxMean", ChannelMaxMeanOp);
 KFG_REGISTER("KfgChannelMaxMeanGrad", ChannelMaxMeanGradOp);
 

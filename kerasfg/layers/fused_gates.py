@@ -13,6 +13,8 @@ multithreaded pass:
   ``dy * gate`` and sums ``dy * x`` over the channels in the same pass.
 - ``add_channels(x, v)``: ``x + v[:, None, None, :]``, in place (the pooled gradient of
   `kerasfg.layers.base.mean_pool_and_input`).
+- ``mean_max_pool_and_input(x)``: CBAM's channel-gate poolings (mean and max over the pixels), and ``x``
+  to gate, with one gradient pass for the three.
 - ``channel_max_mean_and_input(x)``: CBAM's ``[max, mean]`` across channels, and ``x`` to gate, with one
   gradient pass that counts tied maxima, shares the max's gradient among them and adds the gated input's
   gradient.
@@ -60,7 +62,7 @@ SWITCH = "KERASFG_FUSED_GATES"
 SOURCE = pathlib.Path(__file__).with_name("fused_gates.cc")
 # Every op type of the library (tests check that exports hold none of them).
 OP_TYPES = ("KfgScaleChannels", "KfgScaleChannelsGrad", "KfgScalePixels", "KfgScalePixelsGrad",
-            "KfgAddChannels", "KfgChannelMaxMean", "KfgChannelMaxMeanGrad")
+            "KfgAddChannels", "KfgGlobalPoolGrad", "KfgChannelMaxMean", "KfgChannelMaxMeanGrad")
 # The oneDNN bfloat16 rewrite's list (tensorflow/core/grappler/optimizers/auto_mixed_precision_lists.h)
 # that holds Mul: bfloat16 when its inputs come from bfloat16 operations.
 REWRITE_LIST_VARIABLE = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_ADD"
@@ -131,6 +133,36 @@ def scale_pixels(x, gate):
 def add_channels(x, v):
     """``x + v[:, None, None, :]`` for a ``(batch, channels)`` ``v`` of the dtype of ``x``."""
     return library().kfg_add_channels(x, v)
+
+
+def mean_max_pool_and_input(x):
+    """``(mean, max, x)``: a 4D ``x``'s ``(batch, channels)`` mean and max over its pixels, and ``x`` to gate.
+
+    CBAM's channel-gate input. The poolings are TensorFlow's (oneDNN) kernels; the gradient of all three is
+    one pass (``KfgGlobalPoolGrad``) that adds the mean's gradient and the max's (whole to the first pixel
+    holding the maximum, as TensorFlow's max pooling gives it) to the gated input's, where TensorFlow would
+    write the max pooling's gradient as a map and add the maps. Gate the returned ``x``, as with
+    `kerasfg.layers.base.mean_pool_and_input`.
+    """
+    import tensorflow as tf
+
+    ops = library()
+    window = (x.shape[1], x.shape[2])
+
+    @tf.custom_gradient
+    def pool(x):
+        mean = tf.reshape(tf.nn.avg_pool2d(x, window, window, "VALID"), (-1, x.shape[-1]))
+        maximum = tf.reshape(tf.nn.max_pool2d(x, window, window, "VALID"), (-1, x.shape[-1]))
+
+        def grad(d_mean, d_max, d_x):
+            d_mean = tf.zeros_like(mean) if d_mean is None else d_mean
+            d_max = tf.zeros_like(maximum) if d_max is None else d_max
+            d_x = tf.zeros_like(x) if d_x is None else d_x
+            return ops.kfg_global_pool_grad(d_x, x, d_mean, d_max, maximum)
+
+        return (mean, maximum, tf.identity(x)), grad
+
+    return pool(x)
 
 
 def channel_max_mean_and_input(x):
