@@ -193,7 +193,7 @@ class CBAM(AttentionLayer):
     def call(self, inputs, training=None, return_attention=False):
         x = inputs
         maps = {}
-        fused = fused_gates.applies(training)
+        fused = fused_gates.applies(training, x)
         if self.order == "spatial_first" and self.use_spatial:
             maps["spatial"], x = self.spatial_gate(x, training, fused)
             x = self._apply_gate(x, maps["spatial"], fused)

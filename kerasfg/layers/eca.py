@@ -118,7 +118,7 @@ class ECA(AttentionLayer):
             self.conv.build((None, channels + (k - 1 if self.padding == "circular" else 0), 1))
 
     def call(self, inputs, training=None, return_attention=False):
-        fused = fused_gates.applies(training)
+        fused = fused_gates.applies(training, inputs)
         pooled, inputs = mean_pool_and_input(inputs, fused)
         if self.variant == "fer_report":
             logits = ops.broadcast_to(self.conv(pooled[:, None, :])[:, 0, :], ops.shape(pooled))

@@ -24,8 +24,9 @@ rounded once instead of after every step). The ops are registered for float32 an
 inference list of the oneDNN bfloat16 graph rewrite (as ``Mul`` is), so that under
 ``precision: onednn_bfloat16`` they compute in bfloat16 between the bfloat16 convolutions, with no casts.
 
-When it applies: on the TensorFlow backend, in calls with ``training=True`` (the training step), outside
-`kerasfg.layers.base.gates_held`. Inference, evaluation, attention maps and every export trace the
+When it applies: on the TensorFlow backend on a machine without GPU, in calls with ``training=True`` (the
+training step) on float32 or bfloat16 maps, outside `kerasfg.layers.base.gates_held` and outside
+functions that XLA compiles (`applies`). Inference, evaluation, attention maps and every export trace the
 layers with ``training=False`` or ``None`` and get the composed operations, so a SavedModel never holds
 these ops and serves in a process (or TF Serving) that has only stock TensorFlow.
 
@@ -67,6 +68,7 @@ OP_TYPES = ("KfgScaleChannels", "KfgScaleChannelsGrad", "KfgScalePixels", "KfgSc
 # that holds Mul: bfloat16 when its inputs come from bfloat16 operations.
 REWRITE_LIST_VARIABLE = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_ADD"
 _COMPOSED = threading.local()
+_DTYPES = ("float32", "bfloat16")  # the kernels' types (float16 trains on GPUs)
 _FLAGS = ("-std=c++17", "-shared", "-fPIC", "-O3", "-march=native", "-fopenmp-simd", "-w")
 
 
@@ -99,9 +101,15 @@ def library():
     return _Library.ops
 
 
-def applies(training):
-    """Whether a gate called with this ``training`` argument computes with the fused kernels."""
-    return training is True and not getattr(_COMPOSED, "active", False) and library() is not None
+def applies(training, x):
+    """Whether a gate called with this ``training`` argument on ``x`` computes with the fused kernels.
+
+    In training calls (``training=True``) on float32 or bfloat16 maps, where the library loaded, outside
+    `composed` and outside functions that XLA compiles (``jit_compile=True``: XLA cannot compile custom
+    ops).
+    """
+    return (training is True and keras.backend.standardize_dtype(x.dtype) in _DTYPES
+            and not getattr(_COMPOSED, "active", False) and library() is not None and not _in_xla_function())
 
 
 @contextlib.contextmanager
@@ -191,17 +199,40 @@ def channel_max_mean_and_input(x):
     return pool(x)
 
 
+def _in_xla_function():
+    """Whether the function being traced (or one it is traced in) is compiled by XLA.
+
+    TensorFlow has no public query for it: this reads the control-flow context that ``tf.function(
+    jit_compile=True)`` enters while it traces (its only private access; False where that is missing).
+    """
+    import tensorflow as tf
+
+    graph = tf.compat.v1.get_default_graph()
+    while graph is not None:
+        get_context = getattr(graph, "_get_control_flow_context", None)
+        context = get_context() if get_context is not None else None
+        while context is not None:
+            if context.IsXLAContext():
+                return True
+            context = context.outer_context
+        graph = getattr(graph, "outer_graph", None)
+    return False
+
+
 def _load():
     """``(ops, None)``, or ``(None, reason)``."""
     if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return None, f"{SWITCH}={os.environ[SWITCH]}"
     if keras.backend.backend() != "tensorflow":
         return None, f"they are TensorFlow ops and the Keras backend is {keras.backend.backend()}"
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return None, "they are CPU kernels and this machine trains on its GPU"
     try:
         path = build()
     except BuildError as error:
         return None, str(error)
-    import tensorflow as tf
 
     try:
         ops = tf.load_op_library(str(path))

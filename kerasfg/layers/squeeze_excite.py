@@ -78,7 +78,7 @@ class SqueezeExcite(AttentionLayer):
         self.excite.build((None, self.reduced_channels))
 
     def call(self, inputs, training=None, return_attention=False):
-        fused = fused_gates.applies(training)
+        fused = fused_gates.applies(training, inputs)
         pooled, inputs = mean_pool_and_input(inputs, fused)
         logits = self.excite(self.squeeze(pooled))
         gate = self.gate_activation(ops.cast(logits, "float32"))

@@ -154,13 +154,20 @@ def test_layers_train_with_the_composed_values_and_gradients(library, gate):
     assert not op_types(composed) & set(fused_gates.OP_TYPES)
 
 
-def test_inference_and_maps_use_the_composed_operations(library):
-    layer = CBAM(ratio=4)
+def test_inference_maps_xla_and_float16_use_the_composed_operations(library):
+    """Inference and attention maps (``training`` False or None), functions compiled by XLA (which cannot
+    compile custom ops) and float16 maps (no kernel) trace the composed operations."""
     x = _random((2, 5, 7, 19), tf.float32, 0)
-    for training in (False, None):
-        graph = tf.function(lambda x: layer(x, training=training, return_attention=True)
+
+    def fused_ops(x, training, layer=CBAM(ratio=4), **function):
+        graph = tf.function(lambda x: layer(x, training=training, return_attention=True), **function
                             ).get_concrete_function(x).graph
-        assert not {op.type for op in graph.get_operations()} & set(fused_gates.OP_TYPES)
+        return {op.type for op in graph.get_operations()} & set(fused_gates.OP_TYPES)
+
+    assert fused_ops(x, True)
+    assert not fused_ops(x, False) and not fused_ops(x, None)
+    assert not fused_ops(x, True, jit_compile=True)
+    assert not fused_ops(x, True, layer=CBAM(ratio=4, dtype="mixed_float16"))
 
 
 def test_the_bfloat16_rewrite_runs_the_fused_ops_in_bfloat16_without_casts(library):
@@ -227,7 +234,7 @@ def test_a_failed_build_falls_back_with_one_warning_and_the_same_outputs(fresh_l
     x = _random((2, 5, 7, 8), tf.float32, 0)
     with caplog.at_level(logging.WARNING, logger=fused_gates.__name__):
         assert fused_gates.library() is None
-        assert not fused_gates.applies(True)
+        assert not fused_gates.applies(True, x)
         got = layer(x, training=True)
     with fused_gates.composed():
         want = layer(x, training=True)
