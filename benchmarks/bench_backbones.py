@@ -14,7 +14,9 @@ all alike; the PyTorch models run in a worker process, see ``benchmarks/torch_ba
      where torch and timm are installed (a clear line says so otherwise);
    - with ``--all-paths`` also ``float32``, ``mixed_bfloat16`` and ``onednn_bfloat16 (Keras BN)``, to
      split the gain between the graph rewrite and the fused normalization;
-   and SE- and ECA-ResNet-50 under the default;
+   and SE- and ECA-ResNet-50 under the default; with ``--fused-gates both`` also the attention models
+   under the default with their gates composed of TensorFlow operations instead of the fused kernels of
+   ``kerasfg.layers.fused_gates`` (``default, composed gates``);
 2. the budgets as ratios of the same run: default / float32 (>= 1.6 on ResNet-50), default / the
    best PyTorch figure (>= 0.9; 1.0 is the goal), quick-start default / today's default (>= 1.0),
    and the attention gates under the default against the plain ResNet-50 (SE and ECA >= 0.95,

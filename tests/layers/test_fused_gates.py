@@ -158,8 +158,9 @@ def test_inference_maps_xla_and_float16_use_the_composed_operations(library):
     """Inference and attention maps (``training`` False or None), functions compiled by XLA (which cannot
     compile custom ops) and float16 maps (no kernel) trace the composed operations."""
     x = _random((2, 5, 7, 19), tf.float32, 0)
+    cbam = CBAM(ratio=4)
 
-    def fused_ops(x, training, layer=CBAM(ratio=4), **function):
+    def fused_ops(x, training, layer=cbam, **function):
         graph = tf.function(lambda x: layer(x, training=training, return_attention=True), **function
                             ).get_concrete_function(x).graph
         return {op.type for op in graph.get_operations()} & set(fused_gates.OP_TYPES)
