@@ -18,18 +18,14 @@ In a functional model the vis code therefore needs no special outputs: it finds 
 layer.input)`` and calls ``layer(features, return_attention=True, training=False)``.
 """
 
-import contextlib
-import threading
-
 import keras
 from keras import ops
 
 from kerasfg.layers import fused_gates
 
-_HELD = threading.local()
+_HELD = fused_gates.ThreadSwitch()
 
 
-@contextlib.contextmanager
 def gates_held():
     """Attention layers called inside this context hold their gates constant for the gradient.
 
@@ -38,12 +34,7 @@ def gates_held():
     its forward value. The deconvnet (`kerasfg.vis.deconvolution`) projects through attention this way.
     It acts when a layer is called (or a compiled function traced), in this thread.
     """
-    previous = getattr(_HELD, "active", False)
-    _HELD.active = True
-    try:
-        yield
-    finally:
-        _HELD.active = previous
+    return _HELD.on()
 
 
 class AttentionLayer(keras.layers.Layer):
@@ -66,7 +57,7 @@ class AttentionLayer(keras.layers.Layer):
         with the fused kernels.
         """
         gate = ops.cast(gate, x.dtype)
-        if getattr(_HELD, "active", False):
+        if _HELD.active:
             return x * ops.stop_gradient(gate)
         if _is_channel_gate(x, gate):
             gate = ops.reshape(gate, (-1, x.shape[-1]))

@@ -130,29 +130,90 @@ void ParallelFor(OpKernelContext* ctx, int64_t total, int64_t cost, Fn fn) {
   tensorflow::Shard(workers.num_threads, workers.workers, total, cost, fn);
 }
 
+// The inputs (x, gate) of a gate's multiplication, checked, and its output y.
 template <typename T>
-class ScaleChannelsOp : public OpKernel {
+struct GateForward {
+  MapShape s;
+  const Raw<T>* x = nullptr;
+  const Raw<T>* gate = nullptr;
+  Raw<T>* y = nullptr;
+
+  // gate_values: the gate's size for the map's shape; form: its shape, for the error message; in_place:
+  // write y into x's buffer where TensorFlow can give it.
+  bool Prepare(OpKernelContext* ctx, int64_t (*gate_values)(const MapShape&), const char* form,
+               bool in_place = false) {
+    const Tensor& x_in = ctx->input(0);
+    const Tensor& gate_in = ctx->input(1);
+    if (!GetMapShape(ctx, x_in, &s) || !CheckGate(ctx, gate_in, gate_values(s), form)) return false;
+    Tensor* y_out = nullptr;
+    const auto status = in_place ? ctx->forward_input_or_allocate_output({0}, 0, x_in.shape(), &y_out)
+                                 : ctx->allocate_output(0, x_in.shape(), &y_out);
+    KFG_REQUIRE(ctx, status.ok(), status);
+    x = data<T>(x_in);
+    gate = data<T>(gate_in);
+    y = data<T>(y_out);
+    return true;
+  }
+};
+
+// The inputs (dy, x, gate) of a gate multiplication's gradient, checked, and its outputs (dx, dgate).
+template <typename T>
+struct GateBackward {
+  MapShape s;
+  const Raw<T>* dy = nullptr;
+  const Raw<T>* x = nullptr;
+  const Raw<T>* gate = nullptr;
+  Raw<T>* dx = nullptr;
+  Raw<T>* dgate = nullptr;
+
+  bool Prepare(OpKernelContext* ctx, int64_t (*gate_values)(const MapShape&), const char* form) {
+    const Tensor& dy_in = ctx->input(0);
+    const Tensor& x_in = ctx->input(1);
+    const Tensor& gate_in = ctx->input(2);
+    if (!GetMapShape(ctx, x_in, &s) || !CheckSameShape(ctx, dy_in, x_in, "the upstream gradient") ||
+        !CheckGate(ctx, gate_in, gate_values(s), form)) return false;
+    Tensor *dx_out = nullptr, *dgate_out = nullptr;
+    auto status = ctx->allocate_output(0, x_in.shape(), &dx_out);
+    KFG_REQUIRE(ctx, status.ok(), status);
+    status = ctx->allocate_output(1, gate_in.shape(), &dgate_out);
+    KFG_REQUIRE(ctx, status.ok(), status);
+    dy = data<T>(dy_in);
+    x = data<T>(x_in);
+    gate = data<T>(gate_in);
+    dx = data<T>(dx_out);
+    dgate = data<T>(dgate_out);
+    return true;
+  }
+};
+
+int64_t PerChannel(const MapShape& s) { return s.batch * s.channels; }
+int64_t PerPixel(const MapShape& s) { return s.batch * s.pixels; }
+
+struct Multiply {
+  static inline float Apply(float x, float v) { return x * v; }
+};
+
+struct Add {
+  static inline float Apply(float x, float v) { return x + v; }
+};
+
+// y = x (*|+) v[b, c]: KfgScaleChannels, and KfgAddChannels in place.
+template <typename T, typename Operation, bool kInPlace>
+class ChannelsOp : public OpKernel {
  public:
-  explicit ScaleChannelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit ChannelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& x = ctx->input(0);
-    const Tensor& gate = ctx->input(1);
-    MapShape s;
-    if (!GetMapShape(ctx, x, &s) || !CheckGate(ctx, gate, s.batch * s.channels, "batch, channels")) return;
-    Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
-    const Raw<T>* xp = data<T>(x);
-    const Raw<T>* gp = data<T>(gate);
-    Raw<T>* yp = data<T>(y);
-    const int64_t C = s.channels, P = s.pixels;
-    ParallelFor(ctx, s.batch * P, 2 * C, [&](int64_t begin, int64_t end) {
+    GateForward<T> a;
+    if (!a.Prepare(ctx, PerChannel, "batch, channels", kInPlace)) return;
+    const int64_t C = a.s.channels, P = a.s.pixels;
+    ParallelFor(ctx, a.s.batch * P, 2 * C, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
-        const Raw<T>* g = gp + (row / P) * C;
-        const Raw<T>* in = xp + row * C;
-        Raw<T>* out = yp + row * C;
+        const Raw<T>* v = a.gate + (row / P) * C;
+        const Raw<T>* in = a.x + row * C;
+        Raw<T>* out = a.y + row * C;
         for (int64_t c = 0; c < C; ++c) {
-          out[c] = Element<T>::store(Element<T>::load(in[c]) * Element<T>::load(g[c]));
+          out[c] = Element<T>::store(Operation::Apply(Element<T>::load(in[c]), Element<T>::load(v[c])));
         }
       }
     });
@@ -160,45 +221,38 @@ class ScaleChannelsOp : public OpKernel {
 };
 
 template <typename T>
+using ScaleChannelsOp = ChannelsOp<T, Multiply, false>;
+template <typename T>
+using AddChannelsOp = ChannelsOp<T, Add, true>;
+
+template <typename T>
 class ScaleChannelsGradOp : public OpKernel {
  public:
   explicit ScaleChannelsGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& dy = ctx->input(0);
-    const Tensor& x = ctx->input(1);
-    const Tensor& gate = ctx->input(2);
-    MapShape s;
-    if (!GetMapShape(ctx, x, &s) || !CheckSameShape(ctx, dy, x, "the upstream gradient") ||
-        !CheckGate(ctx, gate, s.batch * s.channels, "batch, channels")) return;
-    Tensor *dx = nullptr, *dgate = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, gate.shape(), &dgate));
-    const Raw<T>* dyp = data<T>(dy);
-    const Raw<T>* xp = data<T>(x);
-    const Raw<T>* gp = data<T>(gate);
-    Raw<T>* dxp = data<T>(dx);
-    Raw<T>* dgp = data<T>(dgate);
-    const int64_t C = s.channels, P = s.pixels;
+    GateBackward<T> a;
+    if (!a.Prepare(ctx, PerChannel, "batch, channels")) return;
+    const int64_t C = a.s.channels, P = a.s.pixels;
     // One image per unit: the gate's gradient sums over the image's pixels, in a fixed order.
-    ParallelFor(ctx, s.batch, 4 * P * C, [&](int64_t begin, int64_t end) {
+    ParallelFor(ctx, a.s.batch, 4 * P * C, [&](int64_t begin, int64_t end) {
       std::vector<float> sums(C);
       for (int64_t b = begin; b < end; ++b) {
         std::fill(sums.begin(), sums.end(), 0.0f);
         float* acc = sums.data();
-        const Raw<T>* g = gp + b * C;
+        const Raw<T>* g = a.gate + b * C;
         for (int64_t p = 0; p < P; ++p) {
           const int64_t offset = (b * P + p) * C;
-          const Raw<T>* up = dyp + offset;
-          const Raw<T>* in = xp + offset;
-          Raw<T>* out = dxp + offset;
+          const Raw<T>* up = a.dy + offset;
+          const Raw<T>* in = a.x + offset;
+          Raw<T>* out = a.dx + offset;
           for (int64_t c = 0; c < C; ++c) {
             const float u = Element<T>::load(up[c]);
             out[c] = Element<T>::store(u * Element<T>::load(g[c]));
             acc[c] += u * Element<T>::load(in[c]);
           }
         }
-        for (int64_t c = 0; c < C; ++c) dgp[b * C + c] = Element<T>::store(acc[c]);
+        for (int64_t c = 0; c < C; ++c) a.dgate[b * C + c] = Element<T>::store(acc[c]);
       }
     });
   }
@@ -210,21 +264,14 @@ class ScalePixelsOp : public OpKernel {
   explicit ScalePixelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& x = ctx->input(0);
-    const Tensor& gate = ctx->input(1);
-    MapShape s;
-    if (!GetMapShape(ctx, x, &s) || !CheckGate(ctx, gate, s.batch * s.pixels, "batch, ..., 1")) return;
-    Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
-    const Raw<T>* xp = data<T>(x);
-    const Raw<T>* gp = data<T>(gate);
-    Raw<T>* yp = data<T>(y);
-    const int64_t C = s.channels;
-    ParallelFor(ctx, s.batch * s.pixels, 2 * C, [&](int64_t begin, int64_t end) {
+    GateForward<T> a;
+    if (!a.Prepare(ctx, PerPixel, "batch, ..., 1")) return;
+    const int64_t C = a.s.channels;
+    ParallelFor(ctx, a.s.batch * a.s.pixels, 2 * C, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
-        const float g = Element<T>::load(gp[row]);
-        const Raw<T>* in = xp + row * C;
-        Raw<T>* out = yp + row * C;
+        const float g = Element<T>::load(a.gate[row]);
+        const Raw<T>* in = a.x + row * C;
+        Raw<T>* out = a.y + row * C;
         for (int64_t c = 0; c < C; ++c) out[c] = Element<T>::store(Element<T>::load(in[c]) * g);
       }
     });
@@ -237,27 +284,15 @@ class ScalePixelsGradOp : public OpKernel {
   explicit ScalePixelsGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& dy = ctx->input(0);
-    const Tensor& x = ctx->input(1);
-    const Tensor& gate = ctx->input(2);
-    MapShape s;
-    if (!GetMapShape(ctx, x, &s) || !CheckSameShape(ctx, dy, x, "the upstream gradient") ||
-        !CheckGate(ctx, gate, s.batch * s.pixels, "batch, ..., 1")) return;
-    Tensor *dx = nullptr, *dgate = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, gate.shape(), &dgate));
-    const Raw<T>* dyp = data<T>(dy);
-    const Raw<T>* xp = data<T>(x);
-    const Raw<T>* gp = data<T>(gate);
-    Raw<T>* dxp = data<T>(dx);
-    Raw<T>* dgp = data<T>(dgate);
-    const int64_t C = s.channels;
-    ParallelFor(ctx, s.batch * s.pixels, 4 * C, [&](int64_t begin, int64_t end) {
+    GateBackward<T> a;
+    if (!a.Prepare(ctx, PerPixel, "batch, ..., 1")) return;
+    const int64_t C = a.s.channels;
+    ParallelFor(ctx, a.s.batch * a.s.pixels, 4 * C, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
-        const float g = Element<T>::load(gp[row]);
-        const Raw<T>* up = dyp + row * C;
-        const Raw<T>* in = xp + row * C;
-        Raw<T>* out = dxp + row * C;
+        const float g = Element<T>::load(a.gate[row]);
+        const Raw<T>* up = a.dy + row * C;
+        const Raw<T>* in = a.x + row * C;
+        Raw<T>* out = a.dx + row * C;
         float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
         for (int64_t c = 0; c < C; ++c) {
@@ -265,36 +300,7 @@ class ScalePixelsGradOp : public OpKernel {
           out[c] = Element<T>::store(u * g);
           acc += u * Element<T>::load(in[c]);
         }
-        dgp[row] = Element<T>::store(acc);
-      }
-    });
-  }
-};
-
-template <typename T>
-class AddChannelsOp : public OpKernel {
- public:
-  explicit AddChannelsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
-
-  void Compute(OpKernelContext* ctx) override {
-    const Tensor& x = ctx->input(0);
-    const Tensor& v = ctx->input(1);
-    MapShape s;
-    if (!GetMapShape(ctx, x, &s) || !CheckGate(ctx, v, s.batch * s.channels, "batch, channels")) return;
-    Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
-    const Raw<T>* xp = data<T>(x);
-    const Raw<T>* vp = data<T>(v);
-    Raw<T>* yp = data<T>(y);
-    const int64_t C = s.channels, P = s.pixels;
-    ParallelFor(ctx, s.batch * P, 2 * C, [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const Raw<T>* add = vp + (row / P) * C;
-        const Raw<T>* in = xp + row * C;
-        Raw<T>* out = yp + row * C;
-        for (int64_t c = 0; c < C; ++c) {
-          out[c] = Element<T>::store(Element<T>::load(in[c]) + Element<T>::load(add[c]));
-        }
+        a.dgate[row] = Element<T>::store(acc);
       }
     });
   }

@@ -67,7 +67,6 @@ OP_TYPES = ("KfgScaleChannels", "KfgScaleChannelsGrad", "KfgScalePixels", "KfgSc
 # The oneDNN bfloat16 rewrite's list (tensorflow/core/grappler/optimizers/auto_mixed_precision_lists.h)
 # that holds Mul: bfloat16 when its inputs come from bfloat16 operations.
 REWRITE_LIST_VARIABLE = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_ADD"
-_COMPOSED = threading.local()
 _DTYPES = ("float32", "bfloat16")  # the kernels' types (float16 trains on GPUs)
 _FLAGS = ("-std=c++17", "-shared", "-fPIC", "-O3", "-march=native", "-fopenmp-simd", "-w")
 
@@ -109,10 +108,27 @@ def applies(training, x):
     ops).
     """
     return (training is True and keras.backend.standardize_dtype(x.dtype) in _DTYPES
-            and not getattr(_COMPOSED, "active", False) and library() is not None and not _in_xla_function())
+            and not _COMPOSED.active and library() is not None and not _in_xla_function())
 
 
-@contextlib.contextmanager
+class ThreadSwitch(threading.local):
+    """A switch of the current thread: off, and on inside `on` blocks (which nest)."""
+
+    active = False
+
+    @contextlib.contextmanager
+    def on(self):
+        previous = self.active
+        self.active = True
+        try:
+            yield
+        finally:
+            self.active = previous
+
+
+_COMPOSED = ThreadSwitch()
+
+
 def composed():
     """Gates called inside (or in functions traced inside) this block use the composed operations.
 
@@ -120,12 +136,7 @@ def composed():
     tests); ``KERASFG_FUSED_GATES=0`` switches the fused kernels off for a whole process. It acts in
     this thread.
     """
-    previous = getattr(_COMPOSED, "active", False)
-    _COMPOSED.active = True
-    try:
-        yield
-    finally:
-        _COMPOSED.active = previous
+    return _COMPOSED.on()
 
 
 def scale_channels(x, gate):
