@@ -71,6 +71,7 @@ from kerasfg import config as config_lib
 from kerasfg.config import ConfigError, check_mapping
 from kerasfg.reproduce.claims import parse_claims
 from kerasfg.reproduce.class_tables import parse_class_tables
+from kerasfg.reproduce.derived import is_derived, load_derived
 
 SCALES = ("smoke", "synthetic", "full")
 TRANSFORMS = {
@@ -283,10 +284,10 @@ def check_scale(scale):
 
 
 def load_grid(path):
-    """Load and validate a grid file.
+    """Load and validate a grid file, or a derived table's (`kerasfg.reproduce.derived`).
 
     Returns:
-        A `Grid`.
+        A `Grid` (a `kerasfg.reproduce.derived.DerivedTable` for a file with ``derived:``).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -296,6 +297,8 @@ def load_grid(path):
     if not path.is_file():
         raise FileNotFoundError(f"grid file {path} does not exist; expected experiments/<paper>/<table>.yaml.")
     data = config_lib.read_yaml(path)
+    if is_derived(data):
+        return load_derived(path, data)
     try:
         grid = _parse(path, data)
     except ConfigError as error:

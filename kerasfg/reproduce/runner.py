@@ -53,7 +53,7 @@ class GridRun:
 
     Attributes:
         directory: the grid directory.
-        cells: every cell, in grid order.
+        cells: every cell, in grid order (a derived table's entries, `kerasfg.reproduce.derived.Entry`).
         trained, skipped, shared: ids of the cells trained now, found finished, and sharing the run of
             an identical cell.
         results: ``{cell id: result dict}`` of every finished cell.
@@ -73,7 +73,8 @@ def grid_directory(grid, scale, out="runs/reproduce"):
 
 
 def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbacks=(), progress=False):
-    """Run every cell of ``grid`` at ``scale`` and write the table.
+    """Run every cell of ``grid`` at ``scale`` and write the table (a derived table is computed from its
+    source grid's finished cells, `kerasfg.reproduce.derived`).
 
     Args:
         grid: a `kerasfg.reproduce.Grid` (`kerasfg.reproduce.load_grid`).
@@ -89,11 +90,17 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     Raises:
         ConfigError: when a cell's config is invalid (before any training).
         DatasetLayoutError: when a dataset is missing or malformed (before any training).
+        FileNotFoundError: when a derived table's source cells have not finished.
     """
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     check_scale(scale)
+    if grid.runner == "derived":  # computed from another grid's cells (`kerasfg.reproduce.derived`)
+        from kerasfg.reproduce.derived import write_derived
+
+        directory, entries, values = write_derived(grid, scale, out)
+        return GridRun(directory, entries, [], [], [], values)
     cells = grid.cells(scale, data_root)
     if grid.runner == "pain":
         from kerasfg.pain.reproduce import check_data

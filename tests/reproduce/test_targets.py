@@ -116,6 +116,9 @@ SPECS = {
     "002/table-4-3.yaml": {
         "notes": "NOTES-002.md", "caption": "**Table 4.3 – Transfer learning",
         "columns": {c: c for c in ("Dogs", "Food", "Cars", "Gender", "Age", "Birds")}},
+    "002/table-4-4.yaml": {
+        "notes": "NOTES-002.md", "caption": "**Table 4.4 – Accuracy increment",
+        "columns": {c: c for c in ("Dogs", "Food", "Cars", "Gender", "Age", "Birds", "Avg")}},
     "002/table-5-1.yaml": {
         "notes": "NOTES-002.md", "caption": "**Table 5.1 – Small CNN on MNIST",
         "columns": {c: c for c in ("Base", "Base+Dropout", "Base+LSUV")}},
