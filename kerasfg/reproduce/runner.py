@@ -123,17 +123,18 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
             shared = first_of.setdefault(fingerprint, cell)
             _run_cell(run, cell, run.results[shared.id] if shared is not cell else elsewhere.get(fingerprint),
                       fingerprint, callbacks)
-    _class_table_counts(grid, directory, cells, run.results)
+    _class_table_counts(grid, directory, cells, run.results, data_root)
     hparams.write_experiment(directory / "hparams", grid, cells, run.results)
     write_results(directory, grid, cells, run.results, scale)
     return run
 
 
-def _class_table_counts(grid, directory, cells, results):
-    """The post-step of the grid's ``accuracy_by`` tables (`kerasfg.reproduce.class_tables`): each
-    finished cell of their entries whose per-group counts are missing is evaluated once."""
+def _class_table_counts(grid, directory, cells, results, data_root):
+    """The post-step of the grid's ``accuracy_by`` and ``code_attributes`` tables
+    (`kerasfg.reproduce.class_tables`): each finished cell of their entries whose per-group counts (or
+    code correlations) are missing is evaluated once."""
     from kerasfg.config import ExperimentConfig
-    from kerasfg.reproduce.class_tables import evaluate_accuracy_by, needs_evaluation
+    from kerasfg.reproduce.class_tables import evaluate, needs_evaluation
 
     for table in grid.class_tables:
         for cell in cells:
@@ -141,7 +142,7 @@ def _class_table_counts(grid, directory, cells, results):
             if (cell.id in results and isinstance(cell.config, ExperimentConfig)
                     and needs_evaluation(table, cell, cell_dir)):
                 with _cell_log(cell_dir / LOG_FILE):
-                    evaluate_accuracy_by(table, cell, cell_dir, results[cell.id]["run_dir"])
+                    evaluate(table, cell, cell_dir, results[cell.id]["run_dir"], data_root)
                 keras.utils.clear_session(free_memory=False)
 
 
