@@ -113,6 +113,20 @@ def read_code(run_dir, output=None):
     return output, heads[output]
 
 
+def check_attributes(table, cells, data_root):
+    """Read the attribute files of ``table`` once before any training when a cell of its entry runs on a
+    dataset (full scale), so that a missing or malformed CUB folder stops the grid early.
+
+    Raises:
+        DatasetLayoutError: naming the folder and the layout expected.
+    """
+    from kerasfg.data.datasets.cub import read_class_attributes
+
+    if any((cell.row, cell.column) == (table.row, table.column) and cell.config.data.source == "dataset"
+           for cell in cells):
+        read_class_attributes(pathlib.Path(data_root).expanduser() / table.source[0])
+
+
 def class_attributes(table, config, task, class_names, data_root):
     """``(attribute names, (classes, attributes) values, where they come from)`` for the model's classes."""
     if config.data.source == "synthetic":

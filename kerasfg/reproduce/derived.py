@@ -116,19 +116,12 @@ def load_derived(path, data=None):
         ConfigError: naming the file and the key of what is wrong.
     """
     from kerasfg.reproduce.claims import parse_claims
-    from kerasfg.reproduce.grid import _target, load_grid
+    from kerasfg.reproduce.grid import _target, check_header, load_grid
 
     path = pathlib.Path(path)
     data = read_yaml(path) if data is None else data
     try:
-        check_mapping("", data, REQUIRED + OPTIONAL)
-        missing = [key for key in REQUIRED if key not in data]
-        if missing:
-            raise ConfigError(f"{missing[0]}: missing; a derived table needs {list(REQUIRED)}.")
-        for key in ("paper", "table", "title", *(k for k in ("source", "notes", "provenance", "description")
-                                                 if k in data)):
-            if not isinstance(data[key], str) or not data[key]:
-                raise ConfigError(f"{key}: expected a non-empty string, got {data[key]!r}.")
+        check_header(data, REQUIRED, OPTIONAL, "a derived table")
         spec = check_mapping("derived", data["derived"], DERIVED_KEYS)
         if not isinstance(spec.get("from"), str) or not spec["from"].endswith(".yaml"):
             raise ConfigError(f"derived.from: expected the source grid file (e.g. table-4-3.yaml, relative to "

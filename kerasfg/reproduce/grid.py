@@ -307,15 +307,24 @@ def load_grid(path):
     return grid
 
 
-def _parse(path, data):
-    check_mapping("", data, REQUIRED + OPTIONAL)
-    missing = [key for key in REQUIRED if key not in data]
+def check_header(data, required, optional, what="a grid"):
+    """Check a table file's keys and the strings naming what it reproduces (paper, table, title...).
+
+    Raises:
+        ConfigError: naming the unknown, missing or empty key.
+    """
+    check_mapping("", data, required + optional)
+    missing = [key for key in required if key not in data]
     if missing:
-        raise ConfigError(f"{missing[0]}: missing; a grid needs {list(REQUIRED)}.")
+        raise ConfigError(f"{missing[0]}: missing; {what} needs {list(required)}.")
     for key in ("paper", "table", "title", *(k for k in ("source", "notes", "provenance", "description")
                                              if k in data)):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"{key}: expected a non-empty string, got {data[key]!r}.")
+
+
+def _parse(path, data):
+    check_header(data, REQUIRED, OPTIONAL)
     metric = _metric(data["metric"])
     check_mapping("base", data["base"])
     axes = _axes(data["axes"])

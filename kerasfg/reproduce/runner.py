@@ -36,7 +36,7 @@ import keras
 
 from kerasfg.config import ConfigError
 from kerasfg.io_utils import write_json
-from kerasfg.reproduce import hparams
+from kerasfg.reproduce import code_attributes, hparams
 from kerasfg.reproduce.grid import TRANSFORMS, check_scale
 from kerasfg.reproduce.results import write_results
 
@@ -108,6 +108,9 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
         check_data(cells)
     else:
         check_datasets(cells)
+    for table in grid.class_tables:
+        if table.kind == "code_attributes":
+            code_attributes.check_attributes(table, cells, data_root)
     directory = grid_directory(grid, scale, out)
     (directory / "cells").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(grid.path, directory / "grid.yaml")
