@@ -52,6 +52,13 @@ class PassResult:
     taps: dict
     attention: dict
 
+    def predicted(self, output):
+        """The class that each example's logits of ``output`` predict, int32 `(n,)` (the top score; for a
+        single sigmoid unit, 1 where its score is positive), as `kerasfg.vis.Explainer.chosen_classes` picks it."""
+        from kerasfg.vis.explain import Explainer
+
+        return np.asarray(Explainer.chosen_classes(tf.constant(self.logits[output]), -1))
+
     def first(self, count):
         """The result for the first ``count`` examples of the batch (all of them when None)."""
         cut = slice(None, count)
@@ -138,7 +145,10 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     """Compute explanations, layer outputs and attention maps of a batch in one compiled pass.
 
     The compiled function is kept by ``explainer`` for this set of explanations, taps and attention
-    layers, so a repeated call runs without tracing again.
+    layers, so a repeated call runs without tracing again. A call that explains its examples (it asks
+    for explanations or attention maps) also runs a kept function that computes more than it asks for
+    (`covering_pass`), rather than tracing one of its own: for example the sanity checks run the pass
+    that the recording callbacks traced.
 
     Args:
         explainer: the `kerasfg.vis.Explainer` of the model.
@@ -160,17 +170,39 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     image, rest = explainer.split_inputs(inputs)
     count = image.shape[0]
     explained = count if explained is None or not (explanations or attention) else min(explained, count)
-    forward_more = explained < count
+    key = ("one_pass", explanations, taps, attention, explained < count)
+    if explanations or attention:
+        key = covering_pass(explainer, key)
+    _, computed, _, _, forward_more = key
+    if forward_more and explained == count:
+        # A covering pass runs its last examples forward only, and the model cannot run an empty batch: the last
+        # example goes again, forward only, and its outputs are dropped.
+        image = tf.concat([image, image[-1:]], 0)
+        rest = {name: tf.concat([value, value[-1:]], 0) for name, value in rest.items()}
     classes = classes or {}
     classes = {output: explainer.classes_tensor(classes.get(output), explained)
-               for output in sorted({e.output for e in explanations})}
-    compiled = explainer.compiled(("one_pass", explanations, taps, attention, forward_more),
-                                  lambda: one_pass(explainer, explanations, taps, attention, forward_more))
+               for output in sorted({e.output for e in computed})}
+    compiled = explainer.compiled(key, lambda: one_pass(explainer, computed, key[2], key[3], forward_more))
     result = compiled(image, rest, classes, tf.constant(explained))
-    by_key = {e.key: e for e in explanations}
     return PassResult(
-        maps={by_key[key]: np.asarray(value, np.float32) for key, value in result["maps"].items()},
-        logits={name: np.asarray(value, np.float32) for name, value in result["logits"].items()},
-        taps={path: np.asarray(value, np.float32) for path, value in result["taps"].items()},
-        attention={path: {name: np.asarray(value, np.float32) for name, value in maps.items()}
-                   for path, maps in result["attention"].items()})
+        maps={e: np.asarray(result["maps"][e.key], np.float32) for e in explanations},
+        logits={name: np.asarray(value[:count], np.float32) for name, value in result["logits"].items()},
+        taps={path: np.asarray(result["taps"][path][:count], np.float32) for path in taps},
+        attention={path: {name: np.asarray(value, np.float32) for name, value in result["attention"][path].items()}
+                   for path in attention})
+
+
+def covering_pass(explainer, key):
+    """The key of a one-pass function that ``explainer`` keeps and that computes all that ``key`` asks for (the
+    same explanations or more, taps, attention maps, and the forward-only examples if asked for), or ``key``
+    itself when it keeps none.
+
+    The extra explanations and maps of a covering function are computed on the examples that the call
+    explains anyway, from the same backward pass, so running it costs little more than a function of
+    its own would, and saves tracing and instantiating one (a large part of a recording's cost).
+    """
+    _, explanations, taps, attention, forward_more = key
+    kept = explainer.kept("one_pass")
+    covering = [other for other in kept if set(explanations) <= set(other[1]) and set(taps) <= set(other[2])
+                and set(attention) <= set(other[3]) and other[4] >= forward_more]
+    return key if key in kept or not covering else covering[0]
