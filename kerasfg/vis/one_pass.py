@@ -169,16 +169,19 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     taps, attention = tuple(sorted(set(taps))), tuple(sorted(set(attention)))
     image, rest = explainer.split_inputs(inputs)
     count = image.shape[0]
-    explained = count if explained is None or not (explanations or attention) else min(explained, count)
-    key = ("one_pass", explanations, taps, attention, explained < count)
-    if explanations or attention:
-        key = covering_pass(explainer, key)
-    _, computed, _, _, forward_more = key
-    if forward_more and explained == count:
+    explains = bool(explanations or attention)
+    explained = count if explained is None or not explains else min(explained, count)
+    key = covering_pass(explainer, ("one_pass", explanations, taps, attention, explained < count))
+    _, computed, _, kept_attention, forward_more = key
+    rows = slice(None)  # the examples of the batch run that are the caller's
+    if (computed or kept_attention) and not explains:
+        # A covering pass explains its first examples: the first example goes once more in front, explained and
+        # dropped, and the caller's examples all run forward only.
+        image, rest, explained, rows = *_with_copy(image, rest, 0), 1, slice(1, None)
+    elif forward_more and explained == count:
         # A covering pass runs its last examples forward only, and the model cannot run an empty batch: the last
-        # example goes again, forward only, and its outputs are dropped.
-        image = tf.concat([image, image[-1:]], 0)
-        rest = {name: tf.concat([value, value[-1:]], 0) for name, value in rest.items()}
+        # example goes once more, forward only, and is dropped.
+        image, rest, rows = *_with_copy(image, rest, -1), slice(None, count)
     classes = classes or {}
     classes = {output: explainer.classes_tensor(classes.get(output), explained)
                for output in sorted({e.output for e in computed})}
@@ -186,23 +189,36 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     result = compiled(image, rest, classes, tf.constant(explained))
     return PassResult(
         maps={e: np.asarray(result["maps"][e.key], np.float32) for e in explanations},
-        logits={name: np.asarray(value[:count], np.float32) for name, value in result["logits"].items()},
-        taps={path: np.asarray(result["taps"][path][:count], np.float32) for path in taps},
+        logits={name: np.asarray(value[rows], np.float32) for name, value in result["logits"].items()},
+        taps={path: np.asarray(result["taps"][path][rows], np.float32) for path in taps},
         attention={path: {name: np.asarray(value, np.float32) for name, value in result["attention"][path].items()}
                    for path in attention})
 
 
-def covering_pass(explainer, key):
-    """The key of a one-pass function that ``explainer`` keeps and that computes all that ``key`` asks for (the
-    same explanations or more, taps, attention maps, and the forward-only examples if asked for), or ``key``
-    itself when it keeps none.
+def _with_copy(image, rest, index):
+    """The batch with a copy of its example ``index`` (0: in front, -1: at the end)."""
+    def add(value):
+        copy = value[index:][:1]
+        return tf.concat([copy, value] if index == 0 else [value, copy], 0)
 
-    The extra explanations and maps of a covering function are computed on the examples that the call
-    explains anyway, from the same backward pass, so running it costs little more than a function of
-    its own would, and saves tracing and instantiating one (a large part of a recording's cost).
+    return add(image), {name: add(value) for name, value in rest.items()}
+
+
+def covering_pass(explainer, key):
+    """The key of a one-pass function that ``explainer`` keeps and that computes all that ``key`` asks for, or
+    ``key`` itself when it keeps none (or keeps ``key``).
+
+    A kept function covers a call that explains examples when it computes the same explanations or more,
+    taps and attention maps, and runs examples forward only if the call does. Its extra explanations and
+    maps are computed on the examples that the call explains anyway, from the same backward pass, so
+    running it costs little more than a function of the call's own would, and saves tracing and
+    instantiating one (a large part of what a recording costs). A call that explains nothing (logits
+    and taps alone) is covered by a kept function with those taps that runs examples forward only:
+    `run_one_pass` lets it explain one example and drop it.
     """
     _, explanations, taps, attention, forward_more = key
+    explains = bool(explanations or attention)
     kept = explainer.kept("one_pass")
     covering = [other for other in kept if set(explanations) <= set(other[1]) and set(taps) <= set(other[2])
-                and set(attention) <= set(other[3]) and other[4] >= forward_more]
+                and set(attention) <= set(other[3]) and other[4] >= forward_more and (explains or other[4])]
     return key if key in kept or not covering else covering[0]
