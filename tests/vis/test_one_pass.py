@@ -107,5 +107,10 @@ def test_a_call_that_a_kept_pass_covers_runs_it_and_gets_what_its_own_pass_would
     for output in ("identity", "gender"):
         assert covered.logits[output].shape[0] == 3
         np.testing.assert_allclose(covered.logits[output], alone.logits[output], rtol=1e-5, atol=1e-5)
+    forward = run_one_pass(explainer, few, taps=["features"])  # forward only: one extra example explained, dropped
+    assert explainer.kept("one_pass") == kept and not forward.maps
+    np.testing.assert_allclose(forward.logits["gender"], alone.logits["gender"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(forward.taps["features"], layer_activations(model, few, ["features"])["features"],
+                               rtol=1e-4, atol=1e-4)
     run_one_pass(explainer, few, [Explanation("layercam", "gender", layer)])  # not covered: its own function
     assert len(explainer.kept("one_pass")) == 2
