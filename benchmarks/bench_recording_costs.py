@@ -5,8 +5,8 @@ Trains the quick-start model with every recording callback at its default cadenc
 model, the probe and the recordings are the quick start's: 6 epochs, recorded at the same steps), and prints
 
 - the seconds each callback spends in its hooks (as `benchmarks.bench_callbacks` counts them);
-- for each compiled recording function (`kerasfg.vis.compiled.RecordingFunction`), by the callback that
-  first called it: the seconds of its trace (Python building the graph), of its first call (instantiating
+- for each compiled recording function (`kerasfg.vis.compiled.RecordingFunction`) and each callback that
+  called it: the seconds of its trace (Python building the graph), of its first call (instantiating
   the graph: placement, TensorFlow's graph passes, kernels; and the first run) and of its later calls,
   and how many times it was traced and called;
 - the seconds spent writing summaries (rendering, PNG encoding and event writing), by callback.
@@ -49,10 +49,9 @@ class Ledger:
         ledger = self
 
         def call(function, *args):
-            label = (ledger.hook, function.function.python_function.__qualname__.replace(".<locals>", ""))
-            label = function.__dict__.setdefault("_ledger_label", label)
-            costs = ledger.functions[label]
-            if not function._traced:
+            name = function.function.python_function.__qualname__.replace(".<locals>", "")
+            costs = ledger.functions[(ledger.hook, name)]
+            if not function.function.experimental_get_tracing_count():
                 start = time.process_time()
                 if function.function.input_signature is None:
                     function.function.get_concrete_function(*tf.nest.map_structure(compiled._batch_spec, args))
@@ -63,7 +62,9 @@ class Ledger:
             start = time.process_time()
             with compiled.without_graph_rewrites():
                 result = function.function(*args)
-            costs["first call" if not costs["calls"] else "later calls"] += time.process_time() - start
+            first = not function.__dict__.setdefault("_ledger_called", False)
+            function._ledger_called = True
+            costs["first call" if first else "later calls"] += time.process_time() - start
             costs["calls"] += 1
             costs["traces"] = function.function.experimental_get_tracing_count()
             return result
@@ -136,7 +137,7 @@ def main(argv=None):
             for (hook, function), costs in sorted(ledger.functions.items(),
                                                   key=lambda item: -(item[1]["trace"] + item[1]["first call"]
                                                                      + item[1]["later calls"]))]
-    print_table(rows, ["first called by", "function", "trace s", "first call s", "later calls s", "traces",
+    print_table(rows, ["callback", "function", "trace s", "first call s", "later calls s", "traces",
                        "calls"])
     print()
     print_table(sorted(ledger.writing.items(), key=lambda item: -item[1]), ["callback", "writing summaries s"])
