@@ -17,7 +17,7 @@ the gender accuracy of that model within each age group. A grid lists them under
         output: gender
         targets: {0-2: 84.6, 4-6: 82.2, ...}
 
-A table has one of two kinds:
+A table has one of three kinds:
 
 - ``confusion``: the dotted path(s) of a count matrix in the cells' ``metrics.json`` (the first found;
   the ``confusion`` table metric of `kerasfg.objectives` writes ``{"class_names", "values"}``). The
@@ -29,6 +29,9 @@ A table has one of two kinds:
   ``output`` (the model's output whose target it is; the cell's only trained output by default) are
   counted within each of its classes into ``<cell>/accuracy_by.json``. The counts of the finished
   cells are added up: the accuracy per group over all of them.
+
+- ``code_attributes``: the attributes most and least correlated with each bit of the entry's output code
+  (Table 6.2), in `kerasfg.reproduce.code_attributes`, with its own ``bits``, ``order`` and targets.
 
 ``targets`` map class names (the data's, e.g. Adience's ``8-13`` where the thesis prints ``8-12``) to
 the paper's numbers: a row of percentages for a confusion, a percentage for an accuracy. Each table is
@@ -46,11 +49,12 @@ import pathlib
 import numpy as np
 
 from kerasfg.config import ConfigError, check_mapping
+from kerasfg.reproduce import code_attributes
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("confusion", "accuracy_by")
-KEYS = ("table", "title", "entry", "targets", "output", "note", *KINDS)
+KINDS = ("confusion", "accuracy_by", "code_attributes")
+KEYS = ("table", "title", "entry", "targets", "output", "note", "bits", "order", *KINDS)
 ACCURACY_BY_FILE = "accuracy_by.json"
 
 
@@ -62,11 +66,13 @@ class ClassTable:
         id: its file name without ``.csv`` (a slug of ``table``).
         table, title: what it reproduces.
         row, column: the results table's entry it breaks down.
-        kind: ``"confusion"`` or ``"accuracy_by"``.
-        source: the dotted paths of the count matrix (confusion), or the grouping tasks (accuracy_by).
-        output: the model output scored (accuracy_by), or None for the cell's only trained one.
-        targets: ``{class name: number or list of numbers}``.
+        kind: ``"confusion"``, ``"accuracy_by"`` or ``"code_attributes"``.
+        source: the dotted paths of the count matrix (confusion), the grouping tasks (accuracy_by), or
+            the folder of the attribute files (code_attributes).
+        output: the model output scored (accuracy_by, code_attributes), or None for the cell's only one.
+        targets: ``{class name: number or list of numbers}`` (code_attributes: ``{rank: {side: (name, pcc)}}``).
         note: what the reader should know about the targets.
+        bits, order: the bits a code_attributes table shows (`kerasfg.reproduce.code_attributes`).
     """
 
     id: str
@@ -79,6 +85,8 @@ class ClassTable:
     targets: dict
     output: str | None = None
     note: str | None = None
+    bits: int = 6
+    order: str = "code"
 
 
 def parse_class_tables(value, rows, columns, slug):
@@ -118,11 +126,19 @@ def parse_class_tables(value, rows, columns, slug):
             raise ConfigError(f"{key}.entry.column: {entry['column']!r} is not a column of the grid; its columns "
                               f"are {columns}.")
         output = spec.get("output")
-        if output is not None and (kind != "accuracy_by" or not isinstance(output, str)):
-            raise ConfigError(f"{key}.output: an output name, for an accuracy_by table only; got {output!r}.")
-        targets = _targets(f"{key}.targets", spec.get("targets") or {}, kind)
+        if output is not None and (kind == "confusion" or not isinstance(output, str)):
+            raise ConfigError(f"{key}.output: an output name, for an accuracy_by or code_attributes table only; "
+                              f"got {output!r}.")
+        options = {name: spec[name] for name in ("bits", "order") if name in spec}
+        if kind == "code_attributes":
+            code_attributes.check_options(key, options.get("bits", 6), options.get("order", "code"))
+            targets = code_attributes.parse_targets(f"{key}.targets", spec.get("targets") or {})
+        elif options:
+            raise ConfigError(f"{key}.{next(iter(options))}: for a code_attributes table only.")
+        else:
+            targets = _targets(f"{key}.targets", spec.get("targets") or {}, kind)
         tables.append(ClassTable(slug(spec["table"]), spec["table"], spec["title"], entry["row"], entry["column"],
-                                 kind, tuple(source), targets, output, spec.get("note")))
+                                 kind, tuple(source), targets, output, spec.get("note"), **options))
     return tables
 
 
@@ -176,11 +192,14 @@ def read_counts(table, cell_dir, result):
 
 
 def summed_counts(table, directory, cells, results):
-    """``(class names, summed counts, number of cells)`` over the finished cells of the entry, or None.
+    """``(class names, summed counts, number of cells)`` over the finished cells of the entry, or None
+    (a code_attributes table: `kerasfg.reproduce.code_attributes.summary`).
 
     Raises:
         ValueError: when the cells' class names differ (they cannot be added up).
     """
+    if table.kind == "code_attributes":
+        return code_attributes.summary(table, directory, cells, results)
     names, total, n = None, None, 0
     for cell, result in entry_cells(table, cells, results):
         counts = read_counts(table, pathlib.Path(directory) / "cells" / cell.id, result)
@@ -207,9 +226,20 @@ def percentages(table, counts):
 
 
 def needs_evaluation(table, cell, cell_dir):
-    """Whether ``cell`` is one of ``table``'s entry whose per-group counts are still to be computed."""
+    """Whether ``cell`` is one of ``table``'s entry whose per-group counts (or code correlations) are
+    still to be computed."""
+    if table.kind == "code_attributes":
+        return code_attributes.needs_evaluation(table, cell, cell_dir)
     return (table.kind == "accuracy_by" and (cell.row, cell.column) == (table.row, table.column)
             and not (pathlib.Path(cell_dir) / ACCURACY_BY_FILE).is_file())
+
+
+def evaluate(table, cell, cell_dir, run_dir, data_root="."):
+    """The post-step of a cell of ``table``'s entry: its per-group counts (`evaluate_accuracy_by`) or
+    its code's attribute correlations (`kerasfg.reproduce.code_attributes.evaluate`)."""
+    if table.kind == "code_attributes":
+        return code_attributes.evaluate(table, cell, cell_dir, run_dir, data_root)
+    return evaluate_accuracy_by(table, cell, cell_dir, run_dir)
 
 
 def evaluate_accuracy_by(table, cell, cell_dir, run_dir):
@@ -298,6 +328,8 @@ def _number(value, digits=1):
 
 def table_csv(table, summed):
     """The CSV text of a summed table: the counts and our percentages (and the paper's)."""
+    if table.kind == "code_attributes":
+        return code_attributes.table_csv(table, summed)
     names, counts, _ = summed
     ours = percentages(table, counts)
     out = io.StringIO()
@@ -319,6 +351,8 @@ def table_csv(table, summed):
 
 def table_markdown(table, summed):
     """Markdown lines of a table: ours beside the paper's, or a line saying no cell has its counts yet."""
+    if table.kind == "code_attributes":
+        return code_attributes.table_markdown(table, summed)
     lines = [f"#### {table.table}: {table.title}", ""]
     if summed is None:
         return lines + [f"No finished cell of {table.row} / {table.column} has its counts yet.", ""]

@@ -55,10 +55,14 @@ def run_reproduce(args, out=None):
 
     for grid in grids:
         run = run_grid(grid, args.scale, data_root=args.data_root, out=args.out, progress=True)
-        print(f"\n{len(run.trained)} cells trained, {len(run.skipped)} already finished, {len(run.shared)} "
-              f"shared an identical cell's run.\n", file=out)
+        if grid.runner == "derived":
+            print(f"\nNothing trained: computed from the finished cells of {grid.grid.path}.\n", file=out)
+        else:
+            print(f"\n{len(run.trained)} cells trained, {len(run.skipped)} already finished, {len(run.shared)} "
+                  f"shared an identical cell's run.\n", file=out)
         print((run.directory / "results.md").read_text(), file=out)
         print(f"Grid directory: {run.directory}", file=out)
-        print(f"TensorBoard:    tensorboard --logdir {run.directory}   (HParams tab: one session per cell)",
-              file=out)
+        if grid.runner != "derived":
+            print(f"TensorBoard:    tensorboard --logdir {run.directory}   (HParams tab: one session per cell)",
+                  file=out)
     return 0

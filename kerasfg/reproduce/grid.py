@@ -71,6 +71,7 @@ from kerasfg import config as config_lib
 from kerasfg.config import ConfigError, check_mapping
 from kerasfg.reproduce.claims import parse_claims
 from kerasfg.reproduce.class_tables import parse_class_tables
+from kerasfg.reproduce.derived import is_derived, load_derived
 
 SCALES = ("smoke", "synthetic", "full")
 TRANSFORMS = {
@@ -283,10 +284,10 @@ def check_scale(scale):
 
 
 def load_grid(path):
-    """Load and validate a grid file.
+    """Load and validate a grid file, or a derived table's (`kerasfg.reproduce.derived`).
 
     Returns:
-        A `Grid`.
+        A `Grid` (a `kerasfg.reproduce.derived.DerivedTable` for a file with ``derived:``).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -296,6 +297,8 @@ def load_grid(path):
     if not path.is_file():
         raise FileNotFoundError(f"grid file {path} does not exist; expected experiments/<paper>/<table>.yaml.")
     data = config_lib.read_yaml(path)
+    if is_derived(data):
+        return load_derived(path, data)
     try:
         grid = _parse(path, data)
     except ConfigError as error:
@@ -304,15 +307,24 @@ def load_grid(path):
     return grid
 
 
-def _parse(path, data):
-    check_mapping("", data, REQUIRED + OPTIONAL)
-    missing = [key for key in REQUIRED if key not in data]
+def check_header(data, required, optional, what="a grid"):
+    """Check a table file's keys and the strings naming what it reproduces (paper, table, title...).
+
+    Raises:
+        ConfigError: naming the unknown, missing or empty key.
+    """
+    check_mapping("", data, required + optional)
+    missing = [key for key in required if key not in data]
     if missing:
-        raise ConfigError(f"{missing[0]}: missing; a grid needs {list(REQUIRED)}.")
+        raise ConfigError(f"{missing[0]}: missing; {what} needs {list(required)}.")
     for key in ("paper", "table", "title", *(k for k in ("source", "notes", "provenance", "description")
                                              if k in data)):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"{key}: expected a non-empty string, got {data[key]!r}.")
+
+
+def _parse(path, data):
+    check_header(data, REQUIRED, OPTIONAL)
     metric = _metric(data["metric"])
     check_mapping("base", data["base"])
     axes = _axes(data["axes"])

@@ -6,7 +6,8 @@ claims (`kerasfg.reproduce.claims`) with both sides' mean and standard deviation
 advantage and its standard error beside the paper's, and a verdict; where a claim does not hold, the
 grid's caveat says why that may be. Then each table: our numbers beside the paper's, and its class tables
 (`kerasfg.reproduce.class_tables`: a confusion or an accuracy per group, summed over folds and seeds). Tables without
-finished cells at the scale are listed as not run.
+finished cells at the scale are listed as not run. A derived table (`kerasfg.reproduce.derived`) is computed from
+whatever cells of its source grid have finished.
 """
 
 import datetime
@@ -76,15 +77,32 @@ def _setting(grid, scale):
 
 def grid_section(grid, scale, out):
     """The report's Markdown for one grid: its claims and its table, or a line saying it did not run."""
-    cells, results = finished_results(grid, scale, out)
     lines = [f"### {grid.table}: {grid.title}", ""]
-    if not results:
-        lines += [f"Not run at {scale} scale (`kerasfg reproduce {grid.path.as_posix()} --scale {scale}`).", ""]
+    if grid.runner == "derived":
+        from kerasfg.reproduce.derived import parameter_lines, summarize_derived
+
+        table, entries, _, parameters, _ = summarize_derived(grid, scale, out, strict=False)
+        seeds = sorted({entry.seed for entry in entries})
+        if entries:
+            lines += [f"`{grid.path.as_posix()}`: {grid.metric_line(scale, seeds)} Metric: "
+                      f"{grid.metric['name']}.", ""]
+        after = parameter_lines(grid, parameters)
+    else:
+        cells, results = finished_results(grid, scale, out)
+        entries = results
+        if results:
+            table = summarize(grid, cells, results)
+            seeds = sorted({cell.seed for cell in cells if cell.id in results})
+            lines += [f"`{grid.path.as_posix()}`: {len(results)} of {len(cells)} cells finished, seeds {seeds}. "
+                      f"Metric: {grid.metric['name']}. Setting: {_setting(grid, scale) or 'the grid as written'}.",
+                      ""]
+            directory = grid_directory(grid, scale, out)
+            after = [line for class_table in grid.class_tables
+                     for line in table_markdown(class_table, summed_counts(class_table, directory, cells, results))]
+    if not entries:
+        source = grid.grid.path if grid.runner == "derived" else grid.path
+        lines += [f"Not run at {scale} scale (`kerasfg reproduce {source.as_posix()} --scale {scale}`).", ""]
         return lines, [(grid, claim.claim, "not run") for claim in grid.claims]
-    table = summarize(grid, cells, results)
-    seeds = sorted({cell.seed for cell in cells if cell.id in results})
-    lines += [f"`{grid.path.as_posix()}`: {len(results)} of {len(cells)} cells finished, seeds {seeds}. "
-              f"Metric: {grid.metric['name']}. Setting: {_setting(grid, scale) or 'the grid as written'}.", ""]
     verdicts, digits = [], _digits(grid)
     for claim in grid.claims:
         verdict, outcomes = evaluate(claim, table)
@@ -116,10 +134,7 @@ def grid_section(grid, scale, out):
             f"{_ours(e, digits) if e['n'] else '–'} / {e['paper']:.{digits}f}" if e["paper"] is not None else
             (_ours(e, digits) if e["n"] else "–") for e in entries)]) + " |")
     lines.append("")
-    directory = grid_directory(grid, scale, out)
-    for class_table in grid.class_tables:
-        lines += table_markdown(class_table, summed_counts(class_table, directory, cells, results))
-    return lines, verdicts
+    return lines + after, verdicts
 
 
 def report_markdown(grids, scale, out, command):

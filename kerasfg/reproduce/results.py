@@ -65,18 +65,21 @@ def results_csv(grid, table):
     return out.getvalue()
 
 
-def results_markdown(grid, table, scale, seeds):
-    """The Markdown text of the table, with its provenance."""
+def results_markdown(grid, table, scale, seeds, metric_line=None):
+    """The Markdown text of the table, with its provenance (``metric_line``: what was measured, the
+    grid's metric by default)."""
     columns = grid.column_labels()
     lines = [f"# {grid.table}: {grid.title}", ""]
     if grid.source:
         lines.append(f"Paper: `{grid.source}`. ")
     if grid.notes:
         lines.append(f"Targets: `{grid.notes}`{', ' + grid.provenance if grid.provenance else ''}. ")
-    keys = " or ".join(f"`{key}`" for key in grid.metric["key"])
-    repeats = f", averaged over the {', '.join(grid.repeats)} axis too" if grid.repeats else ""
-    lines += [f"Metric: {grid.metric['name']} ({keys}, {grid.metric['transform']}). "
-              f"Scale: {scale}, seeds {seeds}{repeats}.", "", SCALE_NOTES[scale], ""]
+    if metric_line is None:
+        keys = " or ".join(f"`{key}`" for key in grid.metric["key"])
+        repeats = f", averaged over the {', '.join(grid.repeats)} axis too" if grid.repeats else ""
+        metric_line = (f"Metric: {grid.metric['name']} ({keys}, {grid.metric['transform']}). "
+                       f"Scale: {scale}, seeds {seeds}{repeats}.")
+    lines += [metric_line, "", SCALE_NOTES[scale], ""]
     header = [" + ".join(grid.rows) or "row"]
     for column in columns:
         header += [f"{column} ours" if column else "ours", f"{column} paper" if column else "paper", "Δ"]

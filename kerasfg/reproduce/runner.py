@@ -36,7 +36,7 @@ import keras
 
 from kerasfg.config import ConfigError
 from kerasfg.io_utils import write_json
-from kerasfg.reproduce import hparams
+from kerasfg.reproduce import code_attributes, hparams
 from kerasfg.reproduce.grid import TRANSFORMS, check_scale
 from kerasfg.reproduce.results import write_results
 
@@ -53,7 +53,7 @@ class GridRun:
 
     Attributes:
         directory: the grid directory.
-        cells: every cell, in grid order.
+        cells: every cell, in grid order (a derived table's entries, `kerasfg.reproduce.derived.Entry`).
         trained, skipped, shared: ids of the cells trained now, found finished, and sharing the run of
             an identical cell.
         results: ``{cell id: result dict}`` of every finished cell.
@@ -73,7 +73,8 @@ def grid_directory(grid, scale, out="runs/reproduce"):
 
 
 def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbacks=(), progress=False):
-    """Run every cell of ``grid`` at ``scale`` and write the table.
+    """Run every cell of ``grid`` at ``scale`` and write the table (a derived table is computed from its
+    source grid's finished cells, `kerasfg.reproduce.derived`).
 
     Args:
         grid: a `kerasfg.reproduce.Grid` (`kerasfg.reproduce.load_grid`).
@@ -89,11 +90,17 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     Raises:
         ConfigError: when a cell's config is invalid (before any training).
         DatasetLayoutError: when a dataset is missing or malformed (before any training).
+        FileNotFoundError: when a derived table's source cells have not finished.
     """
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     check_scale(scale)
+    if grid.runner == "derived":  # computed from another grid's cells (`kerasfg.reproduce.derived`)
+        from kerasfg.reproduce.derived import write_derived
+
+        directory, entries, values = write_derived(grid, scale, out)
+        return GridRun(directory, entries, [], [], [], values)
     cells = grid.cells(scale, data_root)
     if grid.runner == "pain":
         from kerasfg.pain.reproduce import check_data
@@ -101,6 +108,9 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
         check_data(cells)
     else:
         check_datasets(cells)
+    for table in grid.class_tables:
+        if table.kind == "code_attributes":
+            code_attributes.check_attributes(table, cells, data_root)
     directory = grid_directory(grid, scale, out)
     (directory / "cells").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(grid.path, directory / "grid.yaml")
@@ -116,17 +126,18 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
             shared = first_of.setdefault(fingerprint, cell)
             _run_cell(run, cell, run.results[shared.id] if shared is not cell else elsewhere.get(fingerprint),
                       fingerprint, callbacks)
-    _class_table_counts(grid, directory, cells, run.results)
+    _class_table_counts(grid, directory, cells, run.results, data_root)
     hparams.write_experiment(directory / "hparams", grid, cells, run.results)
     write_results(directory, grid, cells, run.results, scale)
     return run
 
 
-def _class_table_counts(grid, directory, cells, results):
-    """The post-step of the grid's ``accuracy_by`` tables (`kerasfg.reproduce.class_tables`): each
-    finished cell of their entries whose per-group counts are missing is evaluated once."""
+def _class_table_counts(grid, directory, cells, results, data_root):
+    """The post-step of the grid's ``accuracy_by`` and ``code_attributes`` tables
+    (`kerasfg.reproduce.class_tables`): each finished cell of their entries whose per-group counts (or
+    code correlations) are missing is evaluated once."""
     from kerasfg.config import ExperimentConfig
-    from kerasfg.reproduce.class_tables import evaluate_accuracy_by, needs_evaluation
+    from kerasfg.reproduce.class_tables import evaluate, needs_evaluation
 
     for table in grid.class_tables:
         for cell in cells:
@@ -134,7 +145,7 @@ def _class_table_counts(grid, directory, cells, results):
             if (cell.id in results and isinstance(cell.config, ExperimentConfig)
                     and needs_evaluation(table, cell, cell_dir)):
                 with _cell_log(cell_dir / LOG_FILE):
-                    evaluate_accuracy_by(table, cell, cell_dir, results[cell.id]["run_dir"])
+                    evaluate(table, cell, cell_dir, results[cell.id]["run_dir"], data_root)
                 keras.utils.clear_session(free_memory=False)
 
 

@@ -140,7 +140,8 @@ def test_a_grouping_task_the_data_lacks_is_named(tmp_path, always_male):
 
 @pytest.mark.parametrize("change, message", [
     ({"entry": {"row": "VGG", "column": "Age"}}, r"class_tables\[0\].entry.row: 'VGG' is not a row"),
-    ({"accuracy_by": "age"}, r"class_tables\[0\]: expected exactly one of \['confusion', 'accuracy_by'\]"),
+    ({"accuracy_by": "age"},
+     r"class_tables\[0\]: expected exactly one of \['confusion', 'accuracy_by', 'code_attributes'\]"),
     ({"targets": {"young": 70.0}}, r"class_tables\[0\].targets.young: expected a row of percentages"),
     ({"colour": "red"}, r"class_tables\[0\].colour: unknown key"),
 ])

@@ -116,6 +116,9 @@ SPECS = {
     "002/table-4-3.yaml": {
         "notes": "NOTES-002.md", "caption": "**Table 4.3 – Transfer learning",
         "columns": {c: c for c in ("Dogs", "Food", "Cars", "Gender", "Age", "Birds")}},
+    "002/table-4-4.yaml": {
+        "notes": "NOTES-002.md", "caption": "**Table 4.4 – Accuracy increment",
+        "columns": {c: c for c in ("Dogs", "Food", "Cars", "Gender", "Age", "Birds", "Avg")}},
     "002/table-5-1.yaml": {
         "notes": "NOTES-002.md", "caption": "**Table 5.1 – Small CNN on MNIST",
         "columns": {c: c for c in ("Base", "Base+Dropout", "Base+LSUV")}},
@@ -152,6 +155,9 @@ SPECS = {
         "notes": "NOTES-002.md", "caption": "**Table 6.1 – CIFAR-100", "columns": CODE_COLUMNS,
         "rows": {f"Data-dependent{suffix}": {"Code": "Data-dependent", "Binarisation": binarization}
                  for suffix, binarization in (("", "none (raw)"), (" (zero)", "zero"), (" (median)", "median"))}},
+    # The results table of Table 6.2's runs is their accuracy, which the thesis only plots: no numbers; its class
+    # tables hold Table 6.2 (test_code_table_targets_equal_the_numbers_of_the_notes).
+    "002/table-6-2.yaml": {"notes": "NOTES-002.md"},
     "003/table-1.yaml": {"notes": "NOTES-000-003.md", "caption": "**Table 1: top-1 error (%) on CIFAR100",
                          "columns": {c: c for c in ("ResNet g(x)", "ABN Eq. 1", "ABN Eq. 2")}},
     "003/table-2-cifar.yaml": {
@@ -296,3 +302,23 @@ def test_class_table_targets_equal_the_numbers_of_the_notes(name, table):
     else:
         expected = {GROUP_NAMES.get(r[0], r[0]): [number(cell) for cell in r[1:]] for r in rows}
     assert class_table.targets == expected  # both read from the same decimal text
+
+
+# Code tables (class tables of the kind code_attributes): the NOTES table of each, its rows "+ attribute", "PCC",
+# "− attribute", "PCC", one column per bit.
+CODE_TABLES = {("002/table-6-2.yaml", "Table 6.2(a)"): "(a) Random code:",
+               ("002/table-6-2.yaml", "Table 6.2(b)"): "(b) Data-dependent code:"}
+
+
+@pytest.mark.parametrize("name, table", sorted(CODE_TABLES))
+def test_code_table_targets_equal_the_numbers_of_the_notes(name, table):
+    directory = notes_dir()
+    if directory is None:
+        pytest.skip("the NOTES files (../shared/papers) are not on this machine")
+    (code_table,) = [t for t in load_grid(REPO / "experiments" / name).class_tables if t.table == table]
+    header, rows = markdown_table((directory / "NOTES-002.md").read_text(), CODE_TABLES[name, table])
+    assert [row[0] for row in rows] == ["+ attribute", "PCC", "− attribute", "PCC"]
+    expected = {bit: {"positive": (rows[0][j], number(rows[1][j])), "negative": (rows[2][j], number(rows[3][j]))}
+                for j, bit in enumerate(header) if j}
+    assert code_table.targets == expected
+    assert code_table.bits == len(expected)
