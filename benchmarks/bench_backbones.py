@@ -14,7 +14,9 @@ all alike; the PyTorch models run in a worker process, see ``benchmarks/torch_ba
      where torch and timm are installed (a clear line says so otherwise);
    - with ``--all-paths`` also ``float32``, ``mixed_bfloat16`` and ``onednn_bfloat16 (Keras BN)``, to
      split the gain between the graph rewrite and the fused normalization;
-   and SE- and ECA-ResNet-50 under the default;
+   and SE- and ECA-ResNet-50 under the default; with ``--fused-gates both`` also the attention models
+   under the default with their gates composed of TensorFlow operations instead of the fused kernels of
+   ``kerasfg.layers.fused_gates`` (``default, composed gates``);
 2. the budgets as ratios of the same run: default / float32 (>= 1.6 on ResNet-50), default / the
    best PyTorch figure (>= 0.9; 1.0 is the goal), quick-start default / today's default (>= 1.0),
    and the attention gates under the default against the plain ResNet-50 (SE and ECA >= 0.95,
@@ -26,7 +28,7 @@ all alike; the PyTorch models run in a worker process, see ``benchmarks/torch_ba
 
     python -m benchmarks.bench_backbones [--rounds 3] [--steps 2] [--all-paths | --only-default]
         [--no-torch] [--torch-passive-wait] [--models resnet50,cbam_resnet50,quickstart] [--no-serving]
-        [--no-training] [--clock wall|cpu] [--threads N]
+        [--no-training] [--clock wall|cpu] [--threads N] [--fused-gates on|both]
 
 On a shared machine, PyTorch's OpenMP threads spin while they wait for each other and lose their
 cores to other processes: ``--torch-passive-wait`` (``OMP_WAIT_POLICY=PASSIVE``) makes them sleep
@@ -36,6 +38,7 @@ attention gates' ratios on a shared machine; no PyTorch rows).
 """
 
 import argparse
+import contextlib
 import os
 import pathlib
 import statistics
@@ -53,6 +56,7 @@ from benchmarks.timing import interleaved_medians, print_table  # noqa: E402
 from kerasfg import precision as precision_lib  # noqa: E402
 from kerasfg import quickstart, training  # noqa: E402
 from kerasfg.layers import BatchNormalization  # noqa: E402
+from kerasfg.layers import fused_gates as fused_gates_lib  # noqa: E402
 from kerasfg.models import build_model  # noqa: E402
 
 CLASSES = 10
@@ -61,6 +65,7 @@ SHAPES = {"resnet50": (112, 32), "cbam_resnet50": (112, 32), "se_resnet50": (112
 ATTENTION = {"resnet50": None, "cbam_resnet50": "cbam", "se_resnet50": "se", "eca_resnet50": "eca"}
 GATE_BUDGETS = {"se_resnet50": 0.95, "eca_resnet50": 0.95, "cbam_resnet50": 0.88}
 DEFAULT = "default"
+COMPOSED = "default, composed gates"  # --fused-gates both: the gates without kerasfg.layers.fused_gates
 BEFORE = {"float32 (Keras BN)": ("float32", True), "mixed_bfloat16 (Keras BN)": ("mixed_bfloat16", True)}
 EXTRA = {"float32": ("float32", False), "mixed_bfloat16": ("mixed_bfloat16", False),
          "onednn_bfloat16 (Keras BN)": ("onednn_bfloat16", True)}
@@ -99,8 +104,9 @@ class KerasCandidate:
     """A compiled model trained by ``train_on_batch`` under its precision's scopes, each step timed
     with ``clock``."""
 
-    def __init__(self, name, precision, keras_bn, clock=time.perf_counter):
+    def __init__(self, name, precision, keras_bn, clock=time.perf_counter, fused_gates=True):
         self.clock = clock
+        self.gates = contextlib.nullcontext if fused_gates else fused_gates_lib.composed
         self.precision = precision_lib.resolve(precision, jit_compile="auto")
         with self.precision.build_scope():
             self.model, self.x, self.y = build(name)
@@ -113,7 +119,7 @@ class KerasCandidate:
 
     def steps(self, count):
         times = []
-        with self.precision.training_scope():
+        with self.precision.training_scope(), self.gates():
             for _ in range(count):
                 start = self.clock()
                 self.model.train_on_batch(self.x, self.y)
@@ -166,6 +172,9 @@ def training_table(args, worker):
     if "resnet50" in models and args.gates:
         for name in ("se_resnet50", "eca_resnet50"):
             candidates[(name, DEFAULT)] = KerasCandidate(name, "auto", False, clock)
+    if args.fused_gates == "both":
+        for name in [name for name, _ in candidates if name != "resnet50"]:
+            candidates.setdefault((name, COMPOSED), KerasCandidate(name, "auto", False, clock, fused_gates=False))
     medians = time_candidates(candidates, args.rounds, args.steps)
 
     default = precision_lib.resolve("auto", "auto")
@@ -199,6 +208,14 @@ def training_table(args, worker):
             if (name, DEFAULT) in medians:
                 lines.append((f"{name} / resnet50, both default",
                               paired_ratio(medians, (name, DEFAULT), ("resnet50", DEFAULT)), f">= {budget}"))
+            if (name, COMPOSED) in medians:
+                lines.append((f"{name} ({COMPOSED}) / resnet50",
+                              paired_ratio(medians, (name, COMPOSED), ("resnet50", DEFAULT)), ""))
+    if args.fused_gates == "both":
+        for name in models:
+            if (name, COMPOSED) in medians:
+                lines.append((f"{name}: default / {COMPOSED}",
+                              paired_ratio(medians, (name, DEFAULT), (name, COMPOSED)), ""))
     print_table([[what, ratio, budget] for what, ratio, budget in lines], ["ratio (paired rounds)", "value", "budget"])
 
 
@@ -289,6 +306,10 @@ def main(argv=None):
     parser.add_argument("--torch-passive-wait", action="store_true",
                         help="OMP_WAIT_POLICY=PASSIVE for PyTorch (shared machines)")
     parser.add_argument("--no-serving", dest="serving", action="store_false")
+    parser.add_argument("--fused-gates", choices=("on", "both"), default="on",
+                        help="both: also time the attention models with their gates composed of TensorFlow "
+                             "operations instead of kerasfg.layers.fused_gates' kernels (KERASFG_FUSED_GATES=0 "
+                             "turns them off for every candidate)")
     parser.add_argument("--no-training", dest="training", action="store_false",
                         help="serve_pixels only")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",

@@ -22,8 +22,9 @@ def recordings(config):
     backpropagation, Grad-CAM and Grad-CAM++ heat maps; stage activations; deconvolutions; deep
     visualizations of the first classes with each of the four presets, the faithfulness table and the
     sanity checks (when training ends); confusion matrices; and the projector's embeddings. Their hooks
-    took 6.8% of the quick start's training CPU time (``benchmarks/bench_callbacks.py``,
-    docs/explanations.md), most of it tracing paid once per fit.
+    took 6.4% of the quick start's training CPU time (``benchmarks/bench_callbacks.py``; where the seconds go:
+    ``benchmarks/bench_recording_costs.py`` and docs/explanations.md), about a third of it tracing and
+    instantiating compiled functions, paid once per fit.
     """
     from kerasfg import callbacks
     from kerasfg.vis import PRESETS

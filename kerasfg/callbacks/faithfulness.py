@@ -110,7 +110,7 @@ class Faithfulness(RecordingCallback):
             chosen = {name: shared.maps[from_pass[name]] if name in from_pass else method
                       for name, method in methods.items()}
             rows = faithfulness_table(self.model, inputs, methods=chosen, masks=self._probe_masks(output),
-                                      output=output, classes=shared.logits[output].argmax(axis=-1),
+                                      output=output, classes=shared.predicted(output),
                                       explainer=self._explainer, **self.options)
             columns = list(rows[0])
             tag = f"faithfulness/{output}"

@@ -5,6 +5,7 @@ import numpy as np
 from kerasfg.callbacks.base import RecordingCallback
 from kerasfg.tensorboard import summary
 from kerasfg.vis import render
+from kerasfg.vis.one_pass import ONE_PASS_METHODS
 from kerasfg.vis.sanity_checks import MODES, sanity_checks
 
 DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")
@@ -59,12 +60,28 @@ class SanityChecks(RecordingCallback):
         self.seed = seed
         self.colormap = colormap
 
+    def _outputs(self):
+        return self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])
+
+    def _methods(self):
+        return dict(self.methods) if isinstance(self.methods, dict) else {name: name for name in self.methods}
+
+    def probe_requests(self):
+        # The trained model's maps and predicted classes come from the shared pass, whose compiled function
+        # then also explains the probe at every randomization step (`kerasfg.vis.one_pass.covering_pass`).
+        explainer = self.shared_pass.explainer
+        return {"explanations": [explainer.explanation(method, output) for output in self._outputs()
+                                 for method in self._methods().values()
+                                 if isinstance(method, str) and method in ONE_PASS_METHODS],
+                "count": self.max_images}
+
     def record(self, step):
         explainer = self.shared_pass.explainer
-        outputs = self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])
-        for output in outputs:
-            result = sanity_checks(self.model, self.probe_inputs(), self.methods, output=output, layers=self.layers,
-                                   by=self.by, modes=self.modes, seed=self.seed, explainer=explainer)
+        shared = self.shared_pass(self.probe, self.max_images)
+        for output in self._outputs():
+            result = sanity_checks(self.model, self.probe_inputs(), self.methods, output=output,
+                                   classes=shared.predicted(output), layers=self.layers, by=self.by,
+                                   modes=self.modes, seed=self.seed, explainer=explainer)
             tag = f"sanity_checks/{output}"
             columns, rows = result.table()
             summary.table(self.writer, f"{tag}/table", columns, rows, step, output=output,

@@ -18,16 +18,14 @@ In a functional model the vis code therefore needs no special outputs: it finds 
 layer.input)`` and calls ``layer(features, return_attention=True, training=False)``.
 """
 
-import contextlib
-import threading
-
 import keras
 from keras import ops
 
-_HELD = threading.local()
+from kerasfg.layers import fused_gates
+
+_HELD = fused_gates.ThreadSwitch()
 
 
-@contextlib.contextmanager
 def gates_held():
     """Attention layers called inside this context hold their gates constant for the gradient.
 
@@ -36,12 +34,7 @@ def gates_held():
     its forward value. The deconvnet (`kerasfg.vis.deconvolution`) projects through attention this way.
     It acts when a layer is called (or a compiled function traced), in this thread.
     """
-    previous = getattr(_HELD, "active", False)
-    _HELD.active = True
-    try:
-        yield
-    finally:
-        _HELD.active = previous
+    return _HELD.on()
 
 
 class AttentionLayer(keras.layers.Layer):
@@ -57,18 +50,25 @@ class AttentionLayer(keras.layers.Layer):
         """A sigmoid gate computed in float32 (float16 sigmoid saturates to 1 at x >= 8)."""
         return ops.sigmoid(ops.cast(logits, "float32"))
 
-    def _apply_gate(self, x, gate):
-        """``x * gate``, with the float32 gate cast to the dtype of ``x`` (a constant inside `gates_held`)."""
+    def _apply_gate(self, x, gate, fused=False):
+        """``x * gate``, with the float32 gate cast to the dtype of ``x`` (a constant inside `gates_held`).
+
+        ``fused=True`` (where `kerasfg.layers.fused_gates.applies`) multiplies channel and pixel gates
+        with the fused kernels.
+        """
         gate = ops.cast(gate, x.dtype)
-        if getattr(_HELD, "active", False):
+        if _HELD.active:
             return x * ops.stop_gradient(gate)
         if _is_channel_gate(x, gate):
-            return scale_channels(x, ops.reshape(gate, (-1, x.shape[-1])))
+            gate = ops.reshape(gate, (-1, x.shape[-1]))
+            return fused_gates.scale_channels(x, gate) if fused else scale_channels(x, gate)
+        if fused and _is_pixel_gate(x, gate):
+            return fused_gates.scale_pixels(x, gate)
         return x * gate
 
-    def _apply_channel_gate(self, x, gate):
+    def _apply_channel_gate(self, x, gate, fused=False):
         """`_apply_gate` for a ``(batch, channels)`` gate over a 4D ``x``."""
-        return self._apply_gate(x, ops.reshape(gate, (-1, 1, 1, x.shape[-1])))
+        return self._apply_gate(x, ops.reshape(gate, (-1, 1, 1, x.shape[-1])), fused)
 
     def _outputs(self, outputs, maps, return_attention):
         if return_attention:
@@ -160,7 +160,7 @@ def global_pool(x, kind):
     return ops.reshape(pooled, (-1, x.shape[-1]))
 
 
-def mean_pool_and_input(x):
+def mean_pool_and_input(x, fused=False):
     """``(global_pool(x, "mean"), x)``: a channel gate's pooled input, and ``x`` to apply the gate to.
 
     The values are those of ``global_pool(x, "mean")`` and ``x``; the point is the gradient. A
@@ -173,6 +173,8 @@ def mean_pool_and_input(x):
 
     Args:
         x: a ``(batch, height, width, channels)`` tensor.
+        fused: whether the gradient's addition runs as the fused kernel
+            (`kerasfg.layers.fused_gates.add_channels`, where `kerasfg.layers.fused_gates.applies`).
 
     Returns:
         A tuple ``(pooled, x)``: the ``(batch, channels)`` mean of ``x`` and a tensor equal to ``x``.
@@ -196,7 +198,10 @@ def mean_pool_and_input(x):
             d_pooled, d_x = _upstreams(args, upstream)
             if d_pooled is None:
                 return d_x
-            d_pooled = ops.reshape(d_pooled / size, (-1, 1, 1, x.shape[-1]))
+            d_pooled = d_pooled / size
+            if d_x is not None and fused:
+                return fused_gates.add_channels(d_x, ops.cast(d_pooled, d_x.dtype))
+            d_pooled = ops.reshape(d_pooled, (-1, 1, 1, x.shape[-1]))
             return d_pooled if d_x is None else d_x + d_pooled
 
         return (global_pool(x, "mean"), x), grad
@@ -221,6 +226,12 @@ def _is_channel_gate(x, gate):
     """Whether ``gate`` is ``(batch, 1, 1, channels)`` over a 4D ``x`` of known height and width."""
     return (len(x.shape) == 4 and len(gate.shape) == 4 and tuple(gate.shape[1:3]) == (1, 1)
             and gate.shape[3] == x.shape[3] and None not in x.shape[1:3])
+
+
+def _is_pixel_gate(x, gate):
+    """Whether ``gate`` is ``(batch, height, width, 1)`` over a 4D ``x`` of the same height and width."""
+    return (len(x.shape) == 4 and len(gate.shape) == 4 and gate.shape[3] == 1
+            and tuple(gate.shape[1:3]) == tuple(x.shape[1:3]) and None not in x.shape[1:3])
 
 
 def scale_channels(x, gate):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasfg.layers import fused_gates
 from kerasfg.layers.base import (
     AttentionLayer,
     check_channels,
@@ -56,7 +57,8 @@ class CBAM(AttentionLayer):
 
     Call arguments:
         inputs: a 4D tensor ``(batch, height, width, channels)``.
-        training: whether the batch normalization uses batch statistics.
+        training: whether the batch normalization uses batch statistics; True also runs the gates as
+            fused kernels on TensorFlow (`kerasfg.layers.fused_gates`), with the same values.
         return_attention: if True, also return the dict of maps ``{"channel": (batch, channels),
             "spatial": (batch, height, width, 1)}`` (float32; no ``"spatial"`` entry when
             ``use_spatial=False``).
@@ -152,45 +154,59 @@ class CBAM(AttentionLayer):
             self.spatial_conv.build((*input_shape[:-1], 2))
             self.spatial_bn.build((*input_shape[:-1], 1))
 
-    def channel_gate(self, x):
+    def channel_gate(self, x, fused=False):
         """The float32 channel gate ``sigmoid(MLP(avg) + MLP(max))`` and the input to apply it to.
 
         Returns:
             ``(gate, x)``: the ``(batch, channels)`` gate and a tensor equal to ``x``; gate that
             one (`kerasfg.layers.base.mean_pool_and_input` explains why).
         """
-        mean, gated_input = mean_pool_and_input(x)
+        if fused:
+            mean, maximum, gated_input = fused_gates.mean_max_pool_and_input(x)
+        else:
+            mean, gated_input = mean_pool_and_input(x)
+            maximum = global_pool(x, "max")
         # Both pooled vectors through the shared MLP as one batch of 2 * batch rows: 2D matrix
         # products, where a (batch, 2, channels) input would go through Tensordot's reshapes.
-        pooled = ops.concatenate([global_pool(x, "max"), mean], axis=0)
+        pooled = ops.concatenate([maximum, mean], axis=0)
         from_max, from_mean = ops.split(self.mlp_out(self.mlp_hidden(pooled)), 2, axis=0)
         return self._sigmoid_gate(from_max + from_mean), gated_input
 
-    def spatial_gate(self, x, training=None):
-        """Float32 spatial gate ``sigmoid(BN(conv([max, mean])))`` of shape ``(b, h, w, 1)``."""
-        pooled = max_mean_pool(x, axis=(3,))  # [max, mean] over channels
+    def spatial_gate(self, x, training=None, fused=False):
+        """The float32 spatial gate ``sigmoid(BN(conv([max, mean])))`` and the input to apply it to.
+
+        Returns:
+            ``(gate, x)``: the ``(batch, height, width, 1)`` gate and a tensor equal to ``x``; gate
+            that one (with ``fused``, its gradient and the channel pooling's are one pass:
+            `kerasfg.layers.fused_gates.channel_max_mean_and_input`).
+        """
+        if fused:
+            pooled, x = fused_gates.channel_max_mean_and_input(x)
+        else:
+            pooled = max_mean_pool(x, axis=(3,))  # [max, mean] over channels
         if self.spatial_pool_order == "mean_max":
             pooled = ops.flip(pooled, axis=-1)
         logits = self.spatial_conv(pooled)
         logits = self.spatial_bn(ops.cast(logits, "float32"), training=training)
-        return self._sigmoid_gate(logits)
+        return self._sigmoid_gate(logits), x
 
     def call(self, inputs, training=None, return_attention=False):
         x = inputs
         maps = {}
+        fused = fused_gates.applies(training, x)
         if self.order == "spatial_first" and self.use_spatial:
-            maps["spatial"] = self.spatial_gate(x, training=training)
-            x = self._apply_gate(x, maps["spatial"])
-        maps["channel"], x = self.channel_gate(x)
+            maps["spatial"], x = self.spatial_gate(x, training, fused)
+            x = self._apply_gate(x, maps["spatial"], fused)
+        maps["channel"], x = self.channel_gate(x, fused)
         if self.order == "channel_first" and self.use_spatial:
-            x = self._apply_channel_gate(x, maps["channel"])
-            maps["spatial"] = self.spatial_gate(x, training=training)
-            x = self._apply_gate(x, maps["spatial"])
+            x = self._apply_channel_gate(x, maps["channel"], fused)
+            maps["spatial"], x = self.spatial_gate(x, training, fused)
+            x = self._apply_gate(x, maps["spatial"], fused)
         elif self.order == "parallel" and self.use_spatial:
-            maps["spatial"] = self.spatial_gate(x, training=training)
+            maps["spatial"], _ = self.spatial_gate(x, training)
             x = self._apply_gate(x, maps["channel"][:, None, None, :] * maps["spatial"])
         else:
-            x = self._apply_channel_gate(x, maps["channel"])
+            x = self._apply_channel_gate(x, maps["channel"], fused)
         return self._outputs(x, maps, return_attention)
 
     def get_config(self):

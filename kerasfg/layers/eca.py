@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kerasfg.layers import fused_gates
 from kerasfg.layers.base import AttentionLayer, check_channels, check_odd_kernel, check_rank, mean_pool_and_input
 
 _VARIANTS = ("paper", "fer_report")
@@ -47,6 +48,8 @@ class ECA(AttentionLayer):
 
     Call arguments:
         inputs: a 4D tensor ``(batch, height, width, channels)``.
+        training: True in the training step, where the gate runs as fused kernels on TensorFlow
+            (`kerasfg.layers.fused_gates`); the values are the same.
         return_attention: if True, also return ``{"channel": gate}``, the float32 gate of shape
             ``(batch, channels)``.
 
@@ -114,8 +117,9 @@ class ECA(AttentionLayer):
         else:
             self.conv.build((None, channels + (k - 1 if self.padding == "circular" else 0), 1))
 
-    def call(self, inputs, return_attention=False):
-        pooled, inputs = mean_pool_and_input(inputs)
+    def call(self, inputs, training=None, return_attention=False):
+        fused = fused_gates.applies(training, inputs)
+        pooled, inputs = mean_pool_and_input(inputs, fused)
         if self.variant == "fer_report":
             logits = ops.broadcast_to(self.conv(pooled[:, None, :])[:, 0, :], ops.shape(pooled))
         else:
@@ -126,7 +130,7 @@ class ECA(AttentionLayer):
                 y = ops.concatenate([y[:, channels - half:], y, y[:, :half]], axis=1)
             logits = ops.reshape(self.conv(y), (-1, channels))
         gate = self._sigmoid_gate(logits)
-        outputs = self._apply_channel_gate(inputs, gate)
+        outputs = self._apply_channel_gate(inputs, gate, fused)
         return self._outputs(outputs, {"channel": gate}, return_attention)
 
     def get_config(self):

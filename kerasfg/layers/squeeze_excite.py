@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasfg.layers import fused_gates
 from kerasfg.layers.base import AttentionLayer, check_channels, check_rank, mean_pool_and_input, reduced_channels
 
 
@@ -27,6 +28,8 @@ class SqueezeExcite(AttentionLayer):
 
     Call arguments:
         inputs: a 4D tensor ``(batch, height, width, channels)``.
+        training: True in the training step, where the gate runs as fused kernels on TensorFlow
+            (`kerasfg.layers.fused_gates`); the values are the same.
         return_attention: if True, also return ``{"channel": gate}``, the float32 gate of shape
             ``(batch, channels)``.
 
@@ -74,11 +77,12 @@ class SqueezeExcite(AttentionLayer):
         self.squeeze.build((None, channels))
         self.excite.build((None, self.reduced_channels))
 
-    def call(self, inputs, return_attention=False):
-        pooled, inputs = mean_pool_and_input(inputs)
+    def call(self, inputs, training=None, return_attention=False):
+        fused = fused_gates.applies(training, inputs)
+        pooled, inputs = mean_pool_and_input(inputs, fused)
         logits = self.excite(self.squeeze(pooled))
         gate = self.gate_activation(ops.cast(logits, "float32"))
-        outputs = self._apply_channel_gate(inputs, gate)
+        outputs = self._apply_channel_gate(inputs, gate, fused)
         return self._outputs(outputs, {"channel": gate}, return_attention)
 
     def get_config(self):

@@ -163,6 +163,16 @@ def percentile(values, q):
     return below + (position - low)[:, None] * (above - below)
 
 
+def _clip_thresholds(values, q):
+    """The ``q``-th `percentile` `(batch, 1)` of the rows of ``values`` `(batch, n)` whose ``q`` `(batch,)` is
+    above 0, and -inf (every value kept) for the others, which a percentile of 0 keeps too: only the rows
+    that clip are sorted (a sort of the pixels of a 64x64 image costs as much as a forward pass's layer)."""
+    rows = tf.where(q > 0)[:, 0]
+    clipped = percentile(tf.gather(values, rows), tf.gather(q, rows))
+    every = tf.fill([tf.shape(values)[0], 1], tf.constant(-np.inf, values.dtype))
+    return tf.tensor_scatter_nd_update(every, rows[:, None], clipped)
+
+
 def _rows(values):
     """``values`` `(batch, ...)` as `(batch, n)`, with ``n`` known when the graph is traced."""
     return tf.reshape(values, (-1, int(np.prod(values.shape[1:]))))
@@ -172,7 +182,7 @@ def _keep_at_least(image, scores, q):
     """Zero the pixels of ``image`` `(b, h, w, c)` whose ``scores`` `(b, h, w)` are below their percentile
     (``q``: one per image); a percentile of 0 keeps every pixel."""
     flat = _rows(scores)
-    keep = tf.cast(flat >= percentile(flat, q), image.dtype)
+    keep = tf.cast(flat >= _clip_thresholds(flat, q), image.dtype)
     return image * tf.reshape(keep, tf.shape(scores))[..., None]
 
 
@@ -232,7 +242,7 @@ def regularize(image, gradient, step, settings):
         lambda: image)
 
     def value_clip(image):
-        threshold = percentile(_rows(tf.abs(image)), settings["value_percentile"])
+        threshold = _clip_thresholds(_rows(tf.abs(image)), settings["value_percentile"])
         return image * tf.cast(tf.abs(image) >= threshold[:, :, None, None], image.dtype)
 
     image = _if_any(settings["value_percentile"], value_clip, image)

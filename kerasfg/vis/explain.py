@@ -165,6 +165,10 @@ class Explainer:
             self._compiled[key] = RecordingFunction(build())
         return self._compiled[key]
 
+    def kept(self, kind):
+        """The keys of the compiled functions kept so far whose key starts with ``kind``, oldest first."""
+        return [key for key in self._compiled if key[0] == kind]
+
     def model_inputs(self, image, rest):
         """The model's inputs from the image and the other named inputs."""
         return self.inputs.join(image, rest)

@@ -25,6 +25,7 @@ import numpy as np
 
 from kerasfg.vis import render
 from kerasfg.vis.blur import gaussian_blur
+from kerasfg.vis.one_pass import run_one_pass
 
 COLUMNS = ("method", "pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc")
 RANDOM = "random"
@@ -112,14 +113,16 @@ def random_maps(shape, seed=0):
 class ClassProbability:
     """The softmax probabilities of one output of a model, whatever its final activation, compiled.
 
-    The model runs through `kerasfg.vis.ModelGraph` with its final softmax skipped, and the softmax is
-    applied here, so models that end in logits and models that end in a softmax score alike. The
-    compiled function is kept in the `kerasfg.vis.Explainer`'s cache, so a kept explainer compiles it once.
+    The model runs through `kerasfg.vis.run_one_pass` (`kerasfg.vis.ModelGraph` with its final softmax
+    skipped), and the softmax is applied here, so models that end in logits and models that end in a
+    softmax score alike. The compiled function is the `kerasfg.vis.Explainer`'s: a kept explainer compiles
+    it once, and a recording callback's explainer runs the pass that the callbacks share (see
+    `kerasfg.vis.one_pass.covering_pass`).
 
     Args:
         model: a built Keras model (any form `ModelGraph` runs).
         output: the output's name; the first output by default.
-        explainer: the `kerasfg.vis.Explainer` of ``model`` whose cache to use; a new one by default.
+        explainer: the `kerasfg.vis.Explainer` of ``model`` whose compiled functions to use; a new one by default.
 
     Call arguments:
         inputs: a batch in the form the model takes.
@@ -131,23 +134,14 @@ class ClassProbability:
     def __init__(self, model, output=None, explainer=None):
         from kerasfg.vis.explain import Explainer
 
-        explainer = explainer or Explainer(model)
-        self.output = explainer.output_name(output)
-        self.inputs = explainer.inputs
-
-        def build():
-            import tensorflow as tf
-
-            def probabilities(inputs):
-                outputs, _ = explainer.graph(inputs, logits=True)
-                return tf.nn.softmax(tf.cast(outputs[self.output], tf.float32), axis=-1)
-
-            return probabilities
-
-        self._function = explainer.compiled(("faithfulness/probabilities", self.output), build)
+        self._explainer = explainer or Explainer(model)
+        self.output = self._explainer.output_name(output)
+        self.inputs = self._explainer.inputs
 
     def __call__(self, inputs):
-        return self._function(inputs).numpy()
+        logits = run_one_pass(self._explainer, inputs).logits[self.output]
+        exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
     def split(self, inputs):
         """``(float32 images, {name: array} of the other inputs)`` of a batch the model takes."""

@@ -52,6 +52,13 @@ class PassResult:
     taps: dict
     attention: dict
 
+    def predicted(self, output):
+        """The class that each example's logits of ``output`` predict, int32 `(n,)` (the top score; for a
+        single sigmoid unit, 1 where its score is positive), as `kerasfg.vis.Explainer.chosen_classes` picks it."""
+        from kerasfg.vis.explain import Explainer
+
+        return np.asarray(Explainer.chosen_classes(tf.constant(self.logits[output]), -1))
+
     def first(self, count):
         """The result for the first ``count`` examples of the batch (all of them when None)."""
         cut = slice(None, count)
@@ -138,7 +145,10 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     """Compute explanations, layer outputs and attention maps of a batch in one compiled pass.
 
     The compiled function is kept by ``explainer`` for this set of explanations, taps and attention
-    layers, so a repeated call runs without tracing again.
+    layers, so a repeated call runs without tracing again. A call that explains its examples (it asks
+    for explanations or attention maps) also runs a kept function that computes more than it asks for
+    (`covering_pass`), rather than tracing one of its own: for example the sanity checks run the pass
+    that the recording callbacks traced.
 
     Args:
         explainer: the `kerasfg.vis.Explainer` of the model.
@@ -159,18 +169,56 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     taps, attention = tuple(sorted(set(taps))), tuple(sorted(set(attention)))
     image, rest = explainer.split_inputs(inputs)
     count = image.shape[0]
-    explained = count if explained is None or not (explanations or attention) else min(explained, count)
-    forward_more = explained < count
+    explains = bool(explanations or attention)
+    explained = count if explained is None or not explains else min(explained, count)
+    key = covering_pass(explainer, ("one_pass", explanations, taps, attention, explained < count))
+    _, computed, _, kept_attention, forward_more = key
+    rows = slice(None)  # the examples of the batch run that are the caller's
+    if (computed or kept_attention) and not explains:
+        # A covering pass explains its first examples: the first example goes once more in front, explained and
+        # dropped, and the caller's examples all run forward only.
+        image, rest, explained, rows = *_with_copy(image, rest, 0), 1, slice(1, None)
+    elif forward_more and explained == count:
+        # A covering pass runs its last examples forward only, and the model cannot run an empty batch: the last
+        # example goes once more, forward only, and is dropped.
+        image, rest, rows = *_with_copy(image, rest, -1), slice(None, count)
     classes = classes or {}
     classes = {output: explainer.classes_tensor(classes.get(output), explained)
-               for output in sorted({e.output for e in explanations})}
-    compiled = explainer.compiled(("one_pass", explanations, taps, attention, forward_more),
-                                  lambda: one_pass(explainer, explanations, taps, attention, forward_more))
+               for output in sorted({e.output for e in computed})}
+    compiled = explainer.compiled(key, lambda: one_pass(explainer, computed, key[2], key[3], forward_more))
     result = compiled(image, rest, classes, tf.constant(explained))
-    by_key = {e.key: e for e in explanations}
     return PassResult(
-        maps={by_key[key]: np.asarray(value, np.float32) for key, value in result["maps"].items()},
-        logits={name: np.asarray(value, np.float32) for name, value in result["logits"].items()},
-        taps={path: np.asarray(value, np.float32) for path, value in result["taps"].items()},
-        attention={path: {name: np.asarray(value, np.float32) for name, value in maps.items()}
-                   for path, maps in result["attention"].items()})
+        maps={e: np.asarray(result["maps"][e.key], np.float32) for e in explanations},
+        logits={name: np.asarray(value[rows], np.float32) for name, value in result["logits"].items()},
+        taps={path: np.asarray(result["taps"][path][rows], np.float32) for path in taps},
+        attention={path: {name: np.asarray(value, np.float32) for name, value in result["attention"][path].items()}
+                   for path in attention})
+
+
+def _with_copy(image, rest, index):
+    """The batch with a copy of its example ``index`` (0: in front, -1: at the end)."""
+    def add(value):
+        copy = value[index:][:1]
+        return tf.concat([copy, value] if index == 0 else [value, copy], 0)
+
+    return add(image), {name: add(value) for name, value in rest.items()}
+
+
+def covering_pass(explainer, key):
+    """The key of a one-pass function that ``explainer`` keeps and that computes all that ``key`` asks for, or
+    ``key`` itself when it keeps none (or keeps ``key``).
+
+    A kept function covers a call that explains examples when it computes the same explanations or more,
+    taps and attention maps, and runs examples forward only if the call does. Its extra explanations and
+    maps are computed on the examples that the call explains anyway, from the same backward pass, so
+    running it costs little more than a function of the call's own would, and saves tracing and
+    instantiating one (a large part of what a recording costs). A call that explains nothing (logits
+    and taps alone) is covered by a kept function with those taps that runs examples forward only:
+    `run_one_pass` lets it explain one example and drop it.
+    """
+    _, explanations, taps, attention, forward_more = key
+    explains = bool(explanations or attention)
+    kept = explainer.kept("one_pass")
+    covering = [other for other in kept if set(explanations) <= set(other[1]) and set(taps) <= set(other[2])
+                and set(attention) <= set(other[3]) and other[4] >= forward_more and (explains or other[4])]
+    return key if key in kept or not covering else covering[0]

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from kerasfg.callbacks import AttentionMaps, ConfusionMatrix, Embeddings, GradCAM, LayerActivations, Saliency
+from kerasfg.callbacks import (AttentionMaps, ConfusionMatrix, Embeddings, GradCAM, LayerActivations, Saliency,
+                               SanityChecks)
 from kerasfg.callbacks import probe_pass as probe_pass_module
 from kerasfg.callbacks.confusion_matrix import predicted_classes
 from kerasfg.callbacks.probe_pass import SharedProbePass
@@ -32,13 +33,15 @@ def test_every_callback_reads_one_compiled_pass(tmp_path, monkeypatch):
                  GradCAM(probe, log_dir=tmp_path, method="gradcam++"),
                  AttentionMaps(probe, log_dir=tmp_path, max_images=2), LayerActivations(probe, log_dir=tmp_path),
                  ConfusionMatrix(probe, probe_targets=y["identity"][:12], log_dir=tmp_path),
-                 Embeddings(probe, log_dir=tmp_path / "projector", every_n_epochs=1)]
+                 Embeddings(probe, log_dir=tmp_path / "projector", every_n_epochs=1),
+                 SanityChecks(probe, log_dir=tmp_path, methods=("saliency",), max_images=2, by="layer",
+                              layers=["stage2_block1_2_conv"])]
     model.fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=callbacks)
 
-    assert len(runs) == 3  # one pass per recording (steps 0, 1 and 2) for all seven callbacks
+    assert len(runs) == 3  # one pass per recording (steps 0, 1 and 2) for all eight callbacks
     assert all(run["explained"] == 8 for run in runs)  # the most any heat map or attention map reads
     compiled = [key for key in Explainer.of(model)._compiled if key[0] == "one_pass"]
-    assert len(compiled) == 1
+    assert len(compiled) == 1  # the sanity checks' randomized models ran it too
     layer = Explainer.of(model).layer_path("gradcam")
     assert set(compiled[0][1]) == {Explanation("saliency", "identity"), Explanation("guided_backprop", "identity"),
                                    Explanation("gradcam++", "identity", layer)}

@@ -302,3 +302,27 @@ def test_extra_assets_and_metadata_are_written_beside_kerasfgs(face_model, tmp_p
     meta = read_metadata(result.path)
     assert meta["output_codes"] == {"identity": "output_codes.json"} and meta["assets"] == ["output_codes.json"]
     assert meta["preprocessing"]["origin"].startswith("assumed")  # no preprocessing given: it says so
+
+
+@pytest.mark.slow
+def test_a_model_trained_with_the_fused_gates_exports_without_them(tmp_path):
+    """Training runs the attention gates as kerasfg's fused custom ops (`kerasfg.layers.fused_gates`);
+    the export traces inference, holds none of them and verifies in a process with only TensorFlow."""
+    from kerasfg.export import _verify_worker
+    from kerasfg.layers import CBAM, SqueezeExcite, fused_gates
+
+    image = keras.Input((16, 16, 3), name="image")
+    x = layers.Rescaling(1 / 255.0, name="rescale")(image)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(x)
+    x = SqueezeExcite(ratio=2, name="se")(CBAM(ratio=2, name="cbam")(x))
+    outputs = layers.Dense(3, activation="softmax", name="identity")(layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(image, outputs)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    faces = random_faces(4, size=16).astype("float32")
+    model.fit(faces, np.arange(4) % 3, epochs=1, verbose=0)
+    if fused_gates.library() is not None:  # built wherever a C++ compiler is (CI: g++)
+        step = tf.function(lambda x: model(x, training=True)).get_concrete_function(tf.constant(faces))
+        assert {op.type for op in step.graph.get_operations()} & set(fused_gates.OP_TYPES)
+    result = export_saved_model(model, tmp_path / "gated")
+    assert result.verification.ok, result.verification.summary()
+    assert not set(_verify_worker.scan_ops(result.path)["ops"]) & set(fused_gates.OP_TYPES)

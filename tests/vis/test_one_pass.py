@@ -85,3 +85,32 @@ def test_attention_of_a_layer_that_is_not_an_attention_layer_is_named():
         ModelGraph(model).run(_cbam_inputs(1), attention=["stage1_block1_out"])
     with pytest.raises(ValueError, match="not attention layers"):
         AttentionMapProbe(model, ["features"])
+
+
+def test_a_call_that_a_kept_pass_covers_runs_it_and_gets_what_its_own_pass_would():
+    model = _cbam_model()
+    inputs = _cbam_inputs(6)
+    explainer = Explainer(model)
+    layer = explainer.layer_path("gradcam", "gender")
+    everything = [Explanation("saliency", "identity"), Explanation("guided_backprop", "gender"),
+                  Explanation("gradcam", "gender", layer), Explanation("gradcam++", "identity", layer)]
+    run_one_pass(explainer, inputs, everything, taps=["features"], attention=["stage1_block1_attention"], explained=2)
+    kept = explainer.kept("one_pass")
+    asked = [Explanation("gradcam", "gender", layer), Explanation("saliency", "identity")]
+    few = {name: value[:3] for name, value in inputs.items()}
+    covered = run_one_pass(explainer, few, asked, classes={"gender": [1, 0, 1]})
+    assert explainer.kept("one_pass") == kept  # no function of its own: the kept one, with its extra example
+    alone = run_one_pass(Explainer(model), few, asked, classes={"gender": [1, 0, 1]})
+    assert set(covered.maps) == set(asked) and not covered.taps and not covered.attention
+    for explanation in asked:
+        np.testing.assert_allclose(covered.maps[explanation], alone.maps[explanation], rtol=1e-5, atol=1e-6)
+    for output in ("identity", "gender"):
+        assert covered.logits[output].shape[0] == 3
+        np.testing.assert_allclose(covered.logits[output], alone.logits[output], rtol=1e-5, atol=1e-5)
+    forward = run_one_pass(explainer, few, taps=["features"])  # forward only: one extra example explained, dropped
+    assert explainer.kept("one_pass") == kept and not forward.maps
+    np.testing.assert_allclose(forward.logits["gender"], alone.logits["gender"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(forward.taps["features"], layer_activations(model, few, ["features"])["features"],
+                               rtol=1e-4, atol=1e-4)
+    run_one_pass(explainer, few, [Explanation("layercam", "gender", layer)])  # not covered: its own function
+    assert len(explainer.kept("one_pass")) == 2
