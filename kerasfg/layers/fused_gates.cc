@@ -426,8 +426,8 @@ class GlobalPoolGradOp : public OpKernel {
     const int64_t C = s.channels, P = s.pixels;
     const float inverse = P > 0 ? 1.0f / static_cast<float>(P) : 0.0f;
     ParallelFor(ctx, s.batch, 6 * P * C, [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> first(C);
-      std::vector<float> peak(C), add(C), add_max(C);
+      std::vector<int32_t> first(C);  // 32-bit, to vectorize with the 32-bit floats
+      std::vector<float> peak(C), add(C), add_max(C), held(C);
       for (int64_t b = begin; b < end; ++b) {
         for (int64_t c = 0; c < C; ++c) {
           first[c] = -1;
@@ -435,18 +435,27 @@ class GlobalPoolGradOp : public OpKernel {
           add[c] = Element<T>::load(dmeanp[b * C + c]) * inverse;
           add_max[c] = Element<T>::load(dmaxp[b * C + c]);
         }
-        int64_t* where = first.data();
+        int32_t* where = first.data();
+        float* kept = held.data();
         const float* top = peak.data();
-        for (int64_t p = P - 1; p >= 0; --p) {  // backwards: the first pixel holding the maximum stays
+        const float* plus = add.data();
+        // One pass adds the mean's gradient everywhere and finds the first pixel holding each channel's
+        // maximum, keeping the incoming gradient there; the max's gradient is added there after it.
+        for (int32_t p = 0; p < static_cast<int32_t>(P); ++p) {
           const Raw<T>* in = xp + (b * P + p) * C;
-          for (int64_t c = 0; c < C; ++c) where[c] = Element<T>::load(in[c]) == top[c] ? p : where[c];
-        }
-        for (int64_t p = 0; p < P; ++p) {
           const Raw<T>* base = dinp + (b * P + p) * C;
           Raw<T>* out = dxp + (b * P + p) * C;
           for (int64_t c = 0; c < C; ++c) {
-            const float extra = where[c] == p ? add[c] + add_max[c] : add[c];
-            out[c] = Element<T>::store(Element<T>::load(base[c]) + extra);
+            const bool first_max = Element<T>::load(in[c]) == top[c] && where[c] < 0;
+            const float incoming = Element<T>::load(base[c]);
+            where[c] = first_max ? p : where[c];
+            kept[c] = first_max ? incoming : kept[c];
+            out[c] = Element<T>::store(incoming + plus[c]);
+          }
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          if (where[c] >= 0) {
+            dxp[(b * P + where[c]) * C + c] = Element<T>::store(kept[c] + (add[c] + add_max[c]));
           }
         }
       }
