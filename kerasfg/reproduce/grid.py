@@ -63,6 +63,7 @@ matrix the cells record, or the accuracy of their models within each group of an
 import copy
 import dataclasses
 import functools
+import json
 import pathlib
 import re
 
@@ -71,7 +72,6 @@ from kerasfg import config as config_lib
 from kerasfg.config import ConfigError, check_mapping
 from kerasfg.reproduce.claims import parse_claims
 from kerasfg.reproduce.class_tables import parse_class_tables
-from kerasfg.reproduce.derived import is_derived, load_derived
 
 SCALES = ("smoke", "synthetic", "full")
 TRANSFORMS = {
@@ -284,10 +284,10 @@ def check_scale(scale):
 
 
 def load_grid(path):
-    """Load and validate a grid file, or a derived table's (`kerasfg.reproduce.derived`).
+    """Load and validate a grid file, or a derived table's (`load_derived`).
 
     Returns:
-        A `Grid` (a `kerasfg.reproduce.derived.DerivedTable` for a file with ``derived:``).
+        A `Grid` (a `DerivedTable` for a file with ``derived:``).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -569,3 +569,142 @@ def synthetic_tasks(kind="faces"):
     from kerasfg.data.synthetic import synthetic_faces
 
     return tuple(synthetic_faces(1, num_identities=2, image_size=16).labels)
+
+
+# === Where the cells' results are ===
+
+RESULT_FILE = "result.json"
+
+
+def grid_directory(grid, scale, out="runs/reproduce"):
+    """``<out>/<paper>/<table>/<scale>``."""
+    return pathlib.Path(out) / grid.paper / grid.id / scale
+
+
+def finished_results(grid, scale, out):
+    """``(cells, {cell id: result})`` of the grid's finished cells at ``scale`` under ``out``."""
+    cells = grid.cells(scale)
+    directory = grid_directory(grid, scale, out) / "cells"
+    results = {}
+    for cell in cells:
+        path = directory / cell.id / RESULT_FILE
+        if path.is_file():
+            results[cell.id] = json.loads(path.read_text())
+    return cells, results
+
+
+# === Derived tables: loaded here, computed by `kerasfg.reproduce.derived` ===
+
+DERIVED_REQUIRED = ("paper", "table", "title", "derived", "targets")
+DERIVED_OPTIONAL = ("source", "notes", "provenance", "description", "claims")
+DERIVED_KEYS = ("from", "compute", "baseline", "average")
+COMPUTATIONS = ("accuracy_per_million_parameters",)
+
+
+@dataclasses.dataclass
+class DerivedTable:
+    """A loaded derived table (module docstring).
+
+    Attributes:
+        path: its file.
+        paper, table, title, source, notes, provenance, description: what it reproduces.
+        grid: the source `kerasfg.reproduce.Grid`.
+        compute: the computation's name (`COMPUTATIONS`).
+        baseline: the row the others are measured against.
+        average: the label of the column of row means, or None.
+        targets: ``{row: {column: kerasfg.reproduce.grid.Target}}``.
+        claims: the table's claims (`kerasfg.reproduce.claims.Claim`).
+    """
+
+    path: pathlib.Path
+    paper: str
+    table: str
+    title: str
+    grid: object
+    compute: str
+    baseline: str
+    average: str | None
+    targets: dict = dataclasses.field(default_factory=dict)
+    source: str | None = None
+    notes: str | None = None
+    provenance: str | None = None
+    description: str | None = None
+    claims: list = dataclasses.field(default_factory=list)
+    metric: dict = dataclasses.field(default_factory=lambda: {
+        "name": "accuracy increment (%) per million parameters", "transform": "identity"})
+    repeats: list = dataclasses.field(default_factory=list)
+    class_tables: list = dataclasses.field(default_factory=list)
+    runner: str = "derived"
+
+    @property
+    def id(self):
+        return self.path.stem
+
+    @property
+    def rows(self):
+        return self.grid.rows
+
+    def row_labels(self):
+        return self.grid.row_labels()
+
+    def column_labels(self):
+        return [*self.grid.column_labels(), *([self.average] if self.average else [])]
+
+    def seeds_at(self, scale):
+        return self.grid.seeds_at(scale)
+
+    def metric_line(self, scale, seeds):
+        """The results' line saying what was measured: the source grid and its seeds."""
+        return (f"Computed from the finished cells of `{self.grid.path.as_posix()}` ({self.compute}, baseline "
+                f"{self.baseline}). Scale: {scale}, seeds {seeds}.")
+
+
+def is_derived(data):
+    """Whether a table file's mapping is a derived table (it has ``derived:``)."""
+    return isinstance(data, dict) and "derived" in data
+
+
+def load_derived(path, data=None):
+    """Load and validate a derived table file and its source grid.
+
+    Raises:
+        ConfigError: naming the file and the key of what is wrong.
+    """
+    path = pathlib.Path(path)
+    data = config_lib.read_yaml(path) if data is None else data
+    try:
+        check_header(data, DERIVED_REQUIRED, DERIVED_OPTIONAL, "a derived table")
+        spec = check_mapping("derived", data["derived"], DERIVED_KEYS)
+        if not isinstance(spec.get("from"), str) or not spec["from"].endswith(".yaml"):
+            raise ConfigError(f"derived.from: expected the source grid file (e.g. table-4-3.yaml, relative to "
+                              f"this file), got {spec.get('from')!r}.")
+        source = path.parent / spec["from"]
+        if not source.is_file():
+            raise ConfigError(f"derived.from: {source} does not exist.")
+        if spec.get("compute") not in COMPUTATIONS:
+            raise ConfigError(f"derived.compute: expected one of {list(COMPUTATIONS)}, got {spec.get('compute')!r}.")
+        grid = load_grid(source)
+        if grid.runner != "training" or grid.repeats:
+            raise ConfigError(f"derived.from: {source.name} must be a grid of training runs without repeats.")
+        if spec.get("baseline") not in grid.row_labels():
+            raise ConfigError(f"derived.baseline: expected a row of {source.name} {grid.row_labels()}, got "
+                              f"{spec.get('baseline')!r}.")
+        average = spec.get("average")
+        if average is not None and (not isinstance(average, str) or average in grid.column_labels()):
+            raise ConfigError(f"derived.average: expected a new column label, got {average!r}.")
+        table = DerivedTable(path, data["paper"], data["table"], data["title"], grid, spec["compute"],
+                             spec["baseline"], average,
+                             **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
+        check_mapping("targets", data["targets"])
+        for row, values in data["targets"].items():
+            if row not in table.row_labels():
+                raise ConfigError(f"targets.{row}: not a row; the rows are {table.row_labels()}.")
+            for column in check_mapping(f"targets.{row}", values):
+                if column not in table.column_labels():
+                    raise ConfigError(f"targets.{row}.{column}: not a column; the columns are "
+                                      f"{table.column_labels()}.")
+            table.targets[row] = {column: _target(f"targets.{row}.{column}", value) for column, value in values.items()}
+        table.claims = parse_claims(data.get("claims") or [], table.row_labels(), table.column_labels(), "identity")
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+    return table

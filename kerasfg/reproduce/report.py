@@ -17,8 +17,8 @@ import pathlib
 from kerasfg.io_utils import atomic_file
 from kerasfg.reproduce.claims import evaluate
 from kerasfg.reproduce.class_tables import summed_counts, table_markdown
+from kerasfg.reproduce.grid import finished_results, grid_directory
 from kerasfg.reproduce.results import SCALE_NOTES, summarize
-from kerasfg.reproduce.runner import RESULT_FILE, grid_directory
 
 PAPERS = {
     "000": "Chen (2019), Class Activation and Attention Models for Face Classification (FEI faces)",
@@ -27,18 +27,6 @@ PAPERS = {
     "003": "Fukui et al. (CVPR 2019), Attention Branch Network",
     "004": "Aasen and Bjerga (2017), Web Interface for Deep Learning, face recognition case study (IMFDB)",
 }
-
-
-def finished_results(grid, scale, out):
-    """``(cells, {cell id: result})`` of the grid's finished cells at ``scale`` under ``out``."""
-    cells = grid.cells(scale)
-    directory = grid_directory(grid, scale, out) / "cells"
-    results = {}
-    for cell in cells:
-        path = directory / cell.id / RESULT_FILE
-        if path.is_file():
-            results[cell.id] = json.loads(path.read_text())
-    return cells, results
 
 
 def _digits(grid):

@@ -37,12 +37,11 @@ import keras
 from kerasfg.config import ConfigError
 from kerasfg.io_utils import write_json
 from kerasfg.reproduce import code_attributes, hparams
-from kerasfg.reproduce.grid import TRANSFORMS, check_scale
+from kerasfg.reproduce.grid import RESULT_FILE, TRANSFORMS, check_scale, grid_directory
 from kerasfg.reproduce.results import write_results
 
 logger = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"
 LOG_FILE = "log.txt"
 FINGERPRINT_FILE = "fingerprint.json"  # written when a cell starts: a resumed cell must still be the same
 
@@ -66,10 +65,6 @@ class GridRun:
     shared: list
     results: dict
 
-
-def grid_directory(grid, scale, out="runs/reproduce"):
-    """``<out>/<paper>/<table>/<scale>``."""
-    return pathlib.Path(out) / grid.paper / grid.id / scale
 
 
 def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbacks=(), progress=False):

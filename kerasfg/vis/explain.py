@@ -13,7 +13,7 @@ import tensorflow as tf
 from kerasfg.vis import cam, gradients
 from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.introspect import ModelGraph, feature_layer
-from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, run_one_pass
+from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, chosen_classes, run_one_pass
 
 METHODS = ("cam", "gradcam", "gradcam++", "guided_backprop", "layercam", "saliency", "scorecam", "smoothgrad")
 """The names of the explanation methods. Those of `kerasfg.vis.one_pass.ONE_PASS_METHODS` are computed
@@ -178,15 +178,7 @@ class Explainer:
         outputs, tapped = self.graph(self.model_inputs(image, rest), taps=taps, logits=True, relu=relu)
         return tf.cast(outputs[output], tf.float32), tapped
 
-    @staticmethod
-    def chosen_classes(logits, classes):
-        """``classes`` with each negative entry replaced by the image's top-scoring class (for a single
-        sigmoid unit, 1 where its score is positive)."""
-        if logits.shape[-1] == 1:
-            predicted = tf.cast(logits[:, 0] > 0, tf.int32)
-        else:
-            predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return tf.where(classes < 0, predicted, tf.cast(classes, tf.int32))
+    chosen_classes = staticmethod(chosen_classes)
 
     @classmethod
     def class_scores(cls, logits, classes):

@@ -54,10 +54,8 @@ class PassResult:
 
     def predicted(self, output):
         """The class that each example's logits of ``output`` predict, int32 `(n,)` (the top score; for a
-        single sigmoid unit, 1 where its score is positive), as `kerasfg.vis.Explainer.chosen_classes` picks it."""
-        from kerasfg.vis.explain import Explainer
-
-        return np.asarray(Explainer.chosen_classes(tf.constant(self.logits[output]), -1))
+        single sigmoid unit, 1 where its score is positive), as `chosen_classes` picks it."""
+        return np.asarray(chosen_classes(tf.constant(self.logits[output]), -1))
 
     def first(self, count):
         """The result for the first ``count`` examples of the batch (all of them when None)."""
@@ -67,6 +65,16 @@ class PassResult:
                           {key: value[cut] for key, value in self.taps.items()},
                           {path: {name: value[cut] for name, value in maps.items()}
                            for path, maps in self.attention.items()})
+
+
+def chosen_classes(logits, classes):
+    """``classes`` with each negative entry replaced by the image's top-scoring class (for a single sigmoid
+    unit, 1 where its score is positive)."""
+    if logits.shape[-1] == 1:
+        predicted = tf.cast(logits[:, 0] > 0, tf.int32)
+    else:
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.where(classes < 0, predicted, tf.cast(classes, tf.int32))
 
 
 def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=False):

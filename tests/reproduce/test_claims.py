@@ -12,7 +12,7 @@ from kerasfg.io_utils import write_json
 from kerasfg.reproduce import load_grid
 from kerasfg.reproduce.claims import evaluate
 from kerasfg.reproduce.results import summarize
-from kerasfg.reproduce.runner import grid_directory
+from kerasfg.reproduce.grid import grid_directory
 
 GRID = {
     "paper": "003",

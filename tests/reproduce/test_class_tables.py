@@ -16,7 +16,7 @@ from kerasfg.reproduce import load_grid
 from kerasfg.reproduce.class_tables import evaluate_accuracy_by, summed_counts
 from kerasfg.reproduce.report import grid_section
 from kerasfg.reproduce.results import write_results
-from kerasfg.reproduce.runner import RESULT_FILE, grid_directory
+from kerasfg.reproduce.grid import RESULT_FILE, grid_directory
 
 CLASSES = ["young", "adult", "senior"]
 GRID = {

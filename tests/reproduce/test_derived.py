@@ -14,9 +14,8 @@ import pytest
 
 from kerasfg.config import ConfigError
 from kerasfg.reproduce import load_grid, run_grid
-from kerasfg.reproduce.derived import DerivedTable
+from kerasfg.reproduce.grid import RESULT_FILE, DerivedTable, grid_directory
 from kerasfg.reproduce.report import report_markdown
-from kerasfg.reproduce.runner import RESULT_FILE, grid_directory
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TABLE = REPO / "experiments" / "002" / "table-4-4.yaml"
