@@ -23,6 +23,9 @@ Its rows and columns are the source table's (and ``average``); ``kerasfg reprodu
 ``<out>/<paper>/<table>/<scale>/`` as for any grid. A source cell that has not finished stops it with
 one line naming the source grid, the missing cells and the command that runs them.
 
+`kerasfg.reproduce.load_grid` loads such a file (`kerasfg.reproduce.grid.load_derived` validates it and
+its source grid); this module computes and writes the table.
+
 Computations (``compute``):
 
 - ``accuracy_per_million_parameters``: the ``baseline`` row is its accuracy divided by its network's
