@@ -1,7 +1,6 @@
 """The one compiled pass over the probe batch that the recording callbacks of a model share."""
 
 import pathlib
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -9,9 +8,8 @@ import tensorflow as tf
 from kerasfg.vis.batches import take
 from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.explain import Explainer
+from kerasfg.vis.introspect import kept_with
 from kerasfg.vis.one_pass import run_one_pass
-
-_SHARED = weakref.WeakKeyDictionary()
 
 
 class SharedProbePass:
@@ -40,10 +38,9 @@ class SharedProbePass:
 
     @classmethod
     def of(cls, model):
-        """The pass that the recording callbacks of ``model`` share."""
-        if model not in _SHARED:
-            _SHARED[model] = cls(model)
-        return _SHARED[model]
+        """The pass that the recording callbacks of ``model`` share, kept with the model for its lifetime
+        (`kerasfg.vis.introspect.kept_with`)."""
+        return kept_with(model, cls)
 
     def request(self, *, explanations=(), taps=(), attention=(), count=None):
         """Add to what the pass computes.

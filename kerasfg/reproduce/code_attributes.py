@@ -66,7 +66,9 @@ def parse_targets(key, targets):
     return parsed
 
 
-def check_options(key, bits, order):
+def check_options(key, options):
+    """Check a table's ``bits`` and ``order``."""
+    bits, order = options["bits"], options["order"]
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
         raise ConfigError(f"{key}.bits: expected a positive number of bits to show, got {bits!r}.")
     if order not in ORDERS:
@@ -74,11 +76,6 @@ def check_options(key, bits, order):
 
 
 # === The post-step ===
-
-
-def needs_evaluation(table, cell, cell_dir):
-    """Whether ``cell`` is one of the entry's and its correlations are still to be computed."""
-    return (cell.row, cell.column) == (table.row, table.column) and not (pathlib.Path(cell_dir) / RECORD_FILE).is_file()
 
 
 def read_code(run_dir, output=None):
@@ -111,20 +108,6 @@ def read_code(run_dir, output=None):
         raise ConfigError(f"{path}: no output-code head {output!r}; its output-code heads are {sorted(heads)} "
                           f"(name the one to analyse with output:).")
     return output, heads[output]
-
-
-def check_attributes(table, cells, data_root):
-    """Read the attribute files of ``table`` once before any training when a cell of its entry runs on a
-    dataset (full scale), so that a missing or malformed CUB folder stops the grid early.
-
-    Raises:
-        DatasetLayoutError: naming the folder and the layout expected.
-    """
-    from kerasfg.data.datasets.cub import read_class_attributes
-
-    if any((cell.row, cell.column) == (table.row, table.column) and cell.config.data.source == "dataset"
-           for cell in cells):
-        read_class_attributes(pathlib.Path(data_root).expanduser() / table.source[0])
 
 
 def class_attributes(table, config, task, class_names, data_root):
@@ -163,49 +146,15 @@ def synthetic_identity_attributes(config, task, class_names):
     return list(splits.class_names["attributes"]), values, "the synthetic faces' attributes (stand-in)"
 
 
-def evaluate(table, cell, cell_dir, run_dir, data_root="."):
-    """Correlate the code of the cell's run with its classes' attributes, into
-    ``<cell_dir>/code_attributes.json`` (written atomically): every bit's best positive and negative
-    attribute and their PCC (`kerasfg.codes.attribute_correlations`)."""
-    from kerasfg.codes import attribute_correlations
-    from kerasfg.io_utils import write_json
-
-    output, code = read_code(run_dir, table.output)
-    class_names = json.loads((pathlib.Path(run_dir) / "class_names.json").read_text())[output]
-    names, values, origin = class_attributes(table, cell.config, output, class_names, data_root)
-    bits = attribute_correlations(code, values, names, top=1)
-    write_json(pathlib.Path(cell_dir) / RECORD_FILE, {
-        "table": table.table, "output": output, "run_dir": str(run_dir), "attributes": origin,
-        "classes": len(class_names), "code_bits": int(code.shape[1]),
-        "bits": [{"bit": row["bit"] + 1, **{side: list(row[side][0]) for side in SIDES}} for row in bits]})
-    logger.info("%s: cell %s, %d bits of %s correlated with %d attributes of %s", table.table, cell.id,
-                code.shape[1], output, len(names), origin)
-
-
 # === The table ===
 
 
 def shown_bits(table, record):
     """The bits of a record the table shows, in its order."""
     bits = record["bits"]
-    if table.order == "positive":
+    if table.options["order"] == "positive":
         bits = sorted(bits, key=lambda bit: -bit["positive"][1])
-    return bits[:table.bits]
-
-
-def summary(table, directory, cells, results):
-    """``(record of the lowest finished seed, [mean PCC of the shown bits per cell, per side], cells)``,
-    or None when no cell of the entry has its record yet."""
-    records = []
-    for cell in sorted(cells, key=lambda cell: cell.seed):
-        path = pathlib.Path(directory) / "cells" / cell.id / RECORD_FILE
-        if cell.id in results and (cell.row, cell.column) == (table.row, table.column) and path.is_file():
-            records.append((cell, json.loads(path.read_text())))
-    if not records:
-        return None
-    means = {side: [statistics.fmean(bit[side][1] for bit in shown_bits(table, record)) for _, record in records]
-             for side in SIDES}
-    return records[0], means, len(records)
+    return bits[:table.options["bits"]]
 
 
 def _paper(table, rank, side):
@@ -213,45 +162,103 @@ def _paper(table, rank, side):
     return ("", "") if target is None else target
 
 
-def table_csv(table, summarized):
-    import csv
-    import io
-
-    (cell, record), _, _ = summarized
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["rank", "bit", "+ attribute", "+ pcc", "paper + attribute", "paper + pcc",
-                     "- attribute", "- pcc", "paper - attribute", "paper - pcc"])
-    for rank, bit in enumerate(shown_bits(table, record), start=1):
-        writer.writerow([rank, bit["bit"], bit["positive"][0], f"{bit['positive'][1]:.4f}",
-                         *_paper(table, rank, "positive"), bit["negative"][0], f"{bit['negative'][1]:.4f}",
-                         *_paper(table, rank, "negative")])
-    return out.getvalue()
+# === The kind ===
 
 
-def table_markdown(table, summarized):
-    lines = [f"#### {table.table}: {table.title}", ""]
-    if summarized is None:
-        return lines + [f"No finished cell of {table.row or 'the table'} has its code's correlations yet.", ""]
-    (cell, record), means, n = summarized
-    shown = shown_bits(table, record)
-    order = "the first bits of the code" if table.order == "code" else "the bits with the largest + PCC"
-    lines += [f"{table.row}: cell {cell.id}, its {record['code_bits']}-bit code over {record['classes']} classes "
-              f"against {record['attributes']}; {order}. Ours / paper." + (f" {table.note}" if table.note else ""),
-              ""]
-    lines += ["| | " + " | ".join(str(rank) for rank in range(1, len(shown) + 1)) + " |",
-              "|" + "---|" * (len(shown) + 1)]
-    for side, sign in (("positive", "+"), ("negative", "−")):
-        names, pccs = [], []
-        for rank, bit in enumerate(shown, start=1):
-            paper = table.targets.get(str(rank), {}).get(side)
-            names.append(f"bit {bit['bit']}: {bit[side][0]}" + (f" / {paper[0]}" if paper else ""))
-            pccs.append(f"{bit[side][1]:.2f}" + (f" / {paper[1]:.2f}" if paper else ""))
-        lines += [f"| {sign} attribute | " + " | ".join(names) + " |", "| PCC | " + " | ".join(pccs) + " |"]
-    paper = {side: [pair[side][1] for pair in table.targets.values() if side in pair] for side in SIDES}
-    lines += ["", "Mean PCC of the shown bits' " + "; ".join(
-        f"{sign} attributes: {statistics.fmean(means[side]):.2f}"
-        + (f" ± {statistics.stdev(means[side]):.2f}" if n > 1 else "") + f" over {n} cell{'s' * (n != 1)}"
-        + (f" (paper {statistics.fmean(paper[side]):.2f})" if paper[side] else "")
-        for side, sign in (("positive", "+"), ("negative", "−"))) + ".", ""]
-    return lines
+class CodeAttributes:
+    """The ``code_attributes`` kind of `kerasfg.reproduce.class_tables` (module docstring): a cell's code
+    correlated with its classes' attributes after it has trained, shown for the lowest finished seed."""
+
+    name = "code_attributes"
+    options = {"bits": 6, "order": "code"}
+    scores_output = True
+
+    def parse(self, key, spec):
+        """``(targets, options)`` of a table's ``spec`` (``key``: ``class_tables[i]``, for messages)."""
+        options = {name: spec.get(name, default) for name, default in self.options.items()}
+        check_options(key, options)
+        return parse_targets(f"{key}.targets", spec.get("targets") or {}), options
+
+    def check_data(self, table, cells, data_root):
+        """Read the attribute files once before any training when a cell of the entry runs on a dataset
+        (full scale), so that a missing or malformed CUB folder stops the grid early.
+
+        Raises:
+            DatasetLayoutError: naming the folder and the layout expected.
+        """
+        from kerasfg.data.datasets.cub import read_class_attributes
+
+        if any(table.in_entry(cell) and cell.config.data.source == "dataset" for cell in cells):
+            read_class_attributes(pathlib.Path(data_root).expanduser() / table.source[0])
+
+    def needs_evaluation(self, table, cell, cell_dir):
+        """Whether ``cell`` is one of the entry's and its correlations are still to be computed."""
+        return table.in_entry(cell) and not (pathlib.Path(cell_dir) / RECORD_FILE).is_file()
+
+    def evaluate(self, table, cell, cell_dir, run_dir, data_root="."):
+        """Correlate the code of the cell's run with its classes' attributes, into
+        ``<cell_dir>/code_attributes.json`` (written atomically): every bit's best positive and negative
+        attribute and their PCC (`kerasfg.codes.attribute_correlations`)."""
+        from kerasfg.codes import attribute_correlations
+        from kerasfg.io_utils import write_json
+
+        output, code = read_code(run_dir, table.output)
+        class_names = json.loads((pathlib.Path(run_dir) / "class_names.json").read_text())[output]
+        names, values, origin = class_attributes(table, cell.config, output, class_names, data_root)
+        bits = attribute_correlations(code, values, names, top=1)
+        write_json(pathlib.Path(cell_dir) / RECORD_FILE, {
+            "table": table.table, "output": output, "run_dir": str(run_dir), "attributes": origin,
+            "classes": len(class_names), "code_bits": int(code.shape[1]),
+            "bits": [{"bit": row["bit"] + 1, **{side: list(row[side][0]) for side in SIDES}} for row in bits]})
+        logger.info("%s: cell %s, %d bits of %s correlated with %d attributes of %s", table.table, cell.id,
+                    code.shape[1], output, len(names), origin)
+
+    def summarize(self, table, directory, cells, results):
+        """``(record of the lowest finished seed, [mean PCC of the shown bits per cell, per side], cells)``,
+        or None when no cell of the entry has its record yet."""
+        records = []
+        for cell in sorted(cells, key=lambda cell: cell.seed):
+            path = pathlib.Path(directory) / "cells" / cell.id / RECORD_FILE
+            if cell.id in results and table.in_entry(cell) and path.is_file():
+                records.append((cell, json.loads(path.read_text())))
+        if not records:
+            return None
+        means = {side: [statistics.fmean(bit[side][1] for bit in shown_bits(table, record))
+                        for _, record in records] for side in SIDES}
+        return records[0], means, len(records)
+
+    def csv_rows(self, table, summary):
+        (cell, record), _, _ = summary
+        yield ["rank", "bit", "+ attribute", "+ pcc", "paper + attribute", "paper + pcc",
+               "- attribute", "- pcc", "paper - attribute", "paper - pcc"]
+        for rank, bit in enumerate(shown_bits(table, record), start=1):
+            yield [rank, bit["bit"], bit["positive"][0], f"{bit['positive'][1]:.4f}",
+                   *_paper(table, rank, "positive"), bit["negative"][0], f"{bit['negative'][1]:.4f}",
+                   *_paper(table, rank, "negative")]
+
+    def markdown(self, table, summary):
+        """Markdown lines below the table's heading: the shown bits' attributes beside the paper's."""
+        if summary is None:
+            return [f"No finished cell of {table.row or 'the table'} has its code's correlations yet.", ""]
+        (cell, record), means, n = summary
+        shown = shown_bits(table, record)
+        order = "the first bits of the code" if table.options["order"] == "code" else "the bits with the largest + PCC"
+        lines = [f"{table.row}: cell {cell.id}, its {record['code_bits']}-bit code over {record['classes']} classes "
+                 f"against {record['attributes']}; {order}. Ours / paper." + (f" {table.note}" if table.note else ""),
+                 ""]
+        lines += ["| | " + " | ".join(str(rank) for rank in range(1, len(shown) + 1)) + " |",
+                  "|" + "---|" * (len(shown) + 1)]
+        for side, sign in (("positive", "+"), ("negative", "−")):
+            names, pccs = [], []
+            for rank, bit in enumerate(shown, start=1):
+                paper = table.targets.get(str(rank), {}).get(side)
+                names.append(f"bit {bit['bit']}: {bit[side][0]}" + (f" / {paper[0]}" if paper else ""))
+                pccs.append(f"{bit[side][1]:.2f}" + (f" / {paper[1]:.2f}" if paper else ""))
+            lines += [f"| {sign} attribute | " + " | ".join(names) + " |", "| PCC | " + " | ".join(pccs) + " |"]
+        paper = {side: [pair[side][1] for pair in table.targets.values() if side in pair] for side in SIDES}
+        lines += ["", "Mean PCC of the shown bits' " + "; ".join(
+            f"{sign} attributes: {statistics.fmean(means[side]):.2f}"
+            + (f" ± {statistics.stdev(means[side]):.2f}" if n > 1 else "") + f" over {n} cell{'s' * (n != 1)}"
+            + (f" (paper {statistics.fmean(paper[side]):.2f})" if paper[side] else "")
+            for side, sign in (("positive", "+"), ("negative", "−"))) + ".", ""]
+        return lines

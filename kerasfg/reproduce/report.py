@@ -16,7 +16,6 @@ import pathlib
 
 from kerasfg.io_utils import atomic_file
 from kerasfg.reproduce.claims import evaluate
-from kerasfg.reproduce.class_tables import summed_counts, table_markdown
 from kerasfg.reproduce.grid import finished_results, grid_directory
 from kerasfg.reproduce.results import SCALE_NOTES, summarize
 
@@ -87,7 +86,7 @@ def grid_section(grid, scale, out):
                       ""]
             directory = grid_directory(grid, scale, out)
             after = [line for class_table in grid.class_tables
-                     for line in table_markdown(class_table, summed_counts(class_table, directory, cells, results))]
+                     for line in class_table.markdown(class_table.summarize(directory, cells, results))]
     if not entries:
         source = grid.grid.path if grid.runner == "derived" else grid.path
         lines += [f"Not run at {scale} scale (`kerasfg reproduce {source.as_posix()} --scale {scale}`).", ""]

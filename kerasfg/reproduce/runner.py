@@ -34,9 +34,9 @@ import time
 
 import keras
 
-from kerasfg.config import ConfigError
+from kerasfg.config import ConfigError, get_key
 from kerasfg.io_utils import write_json
-from kerasfg.reproduce import code_attributes, hparams
+from kerasfg.reproduce import hparams
 from kerasfg.reproduce.grid import RESULT_FILE, TRANSFORMS, check_scale, grid_directory
 from kerasfg.reproduce.results import write_results
 
@@ -104,8 +104,7 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     else:
         check_datasets(cells)
     for table in grid.class_tables:
-        if table.kind == "code_attributes":
-            code_attributes.check_attributes(table, cells, data_root)
+        table.check_data(cells, data_root)
     directory = grid_directory(grid, scale, out)
     (directory / "cells").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(grid.path, directory / "grid.yaml")
@@ -132,15 +131,14 @@ def _class_table_counts(grid, directory, cells, results, data_root):
     (`kerasfg.reproduce.class_tables`): each finished cell of their entries whose per-group counts (or
     code correlations) are missing is evaluated once."""
     from kerasfg.config import ExperimentConfig
-    from kerasfg.reproduce.class_tables import evaluate, needs_evaluation
 
     for table in grid.class_tables:
         for cell in cells:
             cell_dir = directory / "cells" / cell.id
             if (cell.id in results and isinstance(cell.config, ExperimentConfig)
-                    and needs_evaluation(table, cell, cell_dir)):
+                    and table.needs_evaluation(cell, cell_dir)):
                 with _cell_log(cell_dir / LOG_FILE):
-                    evaluate(table, cell, cell_dir, results[cell.id]["run_dir"], data_root)
+                    table.evaluate(cell, cell_dir, results[cell.id]["run_dir"], data_root)
                 keras.utils.clear_session(free_memory=False)
 
 
@@ -244,9 +242,7 @@ def read_metric(metrics, metric):
         ConfigError: naming the keys looked for and the test metrics there are.
     """
     for key in metric["key"]:
-        node = metrics
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+        node = get_key(metrics, key)
         if isinstance(node, list):
             node = node[-1] if node else None
         if node is not None:

@@ -5,14 +5,12 @@ on any model that `kerasfg.vis.ModelGraph` runs (Functional, Sequential, nested,
 multi-output), batched over the inputs, with one compiled function per method, layer and output (or per
 set of them, see `kerasfg.vis.one_pass.run_one_pass`) that it keeps for later calls."""
 
-import weakref
-
 import numpy as np
 import tensorflow as tf
 
 from kerasfg.vis import cam, gradients
 from kerasfg.vis.compiled import RecordingFunction
-from kerasfg.vis.introspect import ModelGraph, feature_layer
+from kerasfg.vis.introspect import ModelGraph, feature_layer, kept_with
 from kerasfg.vis.one_pass import ONE_PASS_METHODS, Explanation, chosen_classes, run_one_pass
 
 METHODS = ("cam", "gradcam", "gradcam++", "guided_backprop", "layercam", "saliency", "scorecam", "smoothgrad")
@@ -33,8 +31,6 @@ def check_method(method, layer=None):
     if layer is not None and method not in LAYER_METHODS:
         raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
 
-
-_SHARED = weakref.WeakKeyDictionary()
 
 
 class Explainer:
@@ -153,10 +149,9 @@ class Explainer:
     @classmethod
     def of(cls, model):
         """The `Explainer` that ``model``'s recording callbacks share, so that each method is compiled
-        once per model rather than once per callback."""
-        if model not in _SHARED:
-            _SHARED[model] = cls(model)
-        return _SHARED[model]
+        once per model rather than once per callback. It is kept with the model and lives as long
+        as the model (`kerasfg.vis.introspect.kept_with`)."""
+        return kept_with(model, cls)
 
     def compiled(self, key, build):
         """The compiled function of ``build()`` kept under ``key``, traced once for batches of any size

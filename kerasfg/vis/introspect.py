@@ -9,6 +9,7 @@ model's own graph, descending into nested Functional and Sequential models:
 
 - the inputs: `ModelInputs` (the image input, the others, and the form the model takes them in);
 - the outputs: `output_names`, `output_tensor`;
+- state kept with a model for its lifetime, unseen by Keras: `kept_with`;
 - the graph: `producer` (the layer that computed a tensor), `layer_inputs`, `consumers`, `upstream` (the
   layers a layer depends on);
 - the layer the CAM methods weigh by default: `feature_layer`;
@@ -215,6 +216,40 @@ def set_initial_epoch(model, epoch):
     as Keras's ``BackupAndRestore`` does."""
     _private(model, "_initial_epoch")
     model._initial_epoch = epoch
+
+
+_KEPT = "_kerasfg_kept"
+
+
+def kept_with(model, kind):
+    """The ``kind(model)`` kept with ``model`` (built at the first call), for as long as the model lives.
+
+    Explainers and the recording callbacks' shared pass keep compiled functions that hold the model. A cache
+    keyed by the model (even a `weakref.WeakKeyDictionary`) would keep every model alive through its own
+    entry; kept on the model instead, they die with it. They are set on the model's ``__dict__`` past
+    Keras's attribute tracking, so Keras does not see them: they are no weights, layers or dependencies of
+    the model, and ``.keras`` saving, SavedModel export and ``summary()`` ignore them.
+
+    Args:
+        model: a Keras model (or layer).
+        kind: a class (or function) of one argument, the model.
+
+    Returns:
+        the one ``kind(model)`` of ``model``.
+
+    Example:
+
+    ```python
+    assert kept_with(model, Explainer) is kept_with(model, Explainer)
+    ```
+    """
+    kept = vars(model).get(_KEPT)
+    if kept is None:
+        kept = {}
+        object.__setattr__(model, _KEPT, kept)  # Layer.__setattr__ would track it (and its functions)
+    if kind not in kept:
+        kept[kind] = kind(model)
+    return kept[kind]
 
 
 def call_in_inference(layer, *args, **kwargs):

@@ -74,3 +74,26 @@ def test_predicted_classes_of_scores_and_of_a_single_binary_score():
     classes, count = predicted_classes(np.array([[0.7], [0.2]]), 0.5)
     assert classes.tolist() == [1, 0] and count == 2
     assert predicted_classes(np.array([[1.5], [-0.3]]), 0.0)[0].tolist() == [1, 0]
+
+
+def test_a_model_with_recordings_is_freed_when_its_last_reference_goes(tmp_path):
+    import gc
+    import weakref
+
+    import keras
+
+    model, x, _ = _model_and_data(count=2)
+    callback = GradCAM(x, log_dir=tmp_path)
+    callback.set_model(model)
+    callback.on_train_begin()  # records step 0: the callback's compiled pass, kept with the model
+    callback.on_train_end()
+    explainer = Explainer.of(model)
+    assert SharedProbePass.of(model).explainer is explainer and Explainer.of(model) is explainer
+    assert explainer._compiled
+    model.save(tmp_path / "model.keras")  # what is kept with the model is no part of it
+    assert len(keras.models.load_model(tmp_path / "model.keras", compile=False).weights) == len(model.weights)
+
+    alive = weakref.ref(model)
+    del model, callback, explainer
+    gc.collect()
+    assert alive() is None  # not kept by a cache of explainers or shared passes (whose values hold the model)

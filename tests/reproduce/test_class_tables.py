@@ -13,7 +13,6 @@ import yaml
 from kerasfg.config import ConfigError
 from kerasfg.io_utils import write_json
 from kerasfg.reproduce import load_grid
-from kerasfg.reproduce.class_tables import evaluate_accuracy_by, summed_counts
 from kerasfg.reproduce.report import grid_section
 from kerasfg.reproduce.results import write_results
 from kerasfg.reproduce.grid import RESULT_FILE, grid_directory
@@ -113,7 +112,7 @@ def test_the_accuracy_per_group_of_a_trained_cell_counts_its_test_faces_by_group
     grid = gender_grid(tmp_path, ["age", "age_group"])  # the synthetic faces' age is years: age_group is used
     (cell,) = grid.cells("smoke")
     cell_dir = tmp_path / "grid" / "cells" / cell.id
-    evaluate_accuracy_by(grid.class_tables[0], cell, cell_dir, always_male)
+    grid.class_tables[0].evaluate(cell, cell_dir, always_male)
     record = json.loads((cell_dir / "accuracy_by.json").read_text())
     assert (record["output"], record["task"], record["by"]) == ("gender", "gender", "age_group")
 
@@ -126,8 +125,8 @@ def test_the_accuracy_per_group_of_a_trained_cell_counts_its_test_faces_by_group
     assert record["total"] == np.bincount(groups, minlength=3).tolist()
     assert record["right"] == np.bincount(groups[male], minlength=3).tolist()
 
-    names, counts, n = summed_counts(grid.class_tables[0], tmp_path / "grid", [cell],
-                                     {cell.id: {"run_dir": str(always_male)}})
+    names, counts, n = grid.class_tables[0].summarize(tmp_path / "grid", [cell],
+                                                      {cell.id: {"run_dir": str(always_male)}})
     assert n == 1 and names == record["group_names"] and counts[:, 1].sum() == 48
 
 
@@ -135,7 +134,7 @@ def test_a_grouping_task_the_data_lacks_is_named(tmp_path, always_male):
     grid = gender_grid(tmp_path, "dress_size")
     (cell,) = grid.cells("smoke")
     with pytest.raises(ConfigError, match=r"Table 9.10: accuracy_by: the data has none of \['dress_size'\]"):
-        evaluate_accuracy_by(grid.class_tables[0], cell, tmp_path / "cell", always_male)
+        grid.class_tables[0].evaluate(cell, tmp_path / "cell", always_male)
 
 
 @pytest.mark.parametrize("change, message", [

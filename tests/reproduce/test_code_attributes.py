@@ -15,7 +15,7 @@ from kerasfg.codes import OutputCodes
 from kerasfg.data.dataset import DatasetLayoutError
 from kerasfg.data.datasets.cub import read_class_attributes, readable_attribute
 from kerasfg.reproduce import code_attributes, load_grid
-from kerasfg.reproduce.class_tables import parse_class_tables, table_csv, table_markdown
+from kerasfg.reproduce.class_tables import parse_class_tables
 from kerasfg.reproduce.grid import slug
 
 
@@ -105,21 +105,21 @@ def test_a_code_table_ranks_each_bits_attributes_by_pearson_correlation(tmp_path
     cell = types.SimpleNamespace(id="cell", row=table.row, column=table.column, seed=0, config=config)
     cell_dir = tmp_path / "grid" / "cells" / "cell"
     cell_dir.mkdir(parents=True)
-    assert code_attributes.needs_evaluation(table, cell, cell_dir)
-    code_attributes.evaluate(table, cell, cell_dir, run, data_root=tmp_path)
-    assert not code_attributes.needs_evaluation(table, cell, cell_dir)
+    assert table.needs_evaluation(cell, cell_dir)
+    table.evaluate(cell, cell_dir, run, data_root=tmp_path)
+    assert not table.needs_evaluation(cell, cell_dir)
     record = json.loads((cell_dir / "code_attributes.json").read_text())
     values = cub_values[order]
     for bit in record["bits"]:
         pcc = [pearson(code[:, bit["bit"] - 1], values[:, a]) for a in range(len(ATTRIBUTES))]
         assert bit["positive"] == [readable_attribute(ATTRIBUTES[int(np.argmax(pcc))]), pytest.approx(max(pcc))]
         assert bit["negative"] == [readable_attribute(ATTRIBUTES[int(np.argmin(pcc))]), pytest.approx(min(pcc))]
-    summary = code_attributes.summary(table, tmp_path / "grid", [cell], {"cell": {}})
-    shown = [int(line.split(",")[1]) for line in table_csv(table, summary).splitlines()[1:]]
+    summary = table.summarize(tmp_path / "grid", [cell], {"cell": {}})
+    shown = [int(line.split(",")[1]) for line in table.csv(summary).splitlines()[1:]]
     best = [bit["positive"][1] for bit in record["bits"]]
-    assert shown == ([1, 2, 3, 4, 5, 6] if table.order == "code"
+    assert shown == ([1, 2, 3, 4, 5, 6] if table.options["order"] == "code"
                      else [int(i) + 1 for i in np.argsort(best)[::-1][:6]])
-    markdown = "\n".join(table_markdown(table, summary))
+    markdown = "\n".join(table.markdown(summary))
     assert f"its 8-bit code over 7 classes against CUB-200-2011 at {tmp_path / 'CUB_200_2011'}" in markdown
     assert "/ 0.79 |" in markdown or "/ 0.18 |" in markdown  # the paper's PCC of rank 1
 

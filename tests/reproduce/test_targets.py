@@ -321,4 +321,4 @@ def test_code_table_targets_equal_the_numbers_of_the_notes(name, table):
     expected = {bit: {"positive": (rows[0][j], number(rows[1][j])), "negative": (rows[2][j], number(rows[3][j]))}
                 for j, bit in enumerate(header) if j}
     assert code_table.targets == expected
-    assert code_table.bits == len(expected)
+    assert code_table.options["bits"] == len(expected)
