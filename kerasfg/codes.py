@@ -306,6 +306,10 @@ def resolve_similarities(output_codes, dataset, num_classes):
                 model = keras.saving.load_model(path / "model.keras" if path.is_dir() else path, compile=False)
                 similarity = model_class_similarity(model, dataset, similarity["layer"], num_classes[task],
                                                     target=task)
+            elif "cell" in similarity:
+                raise ValueError(f"output_codes.{task}.similarity: {similarity!r} names a cell of an experiment "
+                                 f"grid, which `kerasfg reproduce` resolves; elsewhere give "
+                                 f"{{model: <its run directory>, layer: <name>}}.")
             else:
                 raise ValueError(f"output_codes.{task}.similarity: expected a .npy path, a matrix, "
                                  f"{{model: <.keras file or run directory>, layer: <name>}} or {{features: pixels}}; "

@@ -7,8 +7,9 @@ run = run_grid(load_grid("experiments/003/table-1.yaml"), scale="smoke")
 print((run.directory / "results.md").read_text())
 ```
 
-`kerasfg.reproduce.grid` holds the YAML schema, `runner` the resumable cells, `results` the table,
-`hparams` the TensorBoard HParams experiment; ``kerasfg reproduce`` is the command. Importing the
+`kerasfg.reproduce.grid` holds the YAML schema, `runner` the resumable cells, `references` the cells whose
+networks other cells use, `results` the table, `hparams` the TensorBoard HParams experiment;
+``kerasfg reproduce`` is the command. Importing the
 package does not import TensorFlow; the runner's names load on first use.
 """
 

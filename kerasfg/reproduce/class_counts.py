@@ -42,6 +42,9 @@ class _Counts:
 
     options = {}
 
+    def __repr__(self):
+        return f"<class table kind {self.name!r}>"
+
     def parse(self, key, spec):
         """``(targets, options)`` of a table's ``spec`` (``key``: ``class_tables[i]``, for messages)."""
         targets = spec.get("targets") or {}

@@ -88,6 +88,10 @@ class ClassTable:
     note: str | None = None
     options: dict = dataclasses.field(default_factory=dict)
 
+    def __repr__(self):
+        return (f"<ClassTable {self.table!r}: {self.kind.name} of ({self.row!r}, {self.column!r}), "
+                f"{len(self.targets)} targets>")
+
     def in_entry(self, cell):
         """Whether ``cell`` is one of the entry the table breaks down (any of its folds and seeds)."""
         return (cell.row, cell.column) == (self.row, self.column)

@@ -52,7 +52,12 @@ def run_reproduce(args, out=None):
         print(f"Report of {len(grids)} grids at {args.scale} scale: {args.report}", file=out)
         return 0
     from kerasfg.reproduce import run_grid
+    from kerasfg.reproduce.references import References
 
+    for i, grid in enumerate(grids):  # the cells whose networks other cells use, before anything trains
+        if grid.runner != "derived":
+            References(grid, grid.cells(args.scale, args.data_root), args.scale, args.out, args.data_root,
+                       run_first=[earlier.path for earlier in grids[:i]])
     for grid in grids:
         run = run_grid(grid, args.scale, data_root=args.data_root, out=args.out, progress=True)
         if grid.runner == "derived":

@@ -173,6 +173,9 @@ class CodeAttributes:
     options = {"bits": 6, "order": "code"}
     scores_output = True
 
+    def __repr__(self):
+        return f"<class table kind {self.name!r}>"
+
     def parse(self, key, spec):
         """``(targets, options)`` of a table's ``spec`` (``key``: ``class_tables[i]``, for messages)."""
         options = {name: spec.get(name, default) for name, default in self.options.items()}

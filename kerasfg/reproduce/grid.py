@@ -51,6 +51,10 @@ A metric key may name axes in braces (``final.binary.{score}``): each is replace
 value on that axis, so that one run gives several columns of a table (cells that differ only in such an
 axis train once and each reads its own number).
 
+A data-based output code's ``similarity`` may name the network a cell of a grid trained,
+``{cell: {grid: table-6-1.yaml, id: bits100__one-hot__seed0}, layer: ip1}``: the runner finds it under the
+same ``out`` and scale (`kerasfg.reproduce.references`).
+
 ``class_tables`` break one entry of the table down by class, summed over its folds and seeds: a confusion
 matrix the cells record, or the accuracy of their models within each group of another task
 (`kerasfg.reproduce.class_tables`).

@@ -38,6 +38,7 @@ from kerasfg.config import ConfigError, get_key
 from kerasfg.io_utils import write_json
 from kerasfg.reproduce import hparams
 from kerasfg.reproduce.grid import RESULT_FILE, TRANSFORMS, check_scale, grid_directory
+from kerasfg.reproduce.references import References
 from kerasfg.reproduce.results import write_results
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     Raises:
         ConfigError: when a cell's config is invalid (before any training).
         DatasetLayoutError: when a dataset is missing or malformed (before any training).
-        FileNotFoundError: when a derived table's source cells have not finished.
+        FileNotFoundError: when a derived table's source cells, or a cell of another grid whose network
+            a cell uses (`kerasfg.reproduce.references`), have not finished.
     """
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -97,6 +99,7 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
         directory, entries, values = write_derived(grid, scale, out)
         return GridRun(directory, entries, [], [], [], values)
     cells = grid.cells(scale, data_root)
+    references = References(grid, cells, scale, out, data_root)
     if grid.runner == "pain":
         from kerasfg.pain.reproduce import check_data
 
@@ -119,7 +122,7 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
             fingerprint = cell.fingerprint
             shared = first_of.setdefault(fingerprint, cell)
             _run_cell(run, cell, run.results[shared.id] if shared is not cell else elsewhere.get(fingerprint),
-                      fingerprint, callbacks)
+                      fingerprint, callbacks, references)
     _class_table_counts(grid, directory, cells, run.results, data_root)
     hparams.write_experiment(directory / "hparams", grid, cells, run.results)
     write_results(directory, grid, cells, run.results, scale)
@@ -142,9 +145,10 @@ def _class_table_counts(grid, directory, cells, results, data_root):
                 keras.utils.clear_session(free_memory=False)
 
 
-def _run_cell(run, cell, shared, fingerprint, callbacks):
+def _run_cell(run, cell, shared, fingerprint, callbacks, references):
     """Skip a finished cell, share ``shared`` (the result of the first cell with the same fingerprint,
-    in this grid or in another grid under the same ``out``), or train it."""
+    in this grid or in another grid under the same ``out``), or train it (its config's references to
+    other cells resolved by ``references``, a `kerasfg.reproduce.references.References`)."""
     cell_dir = run.directory / "cells" / cell.id
     _set_aside_if_stale(cell, cell_dir, fingerprint)
     if (cell_dir / RESULT_FILE).is_file():
@@ -153,7 +157,7 @@ def _run_cell(run, cell, shared, fingerprint, callbacks):
         _share(cell, shared, cell_dir)
         run.shared.append(cell.id)
     else:
-        _train(cell, cell_dir, fingerprint, callbacks)
+        _train(cell, references.config(cell), cell_dir, fingerprint, callbacks)
         run.trained.append(cell.id)
     result = json.loads((cell_dir / RESULT_FILE).read_text())
     run.results[cell.id] = result
@@ -177,7 +181,7 @@ def _set_aside_if_stale(cell, cell_dir, fingerprint):
                    "as %s and the cell trains again", cell.id, recorded, fingerprint, stale.name)
 
 
-def _train(cell, cell_dir, fingerprint, callbacks):
+def _train(cell, config, cell_dir, fingerprint, callbacks):
     from kerasfg import training
     from kerasfg.config import ExperimentConfig
 
@@ -186,15 +190,15 @@ def _train(cell, cell_dir, fingerprint, callbacks):
     with _cell_log(cell_dir / LOG_FILE):
         logger.info("cell %s: %s, seed %d", cell.id, cell.labels, cell.seed)
         start = time.perf_counter()
-        if isinstance(cell.config, ExperimentConfig):
-            run_dir = training.fit(cell.config, resume=cell_dir, callbacks=[EpochLog(), *callbacks]).run_dir
+        if isinstance(config, ExperimentConfig):
+            run_dir = training.fit(config, resume=cell_dir, callbacks=[EpochLog(), *callbacks]).run_dir
             metrics = json.loads((cell_dir / "metrics.json").read_text())
             test, epochs = metrics["test"], metrics["epochs_completed"]
         else:  # the pain system (runner: pain)
             from kerasfg.pain import reproduce as pain_runner
 
             metrics, run_dir = pain_runner.train_cell(cell, cell_dir)
-            test, epochs = pain_runner.summary(metrics), cell.config.cnn.epochs
+            test, epochs = pain_runner.summary(metrics), config.cnn.epochs
         value = read_metric(metrics, cell.metric)
         logger.info("cell %s: %s = %.4f (%.0f s)", cell.id, cell.metric["name"], value,
                     time.perf_counter() - start)

@@ -45,6 +45,8 @@ def write_grid(tmp_path, grid=GRID):
 
 def test_a_confusion_is_summed_over_the_folds_and_seeds_of_its_entry(tmp_path):
     grid = write_grid(tmp_path)
+    assert repr(grid.class_tables) == "[<ClassTable 'Table 9.7': confusion of ('SE', 'Age'), 2 targets>]"
+    assert repr(grid.class_tables[0].kind) == "<class table kind 'confusion'>"
     out = tmp_path / "out"
     directory = grid_directory(grid, "full", out)
     cells = grid.cells("full")
