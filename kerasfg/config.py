@@ -528,6 +528,21 @@ def set_keys(data, values):
         node[parts[-1]] = copy.deepcopy(value)
 
 
+def get_key(data, dotted):
+    """The value at the dotted key ``dotted`` (``"test_tables.age.confusion"``) of the nested mapping
+    ``data``, or None where a part of it is missing or is not a mapping.
+
+    Example:
+
+    >>> get_key({"test": {"accuracy": 0.9}}, "test.accuracy")
+    0.9
+    """
+    node = data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def save(config, path):
     """Write ``config`` as YAML to ``path`` (atomically)."""
     from kerasfg.io_utils import atomic_file

@@ -130,7 +130,9 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
         callbacks: extra Keras callbacks; they run after the built-in ones. kerasfg's recording
             callbacks get a `kerasfg.callbacks.RecordingContext`: the run's ``logs/vis`` folder, the first
             validation batch as their probe, its targets and class names, and on synthetic faces the
-            evidence masks of its images; each uses what it was not given itself.
+            evidence masks of its images; each uses what it was not given itself. Those that only read the
+            model make their end-of-training recording while ``fit`` tests, saves and exports the model
+            (`kerasfg.callbacks.context.DeferredRecordings`); ``fit`` returns when they are written.
         resume: an earlier run directory of the same config to continue from its newest backup; a
             new run directory is created when None.
         cluster: the `kerasfg.distributed.Cluster` of a ``multi_worker`` run; by default read from
@@ -169,10 +171,12 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
     meter = Throughput(config.data.batch_size)
     backup = ResumableBackup(run_dir / "backup" if run_dir else None, worker=worker if worker.multi else None)
     built_in = [backup, meter, *optimization.training_callbacks(model, config.train)]
-    if worker.is_chief:
-        from kerasfg.callbacks.context import hand_context
+    from kerasfg.callbacks.context import DeferredRecordings, hand_context
 
-        hand_context(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names, data.validation_masks)
+    deferred = DeferredRecordings()  # the recordings of the end of training, made while the model is tested
+    if worker.is_chief:
+        hand_context(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names, data.validation_masks,
+                     deferred)
         built_in = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
                     *([Checkpoint(run_dir / "checkpoints")] if config.train.checkpoints else []), *built_in]
     if config.train.early_stopping_patience is not None:
@@ -185,16 +189,17 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
                              epochs=config.train.epochs, steps_per_epoch=data.training_steps(config.data.batch_size),
                              callbacks=worker.callbacks([*built_in, *callbacks]), verbose=config.train.verbose,
                              backup=backup)
-    test = objectives.arrange(data.test)
-    test_metrics = worker.evaluate(model, test)
-    test_tables = worker.evaluate_tables(objectives, model, test)
-    result = RunResult(
-        run_dir=run_dir, model=model, history={k: [float(v) for v in values]
-                                               for k, values in history.history.items()},
-        test_metrics=test_metrics, class_names=data.class_names, precision=precision,
-        jit_compile=jit_compile, train_images_per_second=meter.images_per_second())
-    if worker.is_chief:
-        _save_run(result, config, data, backup, test_tables, fit_seconds=time.perf_counter() - start)
+    with deferred.running():  # nothing in the block changes the model
+        test = objectives.arrange(data.test)
+        test_metrics = worker.evaluate(model, test)
+        test_tables = worker.evaluate_tables(objectives, model, test)
+        result = RunResult(
+            run_dir=run_dir, model=model, history={k: [float(v) for v in values]
+                                                   for k, values in history.history.items()},
+            test_metrics=test_metrics, class_names=data.class_names, precision=precision,
+            jit_compile=jit_compile, train_images_per_second=meter.images_per_second())
+        if worker.is_chief:
+            _save_run(result, config, data, backup, test_tables, fit_seconds=time.perf_counter() - start)
     worker.wait_for_chief()
     return result
 

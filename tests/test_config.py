@@ -125,3 +125,13 @@ def test_as_config_takes_a_config_a_mapping_or_a_file(tmp_path):
     with pytest.raises(ConfigError, match=r"config: expected an ExperimentConfig, a mapping of sections or a "
                                           r"YAML file path, got list \['x'\]"):
         config_lib.as_config(["x"])
+
+
+def test_get_key_reads_what_set_keys_wrote_and_none_where_the_path_breaks():
+    data = {"test": {"accuracy": 0.9}, "history": {"loss": [2.0, 1.0]}}
+    config_lib.set_keys(data, {"test_tables.age.confusion": {"values": [[1]]}})
+    assert config_lib.get_key(data, "test_tables.age.confusion") == {"values": [[1]]}
+    assert config_lib.get_key(data, "history.loss") == [2.0, 1.0]
+    assert config_lib.get_key(data, "test.top5") is None
+    assert config_lib.get_key(data, "test.accuracy.value") is None  # through a number, not a mapping
+    assert config_lib.get_key(data, "history.loss.0") is None  # nor through a list

@@ -8,6 +8,7 @@ its own options. What it is not given, `kerasfg.training.fit` hands it in a
 """
 
 import abc
+import functools
 import pathlib
 
 import keras
@@ -69,8 +70,10 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
     (step = number of epochs done), and when training ends, after its last epoch, unless that epoch was
     recorded already: every recording is there at the last step, also when training stops early. With
-    ``every_n_epochs=None``, only when training ends. Subclasses implement ``record(step)`` and may
-    override ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
+    ``every_n_epochs=None``, only when training ends. Under `kerasfg.training.fit` the recording of the end of
+    training runs while ``fit`` evaluates and exports the model (`kerasfg.callbacks.context.DeferredRecordings`),
+    unless the callback changes the model's weights (``changes_weights``). Subclasses implement ``record(step)``
+    and may override ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
     kerasfg's TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
     What a subclass reads from the probe through one forward and backward pass (heat maps, layer
@@ -89,7 +92,11 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     Attributes:
         probe: the probe given, or the context's (`kerasfg.callbacks.context.RecordingContext`).
         class_names: the class names given (``{task: [names]}``), or the context's, or None.
+        changes_weights: whether ``record`` changes the model's weights, even for a while (class attribute):
+            such a recording is never deferred.
     """
+
+    changes_weights = False
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, max_images=None):
         super().__init__(log_dir=log_dir)
@@ -165,8 +172,16 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
     def on_train_end(self, logs=None):
         if self._epochs_done not in (self._first_epoch, self._last_recorded):
+            deferred = None if self.changes_weights or self.context is None else self.context.deferred
+            if deferred is not None:  # recorded while kerasfg.training.fit evaluates and exports
+                deferred.defer(functools.partial(self._record_and_close, self._epochs_done))
+                return
             self._record(self._epochs_done)
         super().on_train_end(logs)
+
+    def _record_and_close(self, step):
+        self._record(step)
+        super().on_train_end()
 
     def _record(self, step):
         self.record(step=step)

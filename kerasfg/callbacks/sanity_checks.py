@@ -46,6 +46,8 @@ class SanityChecks(RecordingCallback):
         colormap: the colour map of the pictures.
     """
 
+    changes_weights = True  # randomized in place while recording
+
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, methods=DEFAULT_METHODS, outputs=None,
                  layers=None, by="stage", modes=("cascading",), max_images=4, seed=0, colormap="jet"):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)

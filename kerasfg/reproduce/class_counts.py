@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from kerasfg.config import ConfigError
+from kerasfg.config import ConfigError, get_key
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,7 @@ class Confusion(_Counts):
             return None
         metrics = json.loads(metrics_file.read_text())
         for key in table.source:
-            node = metrics
-            for part in key.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
+            node = get_key(metrics, key)
             if isinstance(node, dict) and "values" in node:
                 names = node.get("class_names") or [str(i) for i in range(len(node["values"]))]
                 return names, np.asarray(node["values"])

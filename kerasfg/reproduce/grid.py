@@ -466,6 +466,7 @@ def _only(key, only, axes):
 
 
 def _targets(targets, grid):
+    """``{row: {column: Target}}`` of a file's ``targets`` (``grid``: a `Grid` or a `DerivedTable`)."""
     check_mapping("targets", targets)
     rows, columns = grid.row_labels(), grid.column_labels()
     parsed = {}
@@ -695,15 +696,7 @@ def load_derived(path, data=None):
         table = DerivedTable(path, data["paper"], data["table"], data["title"], grid, spec["compute"],
                              spec["baseline"], average,
                              **{key: data.get(key) for key in ("source", "notes", "provenance", "description")})
-        check_mapping("targets", data["targets"])
-        for row, values in data["targets"].items():
-            if row not in table.row_labels():
-                raise ConfigError(f"targets.{row}: not a row; the rows are {table.row_labels()}.")
-            for column in check_mapping(f"targets.{row}", values):
-                if column not in table.column_labels():
-                    raise ConfigError(f"targets.{row}.{column}: not a column; the columns are "
-                                      f"{table.column_labels()}.")
-            table.targets[row] = {column: _target(f"targets.{row}.{column}", value) for column, value in values.items()}
+        table.targets = _targets(data["targets"], table)
         table.claims = parse_claims(data.get("claims") or [], table.row_labels(), table.column_labels(), "identity")
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error

@@ -34,7 +34,7 @@ import time
 
 import keras
 
-from kerasfg.config import ConfigError
+from kerasfg.config import ConfigError, get_key
 from kerasfg.io_utils import write_json
 from kerasfg.reproduce import hparams
 from kerasfg.reproduce.grid import RESULT_FILE, TRANSFORMS, check_scale, grid_directory
@@ -242,9 +242,7 @@ def read_metric(metrics, metric):
         ConfigError: naming the keys looked for and the test metrics there are.
     """
     for key in metric["key"]:
-        node = metrics
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+        node = get_key(metrics, key)
         if isinstance(node, list):
             node = node[-1] if node else None
         if node is not None:
