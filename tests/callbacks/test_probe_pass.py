@@ -1,5 +1,9 @@
 """The recording callbacks of a model share one compiled pass over the probe per recording."""
 
+import gc
+import weakref
+
+import keras
 import numpy as np
 
 from kerasfg.callbacks import (AttentionMaps, ConfusionMatrix, Embeddings, GradCAM, LayerActivations, Saliency,
@@ -77,12 +81,9 @@ def test_predicted_classes_of_scores_and_of_a_single_binary_score():
 
 
 def test_a_model_with_recordings_is_freed_when_its_last_reference_goes(tmp_path):
-    import gc
-    import weakref
-
-    import keras
-
     model, x, _ = _model_and_data(count=2)
+    summary = []
+    model.summary(print_fn=lambda line, **_: summary.append(line))
     callback = GradCAM(x, log_dir=tmp_path)
     callback.set_model(model)
     callback.on_train_begin()  # records step 0: the callback's compiled pass, kept with the model
@@ -90,7 +91,10 @@ def test_a_model_with_recordings_is_freed_when_its_last_reference_goes(tmp_path)
     explainer = Explainer.of(model)
     assert SharedProbePass.of(model).explainer is explainer and Explainer.of(model) is explainer
     assert explainer._compiled
-    model.save(tmp_path / "model.keras")  # what is kept with the model is no part of it
+    after = []
+    model.summary(print_fn=lambda line, **_: after.append(line))
+    assert summary and after == summary  # what is kept with the model is no part of it
+    model.save(tmp_path / "model.keras")
     assert len(keras.models.load_model(tmp_path / "model.keras", compile=False).weights) == len(model.weights)
 
     alive = weakref.ref(model)
