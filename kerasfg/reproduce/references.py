@@ -15,12 +15,15 @@ of that grid's cells at the scale being run; a cell of another grid must have fi
 version is stale), or the run stops with one line naming the grid to run first; a cell of the same grid
 must come before the cells that use it (cells train in grid order). When a cell trains, the reference
 becomes ``{model: <the cell's run directory>, layer: ip1}``, which is what the run's ``config.yaml``
-records; the cell's fingerprint keeps the reference, so another ``--out`` does not make it stale.
-``{model: <run directory or .keras file>, layer: ...}`` still names a network of one's own.
+records. The cell's fingerprint holds the reference and the fingerprint of the cell it names, not the
+folder: another ``--out`` does not make it stale, an edited source cell does (it trains again after its
+source). A cell named must take no network from a cell itself. ``{model: <run directory or .keras file>,
+layer: ...}`` still names a network of one's own.
 """
 
 import copy
 import dataclasses
+import hashlib
 import json
 import pathlib
 import shlex
@@ -109,6 +112,9 @@ class References:
         if named["id"] not in self._cells[path]:
             raise ConfigError(f"{key}.cell.id: {named['id']!r} is not a cell of {path.name} at {self.scale} "
                               f"scale; its cells are {list(self._cells[path])}.")
+        if _similarities(self._cells[path][named["id"]].config):
+            raise ConfigError(f"{key}.cell.id: cell {named['id']} of {path.name} takes a network from a cell "
+                              f"itself; name a cell that trains without one.")
         return CellReference(task, self._grids[path], named["id"], spec["layer"])
 
     def run_directory(self, reference):
@@ -136,6 +142,15 @@ class References:
 
     def _fingerprint(self, reference):
         return self._cells[reference.grid.path.resolve()][reference.id].fingerprint
+
+    def fingerprint(self, cell):
+        """What ``cell`` trains (`kerasfg.reproduce.grid.Cell.fingerprint`, its references as written)
+        and what the cells it names train: when one of those changes (its grid file was edited), the
+        cells that use its network train again."""
+        sources = [self._fingerprint(reference) for reference in self.by_cell.get(cell.id, [])]
+        if not sources:
+            return cell.fingerprint
+        return hashlib.sha256(json.dumps([cell.fingerprint, *sources]).encode()).hexdigest()[:16]
 
     def config(self, cell):
         """``cell``'s config with each reference replaced by ``{model: <run directory>, layer: ...}``

@@ -5,7 +5,8 @@
   grid.yaml                the grid file as it was run
   cells/<cell id>/         an ordinary run directory (`kerasfg.training.fit`) ...
     log.txt                ... with its own log (one per cell)
-    fingerprint.json       what the cell trains (`kerasfg.reproduce.grid.Cell.fingerprint`), written first
+    fingerprint.json       what the cell trains (`kerasfg.reproduce.references.References.fingerprint`),
+                           written first
     result.json            written last, atomically: a cell without it is not finished
     logs/                  its TensorBoard logs, and its HParams session
   hparams/                 the grid's HParams experiment (`tensorboard --logdir` the grid directory)
@@ -119,7 +120,7 @@ def run_grid(grid, scale="full", *, data_root=".", out="runs/reproduce", callbac
     with logging_redirect_tqdm(), bar:  # log lines above the bar, not through it
         for cell in bar:
             bar.set_postfix_str(cell.id, refresh=True)
-            fingerprint = cell.fingerprint
+            fingerprint = references.fingerprint(cell)
             shared = first_of.setdefault(fingerprint, cell)
             _run_cell(run, cell, run.results[shared.id] if shared is not cell else elsewhere.get(fingerprint),
                       fingerprint, callbacks, references)

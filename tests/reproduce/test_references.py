@@ -138,8 +138,20 @@ def test_the_runner_trains_the_cell_on_the_resolved_network(grids, monkeypatch):
     [config] = trained
     assert config.model.options["output_codes"]["identity"]["similarity"]["model"] == str(source_dir.absolute())
     cell_dir = grid_directory(user, "full", out) / "cells" / "data__seed0"
-    recorded = json.loads((cell_dir / "fingerprint.json").read_text())
-    assert recorded["fingerprint"] == user.cells("full")[0].fingerprint  # that of the reference
+    recorded = json.loads((cell_dir / "fingerprint.json").read_text())["fingerprint"]
+    [cell] = user.cells("full")
+    assert recorded == References(user, [cell], "full", out).fingerprint(cell) != cell.fingerprint
+
+
+def test_a_cell_trains_again_when_the_cell_it_names_changes(grids):
+    source, user, out = grids
+    [cell] = user.cells("full")
+    before = References(user, [cell], "full", out, run_first=[source.path]).fingerprint(cell)
+    elsewhere = References(user, [cell], "full", out / "elsewhere", run_first=[source.path])
+    assert elsewhere.fingerprint(cell) == before  # not where the network is
+    grid_file(source.path.parent, "source.yaml", {"gaussian": {f"{CODE}.design": "gaussian", f"{CODE}.seed": 7}})
+    after = References(user, [cell], "full", out, run_first=[source.path]).fingerprint(cell)
+    assert after != before and cell.fingerprint == user.cells("full")[0].fingerprint
 
 
 def test_a_cell_of_the_same_grid_must_train_before_the_cells_that_use_it(tmp_path):
@@ -156,6 +168,14 @@ def test_a_cell_of_the_same_grid_must_train_before_the_cells_that_use_it(tmp_pat
     with pytest.raises(ConfigError, match=r"later.yaml: cell data__seed0: .*similarity.cell.id: 'gaussian__seed0' "
                                           r"is not a cell of this grid before data__seed0"):
         References(later, later.cells("full"), "full", out)
+
+
+def test_a_cell_named_takes_no_network_from_a_cell_itself(grids):
+    source, _, out = grids
+    grid_file(source.path.parent, "middle.yaml", {"data": data_based("source.yaml", "gaussian__seed0")})
+    user = load_grid(grid_file(source.path.parent, "chain.yaml", {"data": data_based("middle.yaml", "data__seed0")}))
+    with pytest.raises(ConfigError, match="cell data__seed0 of middle.yaml takes a network from a cell itself"):
+        References(user, user.cells("full"), "full", out, run_first=[source.path.parent / "middle.yaml"])
 
 
 @pytest.mark.parametrize("similarity, match", [
