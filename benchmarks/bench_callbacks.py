@@ -7,12 +7,16 @@ with all of them at their default cadence (`kerasfg.quickstart.recordings`), in 
 (``set_model`` included) and in its deferred end-of-training recording (which runs while ``fit`` tests,
 saves and exports the model: `kerasfg.callbacks.context.DeferredRecordings`), and the fit with recordings
 less its hooks against the fit without, which tells the machine's noise apart from any cost the
-recordings have outside their hooks (the deferred recordings' share of the machine included).
+recordings have outside their hooks (the deferred recordings' share of the machine included). Last, what
+the recordings add to the fit, measured apart from how fast the machine happens to train in each round:
+their hooks, and how much longer the end of the fit (testing, saving and exporting the model, from the end
+of training to the return of `kerasfg.training.fit`) takes with the deferred recordings beside it.
 ``--clock cpu`` times the fits and the hooks by this process's CPU time instead of the wall clock, which
 other processes on a shared machine disturb less; with ``--threads 1`` it counts one core's work, the
 fairest comparison on a loaded machine.
 
-    python -m benchmarks.bench_callbacks [--rounds 2] [--export] [--clock wall|cpu] [--threads N] [--set key=value ...]
+    python -m benchmarks.bench_callbacks [--rounds 2] [--export] [--runs-dir DIR] [--clock wall|cpu] [--threads N]
+        [--set key=value ...]
 """
 
 import argparse
@@ -25,6 +29,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import tensorflow as tf
 
 from benchmarks.timing import median_ratio, print_table
@@ -61,10 +66,25 @@ def timed(callbacks, spent, clock=time.perf_counter, deferred=None):
     return callbacks
 
 
+class TrainingEnd(keras.callbacks.Callback):
+    """Notes when training ends (the last callback's ``on_train_end``), by ``clock``."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.time = None
+
+    def on_train_end(self, logs=None):
+        self.time = self.clock()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="quick-start config override")
+    parser.add_argument("--runs-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="where the runs are written (default: memory, /dev/shm, so that the disk's stalls on "
+                             "writing the per-epoch backups fall on neither side)")
     parser.add_argument("--export", action="store_true",
                         help="export and check the SavedModel, as `kerasfg quickstart` does (off: training and test)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -78,28 +98,30 @@ def main(argv=None):
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; clock {args.clock}"
           + (f"; {args.threads} TensorFlow thread(s)" if args.threads else ""))
     spent, deferred = collections.defaultdict(float), collections.defaultdict(float)
-    times = {"without": [], "with": []}
-    with tempfile.TemporaryDirectory() as runs:
+    times = collections.defaultdict(list)
+    with tempfile.TemporaryDirectory(dir=args.runs_dir) as runs:
         config = quickstart.default_config([f"export.enabled={str(args.export).lower()}", "train.verbose=0",
                                             f"runs_dir={runs}", f"export.base_path={runs}/saved_models", *args.set])
 
-        def fit(recordings):
+        def fit(recordings, variant):
+            end_of_training = TrainingEnd(clock)
             start = clock()
-            training.fit(config, callbacks=recordings)
-            return clock() - start
+            training.fit(config, callbacks=[*recordings, end_of_training])
+            finished = clock()
+            times[f"after training, {variant}"].append(finished - end_of_training.time)
+            return finished - start
 
         warm = quickstart.default_config(["export.enabled=false", "train.verbose=0", f"runs_dir={runs}",
                                           "train.epochs=1", "data.synthetic.train_images=640", *args.set])
         training.fit(warm)  # the process's one-time start-up costs fall on neither side
-        times["outside hooks"] = []
         for round_ in range(args.rounds):
             # without, with; then with, without: a load that drifts during the run falls on both sides
             for variant in ("without", "with") if round_ % 2 == 0 else ("with", "without"):
                 if variant == "without":
-                    times["without"].append(fit([]))
+                    times["without"].append(fit([], variant))
                 else:
                     before = sum(spent.values())
-                    times["with"].append(fit(timed(quickstart.recordings(config), spent, clock, deferred)))
+                    times["with"].append(fit(timed(quickstart.recordings(config), spent, clock, deferred), variant))
                     times["outside hooks"].append(times["with"][-1] - (sum(spent.values()) - before))
 
     ratio = median_ratio(times, "with", "without")
@@ -116,6 +138,12 @@ def main(argv=None):
     in_background = sum(deferred.values()) / args.rounds
     print(f"deferred end-of-training recordings: {in_background:.1f} s per fit, run while fit tested"
           f"{', saved and exported' if args.export else ' and saved'} the model (not in the hooks)")
+    after = {variant: statistics.median(times[f"after training, {variant}"]) for variant in ("without", "with")}
+    print(f"after training (testing, saving{' and exporting' if args.export else ''} the model): "
+          f"{after['without']:.1f} s without recordings, {after['with']:.1f} s with the deferred ones beside it")
+    visible = hooks + after["with"] - after["without"]
+    print(f"what the recordings add to the fit: the hooks and the longer end, {visible:.1f} s, "
+          f"{visible / without:.1%} of the fit without them (budget 5%)")
     print(f"the fit with recordings less its hooks / the fit without: {outside:.3f}"
           " (1 when the recordings cost nothing outside their hooks; the rest is how much this machine's speed "
           "varied between rounds)\n")

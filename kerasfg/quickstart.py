@@ -21,10 +21,10 @@ def recordings(config):
     Per-batch progress; attention maps (when the model has attention); saliency, guided
     backpropagation, Grad-CAM and Grad-CAM++ heat maps; stage activations; deconvolutions; deep
     visualizations of the first classes with each of the four presets, the faithfulness table and the
-    sanity checks (when training ends); confusion matrices; and the projector's embeddings. Their hooks
-    took 6.4% of the quick start's training CPU time (``benchmarks/bench_callbacks.py``; where the seconds go:
-    ``benchmarks/bench_recording_costs.py`` and docs/explanations.md), about a third of it tracing and
-    instantiating compiled functions, paid once per fit.
+    sanity checks (when training ends); confusion matrices; and the projector's embeddings. Under
+    `kerasfg.training.fit` the recordings of the last epoch and of the end of training are made while the model
+    is tested and exported (`kerasfg.callbacks.context.DeferredRecordings`). What they cost:
+    ``benchmarks/bench_callbacks.py``, ``benchmarks/bench_recording_costs.py`` and docs/explanations.md.
     """
     from kerasfg import callbacks
     from kerasfg.vis import PRESETS

@@ -70,8 +70,8 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
     (step = number of epochs done), and when training ends, after its last epoch, unless that epoch was
     recorded already: every recording is there at the last step, also when training stops early. With
-    ``every_n_epochs=None``, only when training ends. Under `kerasfg.training.fit` the recording of the end of
-    training runs while ``fit`` evaluates and exports the model (`kerasfg.callbacks.context.DeferredRecordings`),
+    ``every_n_epochs=None``, only when training ends. Under `kerasfg.training.fit` the recording of the last
+    epoch runs while ``fit`` evaluates and exports the model (`kerasfg.callbacks.context.DeferredRecordings`),
     unless the callback changes the model's weights (``changes_weights``). Subclasses implement ``record(step)``
     and may override ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
     kerasfg's TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
@@ -167,17 +167,27 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
 
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_done = epoch + 1
+        last = (self.params or {}).get("epochs") == epoch + 1
+        if last and self._deferred is not None:  # on_train_end defers it
+            return
         if self.every_n_epochs is not None and (epoch + 1) % self.every_n_epochs == 0:
             self._record(epoch + 1)
 
     def on_train_end(self, logs=None):
         if self._epochs_done not in (self._first_epoch, self._last_recorded):
-            deferred = None if self.changes_weights or self.context is None else self.context.deferred
-            if deferred is not None:  # recorded while kerasfg.training.fit evaluates and exports
-                deferred.defer(functools.partial(self._record_and_close, self._epochs_done))
+            if self._deferred is not None:  # recorded while kerasfg.training.fit evaluates and exports
+                self._deferred.defer(functools.partial(self._record_and_close, self._epochs_done))
                 return
             self._record(self._epochs_done)
         super().on_train_end(logs)
+
+    @property
+    def _deferred(self):
+        """The context's `kerasfg.callbacks.context.DeferredRecordings` this callback hands its last recording
+        to, or None (recorded in the hook)."""
+        if self.changes_weights or self.context is None:
+            return None
+        return self.context.deferred
 
     def _record_and_close(self, step):
         self._record(step)

@@ -32,7 +32,6 @@ def check_method(method, layer=None):
         raise ValueError(f"Method {method!r} takes no layer; only {list(LAYER_METHODS)} do.")
 
 
-
 class Explainer:
     """Explain a model's outputs with heat maps over its image input, keeping compiled functions.
 

@@ -8,7 +8,7 @@ import pytest
 
 from kerasfg import config as config_lib
 from kerasfg import training
-from kerasfg.callbacks import DeepVisualization, SanityChecks
+from kerasfg.callbacks import DeepVisualization, LayerActivations, SanityChecks
 from kerasfg.callbacks.context import DeferredRecordings, RecordingContext
 
 
@@ -61,16 +61,19 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     deferred = DeferredRecordings()
     deep = DeepVisualization(log_dir=tmp_path / "deep", steps=2, units=[0])
     sanity = SanityChecks(log_dir=tmp_path / "sanity", methods=("saliency",), max_images=2, by="layer")
-    for callback in (deep, sanity):
+    every_epoch = LayerActivations(log_dir=tmp_path / "activations", layers=["conv"])
+    for callback in (deep, sanity, every_epoch):
         callback.set_context(RecordingContext(tmp_path, probe=x[:4], deferred=deferred))
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[deep, sanity])
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[deep, sanity, every_epoch])
 
-    assert "kerasfg/sanity_checks/identity" in event_recordings.steps(tmp_path / "sanity")
+    assert event_recordings.steps(tmp_path / "sanity")["kerasfg/sanity_checks/identity"] == [2]
     assert not (tmp_path / "deep").exists()  # not recorded yet
+    assert event_recordings.steps(tmp_path / "activations")["kerasfg/activations/conv"] == [0, 1]  # the last: later
     weights = [value.copy() for value in model.get_weights()]
     with deferred.running():
         model.evaluate(x, y, verbose=0)
-    assert event_recordings.steps(tmp_path / "deep")["kerasfg/deep_visualization/identity/row3"] == [1]
+    assert event_recordings.steps(tmp_path / "deep")["kerasfg/deep_visualization/identity/row3"] == [2]
+    assert event_recordings.steps(tmp_path / "activations")["kerasfg/activations/conv"] == [0, 1, 2]
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
 
     deferred = DeferredRecordings()  # a plain model.fit, without a context: recorded when training ends
