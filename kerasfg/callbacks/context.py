@@ -50,6 +50,9 @@ class DeferredRecordings:
         of the block itself comes first). The block must not change the model's weights.
         """
         jobs, self._jobs = self._jobs, []
+        if not jobs:  # no thread for a fit without recordings
+            yield
+            return
         errors = []
 
         def work():
