@@ -20,8 +20,13 @@ SUPPORT = 0.1
 the crop of `reconstruction_pictures` holds it."""
 
 
-def reconstruction_pictures(reconstructions, images=None):
+def reconstruction_pictures(reconstructions, images=None, *, colour=False):
     """uint8 pictures of deconvnet reconstructions `(n, top_n, h, w, c)`: one row of ``top_n`` tiles per image.
+
+    By default each reconstruction is drawn in grey, the sum of its channels; with ``colour=True``, in the
+    image's colours (its three channels; the first channel of other inputs). The sum keeps what the
+    reconstruction shares with the images, whose pixels vary mostly in brightness, and cancels the colour
+    noise that dominates the reconstructions of a network trained briefly (see `Deconvolution`).
 
     Each reconstruction is scaled symmetrically around zero, so that zero (no signal) is the same mid-grey in
     every tile and the signal's positive and negative parts show as light and dark. Full contrast is the
@@ -35,6 +40,8 @@ def reconstruction_pictures(reconstructions, images=None):
     the patch that the feature map responded to.
     """
     reconstructions = np.asarray(reconstructions, np.float32)
+    if not colour:
+        reconstructions = reconstructions.sum(axis=-1, keepdims=True)
     images_count, top_n = reconstructions.shape[:2]
     magnitude = np.abs(reconstructions)
     peak = np.percentile(magnitude, CONTRAST_PERCENTILE, axis=(2, 3, 4), keepdims=True)
@@ -81,7 +88,7 @@ class Deconvolution(RecordingCallback):
 
     One picture per probe image and layer: a row of ``top_n`` reconstructions, strongest first (see
     `kerasfg.vis.Deconvnet` and `reconstruction_pictures`). Tag ``deconvolution/<layer path>``, kind
-    ``deconvolution`` with fields ``layer`` and ``switches``, and annotations ``feature_maps`` per step (the
+    ``deconvolution`` with fields ``layer``, ``switches`` and ``colour``, and annotations ``feature_maps`` per step (the
     channel of each reconstruction, a list per probe image). The deconvnet reads the layers' current weights,
     so each recording shows the network as it is at that step.
 
@@ -98,14 +105,22 @@ class Deconvolution(RecordingCallback):
             pooling (Zeiler and Fergus) where that makes the reconstructions specific to the image, and also at
             the ReLUs in networks that downsample without max pooling, such as ResNets. Recorded as the
             field ``switches`` (``"pooling"`` or ``"relu"``) of each layer's recording.
+        colour: draw the reconstructions in the image's colours, as Zeiler and Fergus do, instead of in grey
+            (the sum of the channels). Grey by default: a network's first filters keep the random colour
+            patterns they started with wherever the training images give them no reason to change, so the
+            reconstructions of a network early in its training, or trained on images with little fine colour
+            detail, are dominated by colour noise, while their sum shows the edges and parts that the feature
+            map responds to (docs/explanations.md has the figures of the quick start). Recorded as the field
+            ``colour``.
     """
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, layers=None, top_n=9, max_images=4,
-                 switches="auto"):
+                 switches="auto", colour=False):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         self.layers = layers
         self.top_n = top_n
         self.switches = switches
+        self.colour = colour
         self._deconvnets = []
 
     def setup(self):
@@ -116,10 +131,11 @@ class Deconvolution(RecordingCallback):
         for deconvnet in self._deconvnets:
             reconstructions, feature_maps = deconvnet(inputs, self.top_n)
             layer = deconvnet.layer
-            pictures = reconstruction_pictures(reconstructions, self.probe_images())
+            pictures = reconstruction_pictures(reconstructions, self.probe_images(), colour=self.colour)
             summary.recording(self.writer, f"deconvolution/{layer}", pictures, step,
-                              kind="deconvolution", layer=layer, switches=deconvnet.switches,
+                              kind="deconvolution", layer=layer, switches=deconvnet.switches, colour=self.colour,
                               annotations={"feature_maps": feature_maps.tolist()},
                               description=f"deconvnet reconstructions of the {self.top_n} strongest feature maps of "
                                           f"{layer}, a row per probe image, switches at "
-                                          f"{SWITCHES_SHOWN[deconvnet.switches]}")
+                                          f"{SWITCHES_SHOWN[deconvnet.switches]}, "
+                                          f"{'in colour' if self.colour else 'in grey (the sum of the channels)'}")

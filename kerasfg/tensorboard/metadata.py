@@ -16,8 +16,8 @@ field ``annotations`` names.
   ``output`` and ``probe`` (the tag of the probe images the maps belong to).
 - ``activations``: one filter grid (conv layers) or strip (dense layers) per probe image; ``layer``.
 - ``deconvolution``: one row of reconstructions of the top feature maps per probe image; ``layer``,
-  ``switches`` (``pooling`` or ``relu``, see `kerasfg.vis.Deconvnet`); annotations ``feature_maps`` (the
-  indices shown, a list per image).
+  ``switches`` (``pooling`` or ``relu``, see `kerasfg.vis.Deconvnet`), ``colour`` (false: drawn in grey, the
+  sum of the channels); annotations ``feature_maps`` (the indices shown, a list per image).
 - ``deep_visualization``: one picture per unit; ``layer``, ``units``, ``preset`` and ``settings``;
   annotations ``activations`` and ``start_activations`` (each unit's activation on its final and on its
   start image).

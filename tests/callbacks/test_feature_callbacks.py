@@ -114,6 +114,22 @@ def test_reconstruction_pictures_pair_the_enlarged_signal_with_the_probe_patch()
     np.testing.assert_array_equal(row[:, 50:], enlarged(image[0], 0, 0, 4))
 
 
+def test_reconstruction_pictures_draw_the_sum_of_the_channels_unless_in_colour():
+    # A grey bar (the same signal in every channel) under colour noise whose channels add up to zero.
+    noise = np.random.default_rng(0).normal(size=(1, 1, 16, 16, 3)).astype(np.float32)
+    noise -= noise.mean(axis=-1, keepdims=True)
+    reconstruction = noise.copy()
+    reconstruction[0, 0, 6:10, 2:14] += 2.0
+    grey = reconstruction_pictures(reconstruction)[0].astype(int)
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    assert (grey[6:10, 2:14] == 255).all()
+    assert np.abs(grey[:6] - 128).max() <= 1 and np.abs(grey[10:] - 128).max() <= 1  # the noise cancels: no signal
+    coloured = reconstruction_pictures(reconstruction, colour=True)[0].astype(int)
+    assert np.abs(coloured[:6] - 128).mean() > 20  # the noise shows, in colour
+    np.testing.assert_array_equal(reconstruction_pictures(reconstruction[..., :1], colour=True),
+                                  reconstruction_pictures(reconstruction[..., :1]))  # one channel: the same
+
+
 def test_deconvolution_writes_the_feature_maps_of_each_step(tmp_path, model_and_data, event_recordings):
     model, x, _ = model_and_data
     callback = Deconvolution(x[:2], log_dir=tmp_path, layers=["conv1"], top_n=3)

@@ -459,7 +459,10 @@ function deconvolutionView(container) {
       (tag) => rebuild({deconvTag: tag}), "Layer"),
     stepSlider(steps, index, (i) => { state.deconvStepIndex = i; draw(i).catch(showError); }),
   ]), ...(SWITCHES[recording.content.switches] ? [el("p", {className: "note", textContent:
-    `Switches at ${SWITCHES[recording.content.switches]}. Mid-grey is no signal.`})] : []), rows);
+    `Switches at ${SWITCHES[recording.content.switches]}. ` + (recording.content.colour === false
+      ? "Drawn in grey, the sum of the colour channels: mid-grey is no signal, light and dark its positive " +
+        "and negative parts."
+      : "Mid-grey is no signal.")})] : []), rows);
   draw(index).catch(showError);
 }
 
