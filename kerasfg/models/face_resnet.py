@@ -21,7 +21,7 @@ def _conv_bn(x, filters, kernel_size, strides, name):
     return BatchNormalization(name=f"{name}_bn")(x)
 
 
-def residual_block(x, filters, strides, activation, attention, name):
+def residual_block(x, filters, strides, activation, attention, name, shortcut_pooling=False):
     """A basic residual block; the attention module gates the residual branch before the addition.
 
     Args:
@@ -31,10 +31,16 @@ def residual_block(x, filters, strides, activation, attention, name):
         activation: activation name.
         attention: a callable that builds an attention layer from a ``name`` keyword, or None.
         name: prefix of the block's layer names, e.g. ``"stage2_block1"``.
+        shortcut_pooling: when the block downsamples, average-pool the shortcut before its 1x1 convolution
+            instead of striding the convolution (see `face_resnet`).
     """
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, strides, f"{name}_shortcut")
+        if shortcut_pooling and strides != 1:
+            pooled = keras.layers.AveragePooling2D(strides, padding="same", name=f"{name}_shortcut_pool")(x)
+            shortcut = _conv_bn(pooled, filters, 1, 1, f"{name}_shortcut")
+        else:
+            shortcut = _conv_bn(x, filters, 1, strides, f"{name}_shortcut")
     y = _conv_bn(x, filters, 3, strides, f"{name}_1")
     y = keras.layers.Activation(activation, name=f"{name}_1_{activation}")(y)
     y = _conv_bn(y, filters, 3, 1, f"{name}_2")
@@ -51,7 +57,7 @@ def residual_block(x, filters, strides, activation, attention, name):
                 smoke_options={"widths": [16, 32], "blocks": [1, 1], "hidden_units": 8})
 def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
                 widths=(32, 64, 128), blocks=(1, 1, 1), stem_strides=1, extra_inputs=None,
-                hidden_units=128, dropout=0.3, pooling="avg", name="face_resnet"):
+                hidden_units=128, dropout=0.3, pooling="avg", shortcut_pooling=False, name="face_resnet"):
     """Build the face ResNet with one softmax output per task.
 
     Args:
@@ -70,6 +76,13 @@ def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
         hidden_units: width of the two hidden dense layers of the head.
         dropout: dropout rate before each dense layer of the head.
         pooling: the global pooling of the last feature map, ``"avg"`` or ``"max"``.
+        shortcut_pooling: in the blocks that downsample, average-pool the shortcut over each 2x2 window
+            before its 1x1 convolution, as ResNet-D does (He et al., "Bag of Tricks for Image Classification
+            with Convolutional Neural Networks", 2019), instead of striding the convolution. A strided 1x1
+            convolution reads one pixel in four, so every map computed through the network's gradient
+            (saliency, guided backpropagation, deconvolution, deep visualization) carries a lattice at the
+            network's total stride whatever the weights are; with the shortcut pooled it does not
+            (`tests/models/test_face_resnet.py`, docs/evaluation.md).
         name: model name.
 
     Returns:
@@ -91,7 +104,7 @@ def face_resnet(*, input_shape, num_classes, attention=None, activation="relu",
         for block in range(1, count + 1):
             strides = 2 if stage > 1 and block == 1 else 1
             x = residual_block(x, filters, strides, activation, attention_layer,
-                               f"stage{stage}_block{block}")
+                               f"stage{stage}_block{block}", shortcut_pooling)
     x = global_pooling(x, pooling)
 
     x = keras.layers.Dropout(dropout, name="head_dropout1")(x)
