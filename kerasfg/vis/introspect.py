@@ -564,11 +564,6 @@ class ModelGraph:
         self.output_names = output_names(model)
         self._output_layers = {id(layer) for layer in _output_layers(model)}
         self._inputs = None
-        self._reset()
-
-    def _reset(self):
-        self._taps, self._attention, self._replace = {}, {}, {}
-        self._logits, self._relu, self._wrap = False, None, None
 
     @property
     def inputs(self):
@@ -622,6 +617,11 @@ class ModelGraph:
             replace=None):
         """Run the model in inference mode, like calling the graph, and also read attention maps.
 
+        A run changes nothing of the model: a layer whose activation is swapped is called through a
+        shallow copy that has the other activation (`_with_activation`), so that other threads (training,
+        saving, exporting the model) never see it, and each run keeps its own state, so that runs traced on
+        several threads at once do not mix.
+
         Args:
             inputs, taps, logits, relu, replace: as when calling the graph.
             attention: paths (or unique names) of kerasfg attention layers whose maps to return;
@@ -639,28 +639,36 @@ class ModelGraph:
         """
         from kerasfg.layers.base import AttentionLayer, gates_held
 
-        self._taps = {self.find(name): None for name in taps}
-        self._attention = {self.find(name): None for name in attention}
-        not_attention = [path for path in self._attention if not isinstance(self.layers[path], AttentionLayer)]
+        replay = _Replay(self, taps={self.find(name): None for name in taps},
+                         attention={self.find(name): None for name in attention},
+                         replace={self.find(name): fn for name, fn in (replace or {}).items()},
+                         logits=logits, relu=relu, wrap=wrap_activations)
+        not_attention = [path for path in replay.attention if not isinstance(self.layers[path], AttentionLayer)]
         if not_attention:
-            self._reset()
             raise ValueError(f"Layers {not_attention} of model '{self.model.name}' are not kerasfg attention layers.")
-        self._replace = {self.find(name): fn for name, fn in (replace or {}).items()}
-        self._logits, self._relu, self._wrap = logits, relu, wrap_activations
-        try:
-            with gates_held() if hold_gates else contextlib.nullcontext():
-                outputs = self._run(self.model, inputs, "")
-            found, maps = dict(self._taps), dict(self._attention)
-        finally:
-            self._reset()
-        missing = [path for path, value in {**found, **maps}.items() if value is None]
+        with gates_held() if hold_gates else contextlib.nullcontext():
+            outputs = replay.run(self.model, inputs, "")
+        missing = [path for path, value in {**replay.taps, **replay.attention}.items() if value is None]
         if missing:
             raise ValueError(f"Layers {missing} are not on the path from the inputs to the outputs.")
         if not isinstance(outputs, dict):
             outputs = dict(zip(self.output_names, keras.tree.flatten(outputs), strict=True))
-        return GraphRun(dict(outputs), found, maps)
+        return GraphRun(dict(outputs), replay.taps, replay.attention)
 
-    def _run(self, model, inputs, prefix):
+
+@dataclasses.dataclass
+class _Replay:
+    """One run of a `ModelGraph`: what it reads and changes, and what it has read so far."""
+
+    graph: ModelGraph
+    taps: dict
+    attention: dict
+    replace: dict
+    logits: bool
+    relu: object
+    wrap: object
+
+    def run(self, model, inputs, prefix):
         functional = functional_of(model)
         if functional is None:
             for layer in model.layers:
@@ -675,20 +683,20 @@ class ModelGraph:
     def _operation(self, operation, path):
         def call(*args, **kwargs):
             if is_model(operation):
-                output = self._run(operation, args[0], path + "/")
-            elif path in self._attention:
+                output = self.run(operation, args[0], path + "/")
+            elif path in self.attention:
                 if kwargs.get("return_attention"):  # the model itself reads the maps (an output of the layer)
                     output = self._call_layer(operation, args, kwargs)
-                    self._attention[path] = output[1]
+                    self.attention[path] = output[1]
                 else:
-                    output, self._attention[path] = call_in_inference(operation, *args, **kwargs,
-                                                                      return_attention=True)
+                    output, self.attention[path] = call_in_inference(operation, *args, **kwargs,
+                                                                     return_attention=True)
             else:
                 output = self._call_layer(operation, args, kwargs)
-            if path in self._taps:
-                self._taps[path] = output
-            if path in self._replace:
-                output = self._replace[path](output)
+            if path in self.taps:
+                self.taps[path] = output
+            if path in self.replace:
+                output = self.replace[path](output)
             return output
 
         return call
@@ -698,38 +706,42 @@ class ModelGraph:
 
         if isinstance(layer, AttentionLayer):  # what it computes inside is its own (its `activation` too)
             return call_in_inference(layer, *args, **kwargs)
-        is_output = id(layer) in self._output_layers
+        is_output = id(layer) in self.graph._output_layers
         if isinstance(layer, _ACTIVATION_LAYERS):
             name = _standalone_activation(layer)
-            if self._logits and is_output and name in _SQUASHING:
+            if self.logits and is_output and name in _SQUASHING:
                 return args[0]
-            if self._wrap is not None and name not in _SQUASHING + ("linear",):
-                return self._wrap(lambda x: call_in_inference(layer, x, *args[1:], **kwargs))(args[0])
-            if self._relu is not None and name == "relu":
-                return self._relu(args[0])
+            if self.wrap is not None and name not in _SQUASHING + ("linear",):
+                return self.wrap(lambda x: call_in_inference(layer, x, *args[1:], **kwargs))(args[0])
+            if self.relu is not None and name == "relu":
+                return self.relu(args[0])
             return call_in_inference(layer, *args, **kwargs)
-        with self._swapped_activation(layer, is_output):
-            return call_in_inference(layer, *args, **kwargs)
+        return call_in_inference(self._swapped_activation(layer, is_output), *args, **kwargs)
 
-    @contextlib.contextmanager
     def _swapped_activation(self, layer, is_output):
+        """``layer``, or a copy of it with its ``activation`` swapped for this run's."""
         original = getattr(layer, "activation", None)
         name = _activation_name(original)
-        replacement = None
-        if self._logits and is_output and name in _SQUASHING:
-            replacement = keras.activations.linear
-        elif self._wrap is not None and original is not None and name not in _SQUASHING + ("linear",):
-            replacement = self._wrap(original)
-        elif self._relu is not None and name == "relu":
-            replacement = self._relu
-        if replacement is None:
-            yield
-            return
-        layer.activation = replacement
-        try:
-            yield
-        finally:
-            layer.activation = original
+        if self.logits and is_output and name in _SQUASHING:
+            return _with_activation(layer, keras.activations.linear)
+        if self.wrap is not None and original is not None and name not in _SQUASHING + ("linear",):
+            return _with_activation(layer, self.wrap(original))
+        if self.relu is not None and name == "relu":
+            return _with_activation(layer, self.relu)
+        return layer
+
+
+def _with_activation(layer, activation):
+    """A shallow copy of ``layer`` (the same weights) whose ``activation`` is ``activation``; ``layer`` itself is
+    left as it is.
+
+    The copy is made from the layer's attributes (``copy.copy`` would pickle it: Keras objects pickle by saving
+    themselves), and its activation is set past ``Layer.__setattr__``, whose tracker it shares with the layer.
+    """
+    swapped = object.__new__(type(layer))
+    vars(swapped).update(vars(layer))
+    vars(swapped)["activation"] = activation
+    return swapped
 
 
 # === TensorFlow: calling compiled functions without Grappler ===

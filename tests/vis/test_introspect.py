@@ -65,6 +65,24 @@ def test_relu_replacement_reaches_activations_and_relu_layers():
     assert graph.layers["backbone/conv1"].activation is keras.activations.relu
 
 
+
+def test_a_run_never_changes_the_layers_so_other_threads_see_the_model_as_it_is():
+    # The deferred recordings trace runs on a worker thread while the trainer saves and exports the model:
+    # the layer that another thread calls, or serializes, in the middle of a run must have its own activation.
+    model = functional()
+    graph = ModelGraph(model)
+    layer = model.get_layer("conv1")
+    seen = []
+
+    def looking_relu(x):
+        seen.append((layer.activation, layer.get_config()["activation"]))
+        return tf.nn.relu(x)
+
+    outputs, _ = graph(np.ones((2, 12, 12, 3), "float32"), relu=looking_relu, logits=True)
+    assert seen == [(keras.activations.relu, "relu")] * 2  # conv1's activation, then the ReLU layer
+    assert model.get_layer("preds").get_config()["activation"] == "softmax"
+    assert not np.allclose(np.asarray(outputs["preds"]).sum(axis=1), 1)  # the scores before the softmax
+
 def test_replace_changes_what_the_rest_of_the_model_sees():
     model = functional()
     graph = ModelGraph(model)
