@@ -6,20 +6,27 @@ import dataclasses
 import pathlib
 import threading
 
+import keras
 import numpy as np
 
 
 class DeferredRecordings:
     """The end-of-training recordings that can run while the trainer goes on with work that only reads the model.
 
-    A recording that only reads the model (every kerasfg recording callback but
-    `kerasfg.callbacks.SanityChecks`, which randomizes the weights in place) does not have to hold up what
-    follows training: `kerasfg.training.fit` evaluates, saves and exports the model meanwhile. The callbacks
-    defer their last recording here (`kerasfg.callbacks.RecordingCallback.on_train_end`), and `running` runs the
-    deferred recordings on one worker thread, in the order they were deferred, while its block runs; the
-    compiled functions of the recordings (deep visualization's ascent, the faithfulness curves) then compute
-    while the trainer traces its export, saves and waits for its checks. The block ends when the recordings have
-    been written.
+    A recording that only reads the model (every kerasfg recording callback, and the sanity checks of the
+    methods computed from one pass, which randomize values given to a compiled function rather than the model)
+    does not have to hold up what follows training: `kerasfg.training.fit` evaluates, saves and exports the
+    model meanwhile. The callbacks defer their last recording here
+    (`kerasfg.callbacks.RecordingCallback.on_train_end`), and `running` runs the deferred recordings on one
+    worker thread, in the order they were deferred, while its block runs; the compiled functions of the
+    recordings (deep visualization's ascent, the faithfulness curves) then compute while the trainer traces its
+    export, saves and waits for its checks. The block ends when the recordings have been written.
+
+    What such a recording can do before the end of training, tracing the compiled functions that only it
+    uses, it hands to `prepare`: `start_preparing` (which the trainer calls once the first training step has
+    run, so that the traces do not hold up the training step's own) runs those jobs on a worker thread while
+    the model trains, whose steps leave Python's interpreter to the worker; `running` waits for them before the
+    deferred recordings start.
 
     Only `kerasfg.training.fit` hands one out (`RecordingContext.deferred`); with a plain ``model.fit`` the
     callbacks record when training ends, before ``fit`` returns.
@@ -28,7 +35,7 @@ class DeferredRecordings:
 
     ```python
     deferred = DeferredRecordings()
-    ...  # model.fit(callbacks=...) with a RecordingContext whose deferred is this one
+    ...  # model.fit(callbacks=[..., deferred.starter()]) with a RecordingContext whose deferred is this one
     with deferred.running():
         model.evaluate(test)       # only reads the model
         model.save("model.keras")
@@ -36,40 +43,77 @@ class DeferredRecordings:
     """
 
     def __init__(self):
-        self._jobs = []
+        self._jobs, self._preparations = [], []
+        self._preparing = None
+        self._errors = []
 
     def defer(self, job):
         """Run ``job`` (a function of no arguments) in the next `running` block."""
         self._jobs.append(job)
 
+    def prepare(self, job):
+        """Run ``job`` (a function of no arguments that only reads the model) on a worker thread from
+        `start_preparing` on, while the model trains; its error is raised when the next `running` block ends."""
+        self._preparations.append(job)
+
+    def start_preparing(self):
+        """Start running the jobs handed to `prepare` so far, on a worker thread (nothing when there are none)."""
+        jobs, self._preparations = self._preparations, []
+        if jobs:
+            previous = self._preparing
+            self._preparing = self._worker(jobs, after=previous, name="kerasfg-recording-preparations")
+
+    def starter(self):
+        """A Keras callback that calls `start_preparing` when the first training step of ``fit`` has run."""
+        return _StartPreparing(self)
+
     @contextlib.contextmanager
     def running(self):
         """Run the deferred jobs on a worker thread while the block runs, and wait for them when it ends.
 
-        Every job runs, also when another fails; the first job's error is raised when the block ends (an error
-        of the block itself comes first). The block must not change the model's weights.
+        The deferred jobs start when the prepared ones (`prepare`) are done. Every job runs, also when another
+        fails; the first job's error is raised when the block ends (an error of the block itself comes first).
+        The block must not change the model's weights.
         """
+        self.start_preparing()  # any not started yet: training ended before its first step
         jobs, self._jobs = self._jobs, []
-        if not jobs:  # no thread for a fit without recordings
-            yield
-            return
-        errors = []
-
-        def work():
-            for job in jobs:
-                try:
-                    job()
-                except Exception as error:  # raised in the caller's thread below
-                    errors.append(error)
-
-        thread = threading.Thread(target=work, name="kerasfg-deferred-recordings", daemon=True)
-        thread.start()
+        preparing, self._preparing = self._preparing, None
+        thread = self._worker(jobs, after=preparing, name="kerasfg-deferred-recordings") if jobs else preparing
         try:
             yield
         finally:
-            thread.join()
+            if thread is not None:
+                thread.join()
+            errors, self._errors = self._errors, []
         if errors:
             raise errors[0]
+
+    def _worker(self, jobs, after, name):
+        """A started thread that waits for the thread ``after`` (when given), then runs ``jobs``, keeping their
+        errors."""
+        def work():
+            if after is not None:
+                after.join()
+            for job in jobs:
+                try:
+                    job()
+                except Exception as error:  # raised in the caller's thread by `running`
+                    self._errors.append(error)
+
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        thread.start()
+        return thread
+
+
+class _StartPreparing(keras.callbacks.Callback):
+    """Starts a `DeferredRecordings`'s preparations when the first training step has run."""
+
+    def __init__(self, deferred):
+        super().__init__()
+        self.deferred = deferred
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.deferred.start_preparing()
 
 
 @dataclasses.dataclass

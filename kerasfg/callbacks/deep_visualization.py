@@ -83,6 +83,8 @@ class DeepVisualization(RecordingCallback):
             visualizer = DeepVisualizer(self.model, **target, input_range=input_range, spatial=self.spatial)
             units = list(range(min(4, visualizer.unit_count))) if self.units is None else list(self.units)
             self._visualizers.append((visualizer, units))
+            if self._deferred is not None:  # traced while the model trains, run when training ends
+                self._deferred.prepare(visualizer.trace)
 
     def record(self, step):
         for visualizer, units in self._visualizers:

@@ -5,6 +5,7 @@ import numpy as np
 from kerasfg.callbacks.base import RecordingCallback
 from kerasfg.tensorboard import summary
 from kerasfg.vis import render
+from kerasfg.vis.explain import Explainer
 from kerasfg.vis.one_pass import ONE_PASS_METHODS
 from kerasfg.vis.sanity_checks import MODES, sanity_checks
 
@@ -14,8 +15,8 @@ DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")
 class SanityChecks(RecordingCallback):
     """Write sanity checks of explanation methods (`kerasfg.vis.sanity_checks`) to TensorBoard.
 
-    Each recording randomizes the model's layers in place from the top down (its weights are put back
-    right after), explains the probe images after each step, and writes, per output:
+    Each recording randomizes the model's layers from the top down, explains the probe images after each step,
+    and writes, per output:
 
     - the table of rank correlations and SSIMs with the trained model's maps, per layer and method (the
       edge-detector control included), under ``sanity_checks/<output>/table`` (and as Text);
@@ -27,7 +28,12 @@ class SanityChecks(RecordingCallback):
 
     Each step of the randomization costs one explanation pass, so the layers of a stage are randomized
     together by default, and the checks record at the end of training (``every_n_epochs=None``), not before
-    it starts: an untrained model has nothing to check.
+    it starts: an untrained model has nothing to check. With the methods computed from one pass (the
+    defaults), the randomized weights are arguments of one compiled function and the model is left as it is
+    (`kerasfg.vis.sanity_checks`), so under `kerasfg.training.fit` that function is traced on a worker
+    thread while the model trains, and the recording of the end of training runs while the model is tested
+    and exported (`kerasfg.callbacks.context.DeferredRecordings`); other methods randomize the model in place
+    and record in ``on_train_end``.
 
     Args:
         probe: a batch of model inputs.
@@ -46,8 +52,6 @@ class SanityChecks(RecordingCallback):
         colormap: the colour map of the pictures.
     """
 
-    changes_weights = True  # randomized in place while recording
-
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=None, methods=DEFAULT_METHODS, outputs=None,
                  layers=None, by="stage", modes=("cascading",), max_images=4, seed=0, colormap="jet"):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
@@ -61,6 +65,22 @@ class SanityChecks(RecordingCallback):
         self.modes = tuple(modes)
         self.seed = seed
         self.colormap = colormap
+
+    @property
+    def changes_weights(self):
+        """Whether the checks randomize the model in place: when a method is not computed from one pass."""
+        return not Explainer.explains_with_weights(self._methods())
+
+    def setup(self):
+        if self._deferred is not None:
+            self._deferred.prepare(self._trace)
+
+    def _trace(self):
+        """Trace and run once the function that explains with randomized weights (on a worker thread)."""
+        explainer = self.shared_pass.explainer
+        methods = {name: method for name, method in self._methods().items() if isinstance(method, str)}
+        for output in self._outputs():
+            explainer.maps_of(methods, self.probe_inputs(), output=output, weights=self.model.get_weights())
 
     def _outputs(self):
         return self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])

@@ -46,11 +46,17 @@ class RecordingFunction:
     def __init__(self, python_function, input_signature=None):
         self.function = tf.function(python_function, input_signature=input_signature, reduce_retracing=True,
                                     autograph=False)
-        self._traced = input_signature is not None
+        self._traced = False
+
+    def trace(self, *args):
+        """Trace the function now for arguments like ``args`` (none with an ``input_signature``), so that its
+        first call only runs it: for example on a worker thread while the model trains."""
+        if not self._traced:
+            with_signature = self.function.input_signature is not None
+            self.function.get_concrete_function(*(() if with_signature else tf.nest.map_structure(_batch_spec, args)))
+            self._traced = True
 
     def __call__(self, *args):
-        if not self._traced:
-            self.function.get_concrete_function(*tf.nest.map_structure(_batch_spec, args))
-            self._traced = True
+        self.trace(*args)
         with without_graph_rewrites():
             return self.function(*args)

@@ -90,7 +90,7 @@ class Explainer:
                                    **options)
         return np.asarray(maps, np.float32)
 
-    def maps_of(self, methods, inputs, *, output=None, classes=None):
+    def maps_of(self, methods, inputs, *, output=None, classes=None, weights=None):
         """The maps of several methods for one batch: ``{name: float32 (n, height, width)}``.
 
         Args:
@@ -99,7 +99,13 @@ class Explainer:
                 ``fn(model, inputs, *, output, classes) -> (n, h, w) maps`` or an array of maps already
                 computed.
             inputs, output, classes: as when calling the explainer.
+            weights: values of the model's weights (``model.weights``, in that order) to explain with, leaving
+                the model's own as they are (see `kerasfg.vis.one_pass.run_one_pass`); then every method must
+                be one of `ONE_PASS_METHODS` or an array (`explains_with_weights`).
         """
+        if weights is not None and not self.explains_with_weights(methods):
+            raise ValueError(f"Only the methods {list(ONE_PASS_METHODS)} explain with other weights than the "
+                             f"model's; received {methods}.")
         for name, method in methods.items():
             if isinstance(method, str):
                 check_method(method)
@@ -109,7 +115,8 @@ class Explainer:
         output = self.output_name(output)
         one_pass = {name: self.explanation(method, output)
                     for name, method in methods.items() if isinstance(method, str) and method in ONE_PASS_METHODS}
-        computed = run_one_pass(self, inputs, one_pass.values(), classes={output: classes}).maps if one_pass else {}
+        computed = run_one_pass(self, inputs, one_pass.values(), classes={output: classes},
+                                weights=weights).maps if one_pass else {}
         maps = {}
         for name, method in methods.items():
             if name in one_pass:
@@ -121,6 +128,12 @@ class Explainer:
             else:
                 maps[name] = method
         return maps
+
+    @staticmethod
+    def explains_with_weights(methods):
+        """Whether `maps_of` computes all of ``methods`` with weights given (`ONE_PASS_METHODS` and arrays)."""
+        return all(isinstance(method, np.ndarray) or (isinstance(method, str) and method in ONE_PASS_METHODS)
+                   for method in methods.values())
 
     def output_name(self, output=None):
         """``output``, checked against the model's output names, or the first output's name."""
@@ -161,7 +174,7 @@ class Explainer:
 
     def kept(self, kind):
         """The keys of the compiled functions kept so far whose key starts with ``kind``, oldest first."""
-        return [key for key in self._compiled if key[0] == kind]
+        return [key for key in list(self._compiled) if key[0] == kind]  # a copy: other threads may add some
 
     def model_inputs(self, image, rest):
         """The model's inputs from the image and the other named inputs."""

@@ -11,7 +11,9 @@ per method, and `kerasfg.vis.Explainer` uses it for each of these methods alone.
 """
 
 import dataclasses
+import functools
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -149,7 +151,8 @@ def one_pass(explainer, explanations=(), taps=(), attention=(), forward_more=Fal
     return compute
 
 
-def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), classes=None, explained=None):
+def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), classes=None, explained=None,
+                 weights=None):
     """Compute explanations, layer outputs and attention maps of a batch in one compiled pass.
 
     The compiled function is kept by ``explainer`` for this set of explanations, taps and attention
@@ -157,6 +160,11 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     for explanations or attention maps) also runs a kept function that computes more than it asks for
     (`covering_pass`), rather than tracing one of its own: for example the sanity checks run the pass
     that the recording callbacks traced.
+
+    With ``weights``, the pass computes what the model would with those values in place of its weights,
+    which it leaves as they are (the values are arguments of the compiled function, read through a
+    `keras.StatelessScope`): the sanity checks explain randomized models this way, while other threads
+    read, save or export the model. It is a function of its own, traced once for any values.
 
     Args:
         explainer: the `kerasfg.vis.Explainer` of the model.
@@ -169,6 +177,8 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
         explained: how many of the first examples to explain and read attention maps of; all by
             default. The others run forward only, for their logits and taps, which costs a fraction of
             an explanation.
+        weights: values of every weight of the model (``model.weights``, in that order) to compute with,
+            instead of the model's own; None: the model's own.
 
     Returns:
         A `PassResult`; its maps and attention maps cover the explained examples.
@@ -179,7 +189,8 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     count = image.shape[0]
     explains = bool(explanations or attention)
     explained = count if explained is None or not explains else min(explained, count)
-    key = covering_pass(explainer, ("one_pass", explanations, taps, attention, explained < count))
+    key = ("one_pass", explanations, taps, attention, explained < count)
+    key = covering_pass(explainer, key) if weights is None else ("one_pass_with_weights", *key[1:])
     _, computed, _, kept_attention, forward_more = key
     rows = slice(None)  # the examples of the batch run that are the caller's
     if (computed or kept_attention) and not explains:
@@ -193,14 +204,34 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     classes = classes or {}
     classes = {output: explainer.classes_tensor(classes.get(output), explained)
                for output in sorted({e.output for e in computed})}
-    compiled = explainer.compiled(key, lambda: one_pass(explainer, computed, key[2], key[3], forward_more))
-    result = compiled(image, rest, classes, tf.constant(explained))
+    build = functools.partial(one_pass, explainer, computed, key[2], key[3], forward_more)
+    if weights is None:
+        result = explainer.compiled(key, build)(image, rest, classes, tf.constant(explained))
+    else:
+        variables = explainer.model.weights
+        if len(weights) != len(variables):
+            raise ValueError(f"weights must hold a value for each of the {len(variables)} weights of model "
+                             f"'{explainer.model.name}' (model.weights); received {len(weights)}.")
+        compiled = explainer.compiled(key, lambda: with_weights(build(), variables))
+        result = compiled(image, rest, classes, tf.constant(explained), [tf.constant(value) for value in weights])
     return PassResult(
         maps={e: np.asarray(result["maps"][e.key], np.float32) for e in explanations},
         logits={name: np.asarray(value[rows], np.float32) for name, value in result["logits"].items()},
         taps={path: np.asarray(result["taps"][path][rows], np.float32) for path in taps},
         attention={path: {name: np.asarray(value, np.float32) for name, value in result["attention"][path].items()}
                    for path in attention})
+
+
+def with_weights(function, variables):
+    """``function`` of the model's tensors, made a function of the values of ``variables`` too (a last
+    argument, a list): it computes with them in place of the variables' own (`keras.StatelessScope`)."""
+    def compute(*args):
+        *args, values = args
+        shaped = [tf.reshape(value, variable.shape) for value, variable in zip(values, variables)]  # any batch axis
+        with keras.StatelessScope(state_mapping=list(zip(variables, shaped))):
+            return function(*args)
+
+    return compute
 
 
 def _with_copy(image, rest, index):

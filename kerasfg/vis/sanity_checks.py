@@ -20,9 +20,12 @@ Decisions where the paper leaves a choice:
   from a Gaussian with the trained variable's mean and standard deviation (its absolute value when the
   trained variable is non-negative). Layers with weights are randomized, in model order, inside nested
   models too.
-- **In place.** The model's own weights are replaced and always put back afterwards (also when an error
-  occurs), so the compiled explanation functions are reused at every step and a recording callback can
-  run the checks between two epochs.
+- **The model is left as it is.** The methods computed from one pass (`kerasfg.vis.one_pass.ONE_PASS_METHODS`,
+  the defaults among them) explain with the randomized values given to one compiled function as arguments
+  (`kerasfg.vis.one_pass.run_one_pass` with ``weights``), traced once for every step, so that other threads
+  may read, save or export the model meanwhile (a recording callback runs the checks beside the end of
+  training). Other methods (multi-pass ones and callables) explain the model itself: its own weights are
+  replaced at each step and always put back afterwards, also when an error occurs.
 - **Classes.** Every map explains the class that the trained model predicts for the image (by default),
   so that the maps compare like with like.
 - **Rank correlation** of the maps as the methods return them (saliency is already an absolute value;
@@ -32,6 +35,7 @@ Decisions where the paper leaves a choice:
 Reference: Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018.
 """
 
+import contextlib
 import dataclasses
 
 import keras
@@ -194,19 +198,25 @@ def random_values(layer, seed):
     return values
 
 
-class _TrainedWeights:
-    """Keeps a model's weights and puts them back on exit, whatever happened in between."""
+def randomized(model, values, layers, seed):
+    """``values`` of ``model.weights`` (a list, in that order) with the variables of ``layers`` replaced by
+    `random_values`, the ``i``-th layer's drawn with seed ``seed * 1000 + i``."""
+    position = {id(variable): index for index, variable in enumerate(model.weights)}
+    values = list(values)
+    for index, layer in enumerate(layers):
+        for variable, value in zip(layer.weights, random_values(layer, seed * 1000 + index)):
+            values[position[id(variable)]] = value
+    return values
 
-    def __init__(self, model):
-        self.model = model
 
-    def __enter__(self):
-        self.saved = self.model.get_weights()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.model.set_weights(self.saved)
-        return False
+@contextlib.contextmanager
+def _weights_put_back(model):
+    """Puts a model's weights back on exit, whatever happened in between."""
+    saved = model.get_weights()
+    try:
+        yield
+    finally:
+        model.set_weights(saved)
 
 
 # === The checks ===
@@ -258,9 +268,10 @@ class SanityCheckResult:
         return figure
 
 
-def _maps(explainer, inputs, methods, output, classes):
-    """``{name: maps}`` of ``methods`` (names or callables) for ``classes`` of ``output``."""
-    return explainer.maps_of(methods, inputs, output=output, classes=classes)
+def _maps(explainer, inputs, methods, output, classes, weights=None):
+    """``{name: maps}`` of ``methods`` (names or callables) for ``classes`` of ``output``, with ``weights`` (values
+    of ``model.weights``) when given."""
+    return explainer.maps_of(methods, inputs, output=output, classes=classes, weights=weights)
 
 
 def _compare(trained, maps):
@@ -273,7 +284,9 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
     """Adebayo et al.'s model-parameter randomization tests of explanation methods on a batch of inputs.
 
     Args:
-        model: a built Keras model; its weights are randomized in place and always restored.
+        model: a built Keras model; left as it is when every method is one of
+            `kerasfg.vis.one_pass.ONE_PASS_METHODS` (see the module docstring), else randomized in place and
+            always restored.
         inputs: the batch to explain, in the form the model takes.
         methods: method names of `kerasfg.vis.explain`, or ``{name: method name or callable}``, a callable
             being ``fn(model, inputs, *, output, classes) -> (n, h, w) maps``.
@@ -320,28 +333,31 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
                          "ssim": similarity})
         return maps
 
-    with _TrainedWeights(model) as weights:
+    trained_values = model.get_weights()
+    stateless = explainer.explains_with_weights(methods)
+
+    def maps_with(values):
+        if stateless:
+            return _maps(explainer, inputs, methods, output, classes, weights=values)
+        model.set_weights(values)
+        return _maps(explainer, inputs, methods, output, classes)
+
+    def layers_of(paths):
+        return [explainer.graph.layers[path] for path in paths]
+
+    with contextlib.nullcontext() if stateless else _weights_put_back(model):
         if "cascading" in modes:
+            values = trained_values
             for step, (name, paths) in enumerate(steps):
-                _randomize(explainer.graph, paths, seed + step)
-                maps = record("cascading", name, _maps(explainer, inputs, methods, output, classes))
-                for method, values in maps.items():
-                    examples[method].append(_unit(values[:1])[0])
-            model.set_weights(weights.saved)
+                values = randomized(model, values, layers_of(paths), seed + step)
+                maps = record("cascading", name, maps_with(values))
+                for method, maps_of_method in maps.items():
+                    examples[method].append(_unit(maps_of_method[:1])[0])
         if "independent" in modes:
             for step, (name, paths) in enumerate(steps):
-                _randomize(explainer.graph, paths, seed + step)
-                record("independent", name, _maps(explainer, inputs, methods, output, classes))
-                model.set_weights(weights.saved)
+                record("independent", name, maps_with(randomized(model, trained_values, layers_of(paths), seed + step)))
     return SanityCheckResult(rows, {name: np.stack(values) for name, values in examples.items()},
                              [name for name, _ in steps])
-
-
-def _randomize(graph, paths, seed):
-    """Replace the weights of the layers at ``paths`` by random values (`random_values`)."""
-    for index, path in enumerate(paths):
-        layer = graph.layers[path]
-        layer.set_weights(random_values(layer, seed * 1000 + index))
 
 
 def data_randomization_test(model, shuffled_model, inputs, methods=("gradcam", "saliency", "guided_backprop"), *,

@@ -1,6 +1,7 @@
 """The recordings of the end of training that `kerasfg.training.fit` makes while it tests and exports the model."""
 
 import threading
+import time
 
 import keras
 import numpy as np
@@ -61,18 +62,22 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     deferred = DeferredRecordings()
     deep = DeepVisualization(log_dir=tmp_path / "deep", steps=2, units=[0])
     sanity = SanityChecks(log_dir=tmp_path / "sanity", methods=("saliency",), max_images=2, by="layer")
+    in_place = SanityChecks(log_dir=tmp_path / "in_place", methods=("smoothgrad",), max_images=2, by="layer")
     every_epoch = LayerActivations(log_dir=tmp_path / "activations", layers=["conv"])
-    for callback in (deep, sanity, every_epoch):
+    callbacks = [deep, sanity, in_place, every_epoch]
+    for callback in callbacks:
         callback.set_context(RecordingContext(tmp_path, probe=x[:4], deferred=deferred))
-    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[deep, sanity, every_epoch])
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[*callbacks, deferred.starter()])
 
-    assert event_recordings.steps(tmp_path / "sanity")["kerasfg/sanity_checks/identity"] == [2]
-    assert not (tmp_path / "deep").exists()  # not recorded yet
+    # SmoothGrad explains the model itself, randomized in place: recorded in on_train_end
+    assert event_recordings.steps(tmp_path / "in_place")["kerasfg/sanity_checks/identity"] == [2]
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "sanity").exists()  # not recorded yet
     assert event_recordings.steps(tmp_path / "activations")["kerasfg/activations/conv"] == [0, 1]  # the last: later
     weights = [value.copy() for value in model.get_weights()]
     with deferred.running():
         model.evaluate(x, y, verbose=0)
     assert event_recordings.steps(tmp_path / "deep")["kerasfg/deep_visualization/identity/row3"] == [2]
+    assert event_recordings.steps(tmp_path / "sanity")["kerasfg/sanity_checks/identity"] == [2]
     assert event_recordings.steps(tmp_path / "activations")["kerasfg/activations/conv"] == [0, 1, 2]
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
 
@@ -80,6 +85,31 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     alone = DeepVisualization(x[:4], log_dir=tmp_path / "alone", steps=2, units=[0])
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[alone])
     assert event_recordings.steps(tmp_path / "alone")["kerasfg/deep_visualization/identity/row3"] == [1]
+
+
+def test_prepared_jobs_run_while_the_model_trains_and_before_the_deferred_ones(tmp_path):
+    model, x, y = _model_and_images()
+    deferred = DeferredRecordings()
+    ran = []
+
+    class Notes(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            time.sleep(0.2)
+            ran.append("training ended")
+
+    deferred.prepare(lambda: ran.append(("prepared", threading.current_thread().name)))
+    deferred.defer(lambda: ran.append("deferred"))
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[deferred.starter(), Notes()])
+    with deferred.running():
+        pass
+    assert ran == [("prepared", "kerasfg-recording-preparations"), "training ended", "deferred"]
+
+    deferred.prepare(lambda: (_ for _ in ()).throw(RuntimeError("the trace failed")))
+    deferred.defer(lambda: ran.append("deferred again"))
+    with pytest.raises(RuntimeError, match="trace failed"):
+        with deferred.running():  # not started during training (no starter): started here, before the deferred
+            pass
+    assert ran[-1] == "deferred again"
 
 
 @pytest.mark.slow

@@ -98,6 +98,26 @@ def test_a_method_that_ignores_the_model_keeps_its_maps_under_independent_random
     assert [row["rank_correlation"] for row in result.rows] == pytest.approx([1.0])
 
 
+def test_one_pass_methods_explain_the_randomized_weights_without_touching_the_model(model_and_inputs, monkeypatch):
+    # The same checks computed in place (a callable method explains the model itself) and from the randomized
+    # values given to the compiled pass: the same table, and the model's weights are never set.
+    from kerasfg.vis.explain import Explainer
+
+    model, images = model_and_inputs
+    in_place = sanity_checks(model, images, {"saliency": lambda model, inputs, output, classes: Explainer.of(model)(
+        inputs, "saliency", output=output, classes=classes)}, seed=1, control=False)
+
+    def refuses(values):
+        raise AssertionError("the model's weights were set")
+
+    monkeypatch.setattr(model, "set_weights", refuses)
+    given = sanity_checks(model, images, ["saliency"], seed=1, control=False)
+    assert [row["layer"] for row in given.rows] == [row["layer"] for row in in_place.rows]
+    np.testing.assert_allclose([row["rank_correlation"] for row in given.rows],
+                               [row["rank_correlation"] for row in in_place.rows], atol=1e-5)
+    assert min(row["rank_correlation"] for row in given.rows) < 0.9  # the randomization changed the maps
+
+
 def test_every_weighted_layer_of_nested_and_multi_output_models():
     model = multi_output()
     assert weighted_layers(ModelGraph(model)) == ["conv1", "conv2", "gender", "identity"]
