@@ -104,11 +104,14 @@ def test_prepared_jobs_run_while_the_model_trains_and_before_the_deferred_ones(t
         pass
     assert ran == [("prepared", "kerasfg-recording-preparations"), "training ended", "deferred"]
 
-    deferred.prepare(lambda: (_ for _ in ()).throw(RuntimeError("the trace failed")))
+    def fails():
+        raise RuntimeError("the trace failed")
+
+    deferred.prepare(fails)
     deferred.defer(lambda: ran.append("deferred again"))
-    with pytest.raises(RuntimeError, match="trace failed"):
-        with deferred.running():  # not started during training (no starter): started here, before the deferred
-            pass
+    # not started during training (no starter): started by running, before the deferred job
+    with pytest.raises(RuntimeError, match="trace failed"), deferred.running():
+        pass
     assert ran[-1] == "deferred again"
 
 
