@@ -13,7 +13,9 @@ model, the probe and the recordings are the quick start's: 6 epochs, recorded at
 
 Times are this process's CPU time, on one TensorFlow thread by default (``--threads``). The recordings of the
 end of training are made in their hook here, not deferred to run beside the test and save of the model
-(`kerasfg.callbacks.context.DeferredRecordings`), so that this process's CPU time is theirs alone.
+(`kerasfg.callbacks.context.DeferredRecordings`), and what is traced for them while the model trains
+(`DeferredRecordings.prepare`) in the hook that hands it over (``on_train_begin``), so that this process's CPU
+time is theirs alone.
 
     python -m benchmarks.bench_recording_costs [--threads 1] [--set key=value ...]
 """
@@ -48,20 +50,25 @@ class Ledger:
         self._writing_depth = 0
 
     def instrument(self):
-        """Patch `RecordingFunction.__call__` and the summary writers to count their seconds."""
+        """Patch `RecordingFunction.trace`, `RecordingFunction.__call__` and the summary writers to count their
+        seconds."""
         ledger = self
+        trace_now = compiled.RecordingFunction.trace
+
+        def costs_of(function):
+            name = function.function.python_function.__qualname__.replace(".<locals>", "")
+            return ledger.functions[(ledger.hook, name)]
+
+        def trace(function, *args):
+            start = time.process_time()
+            traced = function.function.experimental_get_tracing_count()
+            trace_now(function, *args)
+            if function.function.experimental_get_tracing_count() > traced:
+                costs_of(function)["trace"] += time.process_time() - start
 
         def call(function, *args):
-            name = function.function.python_function.__qualname__.replace(".<locals>", "")
-            costs = ledger.functions[(ledger.hook, name)]
-            if not function.function.experimental_get_tracing_count():
-                start = time.process_time()
-                if function.function.input_signature is None:
-                    function.function.get_concrete_function(*tf.nest.map_structure(compiled._batch_spec, args))
-                else:
-                    function.function.get_concrete_function()
-                costs["trace"] += time.process_time() - start
-                function._traced = True
+            function.trace(*args)
+            costs = costs_of(function)
             start = time.process_time()
             with compiled.without_graph_rewrites():
                 result = function.function(*args)
@@ -72,6 +79,7 @@ class Ledger:
             costs["traces"] = function.function.experimental_get_tracing_count()
             return result
 
+        compiled.RecordingFunction.trace = trace
         compiled.RecordingFunction.__call__ = call
         for name in SUMMARIES:
             original = getattr(summary, name)
@@ -120,7 +128,8 @@ def main(argv=None):
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     ledger = Ledger()
     ledger.instrument()
-    context.DeferredRecordings.defer = lambda deferred, job: job()  # made in the hook, counted there
+    # made in the hook that hands them over, counted there
+    context.DeferredRecordings.defer = context.DeferredRecordings.prepare = lambda deferred, job: job()
     spent = collections.defaultdict(float)
     with tempfile.TemporaryDirectory() as runs:
         overrides = ["export.enabled=false", "train.verbose=0", f"runs_dir={runs}", "data.synthetic.train_images=640",

@@ -22,7 +22,8 @@ class DeepVisualization(RecordingCallback):
     N epochs), 4 units, and a preset with `RECORDING_STEPS` steps (the presets take 50; pass ``steps=`` for
     more). Every unit of every preset of a
     target is optimised in one batch by one compiled loop (`kerasfg.vis.DeepVisualizer.ascend_each`),
-    traced once for the whole training. One recording per target (layer
+    traced once for the whole training (under `kerasfg.training.fit`, on a worker thread while the model trains:
+    `kerasfg.callbacks.context.DeferredRecordings.prepare`). One recording per target (layer
     or output) and preset: tag ``deep_visualization/<layer path or output name>/<preset>``, kind
     ``deep_visualization`` with fields ``layer`` (the layer path or output name), ``units``, ``preset``
     (the preset's name, or None for custom settings) and ``settings`` (all `DeepVisSettings` fields), and

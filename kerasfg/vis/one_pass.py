@@ -158,8 +158,8 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     The compiled function is kept by ``explainer`` for this set of explanations, taps and attention
     layers, so a repeated call runs without tracing again. A call that explains its examples (it asks
     for explanations or attention maps) also runs a kept function that computes more than it asks for
-    (`covering_pass`), rather than tracing one of its own: for example the sanity checks run the pass
-    that the recording callbacks traced.
+    (`covering_pass`), rather than tracing one of its own: for example the faithfulness curves run the
+    pass that the recording callbacks traced.
 
     With ``weights``, the pass computes what the model would with those values in place of its weights,
     which it leaves as they are (the values are arguments of the compiled function, read through a
