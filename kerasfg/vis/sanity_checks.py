@@ -35,7 +35,6 @@ Decisions where the paper leaves a choice:
 Reference: Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018.
 """
 
-import contextlib
 import dataclasses
 
 import keras
@@ -209,16 +208,6 @@ def randomized(model, values, layers, seed):
     return values
 
 
-@contextlib.contextmanager
-def _weights_put_back(model):
-    """Puts a model's weights back on exit, whatever happened in between."""
-    saved = model.get_weights()
-    try:
-        yield
-    finally:
-        model.set_weights(saved)
-
-
 # === The checks ===
 
 
@@ -345,7 +334,7 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
     def layers_of(paths):
         return [explainer.graph.layers[path] for path in paths]
 
-    with contextlib.nullcontext() if stateless else _weights_put_back(model):
+    try:
         if "cascading" in modes:
             values = trained_values
             for step, (name, paths) in enumerate(steps):
@@ -356,6 +345,9 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
         if "independent" in modes:
             for step, (name, paths) in enumerate(steps):
                 record("independent", name, maps_with(randomized(model, trained_values, layers_of(paths), seed + step)))
+    finally:
+        if not stateless:  # the weights were replaced in place: put back, whatever happened
+            model.set_weights(trained_values)
     return SanityCheckResult(rows, {name: np.stack(values) for name, values in examples.items()},
                              [name for name, _ in steps])
 
