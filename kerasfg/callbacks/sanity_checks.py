@@ -77,10 +77,9 @@ class SanityChecks(RecordingCallback):
 
     def _trace(self):
         """Trace and run once the function that explains with randomized weights (on a worker thread)."""
-        explainer = self.shared_pass.explainer
-        methods = {name: method for name, method in self._methods().items() if isinstance(method, str)}
+        explainer, weights = self.shared_pass.explainer, self.model.get_weights()
         for output in self._outputs():
-            explainer.maps_of(methods, self.probe_inputs(), output=output, weights=self.model.get_weights())
+            explainer.maps_of(self._methods(), self.probe_inputs(), output=output, weights=weights)
 
     def _outputs(self):
         return self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])
