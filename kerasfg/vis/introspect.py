@@ -639,7 +639,7 @@ class ModelGraph:
         """
         from kerasfg.layers.base import AttentionLayer, gates_held
 
-        replay = _Replay(self, taps={self.find(name): None for name in taps},
+        replay = _Replay(self._output_layers, taps={self.find(name): None for name in taps},
                          attention={self.find(name): None for name in attention},
                          replace={self.find(name): fn for name, fn in (replace or {}).items()},
                          logits=logits, relu=relu, wrap=wrap_activations)
@@ -658,9 +658,10 @@ class ModelGraph:
 
 @dataclasses.dataclass
 class _Replay:
-    """One run of a `ModelGraph`: what it reads and changes, and what it has read so far."""
+    """One run of a `ModelGraph`: what it reads and changes (``output_layers``: the ids of the model's output
+    layers, whose softmax ``logits`` skips), and what it has read so far."""
 
-    graph: ModelGraph
+    output_layers: set
     taps: dict
     attention: dict
     replace: dict
@@ -706,7 +707,7 @@ class _Replay:
 
         if isinstance(layer, AttentionLayer):  # what it computes inside is its own (its `activation` too)
             return call_in_inference(layer, *args, **kwargs)
-        is_output = id(layer) in self.graph._output_layers
+        is_output = id(layer) in self.output_layers
         if isinstance(layer, _ACTIVATION_LAYERS):
             name = _standalone_activation(layer)
             if self.logits and is_output and name in _SQUASHING:
