@@ -468,7 +468,14 @@ class SyntheticFaces:
             return features, labels
 
         dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-        return dataset.prefetch(tf.data.AUTOTUNE) if batch_size else dataset
+        if batch_size:
+            dataset = dataset.prefetch(tf.data.AUTOTUNE)
+        # The faces are in memory and a batch costs one cast: nothing to tune. With tf.data's autotuning on,
+        # a 2-core machine trained some epochs at 1.1 cores instead of 1.75, 40-60% longer at random
+        # (docs/performance.md, "Input pipeline").
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return dataset.with_options(options)
 
 
 def make_identities(num_identities, seed=0, gender_typicality=0.85):
