@@ -4,11 +4,11 @@ Trains the quick-start model (its config; export off unless ``--export``) withou
 with all of them at their default cadence (`kerasfg.quickstart.recordings`), in turns in one process
 (without and with, then with and without, and so on), and prints the median ratio of the two
 `kerasfg.training.fit` times (budget: at most 1.05), the seconds each callback spent in its hooks
-(``set_model`` included) and in its recordings on the worker thread (`kerasfg.callbacks.context.DeferredRecordings`:
-those made from a snapshot of the weights while the model trains on, and the last one, made while ``fit`` tests,
-saves and exports the model), and the fit with recordings less its hooks against the fit without, which tells the
-machine's noise apart from any cost the recordings have outside their hooks (the worker's share of the machine
-included). Last, what
+(``set_model`` included) and in its deferred end-of-training recording (which runs while ``fit`` tests,
+saves and exports the model: `kerasfg.callbacks.context.DeferredRecordings`), and the fit with recordings
+less its hooks against the fit without, which tells the machine's noise apart from any cost the
+recordings have outside their hooks (the deferred recordings' share of the machine, and the traces made for
+them on a worker thread while the model trains, `DeferredRecordings.prepare`, included). Last, what
 the recordings add to the fit, measured apart from how fast the machine happens to train in each round:
 their hooks, and how much longer the end of the fit (testing, saving and exporting the model, from the end
 of training to the return of `kerasfg.training.fit`) takes with the deferred recordings beside it.
@@ -41,7 +41,7 @@ HOOKS = ("set_model", "on_train_begin", "on_epoch_begin", "on_epoch_end", "on_tr
 
 def timed(callbacks, spent, clock=time.perf_counter, deferred=None):
     """Make each callback add the seconds of its hooks, by ``clock``, to ``spent[<callback's label>]``, and those
-    of its recordings on the worker thread to ``deferred[<callback's label>]`` (when given)."""
+    of its deferred end-of-training recording to ``deferred[<callback's label>]`` (when given)."""
     counts = collections.Counter()
     for callback in callbacks:
         name = type(callback).__name__
@@ -51,7 +51,7 @@ def timed(callbacks, spent, clock=time.perf_counter, deferred=None):
         label = label if counts[label] == 1 else f"{label}#{counts[label]}"
         counted = [(hook, spent) for hook in HOOKS]
         if deferred is not None and hasattr(callback, "_record_and_close"):
-            counted += [("_record_with", deferred), ("_record_and_close", deferred)]
+            counted.append(("_record_and_close", deferred))
         for hook, seconds in counted:
             original = getattr(callback, hook)
 
@@ -137,7 +137,7 @@ def main(argv=None):
           "the ratio that does not depend on how fast this machine happens to train in each round)")
     outside = median_ratio(times, "outside hooks", "without")
     in_background = sum(deferred.values()) / args.rounds
-    print(f"recordings on the worker thread: {in_background:.1f} s per fit, beside training and while fit tested"
+    print(f"deferred end-of-training recordings: {in_background:.1f} s per fit, run while fit tested"
           f"{', saved and exported' if args.export else ' and saved'} the model (not in the hooks)")
     after = {variant: statistics.median(times[f"after training, {variant}"]) for variant in ("without", "with")}
     print(f"after training (testing, saving{' and exporting' if args.export else ''} the model): "
@@ -151,7 +151,7 @@ def main(argv=None):
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rows = [(label, seconds / args.rounds, deferred.get(label, 0.0) / args.rounds)
             for label, seconds in sorted(spent.items(), key=lambda item: -item[1] - deferred.get(item[0], 0.0))]
-    print_table(rows, ["callback", "seconds per fit in hooks", "on the worker"])
+    print_table(rows, ["callback", "seconds per fit in hooks", "deferred"])
 
 
 if __name__ == "__main__":

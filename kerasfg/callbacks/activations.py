@@ -32,8 +32,6 @@ class LayerActivations(RecordingCallback):
         max_filters: at most this many channels per grid.
     """
 
-    reads_only_the_shared_pass = True
-
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, max_images=4, max_filters=32):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)
         self.layers = layers

@@ -28,8 +28,6 @@ class AttentionMaps(RecordingCallback):
         alpha: opacity of the overlays.
     """
 
-    reads_only_the_shared_pass = True
-
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, layers=None, max_images=8, colormap="jet",
                  alpha=0.5):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)

@@ -70,12 +70,10 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
     Records once before training starts (step 0), then after every ``every_n_epochs``-th epoch
     (step = number of epochs done), and when training ends, after its last epoch, unless that epoch was
     recorded already: every recording is there at the last step, also when training stops early. With
-    ``every_n_epochs=None``, only when training ends. Under `kerasfg.training.fit` the recordings run on a worker
-    thread (`kerasfg.callbacks.context.DeferredRecordings`): the last one while ``fit`` evaluates and exports the
-    model, unless the callback changes the model's weights (``changes_weights``), and the others, when the
-    callback reads the model only through the shared pass (``reads_only_the_shared_pass``), from a snapshot of
-    the weights of their step while the model trains on. Subclasses implement ``record(step)`` and may
-    override ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
+    ``every_n_epochs=None``, only when training ends. Under `kerasfg.training.fit` the recording of the last
+    epoch runs while ``fit`` evaluates and exports the model (`kerasfg.callbacks.context.DeferredRecordings`),
+    unless the callback changes the model's weights (``changes_weights``). Subclasses implement ``record(step)``
+    and may override ``setup()``. The probe images are written once per log directory, under ``probe/images``, for
     kerasfg's TensorBoard plugin to draw heat maps over (see `kerasfg.tensorboard.summary.probe_images`).
 
     What a subclass reads from the probe through one forward and backward pass (heat maps, layer
@@ -96,13 +94,9 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
         class_names: the class names given (``{task: [names]}``), or the context's, or None.
         changes_weights: whether ``record`` changes the model's weights, even for a while (class attribute):
             such a recording is never deferred.
-        reads_only_the_shared_pass: whether ``record`` reads the model only through ``shared_pass`` (class
-            attribute): under `kerasfg.training.fit` it then records on a worker thread from a snapshot of the
-            weights of its step while the model trains on.
     """
 
     changes_weights = False
-    reads_only_the_shared_pass = False
 
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=1, max_images=None):
         super().__init__(log_dir=log_dir)
@@ -180,12 +174,11 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
             self._record(epoch + 1)
 
     def on_train_end(self, logs=None):
-        step = self._epochs_done if self._epochs_done not in (self._first_epoch, self._last_recorded) else None
-        if self._deferred is not None:  # recorded while kerasfg.training.fit evaluates and exports
-            self._deferred.defer(functools.partial(self._record_and_close, step))
-            return
-        if step is not None:
-            self._record(step)
+        if self._epochs_done not in (self._first_epoch, self._last_recorded):
+            if self._deferred is not None:  # recorded while kerasfg.training.fit evaluates and exports
+                self._deferred.defer(functools.partial(self._record_and_close, self._epochs_done))
+                return
+            self._record(self._epochs_done)
         super().on_train_end(logs)
 
     @property
@@ -197,25 +190,12 @@ class RecordingCallback(TensorBoardRecorder, metaclass=abc.ABCMeta):
         return self.context.deferred
 
     def _record_and_close(self, step):
-        """The last recording (when ``step`` is not None) and closing the writer, after the worker's other work
-        for this callback."""
-        if step is not None:
-            self.record(step=step)
-            self._last_recorded = step
+        self._record(step)
         super().on_train_end()
 
     def _record(self, step):
-        if self._deferred is not None and self.reads_only_the_shared_pass:
-            # the weights of this step, read by the worker while the model trains on
-            weights = self.shared_pass.snapshot()
-            self._deferred.beside_training(functools.partial(self._record_with, weights, step))
-        else:
-            self.record(step=step)
+        self.record(step=step)
         self._last_recorded = step
-
-    def _record_with(self, weights, step):
-        with self.shared_pass.computing_with(weights):
-            self.record(step=step)
 
     @abc.abstractmethod
     def record(self, step):

@@ -75,10 +75,6 @@ class ConfusionMatrix(RecordingCallback):
             return None
         return {"count": self.max_images}  # the predictions on the probe
 
-    @property
-    def reads_only_the_shared_pass(self):
-        return self.validation_data is None  # the probe's predictions
-
     def _batches(self):
         """``(targets, {output: (predicted classes, number of classes)})`` of each batch counted."""
         data = self.validation_data

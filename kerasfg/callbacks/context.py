@@ -1,7 +1,6 @@
 """What `kerasfg.training.fit` hands its recording callbacks: the run's log folder, a fixed probe batch, and a
 worker thread for the recordings of the end of training."""
 
-import collections
 import contextlib
 import dataclasses
 import pathlib
@@ -12,25 +11,25 @@ import numpy as np
 
 
 class DeferredRecordings:
-    """The recordings that run on a worker thread while the trainer goes on: beside the training, and after it.
+    """The end-of-training recordings that can run while the trainer goes on with work that only reads the model.
 
-    A recording that only reads the model does not have to hold up training or what follows it. Two kinds of
-    work go to one worker thread, which runs them one at a time, in the order they were handed over:
+    A recording that only reads the model (every kerasfg recording callback, and the sanity checks of the
+    methods computed from one pass, which randomize values given to a compiled function rather than the model)
+    does not have to hold up what follows training: `kerasfg.training.fit` evaluates, saves and exports the
+    model meanwhile. The callbacks defer their last recording here
+    (`kerasfg.callbacks.RecordingCallback.on_train_end`), and `running` runs the deferred recordings on one
+    worker thread, in the order they were deferred, while its block runs; the compiled functions of the
+    recordings (deep visualization's ascent, the faithfulness curves) then compute while the trainer traces its
+    export, saves and waits for its checks. The block ends when the recordings have been written.
 
-    - `beside_training`: work that reads only what it is given, not the model, which the training changes. The
-      recording callbacks that read the shared probe pass hand over each recording with a snapshot of the
-      weights of its step (`kerasfg.callbacks.RecordingCallback`), and those that record when training ends
-      trace their compiled functions (deep visualization's ascent, the sanity checks' pass). The worker takes
-      it up once `start` is called: `kerasfg.training.fit` calls it when the first training step has run
-      (`starter`), so that none of it holds up the training step's own trace. Its steps leave Python's
-      interpreter to the worker.
-    - `defer`: the recordings of the end of training (the callbacks' last recording, which read the model).
-      `running` runs them after the work handed to `beside_training`, while its block runs:
-      `kerasfg.training.fit` evaluates, saves and exports the model meanwhile, which only read it. The block
-      ends when every recording has been written.
+    What such a recording can do before the end of training, tracing the compiled functions that only it
+    uses, it hands to `prepare`: `start_preparing` (which the trainer calls once the first training step has
+    run, so that the traces do not hold up the training step's own) runs those jobs on a worker thread while
+    the model trains, whose steps leave Python's interpreter to the worker; `running` waits for them before the
+    deferred recordings start.
 
     Only `kerasfg.training.fit` hands one out (`RecordingContext.deferred`); with a plain ``model.fit`` the
-    callbacks record in their hooks.
+    callbacks record when training ends, before ``fit`` returns.
 
     Example:
 
@@ -44,92 +43,77 @@ class DeferredRecordings:
     """
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._work, self._jobs = collections.deque(), []
-        self._started = False
-        self._thread = None
+        self._jobs, self._preparations = [], []
+        self._preparing = None
         self._errors = []
 
     def defer(self, job):
         """Run ``job`` (a function of no arguments) in the next `running` block."""
         self._jobs.append(job)
 
-    def beside_training(self, job):
-        """Run ``job`` (a function of no arguments that does not read the model's weights) on the worker thread,
-        from `start` on, while the model trains; its error is raised when the next `running` block ends."""
-        with self._lock:
-            self._work.append(job)
-            self._wake()
+    def prepare(self, job):
+        """Run ``job`` (a function of no arguments that only reads the model) on a worker thread from
+        `start_preparing` on, while the model trains; its error is raised when the next `running` block ends."""
+        self._preparations.append(job)
 
-    def start(self):
-        """Let the worker take up the work handed to `beside_training` (nothing happens when there is none)."""
-        with self._lock:
-            self._started = True
-            self._wake()
+    def start_preparing(self):
+        """Start running the jobs handed to `prepare` so far, on a worker thread (nothing when there are none)."""
+        jobs, self._preparations = self._preparations, []
+        if jobs:
+            previous = self._preparing
+            self._preparing = self._worker(jobs, after=previous, name="kerasfg-recording-preparations")
 
     def starter(self):
-        """A Keras callback that calls `start` when the first training step of ``fit`` has run."""
-        return _Starter(self)
+        """A Keras callback that calls `start_preparing` when the first training step of ``fit`` has run."""
+        return _StartPreparing(self)
 
     @contextlib.contextmanager
     def running(self):
-        """Run the deferred jobs on the worker thread while the block runs, and wait for them when it ends.
+        """Run the deferred jobs on a worker thread while the block runs, and wait for them when it ends.
 
-        The deferred jobs run after the work handed to `beside_training`. Every job runs, also when another
-        fails; the first error is raised when the block ends (an error of the block itself comes first). The
-        block must not change the model's weights.
+        The deferred jobs start when the prepared ones (`prepare`) are done. Every job runs, also when another
+        fails; the first job's error is raised when the block ends (an error of the block itself comes first).
+        The block must not change the model's weights.
         """
+        self.start_preparing()  # any not started yet: training ended before its first step
         jobs, self._jobs = self._jobs, []
-        for job in jobs:
-            self.beside_training(job)
-        self.start()  # also when training ended before its first step
+        preparing, self._preparing = self._preparing, None
+        thread = self._worker(jobs, after=preparing, name="kerasfg-deferred-recordings") if jobs else preparing
         try:
             yield
         finally:
-            self._wait()
+            if thread is not None:
+                thread.join()
             errors, self._errors = self._errors, []
-            self._started = False  # a next fit starts the worker after its own first step
         if errors:
             raise errors[0]
 
-    def _wake(self):
-        """Start a worker thread when work waits and none runs (with the lock held)."""
-        if self._started and self._work and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kerasfg-recordings", daemon=True)
-            self._thread.start()
+    def _worker(self, jobs, after, name):
+        """A started thread that waits for the thread ``after`` (when given), then runs ``jobs``, keeping their
+        errors."""
+        def work():
+            if after is not None:
+                after.join()
+            for job in jobs:
+                try:
+                    job()
+                except Exception as error:  # raised in the caller's thread by `running`
+                    self._errors.append(error)
 
-    def _run(self):
-        """The worker: the waiting jobs, one at a time, keeping their errors; it ends when none is left."""
-        while True:
-            with self._lock:
-                if not self._work:
-                    self._thread = None
-                    return
-                job = self._work.popleft()
-            try:
-                job()
-            except Exception as error:  # raised in the caller's thread by `running`
-                self._errors.append(error)
-
-    def _wait(self):
-        """Wait until the worker has done all the work handed to it."""
-        while True:
-            with self._lock:
-                thread = self._thread
-            if thread is None:
-                return
-            thread.join()
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        thread.start()
+        return thread
 
 
-class _Starter(keras.callbacks.Callback):
-    """Starts a `DeferredRecordings`'s worker when the first training step has run."""
+class _StartPreparing(keras.callbacks.Callback):
+    """Starts a `DeferredRecordings`'s preparations when the first training step has run."""
 
     def __init__(self, deferred):
         super().__init__()
         self.deferred = deferred
 
     def on_train_batch_end(self, batch, logs=None):
-        self.deferred.start()
+        self.deferred.start_preparing()
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ class DeepVisualization(RecordingCallback):
     more). Every unit of every preset of a
     target is optimised in one batch by one compiled loop (`kerasfg.vis.DeepVisualizer.ascend_each`),
     traced once for the whole training (under `kerasfg.training.fit`, on a worker thread while the model trains:
-    `kerasfg.callbacks.context.DeferredRecordings.beside_training`). One recording per target (layer
+    `kerasfg.callbacks.context.DeferredRecordings.prepare`). One recording per target (layer
     or output) and preset: tag ``deep_visualization/<layer path or output name>/<preset>``, kind
     ``deep_visualization`` with fields ``layer`` (the layer path or output name), ``units``, ``preset``
     (the preset's name, or None for custom settings) and ``settings`` (all `DeepVisSettings` fields), and
@@ -85,7 +85,7 @@ class DeepVisualization(RecordingCallback):
             units = list(range(min(4, visualizer.unit_count))) if self.units is None else list(self.units)
             self._visualizers.append((visualizer, units))
             if self._deferred is not None:  # traced while the model trains, run when training ends
-                self._deferred.beside_training(visualizer.trace)
+                self._deferred.prepare(visualizer.trace)
 
     def record(self, step):
         for visualizer, units in self._visualizers:

@@ -39,8 +39,6 @@ class Embeddings(RecordingCallback):
         class_names: ``{name: [class names]}`` of the targets; the context's, or class indices, by default.
     """
 
-    reads_only_the_shared_pass = True
-
     def __init__(self, probe=None, *, log_dir=None, every_n_epochs=5, outputs=None, max_images=None,
                  probe_targets=None, class_names=None):
         super().__init__(probe, log_dir=log_dir, every_n_epochs=every_n_epochs, max_images=max_images)

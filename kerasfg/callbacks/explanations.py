@@ -61,10 +61,6 @@ class _Explanations(RecordingCallback):
         self._explainer = None
         self._explanations_to_write = []
 
-    @property
-    def reads_only_the_shared_pass(self):
-        return self.method in ONE_PASS_METHODS
-
     def probe_requests(self):
         if self.method not in ONE_PASS_METHODS:
             return None

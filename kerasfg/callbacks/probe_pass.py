@@ -1,8 +1,6 @@
 """The one compiled pass over the probe batch that the recording callbacks of a model share."""
 
-import contextlib
 import pathlib
-import threading
 
 import numpy as np
 import tensorflow as tf
@@ -25,10 +23,6 @@ class SharedProbePass:
     restored checkpoint: the result is kept with a fingerprint of every weight, see `weights_fingerprint`)
     or another probe batch is asked for.
 
-    The pass computes with values of the weights given as arguments (a `snapshot`), never with the model's
-    variables themselves, so that a worker thread can record the weights of a step while the model trains on
-    (`computing_with`, `kerasfg.callbacks.context.DeferredRecordings.beside_training`).
-
     Args:
         model: a built Keras model.
     """
@@ -38,8 +32,7 @@ class SharedProbePass:
         self.explainer = Explainer.of(model)
         self._explanations, self._taps, self._attention = set(), set(), set()
         self._count = self._explained = 0
-        self._cached = self._snapshot = None
-        self._given = threading.local()
+        self._cached = None
         self._written_probes = {}
         self._fingerprint = None
 
@@ -70,36 +63,15 @@ class SharedProbePass:
             self._explained = _most(self._explained, count)
 
     def __call__(self, probe, count=None):
-        """The `kerasfg.vis.one_pass.PassResult` of the first ``count`` examples of ``probe`` (all when None),
-        with the weights given to `computing_with` on this thread, or else the model's weights now."""
-        weights = getattr(self._given, "weights", None)
-        if weights is None:
-            weights = self.snapshot()
-        requests = (frozenset(self._explanations), frozenset(self._taps), frozenset(self._attention), self._count,
-                    self._explained)
+        """The `kerasfg.vis.one_pass.PassResult` of the first ``count`` examples of ``probe`` (all when None)."""
+        fingerprint = (frozenset(self._explanations), frozenset(self._taps), frozenset(self._attention),
+                       self._count, self._explained, self.weights_fingerprint())
         cached = self._cached
-        if cached is None or cached[0] is not probe or cached[1] != requests or cached[2] is not weights:
+        if cached is None or cached[0] is not probe or cached[1] != fingerprint:
             result = run_one_pass(self.explainer, take(probe, self._count), self._explanations, taps=self._taps,
-                                  attention=self._attention, explained=self._explained, weights=weights)
-            self._cached = cached = (probe, requests, weights, result)
-        return cached[3].first(count)
-
-    def snapshot(self):
-        """A copy of the values of the model's weights now (``model.weights``, in that order): the same list
-        object until a weight changes."""
-        fingerprint = self.weights_fingerprint()
-        if self._snapshot is None or self._snapshot[0] != fingerprint:
-            self._snapshot = (fingerprint, [np.array(variable) for variable in self.model.weights])
-        return self._snapshot[1]
-
-    @contextlib.contextmanager
-    def computing_with(self, weights):
-        """Inside the block, the pass computes with ``weights`` (a `snapshot`) on this thread."""
-        self._given.weights = weights
-        try:
-            yield
-        finally:
-            self._given.weights = None
+                                  attention=self._attention, explained=self._explained)
+            self._cached = cached = (probe, fingerprint, result)
+        return cached[2].first(count)
 
     def claim_probe_images(self, log_dir, probe, step):
         """Whether the probe images of ``probe`` at ``step`` are still to be written to ``log_dir``; the

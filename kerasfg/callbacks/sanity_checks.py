@@ -73,14 +73,13 @@ class SanityChecks(RecordingCallback):
 
     def setup(self):
         if self._deferred is not None:
-            self._deferred.beside_training(self._trace)
+            self._deferred.prepare(self._trace)
 
     def _trace(self):
-        """Trace (on the worker thread, while the model trains) the shared pass, which explains the randomized
-        models too (see ``probe_requests``)."""
-        shared = self.shared_pass
-        with shared.computing_with(shared.snapshot()):
-            shared(self.probe, self.max_images)
+        """Trace and run once the function that explains with randomized weights (on a worker thread)."""
+        explainer, weights = self.shared_pass.explainer, self.model.get_weights()
+        for output in self._outputs():
+            explainer.maps_of(self._methods(), self.probe_inputs(), output=output, weights=weights)
 
     def _outputs(self):
         return self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])

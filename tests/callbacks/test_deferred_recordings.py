@@ -72,6 +72,7 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     # SmoothGrad explains the model itself, randomized in place: recorded in on_train_end
     assert event_recordings.steps(tmp_path / "in_place")["kerasfg/sanity_checks/identity"] == [2]
     assert not (tmp_path / "deep").exists() and not (tmp_path / "sanity").exists()  # not recorded yet
+    assert event_recordings.steps(tmp_path / "activations")["kerasfg/activations/conv"] == [0, 1]  # the last: later
     weights = [value.copy() for value in model.get_weights()]
     with deferred.running():
         model.evaluate(x, y, verbose=0)
@@ -86,7 +87,7 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     assert event_recordings.steps(tmp_path / "alone")["kerasfg/deep_visualization/identity/row3"] == [1]
 
 
-def test_work_beside_training_runs_while_the_model_trains_and_before_the_deferred_jobs(tmp_path):
+def test_prepared_jobs_run_while_the_model_trains_and_before_the_deferred_ones(tmp_path):
     model, x, y = _model_and_images()
     deferred = DeferredRecordings()
     ran = []
@@ -96,68 +97,22 @@ def test_work_beside_training_runs_while_the_model_trains_and_before_the_deferre
             time.sleep(0.2)
             ran.append("training ended")
 
-    deferred.beside_training(lambda: ran.append(("beside training", threading.current_thread().name)))
+    deferred.prepare(lambda: ran.append(("prepared", threading.current_thread().name)))
     deferred.defer(lambda: ran.append("deferred"))
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[deferred.starter(), Notes()])
     with deferred.running():
         pass
-    assert ran == [("beside training", "kerasfg-recordings"), "training ended", "deferred"]
+    assert ran == [("prepared", "kerasfg-recording-preparations"), "training ended", "deferred"]
 
     def fails():
         raise RuntimeError("the trace failed")
 
-    deferred.beside_training(fails)
+    deferred.prepare(fails)
     deferred.defer(lambda: ran.append("deferred again"))
     # not started during training (no starter): started by running, before the deferred job
     with pytest.raises(RuntimeError, match="trace failed"), deferred.running():
         pass
     assert ran[-1] == "deferred again"
-
-
-def test_recordings_from_the_shared_pass_are_made_beside_training_from_the_weights_of_their_step(tmp_path):
-    image = keras.Input((12, 12, 3), name="image")
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(image)
-    scores = keras.layers.Dense(3, name="identity")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
-    model = keras.Model(image, scores)  # the scores themselves: the logits the pass reads
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=keras.losses.SparseCategoricalCrossentropy(True))
-    rng = np.random.default_rng(0)
-    x, y = rng.uniform(0, 1, (8, 12, 12, 3)).astype("float32"), rng.integers(0, 3, 8)
-    deferred = DeferredRecordings()
-    release, weights = threading.Event(), {}
-
-    class Logits(LayerActivations):
-        """Keeps the probe's logits of each recording, on the thread that made it."""
-
-        def __init__(self):
-            super().__init__(log_dir=tmp_path, layers=["conv"])
-            self.recorded = {}
-
-        def record(self, step):
-            assert release.wait(30)  # the worker waits until training has ended
-            self.recorded[step] = (self.shared_pass(self.probe).logits["identity"], threading.current_thread().name)
-
-    class Weights(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            weights[0] = model.get_weights()
-
-        def on_epoch_end(self, epoch, logs=None):
-            weights[epoch + 1] = model.get_weights()
-
-        def on_train_end(self, logs=None):
-            release.set()
-
-    recorder = Logits()
-    recorder.set_context(RecordingContext(tmp_path, probe=x[:4], deferred=deferred))
-    model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[Weights(), recorder, deferred.starter()])
-    with deferred.running():
-        pass
-    assert sorted(recorder.recorded) == [0, 1, 2, 3]
-    trained = model.get_weights()
-    for step, (logits, thread) in recorder.recorded.items():
-        model.set_weights(weights[step])
-        assert thread == "kerasfg-recordings"
-        np.testing.assert_allclose(logits, model.predict_on_batch(x[:4]), rtol=1e-5, atol=1e-6)
-    model.set_weights(trained)
 
 
 @pytest.mark.slow
