@@ -29,11 +29,11 @@ class SanityChecks(RecordingCallback):
     Each step of the randomization costs one explanation pass, so the layers of a stage are randomized
     together by default, and the checks record at the end of training (``every_n_epochs=None``), not before
     it starts: an untrained model has nothing to check. With the methods computed from one pass (the
-    defaults), the randomized weights are arguments of one compiled function and the model is left as it is
-    (`kerasfg.vis.sanity_checks`), so under `kerasfg.training.fit` that function is traced on a worker
-    thread while the model trains, and the recording of the end of training runs while the model is tested
-    and exported (`kerasfg.callbacks.context.DeferredRecordings`); other methods randomize the model in place
-    and record in ``on_train_end``.
+    defaults), the randomized weights are arguments of the recording callbacks' shared pass, which computes with
+    weights given as arguments, and the model is left as it is (`kerasfg.vis.sanity_checks`), so under
+    `kerasfg.training.fit` the recording of the end of training runs while the model is tested and exported
+    (`kerasfg.callbacks.context.DeferredRecordings`); other methods randomize the model in place and record in
+    ``on_train_end``.
 
     Args:
         probe: a batch of model inputs.
@@ -70,16 +70,6 @@ class SanityChecks(RecordingCallback):
     def changes_weights(self):
         """Whether the checks randomize the model in place: when a method is not computed from one pass."""
         return not Explainer.explains_with_weights(self._methods())
-
-    def setup(self):
-        if self._deferred is not None:
-            self._deferred.prepare(self._trace)
-
-    def _trace(self):
-        """Trace and run once the function that explains with randomized weights (on a worker thread)."""
-        explainer, weights = self.shared_pass.explainer, self.model.get_weights()
-        for output in self._outputs():
-            explainer.maps_of(self._methods(), self.probe_inputs(), output=output, weights=weights)
 
     def _outputs(self):
         return self.chosen_outputs(self.outputs if self.outputs is not None else self.chosen_outputs(None)[:1])

@@ -163,8 +163,10 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
 
     With ``weights``, the pass computes what the model would with those values in place of its weights,
     which it leaves as they are (the values are arguments of the compiled function, read through a
-    `keras.StatelessScope`): the sanity checks explain randomized models this way, while other threads
-    read, save or export the model. It is a function of its own, traced once for any values.
+    `keras.StatelessScope`): the recording callbacks' shared pass computes with a copy of the weights this way,
+    and the sanity checks explain randomized models with the same function, while other threads read, save or
+    export the model. It is a function of its own, traced once for any values, which covers (as above) the calls
+    with weights only.
 
     Args:
         explainer: the `kerasfg.vis.Explainer` of the model.
@@ -189,9 +191,11 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     count = image.shape[0]
     explains = bool(explanations or attention)
     explained = count if explained is None or not explains else min(explained, count)
-    key = ("one_pass", explanations, taps, attention, explained < count)
-    key = covering_pass(explainer, key) if weights is None else ("one_pass_with_weights", *key[1:])
-    _, computed, _, kept_attention, forward_more = key
+    key = covering_pass(explainer, ("one_pass" if weights is None else "one_pass_with_weights", explanations, taps,
+                                    attention, explained < count))
+    kind, computed, _, kept_attention, forward_more = key
+    if kind == "one_pass_with_weights" and weights is None:  # covered by a function that takes the weights
+        weights = [np.asarray(variable) for variable in explainer.model.weights]
     rows = slice(None)  # the examples of the batch run that are the caller's
     if (computed or kept_attention) and not explains:
         # A covering pass explains its first examples: the first example goes once more in front, explained and
@@ -245,7 +249,9 @@ def _with_copy(image, rest, index):
 
 def covering_pass(explainer, key):
     """The key of a one-pass function that ``explainer`` keeps and that computes all that ``key`` asks for, or
-    ``key`` itself when it keeps none (or keeps ``key``).
+    ``key`` itself when it keeps none (or keeps ``key``). A function that computes with given weights also covers
+    calls with the model's own (`run_one_pass` then gives it their values), preferring one of the model's own; a
+    function with the model's own weights covers only calls with those.
 
     A kept function covers a call that explains examples when it computes the same explanations or more,
     taps and attention maps, and runs examples forward only if the call does. Its extra explanations and
@@ -255,9 +261,9 @@ def covering_pass(explainer, key):
     and taps alone) is covered by a kept function with those taps that runs examples forward only:
     `run_one_pass` lets it explain one example and drop it.
     """
-    _, explanations, taps, attention, forward_more = key
+    kind, explanations, taps, attention, forward_more = key
     explains = bool(explanations or attention)
-    kept = explainer.kept("one_pass")
+    kept = explainer.kept(kind) + (explainer.kept("one_pass_with_weights") if kind == "one_pass" else [])
     covering = [other for other in kept if set(explanations) <= set(other[1]) and set(taps) <= set(other[2])
                 and set(attention) <= set(other[3]) and other[4] >= forward_more and (explains or other[4])]
     return key if key in kept or not covering else covering[0]

@@ -308,7 +308,10 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
         logits, _ = explainer.logits(image, rest, output)
         classes = np.asarray(tf.argmax(logits, axis=-1))
     edges = edge_map(np.asarray(image)) if control else None
-    trained = _maps(explainer, inputs, methods, output, classes)
+    trained_values = model.get_weights()
+    stateless = explainer.explains_with_weights(methods)
+    # stateless: the trained model's maps from the function that explains the randomized ones, traced once
+    trained = _maps(explainer, inputs, methods, output, classes, weights=trained_values if stateless else None)
     if control:
         trained[CONTROL] = edges
     steps = randomization_steps(explainer.graph, layers, by)
@@ -321,9 +324,6 @@ def sanity_checks(model, inputs, methods=("gradcam", "saliency", "guided_backpro
             rows.append({"mode": mode, "layer": layer, "method": name, "rank_correlation": correlation,
                          "ssim": similarity})
         return maps
-
-    trained_values = model.get_weights()
-    stateless = explainer.explains_with_weights(methods)
 
     def maps_with(values):
         if stateless:
