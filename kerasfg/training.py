@@ -190,7 +190,9 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
                              epochs=config.train.epochs, steps_per_epoch=data.training_steps(config.data.batch_size),
                              callbacks=worker.callbacks([*built_in, *callbacks]), verbose=config.train.verbose,
                              backup=backup)
-    with deferred.running():  # nothing in the block changes the model
+    # Nothing in the block changes the model. The deferred recordings start when the export's check begins to wait
+    # for its fresh process: the export's own trace then has the cores to itself.
+    with deferred.running(when_started=worker.is_chief and config.export.enabled):
         test = objectives.arrange(data.test)
         test_metrics = worker.evaluate(model, test)
         test_tables = worker.evaluate_tables(objectives, model, test)
@@ -200,13 +202,15 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
             test_metrics=test_metrics, class_names=data.class_names, precision=precision,
             jit_compile=jit_compile, train_images_per_second=meter.images_per_second())
         if worker.is_chief:
-            _save_run(result, config, data, backup, test_tables, fit_seconds=time.perf_counter() - start)
+            _save_run(result, config, data, backup, test_tables, fit_seconds=time.perf_counter() - start,
+                      while_verifying=deferred.start)
     worker.wait_for_chief()
     return result
 
 
-def _save_run(result, config, data, backup, test_tables, fit_seconds):
-    """Write the final model, class names, export and metrics of a finished run."""
+def _save_run(result, config, data, backup, test_tables, fit_seconds, while_verifying=None):
+    """Write the final model, class names, export and metrics of a finished run (``while_verifying``: see
+    `kerasfg.export.export_saved_model`)."""
     run_dir, model = result.run_dir, result.model
     with atomic_file(run_dir / "model.keras", mode=None) as temp:
         model.save(temp)
@@ -217,7 +221,7 @@ def _save_run(result, config, data, backup, test_tables, fit_seconds):
         from kerasfg.export import export_saved_model
 
         result.export = export_saved_model(model, config.export.base_path, class_names=target_names,
-                                           preprocessing=data.preprocessing)
+                                           preprocessing=data.preprocessing, while_verifying=while_verifying)
     write_json(run_dir / "metrics.json", {
         "test": result.test_metrics,
         **({"test_tables": test_tables} if test_tables else {}),

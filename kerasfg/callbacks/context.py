@@ -19,8 +19,10 @@ class DeferredRecordings:
     model meanwhile. The callbacks defer their last recording here
     (`kerasfg.callbacks.RecordingCallback.on_train_end`), and `running` runs the deferred recordings on one
     worker thread, in the order they were deferred, while its block runs; the compiled functions of the
-    recordings (deep visualization's ascent, the faithfulness curves) then compute while the trainer traces its
-    export, saves and waits for its checks. The block ends when the recordings have been written.
+    recordings (deep visualization's ascent, the faithfulness curves) then compute while the trainer saves and
+    waits for its checks. With an export, the trainer holds them (``running(when_started=True)``) until the
+    export's check starts a fresh process and waits for it (`start`): on two cores, recordings that ran beside
+    the export's trace slowed it by about 1 s. The block ends when the recordings have been written.
 
     What such a recording can do before the end of training, tracing the compiled functions that only it
     uses, it hands to `prepare`: `start_preparing` (which the trainer calls once the first training step has
@@ -45,6 +47,7 @@ class DeferredRecordings:
     def __init__(self):
         self._jobs, self._preparations = [], []
         self._preparing = None
+        self._go = None
         self._errors = []
 
     def defer(self, job):
@@ -68,32 +71,45 @@ class DeferredRecordings:
         return _StartPreparing(self)
 
     @contextlib.contextmanager
-    def running(self):
+    def running(self, *, when_started=False):
         """Run the deferred jobs on a worker thread while the block runs, and wait for them when it ends.
 
-        The deferred jobs start when the prepared ones (`prepare`) are done. Every job runs, also when another
-        fails; the first job's error is raised when the block ends (an error of the block itself comes first).
-        The block must not change the model's weights.
+        The deferred jobs start when the prepared ones (`prepare`) are done, and, with ``when_started``, once the
+        block calls `start` (for example when it begins to wait for another process) or ends. Every job runs,
+        also when another fails; the first job's error is raised when the block ends (an error of the block
+        itself comes first). The block must not change the model's weights.
         """
         self.start_preparing()  # any not started yet: training ended before its first step
         jobs, self._jobs = self._jobs, []
         preparing, self._preparing = self._preparing, None
-        thread = self._worker(jobs, after=preparing, name="kerasfg-deferred-recordings") if jobs else preparing
+        self._go = go = threading.Event()
+        if not when_started:
+            go.set()
+        thread = self._worker(jobs, after=preparing, name="kerasfg-deferred-recordings", go=go) if jobs \
+            else preparing
         try:
             yield
         finally:
+            go.set()
             if thread is not None:
                 thread.join()
-            errors, self._errors = self._errors, []
+            errors, self._errors, self._go = self._errors, [], None
         if errors:
             raise errors[0]
 
-    def _worker(self, jobs, after, name):
-        """A started thread that waits for the thread ``after`` (when given), then runs ``jobs``, keeping their
-        errors."""
+    def start(self):
+        """Start the deferred jobs of the `running` block (``when_started``) now."""
+        if self._go is not None:
+            self._go.set()
+
+    def _worker(self, jobs, after, name, go=None):
+        """A started thread that waits for the thread ``after`` and the event ``go`` (when given), then runs
+        ``jobs``, keeping their errors."""
         def work():
             if after is not None:
                 after.join()
+            if go is not None:
+                go.wait()
             for job in jobs:
                 try:
                     job()

@@ -79,6 +79,7 @@ def export_saved_model(
     assets: dict | None = None,
     metadata: dict | None = None,
     progress: bool = False,
+    while_verifying=None,
 ) -> ExportResult:
     """Export ``model`` to ``<base_path>/<version>/`` for TensorFlow Serving, atomically.
 
@@ -107,6 +108,9 @@ def export_saved_model(
         assets: ``{file name: bytes or str}`` written under the version's ``assets/`` (e.g. output codes).
         metadata: extra JSON entries of ``assets/kerasfg_export.json``.
         progress: show a progress bar of the stages on a terminal.
+        while_verifying: a function of no arguments, called when the verification starts: this process then
+            waits for the fresh process that loads the export, and can lend its cores to other work (for
+            example `kerasfg.training.fit` starts its deferred recordings).
 
     Returns:
         An :class:`ExportResult`.
@@ -171,6 +175,8 @@ def export_saved_model(
             bar.update()
             if verify:
                 bar.set_postfix_str(stages[3])
+                if while_verifying is not None:
+                    while_verifying()
                 report = verify_export(staging, requests_file=requests_file, rtol=tolerance[0], atol=tolerance[1],
                                        require_version_dir=False)
                 if not report.ok:

@@ -34,6 +34,24 @@ def test_jobs_run_on_a_worker_thread_while_the_block_runs_and_are_done_when_it_e
     assert len(threads) == 2
 
 
+def test_jobs_held_for_a_start_run_once_the_block_starts_them_or_ends():
+    deferred, ran = DeferredRecordings(), []
+    deferred.defer(lambda: ran.append("job"))
+    with deferred.running(when_started=True):
+        time.sleep(0.2)
+        assert ran == []  # held until the block starts them
+        deferred.start()
+        for _ in range(300):
+            if ran:
+                break
+            time.sleep(0.01)
+        assert ran == ["job"]
+    deferred.defer(lambda: ran.append("never started by the block"))
+    with deferred.running(when_started=True):
+        pass
+    assert ran == ["job", "never started by the block"]
+
+
 def test_every_job_runs_and_the_first_error_is_raised_after_the_block():
     deferred, ran = DeferredRecordings(), []
     for job in (lambda: 1 / 0, lambda: ran.append("after the error"), lambda: {}["missing"]):
