@@ -165,8 +165,8 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
     which it leaves as they are (the values are arguments of the compiled function, read through a
     `keras.StatelessScope`): the recording callbacks' shared pass computes with a copy of the weights this way,
     and the sanity checks explain randomized models with the same function, while other threads read, save or
-    export the model. It is a function of its own, traced once for any values, which covers (as above) the calls
-    with weights only.
+    export the model. It is a function of its own, traced once for any values, which covers (as above) calls
+    with weights given and, given the values of the model's own, calls without.
 
     Args:
         explainer: the `kerasfg.vis.Explainer` of the model.
