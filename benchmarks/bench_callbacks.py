@@ -7,8 +7,7 @@ with all of them at their default cadence (`kerasfg.quickstart.recordings`), in 
 (``set_model`` included) and in its deferred end-of-training recording (which runs while ``fit`` tests,
 saves and exports the model: `kerasfg.callbacks.context.DeferredRecordings`), and the fit with recordings
 less its hooks against the fit without, which tells the machine's noise apart from any cost the
-recordings have outside their hooks (the deferred recordings' share of the machine, and the traces made for
-them on a worker thread while the model trains, `DeferredRecordings.prepare`, included). Last, what
+recordings have outside their hooks (the deferred recordings' share of the machine included). Last, what
 the recordings add to the fit, measured apart from how fast the machine happens to train in each round:
 their hooks, and how much longer the end of the fit (testing, saving and exporting the model, from the end
 of training to the return of `kerasfg.training.fit`) takes with the deferred recordings beside it.

@@ -13,9 +13,7 @@ model, the probe and the recordings are the quick start's: 6 epochs, recorded at
 
 Times are this process's CPU time, on one TensorFlow thread by default (``--threads``). The recordings of the
 end of training are made in their hook here, not deferred to run beside the test and save of the model
-(`kerasfg.callbacks.context.DeferredRecordings`), and what is traced for them while the model trains
-(`DeferredRecordings.prepare`) in the hook that hands it over (``on_train_begin``), so that this process's CPU
-time is theirs alone.
+(`kerasfg.callbacks.context.DeferredRecordings`), so that this process's CPU time is theirs alone.
 
     python -m benchmarks.bench_recording_costs [--threads 1] [--set key=value ...]
 """
@@ -129,7 +127,7 @@ def main(argv=None):
     ledger = Ledger()
     ledger.instrument()
     # made in the hook that hands them over, counted there
-    context.DeferredRecordings.defer = context.DeferredRecordings.prepare = lambda deferred, job: job()
+    context.DeferredRecordings.defer = lambda deferred, job: job()
     spent = collections.defaultdict(float)
     with tempfile.TemporaryDirectory() as runs:
         overrides = ["export.enabled=false", "train.verbose=0", f"runs_dir={runs}", "data.synthetic.train_images=640",

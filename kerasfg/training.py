@@ -178,8 +178,7 @@ def fit(config, *, callbacks=(), resume=None, cluster=None):
         hand_context(callbacks, run_dir / "logs" / "vis", data.validation, data.class_names, data.validation_masks,
                      deferred)
         built_in = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
-                    *([Checkpoint(run_dir / "checkpoints")] if config.train.checkpoints else []), *built_in,
-                    deferred.starter()]
+                    *([Checkpoint(run_dir / "checkpoints")] if config.train.checkpoints else []), *built_in]
     if config.train.early_stopping_patience is not None:
         built_in.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.train.early_stopping_patience,

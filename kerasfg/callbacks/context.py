@@ -6,7 +6,6 @@ import dataclasses
 import pathlib
 import threading
 
-import keras
 import numpy as np
 
 
@@ -19,16 +18,11 @@ class DeferredRecordings:
     model meanwhile. The callbacks defer their last recording here
     (`kerasfg.callbacks.RecordingCallback.on_train_end`), and `running` runs the deferred recordings on one
     worker thread, in the order they were deferred, while its block runs; the compiled functions of the
-    recordings (deep visualization's ascent, the faithfulness curves) then compute while the trainer saves and
-    waits for its checks. With an export, the trainer holds them (``running(when_started=True)``) until the
-    export's check starts a fresh process and waits for it (`start`): on two cores, recordings that ran beside
-    the export's trace slowed it by about 1 s. The block ends when the recordings have been written.
-
-    What such a recording can do before the end of training, tracing the compiled functions that only it
-    uses, it hands to `prepare`: `start_preparing` (which the trainer calls once the first training step has
-    run, so that the traces do not hold up the training step's own) runs those jobs on a worker thread while
-    the model trains, whose steps leave Python's interpreter to the worker; `running` waits for them before the
-    deferred recordings start.
+    recordings (deep visualization's ascent, the faithfulness curves) are traced and compute while the trainer
+    saves and waits for its checks. With an export, the trainer holds them (``running(when_started=True)``)
+    until the export's check starts a fresh process and waits for it (`start`): on two cores, recordings that ran
+    beside the export's trace slowed it by about 1 s, and work beside the training slows its steps by more than
+    the work costs. The block ends when the recordings have been written.
 
     Only `kerasfg.training.fit` hands one out (`RecordingContext.deferred`); with a plain ``model.fit`` the
     callbacks record when training ends, before ``fit`` returns.
@@ -37,7 +31,7 @@ class DeferredRecordings:
 
     ```python
     deferred = DeferredRecordings()
-    ...  # model.fit(callbacks=[..., deferred.starter()]) with a RecordingContext whose deferred is this one
+    ...  # model.fit(callbacks=[...]) with a RecordingContext whose deferred is this one
     with deferred.running():
         model.evaluate(test)       # only reads the model
         model.save("model.keras")
@@ -45,8 +39,7 @@ class DeferredRecordings:
     """
 
     def __init__(self):
-        self._jobs, self._preparations = [], []
-        self._preparing = None
+        self._jobs = []
         self._go = None
         self._errors = []
 
@@ -54,39 +47,20 @@ class DeferredRecordings:
         """Run ``job`` (a function of no arguments) in the next `running` block."""
         self._jobs.append(job)
 
-    def prepare(self, job):
-        """Run ``job`` (a function of no arguments that only reads the model) on a worker thread from
-        `start_preparing` on, while the model trains; its error is raised when the next `running` block ends."""
-        self._preparations.append(job)
-
-    def start_preparing(self):
-        """Start running the jobs handed to `prepare` so far, on a worker thread (nothing when there are none)."""
-        jobs, self._preparations = self._preparations, []
-        if jobs:
-            previous = self._preparing
-            self._preparing = self._worker(jobs, after=previous, name="kerasfg-recording-preparations")
-
-    def starter(self):
-        """A Keras callback that calls `start_preparing` when the first training step of ``fit`` has run."""
-        return _StartPreparing(self)
-
     @contextlib.contextmanager
     def running(self, *, when_started=False):
         """Run the deferred jobs on a worker thread while the block runs, and wait for them when it ends.
 
-        The deferred jobs start when the prepared ones (`prepare`) are done, and, with ``when_started``, once the
-        block calls `start` (for example when it begins to wait for another process) or ends. Every job runs,
-        also when another fails; the first job's error is raised when the block ends (an error of the block
-        itself comes first). The block must not change the model's weights.
+        With ``when_started``, the jobs start once the block calls `start` (for example when it begins to wait
+        for another process) or ends. Every job runs, also when another fails; the first job's error is raised
+        when the block ends (an error of the block itself comes first). The block must not change the model's
+        weights.
         """
-        self.start_preparing()  # any not started yet: training ended before its first step
         jobs, self._jobs = self._jobs, []
-        preparing, self._preparing = self._preparing, None
         self._go = go = threading.Event()
         if not when_started:
             go.set()
-        thread = self._worker(jobs, after=preparing, name="kerasfg-deferred-recordings", go=go) if jobs \
-            else preparing
+        thread = self._worker(jobs, go) if jobs else None
         try:
             yield
         finally:
@@ -102,34 +76,19 @@ class DeferredRecordings:
         if self._go is not None:
             self._go.set()
 
-    def _worker(self, jobs, after, name, go=None):
-        """A started thread that waits for the thread ``after`` and the event ``go`` (when given), then runs
-        ``jobs``, keeping their errors."""
+    def _worker(self, jobs, go):
+        """A started thread that waits for the event ``go``, then runs ``jobs``, keeping their errors."""
         def work():
-            if after is not None:
-                after.join()
-            if go is not None:
-                go.wait()
+            go.wait()
             for job in jobs:
                 try:
                     job()
                 except Exception as error:  # raised in the caller's thread by `running`
                     self._errors.append(error)
 
-        thread = threading.Thread(target=work, name=name, daemon=True)
+        thread = threading.Thread(target=work, name="kerasfg-deferred-recordings", daemon=True)
         thread.start()
         return thread
-
-
-class _StartPreparing(keras.callbacks.Callback):
-    """Starts a `DeferredRecordings`'s preparations when the first training step has run."""
-
-    def __init__(self, deferred):
-        super().__init__()
-        self.deferred = deferred
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.deferred.start_preparing()
 
 
 @dataclasses.dataclass

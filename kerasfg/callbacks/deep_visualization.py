@@ -22,8 +22,9 @@ class DeepVisualization(RecordingCallback):
     N epochs), 4 units, and a preset with `RECORDING_STEPS` steps (the presets take 50; pass ``steps=`` for
     more). Every unit of every preset of a
     target is optimised in one batch by one compiled loop (`kerasfg.vis.DeepVisualizer.ascend_each`),
-    traced once for the whole training (under `kerasfg.training.fit`, on a worker thread while the model trains:
-    `kerasfg.callbacks.context.DeferredRecordings.prepare`). One recording per target (layer
+    traced once for the whole training (under `kerasfg.training.fit`, with the recording of the end of training,
+    on a worker thread while the model is exported: `kerasfg.callbacks.context.DeferredRecordings`). One
+    recording per target (layer
     or output) and preset: tag ``deep_visualization/<layer path or output name>/<preset>``, kind
     ``deep_visualization`` with fields ``layer`` (the layer path or output name), ``units``, ``preset``
     (the preset's name, or None for custom settings) and ``settings`` (all `DeepVisSettings` fields), and
@@ -84,8 +85,6 @@ class DeepVisualization(RecordingCallback):
             visualizer = DeepVisualizer(self.model, **target, input_range=input_range, spatial=self.spatial)
             units = list(range(min(4, visualizer.unit_count))) if self.units is None else list(self.units)
             self._visualizers.append((visualizer, units))
-            if self._deferred is not None:  # traced while the model trains, run when training ends
-                self._deferred.prepare(visualizer.trace)
 
     def record(self, step):
         for visualizer, units in self._visualizers:

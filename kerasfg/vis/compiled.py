@@ -49,8 +49,8 @@ class RecordingFunction:
         self._traced = False
 
     def trace(self, *args):
-        """Trace the function now for arguments like ``args`` (none with an ``input_signature``), so that its
-        first call only runs it: for example on a worker thread while the model trains."""
+        """Trace the function for arguments like ``args`` (none with an ``input_signature``), once: with the batch
+        axis of every array left unknown."""
         if not self._traced:
             with_signature = self.function.input_signature is not None
             self.function.get_concrete_function(*(() if with_signature else tf.nest.map_structure(_batch_spec, args)))

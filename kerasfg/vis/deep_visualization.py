@@ -343,11 +343,6 @@ class DeepVisualizer:
         """The layer path or output name whose units are visualized."""
         return self.layer or self.output
 
-    def trace(self):
-        """Trace the compiled ascent now (for example on a worker thread while the model trains), so that the
-        first visualization only runs it."""
-        self._ascend.trace()
-
     def __call__(self, units, seed=0):
         ascent = self.ascend(units, seed)
         return ascent.images, ascent.activations

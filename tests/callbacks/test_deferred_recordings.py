@@ -85,7 +85,7 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     callbacks = [deep, sanity, in_place, every_epoch]
     for callback in callbacks:
         callback.set_context(RecordingContext(tmp_path, probe=x[:4], deferred=deferred))
-    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[*callbacks, deferred.starter()])
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=callbacks)
 
     # SmoothGrad explains the model itself, randomized in place: recorded in on_train_end
     assert event_recordings.steps(tmp_path / "in_place")["kerasfg/sanity_checks/identity"] == [2]
@@ -103,34 +103,6 @@ def test_a_recording_that_only_reads_the_model_is_deferred_and_one_that_changes_
     alone = DeepVisualization(x[:4], log_dir=tmp_path / "alone", steps=2, units=[0])
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[alone])
     assert event_recordings.steps(tmp_path / "alone")["kerasfg/deep_visualization/identity/row3"] == [1]
-
-
-def test_prepared_jobs_run_while_the_model_trains_and_before_the_deferred_ones(tmp_path):
-    model, x, y = _model_and_images()
-    deferred = DeferredRecordings()
-    ran = []
-
-    class Notes(keras.callbacks.Callback):
-        def on_train_end(self, logs=None):
-            time.sleep(0.2)
-            ran.append("training ended")
-
-    deferred.prepare(lambda: ran.append(("prepared", threading.current_thread().name)))
-    deferred.defer(lambda: ran.append("deferred"))
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[deferred.starter(), Notes()])
-    with deferred.running():
-        pass
-    assert ran == [("prepared", "kerasfg-recording-preparations"), "training ended", "deferred"]
-
-    def fails():
-        raise RuntimeError("the trace failed")
-
-    deferred.prepare(fails)
-    deferred.defer(lambda: ran.append("deferred again"))
-    # not started during training (no starter): started by running, before the deferred job
-    with pytest.raises(RuntimeError, match="trace failed"), deferred.running():
-        pass
-    assert ran[-1] == "deferred again"
 
 
 @pytest.mark.slow
