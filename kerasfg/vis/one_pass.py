@@ -195,7 +195,7 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
                                     attention, explained < count))
     kind, computed, _, kept_attention, forward_more = key
     if kind == "one_pass_with_weights" and weights is None:  # covered by a function that takes the weights
-        weights = [np.asarray(variable) for variable in explainer.model.weights]
+        weights = [variable.value for variable in explainer.model.weights]  # read by the call, not copied first
     rows = slice(None)  # the examples of the batch run that are the caller's
     if (computed or kept_attention) and not explains:
         # A covering pass explains its first examples: the first example goes once more in front, explained and
@@ -217,7 +217,8 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
             raise ValueError(f"weights must hold a value for each of the {len(variables)} weights of model "
                              f"'{explainer.model.name}' (model.weights); received {len(weights)}.")
         compiled = explainer.compiled(key, lambda: with_weights(build(), variables))
-        result = compiled(image, rest, classes, tf.constant(explained), [tf.constant(value) for value in weights])
+        values = [tf.convert_to_tensor(value) for value in weights]
+        result = compiled(image, rest, classes, tf.constant(explained), values)
     return PassResult(
         maps={e: np.asarray(result["maps"][e.key], np.float32) for e in explanations},
         logits={name: np.asarray(value[rows], np.float32) for name, value in result["logits"].items()},
