@@ -9,7 +9,7 @@ from kerasfg.vis.batches import take
 from kerasfg.vis.compiled import RecordingFunction
 from kerasfg.vis.explain import Explainer
 from kerasfg.vis.introspect import kept_with
-from kerasfg.vis.one_pass import run_one_pass
+from kerasfg.vis.one_pass import own_weights, run_one_pass
 
 
 class SharedProbePass:
@@ -21,9 +21,9 @@ class SharedProbePass:
     all of them (one forward and backward pass, one compiled function for the whole training), and the
     others get the same result, until the model's weights change (a training step, ``set_weights``, a
     restored checkpoint: the result is kept with a fingerprint of every weight, see `weights_fingerprint`)
-    or another probe batch is asked for. The pass computes with a copy of the weights given as arguments
-    (`snapshot`), so that the sanity checks' randomized models run the same compiled function
-    (`kerasfg.vis.one_pass.run_one_pass` with ``weights``).
+    or another probe batch is asked for. The pass takes the model's weights as arguments
+    (`kerasfg.vis.one_pass.run_one_pass` with ``weights``), so that the sanity checks' randomized models run the
+    same compiled function.
 
     Args:
         model: a built Keras model.
@@ -34,7 +34,7 @@ class SharedProbePass:
         self.explainer = Explainer.of(model)
         self._explanations, self._taps, self._attention = set(), set(), set()
         self._count = self._explained = 0
-        self._cached = self._snapshot = None
+        self._cached = None
         self._written_probes = {}
         self._fingerprint = None
 
@@ -66,23 +66,15 @@ class SharedProbePass:
 
     def __call__(self, probe, count=None):
         """The `kerasfg.vis.one_pass.PassResult` of the first ``count`` examples of ``probe`` (all when None)."""
-        weights = self.snapshot()
-        requests = (frozenset(self._explanations), frozenset(self._taps), frozenset(self._attention), self._count,
-                    self._explained)
+        fingerprint = (frozenset(self._explanations), frozenset(self._taps), frozenset(self._attention),
+                       self._count, self._explained, self.weights_fingerprint())
         cached = self._cached
-        if cached is None or cached[0] is not probe or cached[1] != requests or cached[2] is not weights:
+        if cached is None or cached[0] is not probe or cached[1] != fingerprint:
             result = run_one_pass(self.explainer, take(probe, self._count), self._explanations, taps=self._taps,
-                                  attention=self._attention, explained=self._explained, weights=weights)
-            self._cached = cached = (probe, requests, weights, result)
-        return cached[3].first(count)
-
-    def snapshot(self):
-        """A copy of the values of the model's weights now (``model.weights``, in that order), the same list until a
-        weight changes: what the pass computes with."""
-        fingerprint = self.weights_fingerprint()
-        if self._snapshot is None or self._snapshot[0] != fingerprint:
-            self._snapshot = (fingerprint, [np.array(variable) for variable in self.model.weights])
-        return self._snapshot[1]
+                                  attention=self._attention, explained=self._explained,
+                                  weights=own_weights(self.model))
+            self._cached = cached = (probe, fingerprint, result)
+        return cached[2].first(count)
 
     def claim_probe_images(self, log_dir, probe, step):
         """Whether the probe images of ``probe`` at ``step`` are still to be written to ``log_dir``; the

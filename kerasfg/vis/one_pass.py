@@ -195,7 +195,7 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
                                     attention, explained < count))
     kind, computed, _, kept_attention, forward_more = key
     if kind == "one_pass_with_weights" and weights is None:  # covered by a function that takes the weights
-        weights = [variable.value for variable in explainer.model.weights]  # read by the call, not copied first
+        weights = own_weights(explainer.model)
     rows = slice(None)  # the examples of the batch run that are the caller's
     if (computed or kept_attention) and not explains:
         # A covering pass explains its first examples: the first example goes once more in front, explained and
@@ -225,6 +225,11 @@ def run_one_pass(explainer, inputs, explanations=(), *, taps=(), attention=(), c
         taps={path: np.asarray(result["taps"][path][rows], np.float32) for path in taps},
         attention={path: {name: np.asarray(value, np.float32) for name, value in result["attention"][path].items()}
                    for path in attention})
+
+
+def own_weights(model):
+    """The model's own weights as `run_one_pass` takes ``weights``: its variables, read by the call, not copied."""
+    return [variable.value for variable in model.weights]
 
 
 def with_weights(function, variables):
